@@ -1,0 +1,190 @@
+//! `cargo xtask test`: the project's full test command (what `.ci/run` runs).
+//!
+//! Each step is printed as it starts; the first failure stops the run. Timings are printed at
+//! the end.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{Paths, Result, check, workspace_root};
+
+/// Crates of which the dependency graph must hold exactly one version.
+const SINGLE_VERSION: [&str; 2] = ["reqwest", "hyper"];
+
+struct Step {
+    name: &'static str,
+    run: Box<dyn Fn() -> Result<()>>,
+}
+
+fn step(name: &'static str, run: impl Fn() -> Result<()> + 'static) -> Step {
+    Step {
+        name,
+        run: Box::new(run),
+    }
+}
+
+/// Runs every step, failing fast.
+pub fn run_all() -> Result<()> {
+    let nextest = has_nextest();
+    let steps = vec![
+        step("toolchain components (rustfmt, clippy)", ensure_components),
+        step("cargo xtask check", || check::check(&Paths::defaults())),
+        step("cargo fmt --all --check", || {
+            cargo(&["fmt", "--all", "--check"])
+        }),
+        step(
+            "cargo clippy --workspace --all-targets -- -D warnings",
+            || {
+                cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+            },
+        ),
+        step("cargo test --workspace --doc", || {
+            cargo(&["test", "--workspace", "--doc"])
+        }),
+        if nextest {
+            step("cargo nextest run --workspace", || {
+                cargo(&["nextest", "run", "--workspace"])
+            })
+        } else {
+            step("cargo test --workspace", || cargo(&["test", "--workspace"]))
+        },
+        step("cargo tree -d: one reqwest, one hyper", single_versions),
+    ];
+
+    let mut timings: Vec<(&str, Duration)> = Vec::new();
+    let mut failure = None;
+    for step in &steps {
+        println!("\n==> {}", step.name);
+        let start = Instant::now();
+        let result = (step.run)();
+        timings.push((step.name, start.elapsed()));
+        if let Err(e) = result {
+            failure = Some(format!("step `{}` failed: {e}", step.name));
+            break;
+        }
+    }
+
+    println!("\n==> timings");
+    for (name, took) in &timings {
+        println!("{:>8.1}s  {name}", took.as_secs_f64());
+    }
+    let total: Duration = timings.iter().map(|(_, t)| *t).sum();
+    println!("{:>8.1}s  total", total.as_secs_f64());
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            println!("all {} steps passed", steps.len());
+            Ok(())
+        }
+    }
+}
+
+/// The cargo that runs this xtask (so the same toolchain is used throughout).
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let status = Command::new(cargo_bin())
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` exited with {status}", args.join(" ")))
+    }
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn has_nextest() -> bool {
+    succeeds(&cargo_bin(), &["nextest", "--version"])
+}
+
+/// `rustup component add` for rustfmt / clippy when `cargo fmt` / `cargo clippy` are missing.
+fn ensure_components() -> Result<()> {
+    let cargo = cargo_bin();
+    for (component, subcommand) in [("rustfmt", "fmt"), ("clippy", "clippy")] {
+        if succeeds(&cargo, &[subcommand, "--version"]) {
+            continue;
+        }
+        println!("`cargo {subcommand}` is missing: rustup component add {component}");
+        let status = Command::new("rustup")
+            .args(["component", "add", component])
+            .current_dir(workspace_root())
+            .status()
+            .map_err(|e| format!("cannot run rustup to install {component}: {e}"))?;
+        if !status.success() || !succeeds(&cargo, &[subcommand, "--version"]) {
+            return Err(format!("could not install the {component} component"));
+        }
+    }
+    Ok(())
+}
+
+fn single_versions() -> Result<()> {
+    let output = Command::new(cargo_bin())
+        .args(["tree", "--workspace", "-d", "-e", "normal"])
+        .current_dir(workspace_root())
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo tree -d` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let offenders = duplicated(&tree);
+    if offenders.is_empty() {
+        println!("one version each of {}", SINGLE_VERSION.join(", "));
+        Ok(())
+    } else {
+        Err(format!(
+            "more than one version of {} in the dependency graph:\n{tree}",
+            offenders.join(", ")
+        ))
+    }
+}
+
+/// The [`SINGLE_VERSION`] crates that appear as duplicate roots in `cargo tree -d` output
+/// (roots are the lines that are not indented).
+fn duplicated(tree: &str) -> Vec<&'static str> {
+    SINGLE_VERSION
+        .into_iter()
+        .filter(|name| {
+            let prefix = format!("{name} v");
+            tree.lines().any(|line| line.starts_with(&prefix))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_detection_reads_only_roots() {
+        let clean =
+            "base64 v0.22.1\n└── oauth2 v5.0.0\n    └── reqwest v0.13.5\n\nbase64 v0.23.1\n";
+        assert!(duplicated(clean).is_empty());
+        let dirty =
+            "reqwest v0.12.28\n└── oauth2 v5.0.0\n\nreqwest v0.13.5\n└── x v1\nhyper v1.0.0\n";
+        assert_eq!(duplicated(dirty), ["reqwest", "hyper"]);
+        assert!(duplicated("hyper-util v0.1.0\n").is_empty());
+    }
+}
