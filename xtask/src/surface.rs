@@ -499,17 +499,7 @@ mod tests {
     /// it with `INSTA_UPDATE=always cargo test -p xtask` (or `cargo insta review`).
     #[test]
     fn api_surface() {
-        if workspace_root().join(DEFAULT_SPEC).exists() {
-            insta::assert_snapshot!("api_surface", surface_of(DEFAULT_SPEC));
-        } else {
-            // TODO(spec): remove this fallback once openapi/smartcar.yaml is committed (it is
-            // being written concurrently with the xtask).
-            eprintln!(
-                "\n!!! {DEFAULT_SPEC} does not exist yet: snapshotting the API surface of the \
-                 mini fixture ({MINI}) instead !!!\n"
-            );
-            insta::assert_snapshot!("api_surface_mini", surface_of(MINI));
-        }
+        insta::assert_snapshot!("api_surface", surface_of(DEFAULT_SPEC));
     }
 
     /// The surface of the mini fixture (guards this renderer whatever the real spec holds).
