@@ -38,7 +38,8 @@ pub fn generate_to_file(paths: &Paths) -> Result<()> {
 /// The whole generated file for the spec at `spec_path`.
 pub fn generate(spec_path: &Path) -> Result<String> {
     let doc = load_spec(spec_path)?;
-    render(doc, &display_path(spec_path))
+    let shown = display_path(spec_path);
+    render(doc, &shown).map_err(|e| format!("{shown}: {e}"))
 }
 
 /// Reads a YAML (or JSON) OpenAPI document into a JSON value.
