@@ -11,7 +11,7 @@
 //! want the high-level `smartcar` crate instead.
 //!
 //! ```
-//! use smartcar_api::{Auth, Client};
+//! use smartcar_api::{Auth, Client, ClientInfo};
 //!
 //! let http = reqwest::Client::new();
 //! let client = Client::new_with_client(
@@ -21,7 +21,6 @@
 //! );
 //! // Secrets never reach Debug output.
 //! assert_eq!(format!("{:?}", client.inner()), "Auth::Bearer([redacted])");
-//! # use smartcar_api::ClientInfo;
 //! ```
 //!
 //! [progenitor]: https://github.com/oxidecomputer/progenitor
@@ -205,12 +204,14 @@ mod tests {
         let client = Client::new_with_client(
             "http://127.0.0.1:9",
             reqwest::Client::new(),
-            Auth::bearer("tok"),
+            Auth::bearer("tok-SECRET"),
         );
+        // The generated Client derives Debug over its Auth: still redacted.
+        assert!(!format!("{client:?}").contains("SECRET"));
         let mut req = request();
         client.pre::<()>(&mut req, &INFO).await.unwrap();
         let value = &req.headers()[AUTHORIZATION];
-        assert_eq!(value, "Bearer tok");
+        assert_eq!(value, "Bearer tok-SECRET");
         assert!(value.is_sensitive());
 
         let anonymous =
