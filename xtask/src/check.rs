@@ -131,7 +131,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-check-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let paths = Paths {
-            spec: crate::workspace_root().join("xtask/tests/fixtures/mini.yaml"),
+            spec: crate::workspace_root().join(crate::MINI_SPEC),
             out: dir.join("generated.rs"),
         };
         let err = check(&paths).unwrap_err();

@@ -317,9 +317,7 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workspace_root;
-
-    pub const MINI: &str = "xtask/tests/fixtures/mini.yaml";
+    use crate::{MINI_SPEC as MINI, workspace_root};
 
     fn mini() -> Value {
         load_spec(&workspace_root().join(MINI)).unwrap()

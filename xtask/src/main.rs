@@ -25,6 +25,11 @@ pub const DEFAULT_SPEC: &str = "openapi/smartcar.yaml";
 /// Default output of `generate`, relative to the workspace root.
 pub const DEFAULT_OUT: &str = "crates/smartcar-api/src/generated.rs";
 
+/// The test fixture spec (relative to the workspace root): small, with every shape and vendor
+/// extension the real spec uses.
+#[cfg(test)]
+pub const MINI_SPEC: &str = "xtask/tests/fixtures/mini.yaml";
+
 /// Every xtask failure is a message for a person; `main` prints it and exits 1.
 pub type Result<T, E = String> = std::result::Result<T, E>;
 

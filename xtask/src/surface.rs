@@ -485,9 +485,7 @@ fn compact(tokens: &TokenStream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DEFAULT_SPEC, codegen, workspace_root};
-
-    const MINI: &str = "xtask/tests/fixtures/mini.yaml";
+    use crate::{DEFAULT_SPEC, MINI_SPEC as MINI, codegen, workspace_root};
 
     fn surface_of(spec: &str) -> String {
         let doc = codegen::load_spec(&workspace_root().join(spec)).unwrap();
