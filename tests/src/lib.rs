@@ -6,3 +6,5 @@
 //! building a client pointed at it, redacting secrets from captured requests).
 
 #![deny(missing_docs)]
+
+pub mod spec;
