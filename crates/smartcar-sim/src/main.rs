@@ -21,16 +21,13 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
-            return ExitCode::FAILURE;
+    let _ = port;
+    match smartcar_sim::Simulator::start().await {
+        Ok(sim) => {
+            println!("smartcar-sim listening on {}", sim.base_url());
+            std::future::pending::<()>().await;
+            ExitCode::SUCCESS
         }
-    };
-    println!("smartcar-sim listening on http://127.0.0.1:{port}");
-    match axum::serve(listener, smartcar_sim::router()).await {
-        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

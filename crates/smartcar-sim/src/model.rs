@@ -1,0 +1,412 @@
+//! The simulated platform's data: the registered application, users, vehicles, connections,
+//! authorization codes, tokens and webhooks. Everything lives in one [`World`] behind one mutex
+//! (see `state.rs`); handlers lock it briefly, never across an `.await`.
+//!
+//! Vehicle state is kept in metric units (km, litres, kPa, kWh) and converted on output.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+/// The application registered with the simulator (what a developer creates in the Dashboard).
+#[derive(Clone, Debug)]
+pub struct App {
+    /// OAuth client id (a UUID).
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// Registered redirect URIs (exact match, as the real platform requires).
+    pub redirect_uris: Vec<String>,
+    /// Application management token: webhook signatures and the v2.0 management API.
+    pub amt: String,
+    /// Display name shown on the Connect page.
+    pub name: String,
+}
+
+/// A person with a connected-services account: logs in on the Connect page.
+#[derive(Clone, Debug)]
+pub struct SimUser {
+    /// Smartcar user id (a UUID): `GET /v2.0/user`, the v3 `user_id` redirect, `sc-user-id`.
+    pub id: String,
+    /// Login shown on the Connect page.
+    pub email: String,
+    /// The vehicles on this user's account, in display order.
+    pub vehicle_ids: Vec<String>,
+}
+
+/// Powertrain of a simulated vehicle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Powertrain {
+    /// Battery electric.
+    Bev,
+    /// Internal combustion.
+    Ice,
+    /// Plug-in hybrid.
+    Phev,
+    /// (Non plug-in) hybrid.
+    Hev,
+}
+
+impl Powertrain {
+    /// The platform's name (`BEV`, `ICE`, `PHEV`, `HEV`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Powertrain::Bev => "BEV",
+            Powertrain::Ice => "ICE",
+            Powertrain::Phev => "PHEV",
+            Powertrain::Hev => "HEV",
+        }
+    }
+
+    /// Has a traction battery that plugs in (battery, charge endpoints).
+    pub fn plugs_in(self) -> bool {
+        matches!(self, Powertrain::Bev | Powertrain::Phev)
+    }
+
+    /// Has a fuel tank (fuel endpoint, engine oil).
+    pub fn burns_fuel(self) -> bool {
+        !matches!(self, Powertrain::Bev)
+    }
+}
+
+/// Fuel tank state (ICE, PHEV, HEV).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fuel {
+    /// Tank size in litres.
+    pub capacity_liters: f64,
+    /// Fill level, fraction 0–1.
+    pub percent: f64,
+    /// Range on a full tank in km.
+    pub full_range_km: f64,
+}
+
+/// Traction battery state (BEV, PHEV).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Battery {
+    /// Usable capacity in kWh.
+    pub capacity_kwh: f64,
+    /// State of charge, fraction 0–1.
+    pub percent: f64,
+    /// Range at 100 % in km.
+    pub full_range_km: f64,
+    /// Whether Smartcar "determined" the nominal capacity (source `SMARTCAR`, one candidate)
+    /// or the user must pick among candidates (null capacity, several candidates, a URL).
+    pub nominal_determined: bool,
+    /// Plugged in.
+    pub plugged_in: bool,
+    /// Charging right now.
+    pub charging: bool,
+    /// Charge limit, fraction 0.5–1.
+    pub charge_limit: f64,
+}
+
+/// A dealer service record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceRecord {
+    /// Record id.
+    pub id: String,
+    /// When.
+    pub date: DateTime<Utc>,
+    /// Odometer at the service, km.
+    pub odometer_km: f64,
+    /// Tasks done.
+    pub tasks: Vec<String>,
+    /// Total cost and currency.
+    pub cost: Option<(f64, String)>,
+}
+
+/// A simulated vehicle.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vehicle {
+    /// Smartcar vehicle id (a UUID; never the VIN).
+    pub id: String,
+    /// 17-character VIN with a valid check digit (or one of Smartcar's test VINs).
+    pub vin: String,
+    /// Make, upper case as the v2 API sends it (`TESLA`).
+    pub make: String,
+    /// Model (`Model 3`).
+    pub model: String,
+    /// Model year.
+    pub year: i32,
+    /// Powertrain.
+    pub powertrain: Powertrain,
+    /// `live` or `simulated`.
+    pub mode: &'static str,
+    /// Odometer in km.
+    pub odometer_km: f64,
+    /// Latitude in degrees.
+    pub latitude: f64,
+    /// Longitude in degrees.
+    pub longitude: f64,
+    /// Heading in degrees (0 = north).
+    pub heading: f64,
+    /// Fuel tank, when the powertrain has one.
+    pub fuel: Option<Fuel>,
+    /// Traction battery, when the powertrain plugs in.
+    pub battery: Option<Battery>,
+    /// Engine oil life, fraction 0–1 (when it burns fuel).
+    pub oil_life: Option<f64>,
+    /// Tire pressures in kPa: front left, front right, back left, back right.
+    pub tires_kpa: [f64; 4],
+    /// Doors locked.
+    pub locked: bool,
+    /// Door open: front left, front right, back left, back right.
+    pub doors_open: [bool; 4],
+    /// Window open: front left, front right, back left, back right.
+    pub windows_open: [bool; 4],
+    /// Moving (lock/unlock then fail with `VEHICLE_STATE` / `IN_MOTION`).
+    pub in_motion: bool,
+    /// Last destination sent to the navigation system.
+    pub destination: Option<(f64, f64)>,
+    /// Dealer service history, newest first.
+    pub service_records: Vec<ServiceRecord>,
+    /// Active trouble codes with when they were set.
+    pub dtcs: Vec<(String, Option<DateTime<Utc>>)>,
+    /// Diagnostic systems: id, healthy, description.
+    pub systems: Vec<(String, bool, Option<String>)>,
+    /// When the vehicle last reported (the `sc-data-age` of its reads).
+    pub data_age: DateTime<Utc>,
+    /// Every request to this vehicle fails with this v2 error (`type`, `code`): Smartcar's test
+    /// VINs (`0SCLR…`) and test e-mails (`VEHICLE_STATE.ASLEEP@smartcar.com`) trigger these.
+    pub forced_error: Option<(String, String)>,
+}
+
+/// One vehicle connected by one user to the application, with the permissions granted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    /// Connection id (v3 connections API).
+    pub id: String,
+    /// The user who connected it.
+    pub user_id: String,
+    /// The vehicle.
+    pub vehicle_id: String,
+    /// Granted permissions (plain names, no `required:` prefix).
+    pub scopes: BTreeSet<String>,
+    /// When it was (last) connected.
+    pub connected_at: DateTime<Utc>,
+}
+
+/// An authorization code from the Connect redirect (single use, 10 minutes).
+#[derive(Clone, Debug)]
+pub struct AuthCode {
+    /// The application it was issued to.
+    pub client_id: String,
+    /// The `redirect_uri` given to Connect; the token request must repeat it exactly.
+    pub redirect_uri: String,
+    /// The user who approved.
+    pub user_id: String,
+    /// The vehicles approved.
+    pub vehicle_ids: Vec<String>,
+    /// The permissions granted.
+    pub scopes: BTreeSet<String>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Already exchanged (a second exchange fails and, per RFC 6749 §10.5, revokes the tokens
+    /// issued from it).
+    pub used: bool,
+}
+
+/// What an access or refresh token grants.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grant {
+    /// The application.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The vehicles this token reaches.
+    pub vehicle_ids: Vec<String>,
+    /// The permissions.
+    pub scopes: BTreeSet<String>,
+    /// The token family: every token descending from one authorization code. Reusing a rotated
+    /// refresh token after its grace period revokes the whole family (OAuth 2.0 security BCP).
+    pub family: u64,
+}
+
+/// An access token (2 hours).
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    /// What it grants.
+    pub grant: Grant,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A refresh token (60 days, single use with a grace period).
+#[derive(Clone, Debug)]
+pub struct RefreshToken {
+    /// What it grants.
+    pub grant: Grant,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// When it was used to refresh (it is then rotated out; see [`crate::Config::refresh_grace`]).
+    pub used_at: Option<DateTime<Utc>>,
+    /// The tokens that one refresh returned, handed out again when the same refresh token is
+    /// retried within the grace period (so a client that lost the response can recover).
+    pub rotated_to: Option<(String, String)>,
+}
+
+/// A client-credentials application token (1 hour, no refresh token).
+#[derive(Clone, Debug)]
+pub struct AppToken {
+    /// The application.
+    pub client_id: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Payload version a webhook delivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookVersion {
+    /// Legacy v2.0 envelopes (`eventName`, `payload`).
+    V2,
+    /// v3 envelopes, payload version 4.0 (`eventType`, `data`, `meta`).
+    V3,
+}
+
+/// A webhook configured for the application (what the Dashboard creates).
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    /// Webhook id (a UUID).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Where deliveries are POSTed.
+    pub callback_url: String,
+    /// Envelope version.
+    pub version: WebhookVersion,
+    /// Signal codes delivered with each `VEHICLE_STATE` event (v3).
+    pub signals: Vec<String>,
+}
+
+/// A vehicle subscribed to a webhook (v2 subscribe or v3 subscription).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subscription {
+    /// Subscription id (v3).
+    pub id: String,
+    /// The webhook.
+    pub webhook_id: String,
+    /// The vehicle.
+    pub vehicle_id: String,
+    /// The user (v3; for v2 subscriptions the connection's user).
+    pub user_id: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The whole simulated platform.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// The registered application.
+    pub app: App,
+    /// Users, in creation order (the first is the default Connect login).
+    pub users: Vec<SimUser>,
+    /// Vehicles by id.
+    pub vehicles: BTreeMap<String, Vehicle>,
+    /// Connections (user × vehicle × application), newest last.
+    pub connections: Vec<Connection>,
+    /// Authorization codes by code.
+    pub codes: HashMap<String, AuthCode>,
+    /// Access tokens by token.
+    pub access_tokens: HashMap<String, AccessToken>,
+    /// Refresh tokens by token.
+    pub refresh_tokens: HashMap<String, RefreshToken>,
+    /// Application tokens by token.
+    pub app_tokens: HashMap<String, AppToken>,
+    /// Webhooks by id.
+    pub webhooks: BTreeMap<String, Webhook>,
+    /// Webhook subscriptions by id.
+    pub subscriptions: BTreeMap<String, Subscription>,
+    /// Next token family number.
+    pub next_family: u64,
+}
+
+impl World {
+    /// The user with this id.
+    pub fn user(&self, id: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// The user with this e-mail (case-insensitive).
+    pub fn user_by_email(&self, email: &str) -> Option<&SimUser> {
+        self.users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
+    }
+
+    /// The connection of `vehicle_id` for `user_id`, if the user connected it.
+    pub fn connection(&self, user_id: &str, vehicle_id: &str) -> Option<&Connection> {
+        self.connections
+            .iter()
+            .find(|c| c.user_id == user_id && c.vehicle_id == vehicle_id)
+    }
+
+    /// Records (or refreshes) a connection and returns its id. Re-connecting a vehicle keeps
+    /// the connection id and merges the permissions.
+    pub fn connect(
+        &mut self,
+        user_id: &str,
+        vehicle_id: &str,
+        scopes: &BTreeSet<String>,
+        now: DateTime<Utc>,
+        new_id: impl FnOnce() -> String,
+    ) -> String {
+        if let Some(c) = self
+            .connections
+            .iter_mut()
+            .find(|c| c.user_id == user_id && c.vehicle_id == vehicle_id)
+        {
+            c.scopes.extend(scopes.iter().cloned());
+            c.connected_at = now;
+            return c.id.clone();
+        }
+        let id = new_id();
+        self.connections.push(Connection {
+            id: id.clone(),
+            user_id: user_id.to_owned(),
+            vehicle_id: vehicle_id.to_owned(),
+            scopes: scopes.clone(),
+            connected_at: now,
+        });
+        id
+    }
+
+    /// Removes the connections matching the filters (both `None` removes nothing) and every
+    /// token that reached only those vehicles' data for those users. Returns what was removed.
+    pub fn disconnect(
+        &mut self,
+        user_id: Option<&str>,
+        vehicle_id: Option<&str>,
+    ) -> Vec<Connection> {
+        if user_id.is_none() && vehicle_id.is_none() {
+            return Vec::new();
+        }
+        let matches = |c: &Connection| {
+            user_id.is_none_or(|u| c.user_id == u) && vehicle_id.is_none_or(|v| c.vehicle_id == v)
+        };
+        let (removed, kept): (Vec<_>, Vec<_>) =
+            self.connections.drain(..).partition(|c| matches(c));
+        self.connections = kept;
+        for c in &removed {
+            for token in self.access_tokens.values_mut() {
+                if token.grant.user_id == c.user_id {
+                    token.grant.vehicle_ids.retain(|v| *v != c.vehicle_id);
+                }
+            }
+            for token in self.refresh_tokens.values_mut() {
+                if token.grant.user_id == c.user_id {
+                    token.grant.vehicle_ids.retain(|v| *v != c.vehicle_id);
+                }
+            }
+            self.subscriptions
+                .retain(|_, s| !(s.user_id == c.user_id && s.vehicle_id == c.vehicle_id));
+        }
+        removed
+    }
+
+    /// Revokes every access and refresh token of a token family (refresh-token reuse detected,
+    /// or an authorization code replayed).
+    pub fn revoke_family(&mut self, family: u64) {
+        self.access_tokens.retain(|_, t| t.grant.family != family);
+        self.refresh_tokens.retain(|_, t| t.grant.family != family);
+    }
+}
