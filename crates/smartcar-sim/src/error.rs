@@ -675,6 +675,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// Replaces the body's `detail` list (validation errors whose detail is not the usual
+    /// `[{field: [name], message}]`, e.g. the compatibility API's allowed-values message).
+    pub fn with_detail(mut self, detail: Vec<serde_json::Value>) -> Self {
+        if let Some(body) = self.body.as_object_mut() {
+            body.insert("detail".into(), serde_json::Value::Array(detail));
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

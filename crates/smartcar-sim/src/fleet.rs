@@ -61,7 +61,7 @@ impl Rng {
 
 /// The makes and models the fleet is drawn from: make, model, powertrain, World Manufacturer
 /// Identifier (first three VIN characters), battery kWh or tank litres, range km at full.
-const CATALOGUE: &[(&str, &str, Powertrain, &str, f64, f64)] = &[
+pub(crate) const CATALOGUE: &[(&str, &str, Powertrain, &str, f64, f64)] = &[
     ("TESLA", "Model 3", Powertrain::Bev, "5YJ", 75.0, 490.0),
     ("TESLA", "Model Y", Powertrain::Bev, "7SA", 75.0, 455.0),
     ("FORD", "F-150", Powertrain::Ice, "1FT", 98.0, 750.0),

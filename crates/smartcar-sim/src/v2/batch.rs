@@ -1,0 +1,166 @@
+//! `POST /v2.0/vehicles/{id}/batch`: several GET endpoints of one vehicle in one request, each
+//! executed by the same [`reads::execute`] as its own route.
+//!
+//! - The batch itself needs a valid token and a vehicle in the grant (401/404/403 fail it
+//!   whole); each item then checks its own permission and the vehicle's state, so one failing
+//!   item (403, 409, 501) never fails the others.
+//! - The body is validated before anything runs: missing `requests`, a non-array, an empty list,
+//!   more than [`MAX_REQUESTS`] items, an item without a string `path`, or a path that is not a
+//!   GET endpoint of the vehicle fail the whole batch with 400 `VALIDATION`. (An empty list is
+//!   rejected: there is nothing to bill or answer; the real API's behaviour is unverified.)
+//! - Paths are relative to the vehicle, with or without the leading `/`, with or without a
+//!   trailing `/`; `/` is the attributes. A query string is honoured (`/permissions?limit=2`,
+//!   `/service/history?startDate=…`). The response echoes each path normalised with a leading
+//!   `/` and no trailing one.
+//! - `sc-unit-system` applies to every item; each item's `headers` carry its `sc-data-age`,
+//!   `sc-fetched-at` and `sc-unit-system` (as its own route would), `{}` for an error.
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json as j};
+use smartcar_api::types;
+
+use super::reads::{self, Read};
+use super::{
+    Query, Units, fill, grant, json, json_object, path_param, respond, to_value, vehicle_access,
+};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The most sub-requests one batch may carry (a simulator bound; the platform documents none).
+pub(crate) const MAX_REQUESTS: usize = 100;
+
+/// One validated sub-request.
+struct Item {
+    /// The normalised path to echo.
+    path: String,
+    read: &'static Read,
+    query: Query,
+}
+
+fn item_error(index: usize, message: String) -> ApiError {
+    ApiError::validation("requests", &message).with_detail(vec![
+        j!({"field": ["requests", index, "path"], "message": message}),
+    ])
+}
+
+/// Validates the body into sub-requests.
+fn parse(body: &[u8]) -> Result<Vec<Item>, ApiError> {
+    let body = json_object(body)?;
+    let requests = match body.get("requests") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::validation("requests", "\"requests\" is required"));
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "requests",
+                "\"requests\" must be an array",
+            ));
+        }
+    };
+    if requests.is_empty() {
+        return Err(ApiError::validation(
+            "requests",
+            "\"requests\" must contain at least 1 items",
+        ));
+    }
+    if requests.len() > MAX_REQUESTS {
+        return Err(ApiError::validation(
+            "requests",
+            &format!("\"requests\" must contain less than or equal to {MAX_REQUESTS} items"),
+        ));
+    }
+    requests
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let path = match item.get("path") {
+                Some(Value::String(p)) => p,
+                None | Some(Value::Null) => {
+                    return Err(item_error(i, format!("\"requests[{i}].path\" is required")));
+                }
+                Some(_) => {
+                    return Err(item_error(
+                        i,
+                        format!("\"requests[{i}].path\" must be a string"),
+                    ));
+                }
+            };
+            let (path_part, query) = match path.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (path.as_str(), None),
+            };
+            let trimmed = path_part.trim_matches('/');
+            let canonical = format!("/{trimmed}");
+            let read = reads::find(&canonical).ok_or_else(|| {
+                item_error(
+                    i,
+                    format!(
+                        "\"requests[{i}].path\" {canonical:?} is not a GET endpoint of the vehicle"
+                    ),
+                )
+            })?;
+            let echoed = match query {
+                Some(q) => format!("{canonical}?{q}"),
+                None => canonical,
+            };
+            Ok(Item {
+                path: echoed,
+                read,
+                query: Query::parse(query),
+            })
+        })
+        .collect()
+}
+
+/// `POST /v2.0/vehicles/{id}/batch`.
+pub(crate) async fn batch(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let items = parse(&body);
+    let result = path_param(id).and_then(|id| {
+        let world = state.world();
+        let g = grant(&state, &world, &headers)?;
+        vehicle_access(&state, &world, g, &id, None, false)?;
+        let units = Units::from_headers(&headers)?;
+        let items = items?;
+        let responses = items
+            .into_iter()
+            .map(|item| {
+                match reads::execute(&state, &world, g, &id, item.read, units, &item.query) {
+                    Ok(reply) => types::BatchResponseItem {
+                        path: item.path,
+                        code: 200,
+                        headers: reply
+                            .headers
+                            .into_iter()
+                            .map(|(k, v)| (k.to_owned(), v))
+                            .collect(),
+                        body: Some(reply.body),
+                    },
+                    Err(e) => types::BatchResponseItem {
+                        path: item.path,
+                        code: i32::from(e.status().as_u16()),
+                        headers: Default::default(),
+                        body: Some(e.body().clone()),
+                    },
+                }
+            })
+            .collect();
+        let mut body = to_value(&types::BatchResponse { responses });
+        if let Some(Value::Array(items)) = body.get_mut("responses") {
+            for item in items {
+                fill(item, "headers", Value::Object(Default::default()));
+            }
+        }
+        Ok(body)
+    });
+    respond(result.map(|body| json(StatusCode::OK, &body, &[])))
+}
