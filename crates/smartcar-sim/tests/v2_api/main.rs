@@ -1,0 +1,62 @@
+//! The Vehicle API v2.0, compatibility and management v2.0 of the simulator, over real HTTP.
+
+mod support;
+
+mod account;
+mod batch;
+mod commands;
+mod compat;
+mod management;
+mod reads;
+mod webhooks;
+
+mod smoke {
+    use crate::support::*;
+
+    #[tokio::test]
+    async fn routes_build_and_unknown_paths_are_404() {
+        let env = Env::start().await;
+        let user = env.user(0);
+        let vid = env.sim.state().world().users[0].vehicle_ids[0].clone();
+        let token = env.token(&user, &[&vid], ALL_SCOPES);
+        let r = env.get(&token, &format!("/v2.0/vehicles/{vid}/nope")).await;
+        r.assert_error(404, "RESOURCE_NOT_FOUND", Some("PATH"));
+        let r = env.get(&token, "/v2.0/whatever/else").await;
+        r.assert_error(404, "RESOURCE_NOT_FOUND", Some("PATH"));
+        let r = env
+            .get(&token, &format!("/v2.0/vehicles/{vid}/odometer"))
+            .await;
+        assert_eq!(r.status, 200, "{:#}", r.body);
+    }
+}
+
+/// The body checker must itself catch what it is for.
+mod checker {
+    use serde_json::json;
+    use smartcar_api::types;
+
+    use crate::support::assert_typed;
+
+    fn rejects(body: serde_json::Value) -> bool {
+        std::panic::catch_unwind(|| {
+            assert_typed::<types::FuelTank>(&body);
+        })
+        .is_err()
+    }
+
+    #[test]
+    fn accepts_the_spec_and_rejects_the_rest() {
+        assert!(!rejects(
+            json!({"amountRemaining": 1.0, "percentRemaining": 0.5, "range": null})
+        ));
+        assert!(
+            rejects(json!({"amountRemaining": 1.0, "extra": 1})),
+            "unknown field"
+        );
+        assert!(rejects(json!({"amountRemaining": "1.0"})), "wrong type");
+        assert!(
+            rejects(json!({"amountRemaining": 1.0, "extra": null})),
+            "unknown null field"
+        );
+    }
+}
