@@ -1,5 +1,5 @@
 //! `POST /v2.0/vehicles/{id}/batch`: several GET endpoints of one vehicle in one request, each
-//! executed by the same [`reads::execute`] as its own route.
+//! executed by the same [`reads::access`] and [`reads::reply`] as its own route.
 //!
 //! - The batch itself needs a valid token and a vehicle in the grant (401/404/403 fail it
 //!   whole); each item then checks its own permission and the vehicle's state, so one failing
@@ -134,7 +134,9 @@ pub(crate) async fn batch(
         let responses = items
             .into_iter()
             .map(|item| {
-                match reads::execute(&state, &world, g, &id, item.read, units, &item.query) {
+                match reads::access(&state, &world, g, &id, item.read).and_then(|vehicle| {
+                    reads::reply(&state, &world, g, vehicle, item.read, units, &item.query)
+                }) {
                     Ok(reply) => types::BatchResponseItem {
                         path: item.path,
                         code: 200,

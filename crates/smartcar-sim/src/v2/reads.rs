@@ -121,18 +121,28 @@ pub(crate) fn find(path: &str) -> Option<&'static Read> {
     READS.iter().find(|r| r.path == path)
 }
 
-/// Runs `read` for vehicle `id`: access checks, then the body and its headers.
-pub(crate) fn execute(
+/// The access checks of `read` on vehicle `id`: 404 unknown, 403 outside the grant or without
+/// the permission, and (for vehicle data) the test VIN's forced error.
+pub(crate) fn access<'w>(
+    state: &Shared,
+    world: &'w World,
+    grant: &Grant,
+    id: &str,
+    read: &Read,
+) -> Result<&'w Vehicle, ApiError> {
+    super::vehicle_access(state, world, grant, id, read.permission, read.vehicle_data)
+}
+
+/// Runs `read` on a vehicle that passed [`access`]: the body and its headers.
+pub(crate) fn reply(
     state: &Shared,
     world: &World,
     grant: &Grant,
-    id: &str,
+    vehicle: &Vehicle,
     read: &Read,
     units: Units,
     query: &Query,
 ) -> Result<Reply, ApiError> {
-    let vehicle =
-        super::vehicle_access(state, world, grant, id, read.permission, read.vehicle_data)?;
     let ctx = Ctx {
         vehicle,
         grant,
@@ -153,7 +163,7 @@ pub(crate) fn execute(
     Ok(Reply { body, headers })
 }
 
-/// The route of one read.
+/// The route of one read: token, vehicle, `sc-unit-system`, then the read.
 pub(crate) fn serve(
     state: &Shared,
     id: Result<Path<String>, PathRejection>,
@@ -165,8 +175,9 @@ pub(crate) fn serve(
     let result = super::path_param(id).and_then(|id| {
         let world = state.world();
         let grant = super::grant(state, &world, headers)?;
+        let vehicle = access(state, &world, grant, &id, read)?;
         let units = Units::from_headers(headers)?;
-        execute(state, &world, grant, &id, read, units, &query)
+        reply(state, &world, grant, vehicle, read, units, &query)
     });
     match result {
         Ok(reply) => super::json(StatusCode::OK, &reply.body, &reply.headers),

@@ -637,6 +637,20 @@ async fn bad_tokens_unknown_and_foreign_vehicles() {
         let r = f.env.get(&f.token, &path(&foreign, rest)).await;
         r.assert_error(403, "PERMISSION", None);
     }
+    // Order of checks: token, then vehicle, then the unit header.
+    let unknown = path("0f6f7c4e-0000-4000-8000-000000000000", "/odometer");
+    f.env
+        .get_units("bad", &unknown, "kelvin")
+        .await
+        .assert_error(401, "AUTHENTICATION", None);
+    f.env
+        .get_units(&f.token, &unknown, "kelvin")
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND", Some("PATH"));
+    f.env
+        .get_units(&f.token, &path(&foreign, "/odometer"), "kelvin")
+        .await
+        .assert_error(403, "PERMISSION", None);
     // Expiry follows the simulated clock.
     let p = path(&f.bev, "/odometer");
     assert_eq!(f.env.get(&f.token, &p).await.status, 200);
