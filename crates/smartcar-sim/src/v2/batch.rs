@@ -15,7 +15,6 @@
 //! - `sc-unit-system` applies to every item; each item's `headers` carry its `sc-data-age`,
 //!   `sc-fetched-at` and `sc-unit-system` (as its own route would), `{}` for an error.
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -25,7 +24,8 @@ use smartcar_api::types;
 
 use super::reads::{self, Read};
 use super::{
-    Query, Units, fill, grant, json, json_object, path_param, respond, to_value, vehicle_access,
+    Query, RequestBody, Units, fill, grant, json, json_object, path_param, request_bytes, respond,
+    to_value, vehicle_access,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -122,9 +122,9 @@ pub(crate) async fn batch(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: RequestBody,
 ) -> Response {
-    let items = parse(&body);
+    let items = request_bytes(&body).and_then(parse);
     let result = path_param(id).and_then(|id| {
         let world = state.world();
         let g = grant(&state, &world, &headers)?;

@@ -2,7 +2,6 @@
 //! and disconnect. A command that fails (validation, capability, vehicle state) changes nothing;
 //! one that succeeds updates the vehicle at once (the next read shows it) and its data age.
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +11,10 @@ use serde_json::{Map, Value};
 use smartcar_api::types;
 
 use super::reads::not_capable;
-use super::{grant, json, json_object, number_field, path_param, respond, vehicle_access};
+use super::{
+    RequestBody, grant, json, json_object, number_field, path_param, request_bytes, respond,
+    vehicle_access,
+};
 use crate::error::ApiError;
 use crate::model::Vehicle;
 use crate::state::{AppState, Shared};
@@ -32,11 +34,13 @@ fn command<T>(
     id: Result<Path<String>, PathRejection>,
     headers: &HeaderMap,
     permission: &str,
-    body: &[u8],
+    body: &RequestBody,
     parse: impl FnOnce(&Map<String, Value>) -> Result<T, ApiError>,
     apply: impl FnOnce(&mut Vehicle, T, DateTime<Utc>) -> Result<(), ApiError>,
 ) -> Response {
-    let input = json_object(body).and_then(|b| parse(&b));
+    let input = request_bytes(body)
+        .and_then(json_object)
+        .and_then(|b| parse(&b));
     let result = path_param(id).and_then(|id| {
         let mut world = state.world();
         {
@@ -74,7 +78,7 @@ pub(crate) async fn security(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: RequestBody,
 ) -> Response {
     command(
         &state,
@@ -110,7 +114,7 @@ pub(crate) async fn charge(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: RequestBody,
 ) -> Response {
     command(
         &state,
@@ -153,7 +157,7 @@ pub(crate) async fn charge_limit(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: RequestBody,
 ) -> Response {
     command(
         &state,
@@ -179,7 +183,7 @@ pub(crate) async fn destination(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: RequestBody,
 ) -> Response {
     command(
         &state,

@@ -369,6 +369,16 @@ impl Query {
     }
 }
 
+/// A request body as axum hands it over: a body axum refuses (over its 2 MB limit, or a broken
+/// stream) is a rejection we answer ourselves.
+pub(crate) type RequestBody = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
+
+/// The bytes of a request body, or 400 `VALIDATION` when axum could not read it (too large).
+pub(crate) fn request_bytes(body: &RequestBody) -> Result<&[u8], ApiError> {
+    body.as_deref()
+        .map_err(|_| ApiError::validation("body", "\"body\" could not be read (at most 2 MB)"))
+}
+
 /// A JSON request body that must be an object: malformed JSON or another type is 400
 /// `VALIDATION`.
 pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {

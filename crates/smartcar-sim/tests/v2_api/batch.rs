@@ -179,6 +179,20 @@ async fn invalid_batches_fail_whole() {
     env.post(&token, &p, json!({ "requests": many }))
         .await
         .assert_validation("\"requests\" must contain less than or equal to 100 items");
+    let huge = format!(
+        "{{\"requests\": [{{\"path\": \"{}\"}}]}}",
+        "x".repeat(3 << 20)
+    );
+    let r = env
+        .send(
+            env.http
+                .post(env.url(&p))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(huge),
+        )
+        .await;
+    r.assert_validation("\"body\" could not be read (at most 2 MB)");
     env.post_raw(&token, &p, "{\"requests\": [")
         .await
         .assert_error(400, "VALIDATION", None);
