@@ -60,7 +60,8 @@ fn command<T>(
     respond(result.map(|()| json(StatusCode::OK, &sent(), &[])))
 }
 
-/// `"action"`, one of `allowed` (case-sensitive, as the platform's validator).
+/// `"action"`, one of `allowed`, case-sensitive (the spec's enums are upper case; `lock` is
+/// refused).
 fn action<'b>(body: &'b Map<String, Value>, allowed: &[&str]) -> Result<&'b str, ApiError> {
     match body.get("action") {
         None | Some(Value::Null) => Err(ApiError::validation("action", "\"action\" is required")),
@@ -151,8 +152,9 @@ pub(crate) async fn charge(
 }
 
 /// `POST /v2.0/vehicles/{id}/charge/limit` `{"limit": 0.5..=1}` (`control_charge`). A numeric
-/// string (`"0.7"`, what the Node SDK sends) is accepted: the platform's validator converts
-/// it (unverified against the real API). Charging stops when the new limit is already reached.
+/// string (`"0.7"`, what the Node SDK sends) is accepted, as a converting validator (Joi's
+/// default) would; whether the real API accepts it is unverified. Charging stops when the new
+/// limit is already reached.
 pub(crate) async fn charge_limit(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,

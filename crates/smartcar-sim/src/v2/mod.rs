@@ -10,9 +10,9 @@
 //!   permission, the forced error of a test VIN), then the request's header, query and body (400
 //!   `VALIDATION`), then the vehicle's capability (501 `COMPATIBILITY`) and state (409
 //!   `VEHICLE_STATE`). A command that fails changes nothing.
-//! - Validation messages follow the wording of the Joi validator behind the real API
-//!   (`"requests" is required`, `"limit" must be less than or equal to 50`), with `detail`
-//!   `[{field: [name], message}]`.
+//! - Validation messages are worded like the platform's one documented message, `"requests" is
+//!   required` (Joi's style: `"limit" must be less than or equal to 50`), with `detail`
+//!   `[{field: [name], message}]`; the exact wording of the others is unverified.
 //! - Any path under `/v2.0/` that is not an endpoint, and any endpoint called with a method it
 //!   does not have, answers 404 `RESOURCE_NOT_FOUND` / `PATH` (the platform answers unknown routes
 //!   that way; we do not answer 405, which Smartcar's error catalogue has no entry for).
@@ -395,8 +395,9 @@ pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>,
     }
 }
 
-/// A number field of a command body. Numeric strings (`"0.7"`) are accepted as the real API's
-/// validator converts them (the Node SDK sends the charge limit as a string).
+/// A number field of a command body. Numeric strings (`"0.7"`) are accepted, as a converting
+/// validator would (the Node SDK sends the charge limit as a string; the real API's behaviour
+/// is unverified).
 pub(crate) fn number_field(
     body: &serde_json::Map<String, Value>,
     name: &str,
