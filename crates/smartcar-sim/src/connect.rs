@@ -1,10 +1,1082 @@
-//! (to be written)
+//! Smartcar Connect: the authorization page (`GET /oauth/authorize`), its form
+//! (`POST /oauth/authorize`) and the re-authentication page (`GET /oauth/reauthenticate`).
+//!
+//! Validation follows the real platform: an unknown `client_id` or a `redirect_uri` that is not
+//! registered (exact match) gets an HTML error page with status 400 and no redirect (Connect
+//! cannot trust the redirect target); every other configuration problem (`response_type`,
+//! unknown permission, `mode`, `approval_prompt`, `single_select`, `single_select_vin`) is
+//! redirected back with `error=configuration_error`, `error_description`, `status_code=400`,
+//! `error_message` and `state`.
+//!
+//! The validated request is kept server-side under a random id that expires after an hour
+//! (simulated time); the form carries only that id, the e-mail, the chosen vehicles and the
+//! button pressed, so nothing in the page can widen the grant.
+//!
+//! Which flow answers: a redirect URI listed in `App::user_id_redirect_uris` (by default
+//! `http://localhost:8000/exchange`, the redirect of Smartcar's backend tutorial) gets
+//! `user_id` + `state` (the v3 / application-token flow); every other registered redirect URI
+//! gets `code` + `state` (authorization-code flow). The real platform decides this from the
+//! application's settings in the Dashboard.
+//!
+//! Logins: any e-mail of a simulated user; `smartcar@vehicle-incompatible.com` and
+//! `smartcar@invalid-subscription.com` (Connect errors); `<TYPE>.<CODE>@smartcar.com` for any
+//! error of the catalogue (`VEHICLE_STATE.ASLEEP@smartcar.com`): a test account whose vehicle
+//! fails every request with that error. The password field is ignored.
+//!
+//! Without a browser: add `sim_auto_approve=true` (or `deny`) to the authorize URL, optionally
+//! with `sim_user=<e-mail>` and `sim_vehicles=<id>,<id>`: the page is skipped and Connect
+//! redirects at once. In-process, `Simulator::approve` does the same.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Duration, Utc};
+use smartcar_api::open_enums::{ConnectErrorCode, Permission};
+use smartcar_api::types;
 
-use crate::state::AppState;
+use crate::fleet::{self, Rng};
+use crate::model::{AuthCode, SimUser, World};
+use crate::state::{AppState, Shared, random_id};
+
+/// How long a shown Connect page stays answerable.
+const PENDING_TTL_MINUTES: i64 = 60;
+/// How many unanswered Connect pages are kept.
+const PENDING_CAPACITY: usize = 10_000;
 
 /// Routes of this part of the platform.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/oauth/authorize", get(authorize_page).post(authorize_form))
+        .route("/oauth/reauthenticate", get(reauthenticate_page))
+}
+
+/// Which page a pending authorization belongs to.
+#[derive(Clone, Debug)]
+pub(crate) enum PendingKind {
+    /// `/oauth/authorize`.
+    Authorize,
+    /// `/oauth/reauthenticate` for this vehicle.
+    Reauthenticate(String),
+}
+
+/// A validated Connect request waiting for the user's answer.
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    kind: PendingKind,
+    client_id: String,
+    redirect_uri: String,
+    state: Option<String>,
+    /// Permissions in the order asked, without `required:`.
+    scopes: Vec<String>,
+    required: BTreeSet<String>,
+    make: Option<String>,
+    single_select: bool,
+    single_select_vin: Option<String>,
+    mode: String,
+    /// The `user_id` (v3) flow instead of the authorization-code flow.
+    user_flow: bool,
+    /// The user whose vehicles the page shows.
+    shown_user: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// What a Connect step answers.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// A 302 to the application's redirect URI.
+    Redirect(url::Url),
+    /// A page (status, HTML).
+    Page(StatusCode, String),
+    /// An error page without redirect (status, message).
+    ErrorPage(StatusCode, String),
+}
+
+impl IntoResponse for Outcome {
+    fn into_response(self) -> Response {
+        let mut response = match self {
+            Outcome::Redirect(url) => {
+                let mut r = StatusCode::FOUND.into_response();
+                if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r
+            }
+            Outcome::Page(status, html) => (status, Html(html)).into_response(),
+            Outcome::ErrorPage(status, message) => {
+                (status, Html(error_page(&message))).into_response()
+            }
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+struct Html(String);
+
+impl IntoResponse for Html {
+    fn into_response(self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
+/// The user's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    Approve,
+    Deny,
+    Login,
+}
+
+/// The user's answer on the page (or from `approve`).
+#[derive(Clone, Debug)]
+pub(crate) struct Decision {
+    pub(crate) action: Action,
+    /// Login e-mail; `None` = the user the page shows.
+    pub(crate) email: Option<String>,
+    /// Vehicles chosen; `None` = all the page offers (the first with single select).
+    pub(crate) vehicle_ids: Option<Vec<String>>,
+}
+
+fn query_pairs(raw: Option<&str>) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    map
+}
+
+/// Everything the page needs to say in plain words about a permission.
+fn describe_permission(name: &str) -> &'static str {
+    match name {
+        "read_alerts" => "Receive alerts from your vehicle",
+        "read_battery" => "Read your EV's battery level and range",
+        "read_charge" => "Know whether your vehicle is charging",
+        "read_charge_events" => "Receive charging events",
+        "read_charge_locations" => "Read your charging locations",
+        "read_charge_records" => "Read your charging history",
+        "read_climate" => "Read your vehicle's climate settings",
+        "read_compass" => "Read the direction your vehicle is facing",
+        "read_diagnostics" => "Read your vehicle's diagnostics and trouble codes",
+        "read_engine_oil" => "Read your engine oil life",
+        "read_extended_vehicle_info" => "Read your vehicle's configuration",
+        "read_fuel" => "Read your fuel level and range",
+        "read_location" => "Access your vehicle's location",
+        "read_odometer" => "Retrieve total distance traveled",
+        "read_security" => "Know whether your vehicle is locked",
+        "read_service_history" => "Read your vehicle's service records",
+        "read_speedometer" => "Read your vehicle's speed",
+        "read_thermometer" => "Read temperatures measured by your vehicle",
+        "read_tires" => "Read your tire pressure",
+        "read_user_profile" => "Read your connected-services profile",
+        "read_vehicle_info" => "Know the make, model and year of your vehicle",
+        "read_vin" => "Read your VIN",
+        "control_charge" => "Start or stop charging and set the charge limit",
+        "control_climate" => "Control your vehicle's climate",
+        "control_navigation" => "Send destinations to your vehicle's navigation",
+        "control_pin" => "Manage your vehicle's PIN",
+        "control_security" => "Lock or unlock your vehicle",
+        "control_trunk" => "Open your vehicle's trunk",
+        _ => "Access your vehicle",
+    }
+}
+
+/// HTML-escapes text for element content and quoted attribute values.
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn redirect_with(base: &str, pairs: serde_json::Value) -> Outcome {
+    let Ok(mut url) = url::Url::parse(base) else {
+        return Outcome::ErrorPage(
+            StatusCode::BAD_REQUEST,
+            "The redirect URI of this application is not a valid URL.".into(),
+        );
+    };
+    if let serde_json::Value::Object(map) = pairs {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in map {
+            match v {
+                serde_json::Value::String(s) => {
+                    query.append_pair(&k, &s);
+                }
+                serde_json::Value::Null => {}
+                other => {
+                    query.append_pair(&k, &other.to_string());
+                }
+            }
+        }
+    }
+    Outcome::Redirect(url)
+}
+
+fn connect_error(
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: types::ConnectCallbackError,
+) -> Outcome {
+    let error = types::ConnectCallbackError {
+        state: state.map(str::to_owned),
+        ..error
+    };
+    redirect_with(
+        redirect_uri,
+        serde_json::to_value(error).unwrap_or_default(),
+    )
+}
+
+fn plain_error(code: &str, description: &str) -> types::ConnectCallbackError {
+    types::ConnectCallbackError {
+        error: ConnectErrorCode::from(code),
+        error_description: Some(description.to_owned()),
+        error_message: None,
+        make: None,
+        model: None,
+        state: None,
+        status_code: None,
+        vin: None,
+        year: None,
+    }
+}
+
+fn configuration_error(redirect_uri: &str, state: Option<&str>, message: &str) -> Outcome {
+    let error = types::ConnectCallbackError {
+        status_code: Some("400".into()),
+        error_message: Some(message.to_owned()),
+        ..plain_error(
+            "configuration_error",
+            "There has been an error in the configuration of your application.",
+        )
+    };
+    connect_error(redirect_uri, state, error)
+}
+
+/// Client id and redirect URI checks shared by both pages: failures are pages, not redirects.
+fn check_client(
+    world: &World,
+    query: &HashMap<String, String>,
+    redirect_required: bool,
+) -> Result<(String, String), Outcome> {
+    let bad = |m: &str| Outcome::ErrorPage(StatusCode::BAD_REQUEST, m.to_owned());
+    let client_id = query
+        .get("client_id")
+        .or_else(|| query.get("application_id"))
+        .ok_or_else(|| bad("The request is missing the client_id parameter."))?;
+    if *client_id != world.app.client_id {
+        return Err(bad(
+            "Invalid client_id: no application is registered with this id.",
+        ));
+    }
+    let redirect_uri = match query.get("redirect_uri") {
+        Some(uri) => uri.clone(),
+        None if !redirect_required => world
+            .app
+            .redirect_uris
+            .first()
+            .cloned()
+            .ok_or_else(|| bad("The application has no redirect URI."))?,
+        None => return Err(bad("The request is missing the redirect_uri parameter.")),
+    };
+    let registered = world.app.redirect_uris.contains(&redirect_uri)
+        || world.app.user_id_redirect_uris.contains(&redirect_uri);
+    if !registered {
+        return Err(bad(
+            "Invalid redirect_uri: it does not exactly match a redirect URI registered for this application.",
+        ));
+    }
+    Ok((client_id.clone(), redirect_uri))
+}
+
+/// Validates an authorize query into a pending request (not yet stored).
+pub(crate) fn validate_authorize(
+    shared: &Shared,
+    raw_query: Option<&str>,
+) -> Result<Pending, Outcome> {
+    let query = query_pairs(raw_query);
+    let world = shared.world();
+    let (client_id, redirect_uri) = check_client(&world, &query, false)?;
+    let state = query.get("state").cloned();
+    let st = state.as_deref();
+    let config = |m: &str| configuration_error(&redirect_uri, st, m);
+
+    match query.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        Some(other) => {
+            return Err(config(&format!(
+                "Invalid response_type: {other}. Use response_type=code."
+            )));
+        }
+        None => {
+            return Err(config(
+                "The request is missing the response_type parameter.",
+            ));
+        }
+    }
+    let mut scopes = Vec::new();
+    let mut required = BTreeSet::new();
+    match query.get("scope") {
+        Some(scope) => {
+            for word in scope.split([' ', '+', ',']).filter(|w| !w.is_empty()) {
+                let (is_required, name) = match word.strip_prefix("required:") {
+                    Some(name) => (true, name),
+                    None => (false, word),
+                };
+                if Permission::from(name).is_unknown() {
+                    return Err(config(&format!("Invalid permission: {name}.")));
+                }
+                if !scopes.iter().any(|s| s == name) {
+                    scopes.push(name.to_owned());
+                }
+                if is_required {
+                    required.insert(name.to_owned());
+                }
+            }
+            if scopes.is_empty() {
+                return Err(config("The scope parameter names no permission."));
+            }
+        }
+        // Newer docs: without `scope`, the permissions configured in the Dashboard apply; the
+        // simulated application has every permission configured.
+        None => scopes = Permission::KNOWN.iter().map(|s| (*s).to_owned()).collect(),
+    }
+    let mode = query.get("mode").cloned().unwrap_or_else(|| "live".into());
+    if !matches!(mode.as_str(), "live" | "simulated" | "test") {
+        return Err(config(&format!(
+            "Invalid mode: {mode}. Use live, simulated or test."
+        )));
+    }
+    if let Some(prompt) = query.get("approval_prompt")
+        && !matches!(prompt.as_str(), "auto" | "force")
+    {
+        return Err(config(&format!(
+            "Invalid approval_prompt: {prompt}. Use auto or force."
+        )));
+    }
+    let single_select = match query.get("single_select").map(String::as_str) {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(config(&format!(
+                "Invalid single_select: {v}. Use true or false."
+            )));
+        }
+    };
+    let single_select_vin = match query.get("single_select_vin") {
+        None => None,
+        Some(vin) if !single_select => {
+            return Err(config(&format!(
+                "single_select_vin={vin} requires single_select=true."
+            )));
+        }
+        Some(vin) if !fleet::vin_is_valid(vin) => {
+            return Err(config(&format!("Invalid single_select_vin: {vin}.")));
+        }
+        Some(vin) => Some(vin.to_ascii_uppercase()),
+    };
+    let make = query
+        .get("make")
+        .filter(|m| !m.is_empty())
+        .map(|m| m.to_ascii_uppercase());
+    let shown_user = query
+        .get("sim_user")
+        .and_then(|e| world.user_by_email(e))
+        .or_else(|| world.users.first())
+        .map(|u| u.id.clone())
+        .unwrap_or_default();
+    let user_flow = world.app.user_id_redirect_uris.contains(&redirect_uri);
+    Ok(Pending {
+        kind: PendingKind::Authorize,
+        client_id,
+        redirect_uri,
+        state,
+        scopes,
+        required,
+        make,
+        single_select,
+        single_select_vin,
+        mode,
+        user_flow,
+        shown_user,
+        expires_at: shared.now() + Duration::minutes(PENDING_TTL_MINUTES),
+    })
+}
+
+/// Validates a re-authentication query.
+pub(crate) fn validate_reauthenticate(
+    shared: &Shared,
+    raw_query: Option<&str>,
+) -> Result<Pending, Outcome> {
+    let query = query_pairs(raw_query);
+    let world = shared.world();
+    let (client_id, redirect_uri) = check_client(&world, &query, true)?;
+    let state = query.get("state").cloned();
+    if query.get("response_type").map(String::as_str) != Some("vehicle_id") {
+        return Err(configuration_error(
+            &redirect_uri,
+            state.as_deref(),
+            "Invalid response_type. Re-authentication uses response_type=vehicle_id.",
+        ));
+    }
+    let vehicle_id = query
+        .get("vehicle_id")
+        .filter(|v| world.vehicles.contains_key(v.as_str()))
+        .ok_or_else(|| {
+            Outcome::ErrorPage(
+                StatusCode::BAD_REQUEST,
+                "Invalid vehicle_id: no such vehicle.".into(),
+            )
+        })?;
+    let shown_user = world
+        .users
+        .iter()
+        .find(|u| u.vehicle_ids.contains(vehicle_id))
+        .or_else(|| world.users.first())
+        .map(|u| u.id.clone())
+        .unwrap_or_default();
+    Ok(Pending {
+        kind: PendingKind::Reauthenticate(vehicle_id.clone()),
+        client_id,
+        redirect_uri,
+        state,
+        scopes: Vec::new(),
+        required: BTreeSet::new(),
+        make: None,
+        single_select: false,
+        single_select_vin: None,
+        mode: "live".into(),
+        user_flow: false,
+        shown_user,
+        expires_at: shared.now() + Duration::minutes(PENDING_TTL_MINUTES),
+    })
+}
+
+/// FNV-1a: a stable hash for deriving seeds from e-mails and VINs.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The account behind a login e-mail, creating the test account of a
+/// `<TYPE>.<CODE>@smartcar.com` identity on first use. `Err` = a Connect error to redirect with,
+/// `Ok(None)` = no such account.
+fn login(
+    world: &mut World,
+    email: &str,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, Box<types::ConnectCallbackError>> {
+    let email = email.trim();
+    if email.eq_ignore_ascii_case("smartcar@vehicle-incompatible.com") {
+        return Err(Box::new(types::ConnectCallbackError {
+            vin: Some("0SCAUDI012FE3B132".into()),
+            make: Some("AUDI".into()),
+            model: Some("A4".into()),
+            year: Some("2015".into()),
+            ..plain_error(
+                "vehicle_incompatible",
+                "The user's vehicle is not compatible.",
+            )
+        }));
+    }
+    if email.eq_ignore_ascii_case("smartcar@invalid-subscription.com") {
+        return Err(Box::new(plain_error(
+            "invalid_subscription",
+            "The user's vehicle does not have an active connected-services subscription.",
+        )));
+    }
+    if let Some(user) = world.user_by_email(email) {
+        return Ok(Some(user.id.clone()));
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Ok(None);
+    };
+    if !domain.eq_ignore_ascii_case("smartcar.com") {
+        return Ok(None);
+    }
+    let Some((kind, code)) = local.split_once('.') else {
+        return Ok(None);
+    };
+    let (kind, code) = (kind.to_ascii_uppercase(), code.to_ascii_uppercase());
+    if crate::error::lookup(&kind, Some(&code)).is_none() {
+        return Ok(None);
+    }
+    let mut rng = Rng::new(seed ^ stable_hash(&email.to_ascii_lowercase()));
+    let mut vehicle = fleet::make_vehicle(&mut rng, now);
+    vehicle.forced_error = Some((kind, code));
+    let user = SimUser {
+        id: rng.uuid(),
+        email: email.to_ascii_lowercase(),
+        vehicle_ids: vec![vehicle.id.clone()],
+    };
+    let id = user.id.clone();
+    world.vehicles.insert(vehicle.id.clone(), vehicle);
+    world.users.push(user);
+    Ok(Some(id))
+}
+
+/// The vehicle with `vin` on `user_id`'s account, creating it (a test VIN gets its forced
+/// error) or adding an existing one to the account.
+fn ensure_vin_vehicle(
+    world: &mut World,
+    user_id: &str,
+    vin: &str,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> String {
+    let id = match world
+        .vehicles
+        .values()
+        .find(|v| v.vin.eq_ignore_ascii_case(vin))
+    {
+        Some(v) => v.id.clone(),
+        None => {
+            let mut rng = Rng::new(seed ^ stable_hash(vin));
+            let mut vehicle = fleet::make_vehicle(&mut rng, now);
+            vehicle.vin = vin.to_owned();
+            vehicle.forced_error =
+                fleet::test_vin_error(vin).map(|(t, c)| (t.to_owned(), c.to_owned()));
+            let id = vehicle.id.clone();
+            world.vehicles.insert(id.clone(), vehicle);
+            id
+        }
+    };
+    if let Some(user) = world.users.iter_mut().find(|u| u.id == user_id)
+        && !user.vehicle_ids.contains(&id)
+    {
+        user.vehicle_ids.push(id.clone());
+    }
+    id
+}
+
+/// The vehicles the page offers `user_id` (make bypass, single-select VIN).
+fn offered(
+    world: &mut World,
+    pending: &Pending,
+    user_id: &str,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    if let PendingKind::Reauthenticate(vehicle_id) = &pending.kind {
+        return vec![vehicle_id.clone()];
+    }
+    if let Some(vin) = &pending.single_select_vin {
+        return vec![ensure_vin_vehicle(world, user_id, vin, seed, now)];
+    }
+    let Some(user) = world.user(user_id) else {
+        return Vec::new();
+    };
+    user.vehicle_ids
+        .iter()
+        .filter(|id| {
+            pending.make.as_deref().is_none_or(|make| {
+                world
+                    .vehicles
+                    .get(id.as_str())
+                    .is_some_and(|v| v.make.eq_ignore_ascii_case(make))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Applies the user's answer to a validated request.
+pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision) -> Outcome {
+    let st = pending.state.clone();
+    if decision.action == Action::Deny {
+        return connect_error(
+            &pending.redirect_uri,
+            st.as_deref(),
+            plain_error("access_denied", "User denied access to application."),
+        );
+    }
+    let now = shared.now();
+    let mut world = shared.world();
+    let user_id = match decision.email.as_deref() {
+        None => pending.shown_user.clone(),
+        Some(email) => match login(&mut world, email, shared.seed, now) {
+            Err(error) => return connect_error(&pending.redirect_uri, st.as_deref(), *error),
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                let message = format!("No connected-services account uses the e-mail {email}.");
+                return Outcome::Page(StatusCode::OK, render(&world, pending, Some(&message)));
+            }
+        },
+    };
+    let switched = user_id != pending.shown_user;
+    pending.shown_user = user_id.clone();
+    let available = offered(&mut world, pending, &user_id, shared.seed, now);
+    if decision.action == Action::Login || (switched && decision.vehicle_ids.is_some()) {
+        let message = switched.then(|| "Choose the vehicles to share.".to_owned());
+        return Outcome::Page(StatusCode::OK, render(&world, pending, message.as_deref()));
+    }
+    if let PendingKind::Reauthenticate(vehicle_id) = &pending.kind {
+        let owns = world
+            .user(&user_id)
+            .is_some_and(|u| u.vehicle_ids.contains(vehicle_id));
+        if !owns {
+            let message = "This vehicle is not on that account.";
+            return Outcome::Page(StatusCode::OK, render(&world, pending, Some(message)));
+        }
+        if let Some(v) = world.vehicles.get_mut(vehicle_id)
+            && v.forced_error.as_ref().is_some_and(|(t, c)| {
+                t == "CONNECTED_SERVICES_ACCOUNT" && c == "AUTHENTICATION_FAILED"
+            })
+        {
+            v.forced_error = None;
+        }
+        let body = types::ConnectCallbackVehicle {
+            state: st,
+            vehicle_id: vehicle_id.clone(),
+        };
+        return redirect_with(
+            &pending.redirect_uri,
+            serde_json::to_value(body).unwrap_or_default(),
+        );
+    }
+    if available.is_empty() {
+        return connect_error(
+            &pending.redirect_uri,
+            st.as_deref(),
+            plain_error(
+                "no_vehicles",
+                "No vehicles found. Please add vehicles to your account and try again.",
+            ),
+        );
+    }
+    let chosen: Vec<String> = match decision.vehicle_ids {
+        None if pending.single_select => available.iter().take(1).cloned().collect(),
+        None => available.clone(),
+        Some(ids) => available
+            .iter()
+            .filter(|v| ids.contains(v))
+            .cloned()
+            .collect(),
+    };
+    if chosen.is_empty() || (pending.single_select && chosen.len() > 1) {
+        let message = if chosen.is_empty() {
+            "Select at least one vehicle."
+        } else {
+            "Select only one vehicle."
+        };
+        return Outcome::Page(StatusCode::OK, render(&world, pending, Some(message)));
+    }
+    let scopes: BTreeSet<String> = pending.scopes.iter().cloned().collect();
+    for vehicle_id in &chosen {
+        world.connect(&user_id, vehicle_id, &scopes, now, random_id);
+    }
+    if pending.user_flow {
+        let body = types::ConnectCallbackUser { state: st, user_id };
+        return redirect_with(
+            &pending.redirect_uri,
+            serde_json::to_value(body).unwrap_or_default(),
+        );
+    }
+    let code = random_id();
+    let ttl = Duration::from_std(shared.config.code_ttl).unwrap_or(Duration::minutes(10));
+    world.codes.insert(
+        code.clone(),
+        AuthCode {
+            client_id: pending.client_id.clone(),
+            redirect_uri: pending.redirect_uri.clone(),
+            user_id,
+            vehicle_ids: chosen,
+            scopes,
+            expires_at: now + ttl,
+            used: false,
+            issued_family: None,
+        },
+    );
+    let body = types::ConnectCallbackCode { code, state: st };
+    redirect_with(
+        &pending.redirect_uri,
+        serde_json::to_value(body).unwrap_or_default(),
+    )
+}
+
+fn store_pending(shared: &Shared, pending: Pending) -> String {
+    let id = random_id();
+    let now = shared.now();
+    let mut map = shared.pending();
+    if map.len() >= PENDING_CAPACITY {
+        map.retain(|_, p| p.expires_at > now);
+        if map.len() >= PENDING_CAPACITY
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, p)| p.expires_at)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+    }
+    map.insert(id.clone(), pending);
+    id
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f6f8;margin:0}\
+main{max-width:30rem;margin:2rem auto;background:#fff;border-radius:8px;padding:1.5rem 2rem;box-shadow:0 1px 4px #0002}\
+h1{font-size:1.3rem}h2{font-size:1rem;margin-top:1.5rem}.sim{color:#666;font-size:.8rem}\
+.error{background:#fde8e8;color:#8a1c1c;padding:.5rem .8rem;border-radius:4px}\
+label{display:block;margin:.4rem 0}input[type=email],input[type=password]{width:100%;padding:.4rem;box-sizing:border-box}\
+.vin{color:#666;font-size:.8rem}.actions{margin-top:1.5rem;display:flex;gap:1rem}\
+button{padding:.5rem 1.2rem;font-size:1rem;border-radius:4px;border:1px solid #888;cursor:pointer}\
+button.primary{background:#00819d;color:#fff;border-color:#00819d}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
+        esc(title)
+    )
+}
+
+fn error_page(message: &str) -> String {
+    page(
+        "Smartcar Connect – error",
+        &format!(
+            "<h1>Something went wrong</h1>\n<p class=\"error\" id=\"error\">{}</p>\n\
+             <p class=\"sim\">Simulated Smartcar Connect</p>\n",
+            esc(message)
+        ),
+    )
+}
+
+/// The Connect page of a pending request (its form's `request` id is filled in by [`respond`]).
+fn render(world: &World, pending: &Pending, message: Option<&str>) -> String {
+    let user = world.user(&pending.shown_user);
+    let email = user.map(|u| u.email.as_str()).unwrap_or("");
+    let mut body = String::new();
+    let app = &world.app.name;
+    match &pending.kind {
+        PendingKind::Authorize => {
+            let _ = writeln!(
+                body,
+                "<h1>{} wants to connect to your vehicle</h1>",
+                esc(app)
+            );
+        }
+        PendingKind::Reauthenticate(_) => {
+            let _ = writeln!(body, "<h1>Log in again to keep {} connected</h1>", esc(app));
+        }
+    }
+    let _ = writeln!(
+        body,
+        "<p class=\"sim\">Simulated Smartcar Connect · mode {}</p>",
+        esc(&pending.mode)
+    );
+    if let Some(message) = message {
+        let _ = writeln!(body, "<p class=\"error\" id=\"error\">{}</p>", esc(message));
+    }
+    let _ = writeln!(
+        body,
+        "<form method=\"post\" action=\"/oauth/authorize\" id=\"connect\">\n\
+         <input type=\"hidden\" name=\"request\" value=\"\">"
+    );
+    let _ = writeln!(
+        body,
+        "<label>E-mail <input type=\"email\" id=\"email\" name=\"email\" value=\"{}\" autocomplete=\"username\" required></label>\n\
+         <label>Password <input type=\"password\" id=\"password\" name=\"password\" placeholder=\"any password\" autocomplete=\"current-password\"></label>\n\
+         <button type=\"submit\" id=\"login\" name=\"action\" value=\"login\" formnovalidate>Log in with this e-mail</button>",
+        esc(email)
+    );
+    if !pending.scopes.is_empty() {
+        let _ = writeln!(
+            body,
+            "<h2>{} will be able to</h2>\n<ul id=\"permissions\">",
+            esc(app)
+        );
+        for scope in &pending.scopes {
+            let required = if pending.required.contains(scope) {
+                " <strong>(required)</strong>"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                body,
+                "<li data-permission=\"{}\">{}{}</li>",
+                esc(scope),
+                esc(describe_permission(scope)),
+                required
+            );
+        }
+        let _ = writeln!(body, "</ul>");
+    }
+    let vehicles: Vec<&crate::model::Vehicle> = match &pending.kind {
+        PendingKind::Reauthenticate(id) => world.vehicles.get(id).into_iter().collect(),
+        PendingKind::Authorize => {
+            let ids: Vec<&String> = match &pending.single_select_vin {
+                Some(vin) => world
+                    .vehicles
+                    .values()
+                    .filter(|v| v.vin.eq_ignore_ascii_case(vin))
+                    .map(|v| &v.id)
+                    .collect(),
+                None => user
+                    .map(|u| u.vehicle_ids.iter().collect())
+                    .unwrap_or_default(),
+            };
+            ids.into_iter()
+                .filter_map(|id| world.vehicles.get(id.as_str()))
+                .filter(|v| {
+                    pending
+                        .make
+                        .as_deref()
+                        .is_none_or(|m| v.make.eq_ignore_ascii_case(m))
+                })
+                .collect()
+        }
+    };
+    let _ = writeln!(body, "<h2>Vehicles</h2>\n<fieldset id=\"vehicles\">");
+    if vehicles.is_empty() {
+        let _ = writeln!(body, "<p>No vehicles on this account.</p>");
+    }
+    let input_type = if pending.single_select {
+        "radio"
+    } else {
+        "checkbox"
+    };
+    for (i, v) in vehicles.iter().enumerate() {
+        let checked = if !pending.single_select || i == 0 {
+            " checked"
+        } else {
+            ""
+        };
+        let input = if matches!(pending.kind, PendingKind::Reauthenticate(_)) {
+            String::new()
+        } else {
+            format!(
+                "<input type=\"{input_type}\" name=\"vehicle\" value=\"{}\"{checked}> ",
+                esc(&v.id)
+            )
+        };
+        let _ = writeln!(
+            body,
+            "<label>{input}{} {} {} <span class=\"vin\">VIN {}</span></label>",
+            v.year,
+            esc(&v.make),
+            esc(&v.model),
+            esc(&v.vin)
+        );
+    }
+    let _ = writeln!(body, "</fieldset>");
+    let _ = writeln!(
+        body,
+        "<div class=\"actions\">\n\
+         <button type=\"submit\" class=\"primary\" id=\"approve\" name=\"action\" value=\"approve\">Allow</button>\n\
+         <button type=\"submit\" id=\"deny\" name=\"action\" value=\"deny\" formnovalidate>Deny</button>\n\
+         </div>\n</form>\n\
+         <p class=\"sim\">Test logins: smartcar@vehicle-incompatible.com, smartcar@invalid-subscription.com, \
+         VEHICLE_STATE.ASLEEP@smartcar.com (any TYPE.CODE of the error reference).</p>"
+    );
+    page(&format!("Connect your vehicle – {app}"), &body)
+}
+
+/// Stores `pending` and renders its page.
+fn show(shared: &Shared, pending: Pending) -> Response {
+    let now = shared.now();
+    let html = {
+        let mut world = shared.world();
+        let user = pending.shown_user.clone();
+        // Creates the single-select VIN's vehicle before rendering it.
+        let _ = offered(&mut world, &pending, &user, shared.seed, now);
+        render(&world, &pending, None)
+    };
+    respond(shared, None, pending, Outcome::Page(StatusCode::OK, html))
+}
+
+/// `sim_auto_approve` / `sim_user` / `sim_vehicles` of an authorize URL.
+fn auto_decision(raw_query: Option<&str>) -> Option<Decision> {
+    let query = query_pairs(raw_query);
+    let action = match query.get("sim_auto_approve")?.as_str() {
+        "true" | "1" | "approve" => Action::Approve,
+        "deny" => Action::Deny,
+        _ => return None,
+    };
+    Some(Decision {
+        action,
+        email: query.get("sim_user").cloned(),
+        vehicle_ids: query.get("sim_vehicles").map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
+    })
+}
+
+/// Answers with `outcome`: a page (the user must act again) keeps the request pending under
+/// `id` (a new id when `None`) and carries that id in its form; anything else ends it.
+fn respond(shared: &Shared, id: Option<String>, pending: Pending, outcome: Outcome) -> Response {
+    match outcome {
+        Outcome::Page(status, html) => {
+            let id = match id {
+                Some(id) => {
+                    shared.pending().insert(id.clone(), pending);
+                    id
+                }
+                None => store_pending(shared, pending),
+            };
+            let html = html.replacen(
+                "name=\"request\" value=\"\"",
+                &format!("name=\"request\" value=\"{}\"", esc(&id)),
+                1,
+            );
+            Outcome::Page(status, html).into_response()
+        }
+        other => {
+            if let Some(id) = id {
+                shared.pending().remove(&id);
+            }
+            other.into_response()
+        }
+    }
+}
+
+async fn authorize_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let mut pending = match validate_authorize(&state, query.as_deref()) {
+        Ok(p) => p,
+        Err(outcome) => return outcome.into_response(),
+    };
+    if let Some(decision) = auto_decision(query.as_deref()) {
+        let outcome = decide(&state, &mut pending, decision);
+        return respond(&state, None, pending, outcome);
+    }
+    show(&state, pending)
+}
+
+async fn reauthenticate_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let mut pending = match validate_reauthenticate(&state, query.as_deref()) {
+        Ok(p) => p,
+        Err(outcome) => return outcome.into_response(),
+    };
+    if let Some(decision) = auto_decision(query.as_deref()) {
+        let outcome = decide(&state, &mut pending, decision);
+        return respond(&state, None, pending, outcome);
+    }
+    show(&state, pending)
+}
+
+async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response {
+    let mut request = None;
+    let mut email = None;
+    let mut action = None;
+    let mut vehicles = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "request" => request = Some(v.into_owned()),
+            "email" => email = Some(v.into_owned()),
+            "action" => action = Some(v.into_owned()),
+            "vehicle" => vehicles.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    let expired = || {
+        Outcome::ErrorPage(
+            StatusCode::BAD_REQUEST,
+            "This authorization request is unknown or has expired. Please start again from the application."
+                .into(),
+        )
+        .into_response()
+    };
+    let Some(id) = request else {
+        return expired();
+    };
+    let now = state.now();
+    let pending = state.pending().get(&id).cloned();
+    let Some(mut pending) = pending.filter(|p| p.expires_at > now) else {
+        state.pending().remove(&id);
+        return expired();
+    };
+    let action = match action.as_deref() {
+        Some("approve") => Action::Approve,
+        Some("deny") => Action::Deny,
+        Some("login") => Action::Login,
+        _ => {
+            return Outcome::ErrorPage(StatusCode::BAD_REQUEST, "Unknown action.".into())
+                .into_response();
+        }
+    };
+    let decision = Decision {
+        action,
+        email: email.filter(|e| !e.trim().is_empty()),
+        vehicle_ids: Some(vehicles),
+    };
+    let outcome = decide(&state, &mut pending, decision);
+    respond(&state, Some(id), pending, outcome)
+}
+
+/// Outcome of an in-process approval ([`crate::Simulator::approve`]).
+pub(crate) fn approve_in_process(
+    shared: &Shared,
+    url: &str,
+    decision: Decision,
+) -> Result<url::Url, (u16, String)> {
+    let parsed = url::Url::parse(url)
+        .or_else(|_| url::Url::parse(&format!("{}{}", shared.base_url, url)))
+        .map_err(|_| (400, format!("not a URL: {url}")))?;
+    let query = parsed.query();
+    let validated = if parsed.path().ends_with("/oauth/reauthenticate") {
+        validate_reauthenticate(shared, query)
+    } else {
+        validate_authorize(shared, query)
+    };
+    let mut pending = match validated {
+        Ok(p) => p,
+        Err(Outcome::Redirect(url)) => return Ok(url),
+        Err(Outcome::ErrorPage(status, message)) => return Err((status.as_u16(), message)),
+        Err(Outcome::Page(status, _)) => return Err((status.as_u16(), "unexpected page".into())),
+    };
+    match decide(shared, &mut pending, decision) {
+        Outcome::Redirect(url) => Ok(url),
+        Outcome::ErrorPage(status, message) => Err((status.as_u16(), message)),
+        Outcome::Page(status, html) => {
+            let message = html
+                .split("id=\"error\">")
+                .nth(1)
+                .and_then(|rest| rest.split('<').next())
+                .unwrap_or("the Connect page asked for more input")
+                .to_owned();
+            Err((status.as_u16(), message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
 }

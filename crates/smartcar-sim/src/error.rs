@@ -676,6 +676,24 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
+    /// The same error with another HTTP status (the body's `statusCode`, or each v3
+    /// `errors[].status`, follows). Used for statuses the catalogue has no entry for (503, 504,
+    /// 413) and by injected faults.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        if let Some(code) = self.body.get_mut("statusCode") {
+            *code = serde_json::Value::from(status.as_u16());
+        }
+        if let Some(errors) = self.body.get_mut("errors").and_then(|e| e.as_array_mut()) {
+            for error in errors {
+                if let Some(s) = error.get_mut("status") {
+                    *s = serde_json::Value::String(status.as_u16().to_string());
+                }
+            }
+        }
+        self
+    }
+
     /// Replaces the body's `detail` list (validation errors whose detail is not the usual
     /// `[{field: [name], message}]`, e.g. the compatibility API's allowed-values message).
     pub fn with_detail(mut self, detail: Vec<serde_json::Value>) -> Self {

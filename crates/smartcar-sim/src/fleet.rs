@@ -365,6 +365,7 @@ pub fn generate(options: &FleetOptions) -> World {
         ],
         amt: format!("sim-amt-{}", rng.uuid()),
         name: "Simulated App".to_owned(),
+        user_id_redirect_uris: vec!["http://localhost:8000/exchange".to_owned()],
     };
     let users_n = options.users.max(1);
     let vehicles_n = options.vehicles.max(1);

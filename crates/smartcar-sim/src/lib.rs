@@ -2,13 +2,41 @@
 //! every host's paths (Connect, auth, iam, API v2.0, compatibility, management, Vehicle API v3,
 //! management v3) on one port, for tests, examples and demos. Responses are serialised from the
 //! generated types of `smartcar-api`, so the simulator cannot drift from the OpenAPI spec.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use smartcar_sim::{ApproveOptions, Fault, Simulator};
+//!
+//! let sim = Simulator::builder().seed(7).vehicles(4).start().await?;
+//! let app = sim.app();
+//! // Point a client at every host (all the same base URL).
+//! let origins = sim.origins();
+//! assert_eq!(origins.api, sim.base_url());
+//! // Run Connect without a browser.
+//! let url = format!(
+//!     "{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read_odometer",
+//!     origins.connect, app.client_id, app.redirect_uris[0]
+//! );
+//! let redirect = sim.approve(&url, ApproveOptions::new())?;
+//! assert!(redirect.query_pairs().any(|(k, _)| k == "code"));
+//! // Make the next token request fail, move the clock, look at the traffic.
+//! sim.faults().inject(Fault::status(500)).on("/oauth/token").once();
+//! sim.advance(Duration::from_secs(2 * 3600));
+//! println!("{} requests so far", sim.requests().len());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 #![deny(missing_docs)]
 
 pub mod auth;
 pub mod error;
+pub mod faults;
 pub mod fleet;
+pub mod handle;
 pub mod model;
+pub mod observe;
 pub mod state;
 
 mod compat;
@@ -20,15 +48,27 @@ mod v3;
 mod webhooks;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 
-use crate::fleet::FleetOptions;
-use crate::state::{AppState, Clock, Config, Shared};
+pub use crate::faults::{Fault, FaultId, FaultRule, Faults};
+pub use crate::handle::{
+    AppCredentials, ApproveOptions, ConnectError, MintedTokens, Origins, SimulatorBuilder,
+};
+pub use crate::observe::RecordedRequest;
+pub use crate::state::Config;
 
-/// Every route of the simulated platform.
+use crate::error::ApiError;
+use crate::fleet::FleetOptions;
+use crate::state::{AppState, Clock, Shared};
+
+/// Every route of the simulated platform, with the observability and fault middlewares.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(connect::routes())
@@ -39,18 +79,42 @@ pub fn router(state: AppState) -> Router {
         .merge(compat::routes())
         .merge(webhooks::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(not_found)
+        // The last layer added runs first: the log sees what faults did.
+        .layer(from_fn_with_state(state.clone(), faults::middleware))
+        .layer(from_fn_with_state(state.clone(), observe::middleware))
         .with_state(state)
 }
 
-/// A simulator serving in the background of the current tokio runtime.
+/// No route: 404 `RESOURCE_NOT_FOUND` in the shape of the API the path belongs to.
+async fn not_found(State(_state): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path();
+    let error = ApiError::not_found();
+    if path.starts_with("/v3/") {
+        error.into_v3().into_response()
+    } else if path.starts_with("/v") && !path.starts_with("/v2.0/") && !path.starts_with("/v1.0/") {
+        ApiError::v2("RESOURCE_NOT_FOUND", Some("VERSION")).into_response()
+    } else {
+        error.into_response()
+    }
+}
+
+/// A simulator serving in the background of the current tokio runtime. Dropping it stops the
+/// server at once; [`Simulator::shutdown`] stops it gracefully.
 #[derive(Debug)]
 pub struct Simulator {
     addr: SocketAddr,
     state: AppState,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Simulator {
+    /// Options: seed, fleet size, port, configuration, request logging, epoch.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder::default()
+    }
+
     /// Starts a simulator with the default fleet (seed 1, 3 users, 6 vehicles) on a free port
     /// of 127.0.0.1.
     ///
@@ -58,41 +122,89 @@ impl Simulator {
     ///
     /// When no port can be bound.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let world = fleet::generate(&FleetOptions {
-            seed: 1,
-            users: 3,
-            vehicles: 6,
-            now: chrono::Utc::now(),
-        });
-        let state = AppState(Arc::new(Shared {
-            config: Config::default(),
-            clock: Clock::default(),
-            world: Mutex::new(world),
-            base_url: format!("http://{addr}"),
-        }));
-        let app = router(state.clone());
-        let task = tokio::spawn(async move {
-            // Serving only ends with an I/O error of the listener; the simulator then stops.
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { addr, state, task })
+        Self::builder().start().await
     }
 
-    /// The base URL, such as `http://127.0.0.1:43121` (no trailing slash).
+    pub(crate) async fn launch(options: &SimulatorBuilder) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let addr = listener.local_addr()?;
+        let now = options.epoch.unwrap_or_else(chrono::Utc::now);
+        let world = fleet::generate(&FleetOptions {
+            seed: options.seed,
+            users: options.users,
+            vehicles: options.vehicles,
+            now,
+        });
+        let clock = options.epoch.map(Clock::fixed).unwrap_or_default();
+        let shared = Shared::new(
+            options.config.clone(),
+            clock,
+            world,
+            format!("http://{addr}"),
+            options.seed,
+        );
+        shared.observer.set_logging(options.log_requests);
+        let state = AppState(Arc::new(shared));
+        let app = router(state.clone());
+        let listener = observe::CountingListener {
+            inner: listener,
+            accepted: state.observer.connection_counter(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            // Serving ends when the handle asks (or is dropped); accept errors are retried by
+            // the listener.
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            addr,
+            state,
+            task: Some(task),
+            stop: Some(stop),
+        })
+    }
+
+    /// The base URL, such as `http://127.0.0.1:43121` (no trailing slash). Every host of the
+    /// platform is served here (see [`Simulator::origins`]).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// The shared state (world, clock).
+    /// The socket address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (world, clock, log, faults).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (at most 5 seconds, then
+    /// they are cut), and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }

@@ -21,6 +21,11 @@ pub struct App {
     pub amt: String,
     /// Display name shown on the Connect page.
     pub name: String,
+    /// Registered redirect URIs that use the v3 / application-token flow: Connect redirects to
+    /// them with `user_id` + `state` instead of `code` + `state`. (The real platform decides
+    /// this by the application's settings; the simulator by the redirect URI.) Every URI here
+    /// is registered as well, whether or not `redirect_uris` lists it.
+    pub user_id_redirect_uris: Vec<String>,
 }
 
 /// A person with a connected-services account: logs in on the Connect page.
@@ -204,6 +209,8 @@ pub struct AuthCode {
     /// Already exchanged (a second exchange fails and, per RFC 6749 §10.5, revokes the tokens
     /// issued from it).
     pub used: bool,
+    /// The token family the exchange of this code started (revoked if the code is replayed).
+    pub issued_family: Option<u64>,
 }
 
 /// What an access or refresh token grants.

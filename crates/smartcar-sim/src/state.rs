@@ -1,12 +1,18 @@
-//! Shared state of a running simulator: configuration, the simulated clock and the [`World`].
+//! Shared state of a running simulator: configuration, the simulated clock and the [`World`],
+//! plus the request log, the counters, the fault rules and the pending Connect authorizations.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::connect::Pending;
+use crate::faults::FaultSet;
 use crate::model::World;
+use crate::observe::Observer;
 
 /// Lifetimes and behaviours of the simulated platform. The defaults are the real platform's.
 #[derive(Clone, Debug)]
@@ -38,17 +44,29 @@ impl Default for Config {
     }
 }
 
-/// The simulated clock: wall-clock time plus an offset that tests move forward with
-/// `advance`, so that expiry can be tested without sleeping.
+/// The simulated clock: wall-clock time (or a fixed epoch) plus an offset that tests move
+/// forward with `advance`, so that expiry can be tested without sleeping.
 #[derive(Debug, Default)]
 pub struct Clock {
     offset_ms: AtomicI64,
+    /// When set, "now" is this instant plus the offset: time stands still unless advanced,
+    /// which makes every timestamp reproducible.
+    fixed: Option<DateTime<Utc>>,
 }
 
 impl Clock {
+    /// A clock that starts at `epoch` and only moves with [`Clock::advance`].
+    pub fn fixed(epoch: DateTime<Utc>) -> Self {
+        Clock {
+            offset_ms: AtomicI64::new(0),
+            fixed: Some(epoch),
+        }
+    }
+
     /// Simulated now.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        let base = self.fixed.unwrap_or_else(Utc::now);
+        base + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// Moves simulated time forward.
@@ -57,14 +75,13 @@ impl Clock {
         self.offset_ms.fetch_add(ms, Ordering::Relaxed);
     }
 
-    /// How far simulated time is ahead of the wall clock.
+    /// How far simulated time is ahead of the wall clock (or of the fixed epoch).
     pub fn offset(&self) -> Duration {
         Duration::from_millis(self.offset_ms.load(Ordering::Relaxed).max(0) as u64)
     }
 }
 
 /// Everything a request handler can reach.
-#[derive(Debug)]
 pub struct Shared {
     /// Lifetimes and behaviours.
     pub config: Config,
@@ -74,9 +91,31 @@ pub struct Shared {
     pub world: Mutex<World>,
     /// The simulator's own base URL (`http://127.0.0.1:PORT`), for links and Connect URLs.
     pub base_url: String,
+    /// Request log and counters.
+    pub observer: Observer,
+    /// Faults injected on demand.
+    pub faults: FaultSet,
+    /// Connect authorizations shown to a user and not yet answered, by opaque id.
+    pub(crate) pending: Mutex<HashMap<String, Pending>>,
+    /// The fleet seed (also seeds the fault RNG and the accounts of test identities).
+    pub seed: u64,
 }
 
 impl Shared {
+    /// Shared state around `world`.
+    pub fn new(config: Config, clock: Clock, world: World, base_url: String, seed: u64) -> Self {
+        Shared {
+            config,
+            clock,
+            world: Mutex::new(world),
+            base_url,
+            observer: Observer::default(),
+            faults: FaultSet::new(seed),
+            pending: Mutex::new(HashMap::new()),
+            seed,
+        }
+    }
+
     /// Locks the world. A handler that panicked while holding the lock cannot leave the
     /// simulator wedged: the poison is ignored (the world is plain data).
     pub fn world(&self) -> MutexGuard<'_, World> {
@@ -86,6 +125,22 @@ impl Shared {
     /// Simulated now.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    pub(crate) fn pending(&self) -> MutexGuard<'_, HashMap<String, Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The world holds the client secret, tokens and the management token: `Debug` shows none of it.
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .field("base_url", &self.base_url)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
     }
 }
 

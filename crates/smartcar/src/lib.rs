@@ -1,17 +1,67 @@
 //! The Rust SDK for the [Smartcar](https://smartcar.com) connected-car API.
 //!
-//! This crate (package `smartcar-sdk`, library `smartcar`) will hold the high-level client:
-//! the OAuth flow, the token lifecycle, and one typed method per endpoint on vehicle handles.
-//! It is a placeholder for now; the generated low-level client is available as [`api`].
+//! - [`Client`]: one application (client id, secret, redirect URI), one connection pool for
+//!   every Smartcar host; [`Client::builder`] or [`Client::from_env`].
+//! - Smartcar Connect: [`Client::authorize`] builds the URL (every Connect option),
+//!   [`Client::handle_redirect`] reads the redirect back and checks its `state` in constant time.
+//! - Tokens: [`Client::exchange_code`], [`Client::refresh_tokens`] (rotation),
+//!   [`Client::request_application_token`] (client credentials, for the v3 API).
+//! - Errors: one [`Error`] with [`Error::kind`]; API errors keep every field Smartcar sends.
+//! - The generated low-level client is [`api`] (and [`Client::low_level`]).
 //!
-//! ```
-//! use smartcar::api::Auth;
+//! The v2 authorization-code flow:
 //!
-//! let auth = Auth::bearer("an-access-token");
-//! assert_eq!(format!("{auth:?}"), "Auth::Bearer([redacted])");
+//! ```no_run
+//! # async fn demo() -> Result<(), smartcar::Error> {
+//! use smartcar::{Client, Permission, Redirect};
+//!
+//! let client = Client::from_env()?; // SMARTCAR_CLIENT_ID, _SECRET, _REDIRECT_URI
+//! let auth = client
+//!     .authorize()
+//!     .scopes([Permission::ReadOdometer, Permission::ReadVehicleInfo])
+//!     .build()?;
+//! // Send the browser to auth.url; keep auth.state in the user's session. Then, on the
+//! // redirect back to your redirect URI:
+//! # let redirect_url = "";
+//! match client.handle_redirect(redirect_url, &auth.state)? {
+//!     Redirect::Code(code) => {
+//!         let tokens = client.exchange_code(&code).await?;
+//!         # let _ = tokens;
+//!     }
+//!     other => println!("unexpected redirect {other:?}"),
+//! }
+//! # Ok(()) }
 //! ```
+//!
+//! Secrets (client secret, tokens, authorization codes, state) are held in types whose `Debug`
+//! shows `[redacted]`, and are never part of an error message.
 
 #![deny(missing_docs)]
 
+mod client;
+mod config;
+mod connect;
+mod error;
+mod oauth;
+mod tokens;
+mod vin;
+
 /// The low-level client generated from the OpenAPI description (the `smartcar-api` crate).
 pub use smartcar_api as api;
+
+pub use client::{Client, ClientBuilder, ClientSecret, DEFAULT_TIMEOUT};
+pub use config::{Mode, Origins, RetryPolicy, UnitSystem};
+pub use connect::{
+    AuthorizationCode, AuthorizationUrl, AuthorizeBuilder, Redirect, ScopeRequest, State,
+};
+pub use error::{ApiError, BodyShape, ConnectError, DecodeError, Error, ErrorKind, OAuthError};
+pub use oauth::ExchangeOptions;
+pub use tokens::{
+    AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
+    Tokens,
+};
+pub use vin::Vin;
+
+/// A Smartcar permission (OAuth scope), e.g. [`Permission::ReadOdometer`]. Unknown names are
+/// kept as `Permission::Unknown(name)`.
+pub use smartcar_api::open_enums::Permission;

@@ -1,0 +1,788 @@
+//! Faults on demand: a middleware that, for requests matching a rule, answers with an error or
+//! alters the real handler's response (rate limits, 5xx, HTML pages, empty or truncated bodies,
+//! unknown enum values, wrong content types, delays, stalls, huge bodies, dropped connections,
+//! vehicle-state / upstream / compatibility errors).
+//!
+//! Rules are installed through the simulator handle:
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::time::Duration;
+//! use smartcar_sim::{Fault, Simulator};
+//!
+//! let sim = Simulator::start().await?;
+//! // The next two odometer reads of any vehicle get 429 with `Retry-After: 30`.
+//! sim.faults()
+//!     .inject(Fault::rate_limit(30))
+//!     .on("/v2.0/vehicles/*/odometer")
+//!     .times(2);
+//! // One refresh fails with a 500 (OAuth error body on the token endpoint).
+//! sim.faults().inject(Fault::status(500)).on("/oauth/token").method("POST").once();
+//! // A tenth of the reads of one vehicle are slow (seeded, so reproducible).
+//! let id = sim.vehicles()[0].id.clone();
+//! let rule = sim
+//!     .faults()
+//!     .inject(Fault::delay(Duration::from_millis(300)))
+//!     .vehicle(&id)
+//!     .with_probability(0.1)
+//!     .always();
+//! assert_eq!(sim.faults().hits(rule), 0);
+//! sim.faults().clear();
+//! # Ok(()) }
+//! ```
+//!
+//! Error bodies take the shape of the path they answer: the v3 `errors[]` shape on `/v3/...`,
+//! the OAuth `{error, error_description}` shape on the token endpoints, the v2 shape elsewhere.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body::Frame;
+
+use crate::error::ApiError;
+use crate::fleet::Rng;
+use crate::observe::FaultApplied;
+use crate::state::AppState;
+
+/// What an injected fault does to a matching request.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// 429 `RATE_LIMIT` / `VEHICLE`, with `Retry-After: <secs>` when `retry_after` is set.
+    RateLimit {
+        /// Seconds for the `Retry-After` header; `None` sends no header.
+        retry_after: Option<u64>,
+    },
+    /// An error status with the error body of the matching type: 500 `SERVER`/`INTERNAL`,
+    /// 501 `COMPATIBILITY`/`VEHICLE_NOT_CAPABLE`, 502 `UPSTREAM`/`UNKNOWN_ISSUE`, 503
+    /// `SERVER`/`INTERNAL` (status 503), 504 `UPSTREAM`/`NO_RESPONSE` (status 504), 429 as
+    /// [`Fault::RateLimit`] without the header; any other status `SERVER`/`INTERNAL` with it.
+    Status(u16),
+    /// A catalogue error by `type` and `code`: `VEHICLE_STATE`/`ASLEEP`,
+    /// `UPSTREAM`/`NO_RESPONSE`, `COMPATIBILITY`/`VEHICLE_NOT_CAPABLE`, `BILLING`/…
+    /// (unknown pairs become `SERVER`/`INTERNAL`).
+    Error {
+        /// `type`.
+        kind: String,
+        /// `code`.
+        code: Option<String>,
+    },
+    /// A gateway's HTML error page (`text/html`) with this status (usually 502).
+    HtmlPage(u16),
+    /// This status and an empty body (no content type).
+    EmptyBody(u16),
+    /// The real response with its body cut in half (still labelled JSON).
+    TruncatedJson,
+    /// The real response with every upper-case enum value the spec lists (`CHARGING`,
+    /// `LOCKED`, `OK`, `BEV`, …) replaced by this value, which the spec does not list.
+    UnknownEnumValue(String),
+    /// The real response labelled `text/plain`.
+    WrongContentType,
+    /// Waits (real time) before running the real handler.
+    Delay(Duration),
+    /// Sends the first half of the real body, waits (real time), then the rest.
+    StallBody(Duration),
+    /// 200 with a JSON body of about this many bytes.
+    HugeBody(usize),
+    /// Drops the connection without a complete response.
+    ConnectionReset,
+}
+
+impl Fault {
+    /// 429 `RATE_LIMIT`/`VEHICLE` with `Retry-After: secs`.
+    pub fn rate_limit(secs: u64) -> Self {
+        Fault::RateLimit {
+            retry_after: Some(secs),
+        }
+    }
+
+    /// 429 `RATE_LIMIT`/`VEHICLE` without a `Retry-After` header.
+    pub fn rate_limit_without_retry_after() -> Self {
+        Fault::RateLimit { retry_after: None }
+    }
+
+    /// An error status (500, 502, 503, 504, …) with the matching error body.
+    pub fn status(status: u16) -> Self {
+        Fault::Status(status)
+    }
+
+    /// A catalogue error by type and code (`Fault::error("UPSTREAM", Some("NO_RESPONSE"))`).
+    pub fn error(kind: &str, code: Option<&str>) -> Self {
+        Fault::Error {
+            kind: kind.to_owned(),
+            code: code.map(str::to_owned),
+        }
+    }
+
+    /// 409 `VEHICLE_STATE` with this code (`ASLEEP`, `UNREACHABLE`, …).
+    pub fn vehicle_state(code: &str) -> Self {
+        Self::error("VEHICLE_STATE", Some(code))
+    }
+
+    /// 502 `UPSTREAM` with this code (`NO_RESPONSE`, `INVALID_DATA`, …).
+    pub fn upstream(code: &str) -> Self {
+        Self::error("UPSTREAM", Some(code))
+    }
+
+    /// 501 `COMPATIBILITY` with this code (`VEHICLE_NOT_CAPABLE`, …).
+    pub fn compatibility(code: &str) -> Self {
+        Self::error("COMPATIBILITY", Some(code))
+    }
+
+    /// A 502 HTML page, as a load balancer in front of the API sends.
+    pub fn html_502() -> Self {
+        Fault::HtmlPage(502)
+    }
+
+    /// This status with an empty body.
+    pub fn empty_body(status: u16) -> Self {
+        Fault::EmptyBody(status)
+    }
+
+    /// The real body cut in half.
+    pub fn truncated_json() -> Self {
+        Fault::TruncatedJson
+    }
+
+    /// Enum values replaced with `SOMETHING_NEW`.
+    pub fn unknown_enum() -> Self {
+        Fault::UnknownEnumValue("SOMETHING_NEW".to_owned())
+    }
+
+    /// The real body labelled `text/plain`.
+    pub fn wrong_content_type() -> Self {
+        Fault::WrongContentType
+    }
+
+    /// Wait `by` before answering.
+    pub fn delay(by: Duration) -> Self {
+        Fault::Delay(by)
+    }
+
+    /// Send half the body, wait `by`, send the rest.
+    pub fn stall(by: Duration) -> Self {
+        Fault::StallBody(by)
+    }
+
+    /// A 10 MB JSON body.
+    pub fn huge_body() -> Self {
+        Fault::HugeBody(10 * 1024 * 1024)
+    }
+
+    /// Drop the connection.
+    pub fn connection_reset() -> Self {
+        Fault::ConnectionReset
+    }
+
+    /// A short name for logs (`rate_limit`, `status`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::RateLimit { .. } => "rate_limit",
+            Fault::Status(_) => "status",
+            Fault::Error { .. } => "error",
+            Fault::HtmlPage(_) => "html_page",
+            Fault::EmptyBody(_) => "empty_body",
+            Fault::TruncatedJson => "truncated_json",
+            Fault::UnknownEnumValue(_) => "unknown_enum_value",
+            Fault::WrongContentType => "wrong_content_type",
+            Fault::Delay(_) => "delay",
+            Fault::StallBody(_) => "stall_body",
+            Fault::HugeBody(_) => "huge_body",
+            Fault::ConnectionReset => "connection_reset",
+        }
+    }
+}
+
+/// Identifies an installed fault rule (to remove it or read its hit count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FaultId(u64);
+
+#[derive(Clone, Debug)]
+struct Rule {
+    id: u64,
+    fault: Fault,
+    method: Option<Method>,
+    path: Option<Vec<String>>,
+    vehicle_id: Option<String>,
+    remaining: Option<u64>,
+    probability: Option<f64>,
+    hits: u64,
+}
+
+#[derive(Debug, Default)]
+struct Rules {
+    rules: Vec<Rule>,
+    next_id: u64,
+    /// Hits of rules already used up (their ids stay readable).
+    spent: Vec<(u64, u64)>,
+}
+
+/// The fault rules of one simulator (reached through [`crate::Simulator::faults`]).
+#[derive(Debug)]
+pub struct FaultSet {
+    active: AtomicUsize,
+    rules: Mutex<Rules>,
+    rng: Mutex<Rng>,
+}
+
+impl FaultSet {
+    /// No rules; probabilities drawn from a generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        FaultSet {
+            active: AtomicUsize::new(0),
+            rules: Mutex::new(Rules::default()),
+            rng: Mutex::new(Rng::new(seed ^ 0xFA17_FA17_FA17_FA17)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Rules> {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn install(&self, mut rule: Rule) -> FaultId {
+        let mut rules = self.lock();
+        rules.next_id += 1;
+        rule.id = rules.next_id;
+        let id = FaultId(rule.id);
+        rules.rules.push(rule);
+        self.active.store(rules.rules.len(), Ordering::Release);
+        id
+    }
+
+    /// The fault to apply to this request, if a rule matches (consumes one of its `times`).
+    fn take(&self, method: &Method, path: &str, query: Option<&str>) -> Option<Fault> {
+        if self.active.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut rules = self.lock();
+        let vehicle = vehicle_of(path, query);
+        let mut chosen = None;
+        for (i, rule) in rules.rules.iter_mut().enumerate() {
+            if rule.method.as_ref().is_some_and(|m| m != method)
+                || rule.path.as_ref().is_some_and(|p| !path_matches(p, path))
+                || rule
+                    .vehicle_id
+                    .as_deref()
+                    .is_some_and(|v| vehicle != Some(v))
+            {
+                continue;
+            }
+            if let Some(p) = rule.probability {
+                let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                if !rng.chance(p) {
+                    continue;
+                }
+            }
+            rule.hits += 1;
+            if let Some(n) = rule.remaining.as_mut() {
+                *n = n.saturating_sub(1);
+            }
+            chosen = Some((i, rule.fault.clone()));
+            break;
+        }
+        let (i, fault) = chosen?;
+        if rules.rules[i].remaining == Some(0) {
+            let rule = rules.rules.remove(i);
+            rules.spent.push((rule.id, rule.hits));
+            self.active.store(rules.rules.len(), Ordering::Release);
+        }
+        Some(fault)
+    }
+}
+
+/// The vehicle a request is about: the path segment after `vehicles`, or a `vehicle_id` query
+/// parameter (management API).
+fn vehicle_of<'a>(path: &'a str, query: Option<&'a str>) -> Option<&'a str> {
+    let mut segments = path.split('/');
+    while let Some(s) = segments.next() {
+        if s == "vehicles" {
+            return segments.next().filter(|s| !s.is_empty());
+        }
+    }
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("vehicle_id="))
+}
+
+fn split_path(path: &str) -> Vec<String> {
+    path.trim_end_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `*` and `{name}` match one segment, `**` the rest of the path; anything else literally.
+fn path_matches(pattern: &[String], path: &str) -> bool {
+    let mut actual = path.split('/').filter(|s| !s.is_empty());
+    for p in pattern {
+        if p == "**" {
+            return true;
+        }
+        let Some(segment) = actual.next() else {
+            return false;
+        };
+        let wildcard = p == "*" || (p.starts_with('{') && p.ends_with('}'));
+        if !wildcard && p != segment {
+            return false;
+        }
+    }
+    actual.next().is_none()
+}
+
+/// Installs and removes fault rules: `sim.faults()`.
+#[derive(Clone, Copy, Debug)]
+pub struct Faults<'a> {
+    set: &'a FaultSet,
+}
+
+impl<'a> Faults<'a> {
+    pub(crate) fn new(set: &'a FaultSet) -> Self {
+        Faults { set }
+    }
+
+    /// Starts a rule for `fault`; narrow it with [`FaultRule::on`], [`FaultRule::method`],
+    /// [`FaultRule::vehicle`], [`FaultRule::with_probability`], then install it with
+    /// [`FaultRule::times`], [`FaultRule::once`] or [`FaultRule::always`].
+    pub fn inject(&self, fault: Fault) -> FaultRule<'a> {
+        FaultRule {
+            set: self.set,
+            rule: Rule {
+                id: 0,
+                fault,
+                method: None,
+                path: None,
+                vehicle_id: None,
+                remaining: None,
+                probability: None,
+                hits: 0,
+            },
+        }
+    }
+
+    /// Removes a rule (no effect if it was used up already).
+    pub fn remove(&self, id: FaultId) {
+        let mut rules = self.set.lock();
+        if let Some(i) = rules.rules.iter().position(|r| r.id == id.0) {
+            let rule = rules.rules.remove(i);
+            rules.spent.push((rule.id, rule.hits));
+        }
+        self.set.active.store(rules.rules.len(), Ordering::Release);
+    }
+
+    /// Removes every rule.
+    pub fn clear(&self) {
+        let mut rules = self.set.lock();
+        let drained: Vec<_> = rules.rules.drain(..).map(|r| (r.id, r.hits)).collect();
+        rules.spent.extend(drained);
+        self.set.active.store(0, Ordering::Release);
+    }
+
+    /// How many requests the rule has answered so far.
+    pub fn hits(&self, id: FaultId) -> u64 {
+        let rules = self.set.lock();
+        rules
+            .rules
+            .iter()
+            .find(|r| r.id == id.0)
+            .map(|r| r.hits)
+            .or_else(|| {
+                rules
+                    .spent
+                    .iter()
+                    .find(|(i, _)| *i == id.0)
+                    .map(|(_, h)| *h)
+            })
+            .unwrap_or(0)
+    }
+
+    /// Rules still installed.
+    pub fn active(&self) -> usize {
+        self.set.active.load(Ordering::Acquire)
+    }
+}
+
+/// A fault rule being built; nothing happens until [`FaultRule::times`], [`FaultRule::once`]
+/// or [`FaultRule::always`] installs it.
+#[derive(Debug)]
+#[must_use = "a fault rule is installed only by .times(n), .once() or .always()"]
+pub struct FaultRule<'a> {
+    set: &'a FaultSet,
+    rule: Rule,
+}
+
+impl FaultRule<'_> {
+    /// Only requests to this path: exact (`/oauth/token`), or a pattern where `*` or `{name}`
+    /// matches one segment and `**` the rest (`/v2.0/vehicles/*/odometer`,
+    /// `/v2.0/vehicles/{vehicle_id}/charge`, `/v3/**`). Trailing slashes are ignored.
+    pub fn on(mut self, path: &str) -> Self {
+        self.rule.path = Some(split_path(path));
+        self
+    }
+
+    /// Only requests with this method (`"GET"`, `"POST"`, …; case-sensitive as HTTP is).
+    pub fn method(mut self, method: &str) -> Self {
+        self.rule.method = Some(Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET));
+        self
+    }
+
+    /// Only requests about this vehicle (v2 or v3 path, or `vehicle_id` query parameter).
+    pub fn vehicle(mut self, vehicle_id: &str) -> Self {
+        self.rule.vehicle_id = Some(vehicle_id.to_owned());
+        self
+    }
+
+    /// Applies to each matching request with probability `p` (0–1), drawn from the simulator's
+    /// seeded generator.
+    pub fn with_probability(mut self, p: f64) -> Self {
+        self.rule.probability = Some(p.clamp(0.0, 1.0));
+        self
+    }
+
+    /// Installs the rule for the next `n` matching requests.
+    pub fn times(mut self, n: u64) -> FaultId {
+        self.rule.remaining = Some(n);
+        if n == 0 {
+            return FaultId(0);
+        }
+        self.set.install(self.rule)
+    }
+
+    /// Installs the rule for the next matching request.
+    pub fn once(self) -> FaultId {
+        self.times(1)
+    }
+
+    /// Installs the rule until it is removed.
+    pub fn always(mut self) -> FaultId {
+        self.rule.remaining = None;
+        self.set.install(self.rule)
+    }
+}
+
+/// Which error body shape a path answers with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    V2,
+    V3,
+    OAuth,
+}
+
+fn shape_of(path: &str) -> Shape {
+    if path.starts_with("/v3/") || path == "/v3" {
+        Shape::V3
+    } else if path.starts_with("/oauth/token") || path.starts_with("/oauth2/token") {
+        Shape::OAuth
+    } else {
+        Shape::V2
+    }
+}
+
+/// The error body for `status`/`kind`/`code` in the path's shape.
+fn error_response(
+    shape: Shape,
+    kind: &str,
+    code: Option<&str>,
+    status: Option<u16>,
+    retry_after: Option<u64>,
+) -> Response {
+    let mut error = ApiError::v2(kind, code);
+    if let Some(s) = status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        error = error.with_status(s);
+    }
+    let error = match shape {
+        Shape::V2 => error,
+        Shape::V3 => error.into_v3(),
+        Shape::OAuth => {
+            // Token endpoints speak OAuth: the standard codes for an overloaded or failing
+            // server (RFC 6749 §4.1.2.1 names them for Connect; the token endpoint's own
+            // 5xx/429 body is unverified).
+            let (oauth, text) = match error.status().as_u16() {
+                429 | 503 => (
+                    "temporarily_unavailable",
+                    "The server is temporarily unable to handle the request.",
+                ),
+                s if s >= 500 => ("server_error", "An internal error occurred."),
+                _ => ("invalid_request", "The request could not be processed."),
+            };
+            ApiError::oauth(oauth, text).with_status(error.status())
+        }
+    };
+    let error = match retry_after {
+        Some(secs) => error.with_retry_after(secs),
+        None => error,
+    };
+    error.into_response()
+}
+
+/// The middleware.
+pub(crate) async fn middleware(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(fault) = state
+        .faults
+        .take(req.method(), req.uri().path(), req.uri().query())
+    else {
+        return next.run(req).await;
+    };
+    let name = fault.name();
+    let shape = shape_of(req.uri().path());
+    let mut response = apply(fault, shape, req, next).await;
+    response.extensions_mut().insert(FaultApplied(name));
+    response
+}
+
+async fn apply(fault: Fault, shape: Shape, req: Request, next: Next) -> Response {
+    match fault {
+        Fault::RateLimit { retry_after } => {
+            error_response(shape, "RATE_LIMIT", Some("VEHICLE"), None, retry_after)
+        }
+        Fault::Status(status) => {
+            let (kind, code) = match status {
+                429 => ("RATE_LIMIT", Some("VEHICLE")),
+                501 => ("COMPATIBILITY", Some("VEHICLE_NOT_CAPABLE")),
+                502 => ("UPSTREAM", Some("UNKNOWN_ISSUE")),
+                504 => ("UPSTREAM", Some("NO_RESPONSE")),
+                _ => ("SERVER", Some("INTERNAL")),
+            };
+            error_response(shape, kind, code, Some(status), None)
+        }
+        Fault::Error { kind, code } => error_response(shape, &kind, code.as_deref(), None, None),
+        Fault::HtmlPage(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let reason = status.canonical_reason().unwrap_or("Error");
+            let html = format!(
+                "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n</body>\r\n</html>\r\n",
+                code = status.as_u16()
+            );
+            (status, [(header::CONTENT_TYPE, "text/html")], html).into_response()
+        }
+        Fault::EmptyBody(status) => StatusCode::from_u16(status)
+            .unwrap_or(StatusCode::BAD_GATEWAY)
+            .into_response(),
+        Fault::TruncatedJson => {
+            let (mut parts, bytes) = run_buffered(req, next).await;
+            let cut = bytes.len() / 2;
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(bytes.slice(..cut)))
+        }
+        Fault::UnknownEnumValue(value) => {
+            let (mut parts, bytes) = run_buffered(req, next).await;
+            let bytes = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(mut json) => {
+                    replace_enums(&mut json, &value);
+                    serde_json::to_vec(&json).map_or(bytes, Bytes::from)
+                }
+                Err(_) => bytes,
+            };
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Fault::WrongContentType => {
+            let mut response = next.run(req).await;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            response
+        }
+        Fault::Delay(by) => {
+            tokio::time::sleep(by).await;
+            next.run(req).await
+        }
+        Fault::StallBody(by) => {
+            let (mut parts, bytes) = run_buffered(req, next).await;
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let half = bytes.len() / 2;
+            let body = StallBody {
+                first: Some(bytes.slice(..half)),
+                rest: Some(bytes.slice(half..)),
+                total: bytes.len() as u64,
+                sleep: Box::pin(tokio::time::sleep(by)),
+            };
+            Response::from_parts(parts, Body::new(body))
+        }
+        Fault::HugeBody(size) => {
+            let filler = size.saturating_sub(12).max(1);
+            let mut body = Vec::with_capacity(filler + 12);
+            body.extend_from_slice(b"{\"data\":\"");
+            body.resize(body.len() + filler, b'a');
+            body.extend_from_slice(b"\"}");
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        Fault::ConnectionReset => Response::new(Body::new(ResetBody)),
+    }
+}
+
+/// Runs the real handler and buffers its body.
+async fn run_buffered(req: Request, next: Next) -> (axum::http::response::Parts, Bytes) {
+    let response = next.run(req).await;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    (parts, bytes)
+}
+
+/// Every upper-case value of the spec's open enums (the values an unknown-enum fault replaces).
+fn is_known_enum_value(s: &str) -> bool {
+    use smartcar_api::open_enums as e;
+    let upper = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes().any(|b| b.is_ascii_uppercase());
+    if !upper {
+        return false;
+    }
+    let lists: &[&[&str]] = &[
+        e::CapabilityReason::KNOWN,
+        e::CapacitySource::KNOWN,
+        e::ChargeEventType::KNOWN,
+        e::ChargeState::KNOWN,
+        e::ClosureStatus::KNOWN,
+        e::CommandStatusValue::KNOWN,
+        e::CommandType::KNOWN,
+        e::CompatibilityReason::KNOWN,
+        e::ExecutionMode::KNOWN,
+        e::PowertrainType::KNOWN,
+        e::ResolutionType::KNOWN,
+        e::SignalStatusValue::KNOWN,
+        e::SystemHealth::KNOWN,
+        e::VehicleErrorState::KNOWN,
+        e::WebhookEventType::KNOWN,
+        e::V2WebhookEventName::KNOWN,
+    ];
+    lists.iter().any(|list| list.contains(&s))
+}
+
+fn replace_enums(value: &mut serde_json::Value, with: &str) {
+    match value {
+        serde_json::Value::String(s) if is_known_enum_value(s) => *s = with.to_owned(),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| replace_enums(v, with)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| replace_enums(v, with)),
+        _ => {}
+    }
+}
+
+/// Sends the first part, sleeps, sends the rest. The size hint stays exact so that the client
+/// waits for the whole body.
+struct StallBody {
+    first: Option<Bytes>,
+    rest: Option<Bytes>,
+    total: u64,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl HttpBody for StallBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if self.rest.is_none() {
+            return Poll::Ready(None);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(self.rest.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.total)
+    }
+}
+
+/// A body that fails at once: hyper then closes the connection without a complete response.
+struct ResetBody;
+
+impl HttpBody for ResetBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        )))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_segments() {
+        let p = split_path("/v2.0/vehicles/*/odometer");
+        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer"));
+        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer/"));
+        assert!(!path_matches(&p, "/v2.0/vehicles/abc/location"));
+        assert!(!path_matches(&p, "/v2.0/vehicles/abc/odometer/x"));
+        let p = split_path("/v2.0/vehicles/{vehicle_id}/odometer");
+        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer"));
+        let p = split_path("/v3/**");
+        assert!(path_matches(&p, "/v3/vehicles/x/signals"));
+        assert!(!path_matches(&p, "/v2.0/user"));
+        assert_eq!(vehicle_of("/v2.0/vehicles/abc/odometer", None), Some("abc"));
+        assert_eq!(
+            vehicle_of("/v2.0/management/connections", Some("limit=1&vehicle_id=v")),
+            Some("v")
+        );
+    }
+
+    #[test]
+    fn enum_values_are_replaced_but_free_text_is_not() {
+        let mut v = serde_json::json!({"state": "CHARGING", "make": "TESLA", "x": ["OK", "ok"]});
+        replace_enums(&mut v, "SOMETHING_NEW");
+        assert_eq!(
+            v,
+            serde_json::json!({"state": "SOMETHING_NEW", "make": "TESLA", "x": ["SOMETHING_NEW", "ok"]})
+        );
+    }
+
+    #[test]
+    fn rules_count_down_and_roll_dice() {
+        let set = FaultSet::new(1);
+        let faults = Faults::new(&set);
+        let id = faults.inject(Fault::status(500)).on("/a").times(2);
+        assert_eq!(set.take(&Method::GET, "/b", None), None);
+        assert_eq!(set.take(&Method::GET, "/a", None), Some(Fault::Status(500)));
+        assert_eq!(set.take(&Method::GET, "/a", None), Some(Fault::Status(500)));
+        assert_eq!(set.take(&Method::GET, "/a", None), None);
+        assert_eq!(faults.hits(id), 2);
+        let id = faults
+            .inject(Fault::status(503))
+            .with_probability(0.5)
+            .always();
+        let hits = (0..1000)
+            .filter(|_| set.take(&Method::GET, "/x", None).is_some())
+            .count();
+        assert!((400..600).contains(&hits), "{hits}");
+        faults.remove(id);
+        assert_eq!(faults.active(), 0);
+    }
+}

@@ -1,0 +1,613 @@
+//! Observability for tests and benchmarks: a middleware on the whole router that gives every
+//! response an `sc-request-id`, counts requests per (method, path template), and — while
+//! logging is on — records each exchange (request and response, secrets masked) in a bounded
+//! in-memory log; and a listener wrapper that counts accepted TCP connections.
+//!
+//! What is masked in the log: the `authorization` header (`Bearer ***` / `Basic ***`),
+//! `cookie`, the values of the form fields `client_secret`, `refresh_token`, `code`,
+//! `access_token`, `challenge`, `password` and `token`, the same keys in JSON bodies (except
+//! `code`, which in JSON bodies is an error code, not a secret), and `code`/`user_id`-free
+//! secrets in a redirect's `Location` query (`code`). Tokens therefore never reach a wire
+//! snapshot.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use http_body::Frame;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::state::{AppState, random_id};
+
+/// How many exchanges the log keeps (the oldest are dropped first).
+pub const LOG_CAPACITY: usize = 10_000;
+/// How many bytes of each request and response body the log keeps.
+pub const BODY_CAPTURE_LIMIT: usize = 1024 * 1024;
+/// Largest request body accepted while logging (the body is buffered to be recorded).
+const REQUEST_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Distinct (path template) keys counted; past this, requests count under `<other>`.
+const MAX_COUNTED_PATHS: usize = 4096;
+
+/// Form fields whose values never reach the log.
+const SECRET_FORM_FIELDS: &[&str] = &[
+    "client_secret",
+    "refresh_token",
+    "code",
+    "access_token",
+    "challenge",
+    "password",
+    "token",
+];
+/// JSON keys whose values never reach the log (`code` is an error code in JSON bodies).
+const SECRET_JSON_KEYS: &[&str] = &[
+    "client_secret",
+    "refresh_token",
+    "access_token",
+    "challenge",
+    "password",
+    "token",
+    "amt",
+];
+/// The mask that replaces a secret value.
+pub const MASK: &str = "***";
+
+/// One HTTP exchange as the simulator saw it, secrets masked.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// Position in the log since the simulator started (1, 2, …).
+    pub seq: u64,
+    /// Simulated time the request arrived.
+    pub at: DateTime<Utc>,
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path as sent (`/v2.0/vehicles/36ab…/odometer`).
+    pub path: String,
+    /// The route template that matched (`/v2.0/vehicles/{vehicle_id}/odometer`), if any.
+    pub template: Option<String>,
+    /// The raw query string, if any (never holds secrets on this platform's endpoints).
+    pub query: Option<String>,
+    /// Request headers in arrival order, lower-case names, secrets masked.
+    pub headers: Vec<(String, String)>,
+    /// Request body (first [`BODY_CAPTURE_LIMIT`] bytes), secret fields masked.
+    pub body: Bytes,
+    /// Response status.
+    pub status: u16,
+    /// Response headers, secrets masked.
+    pub response_headers: Vec<(String, String)>,
+    /// Response body (first [`BODY_CAPTURE_LIMIT`] bytes), secret fields masked. For a
+    /// streamed response (a fault that stalls or resets) this is what was sent.
+    pub response_body: Bytes,
+    /// The injected fault that produced or altered the response, if any (`Fault` kind name).
+    pub fault: Option<&'static str>,
+}
+
+impl RecordedRequest {
+    /// The first request header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// The first response header named `name` (case-insensitive).
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        find_header(&self.response_headers, name)
+    }
+
+    /// The request body as text (lossy UTF-8).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The request body as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The request body as form fields, in order (masked values stay masked).
+    pub fn form(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&self.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// The response body as text (lossy UTF-8).
+    pub fn response_text(&self) -> String {
+        String::from_utf8_lossy(&self.response_body).into_owned()
+    }
+
+    /// The response body as JSON, if it is JSON.
+    pub fn response_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.response_body).ok()
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+const METHODS: [Method; 8] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::HEAD,
+    Method::OPTIONS,
+    Method::TRACE,
+];
+
+fn method_index(method: &Method) -> usize {
+    METHODS.iter().position(|m| m == method).unwrap_or(7)
+}
+
+type Counts = [AtomicU64; 8];
+
+/// Request log and counters of one simulator (reached through the handle).
+#[derive(Debug)]
+pub struct Observer {
+    logging: AtomicBool,
+    log: Mutex<VecDeque<RecordedRequest>>,
+    seq: AtomicU64,
+    total: AtomicU64,
+    counts: RwLock<HashMap<String, Counts>>,
+    refreshes: AtomicU64,
+    connections: Arc<AtomicU64>,
+}
+
+impl Default for Observer {
+    fn default() -> Self {
+        Observer {
+            logging: AtomicBool::new(true),
+            log: Mutex::new(VecDeque::new()),
+            seq: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            counts: RwLock::new(HashMap::new()),
+            refreshes: AtomicU64::new(0),
+            connections: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Observer {
+    /// Whether exchanges are recorded.
+    pub fn logging(&self) -> bool {
+        self.logging.load(Ordering::Relaxed)
+    }
+
+    /// Turns recording on or off (counters always run).
+    pub fn set_logging(&self, on: bool) {
+        self.logging.store(on, Ordering::Relaxed);
+    }
+
+    /// A copy of the log, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock_log().iter().cloned().collect()
+    }
+
+    /// Empties the log (the counters keep counting).
+    pub fn clear_requests(&self) {
+        self.lock_log().clear();
+    }
+
+    /// Requests received for `method` and `template` (the route as registered, such as
+    /// `/v2.0/vehicles/{vehicle_id}/odometer`; for paths no route matched, the raw path).
+    pub fn request_count(&self, method: &str, template: &str) -> u64 {
+        let index = Method::from_bytes(method.as_bytes())
+            .map(|m| method_index(&m))
+            .unwrap_or(7);
+        let counts = self.counts.read().unwrap_or_else(|e| e.into_inner());
+        counts
+            .get(template)
+            .map_or(0, |c| c[index].load(Ordering::Relaxed))
+    }
+
+    /// Every (method, template, count) with a non-zero count, sorted.
+    pub fn request_counts(&self) -> Vec<(String, String, u64)> {
+        let counts = self.counts.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = counts
+            .iter()
+            .flat_map(|(template, c)| {
+                METHODS.iter().zip(c.iter()).filter_map(|(m, n)| {
+                    let n = n.load(Ordering::Relaxed);
+                    (n > 0).then(|| (m.to_string(), template.clone(), n))
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Every request received.
+    pub fn total_requests(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Refresh-token grants performed (rotations; idempotent retries within the grace period
+    /// are not counted).
+    pub fn refresh_count(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections accepted.
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_refresh(&self) {
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn connection_counter(&self) -> Arc<AtomicU64> {
+        self.connections.clone()
+    }
+
+    fn lock_log(&self) -> std::sync::MutexGuard<'_, VecDeque<RecordedRequest>> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count(&self, method: &Method, template: &str) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let index = method_index(method);
+        {
+            let counts = self.counts.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = counts.get(template) {
+                c[index].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut counts = self.counts.write().unwrap_or_else(|e| e.into_inner());
+        let key = if counts.len() < MAX_COUNTED_PATHS {
+            template
+        } else {
+            "<other>"
+        };
+        counts.entry(key.to_owned()).or_default()[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn push(&self, mut entry: RecordedRequest) {
+        entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut log = self.lock_log();
+        if log.len() >= LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+}
+
+/// Marks a response as produced or altered by an injected fault (read by the log).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FaultApplied(pub &'static str);
+
+/// The middleware: request id, counters, and (when on) the log.
+pub(crate) async fn middleware(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let observer = &state.observer;
+    match req.extensions().get::<MatchedPath>() {
+        Some(template) => observer.count(req.method(), template.as_str()),
+        None => observer.count(req.method(), req.uri().path()),
+    }
+    if !observer.logging() {
+        let mut response = next.run(req).await;
+        ensure_request_id(response.headers_mut());
+        return response;
+    }
+
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, REQUEST_BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return crate::error::ApiError::validation("body", "The request body is too large.")
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+                .into_response();
+        }
+    };
+    let form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("x-www-form-urlencoded"));
+    let entry = RecordedRequest {
+        seq: 0,
+        at: state.now(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        template: parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned()),
+        query: parts.uri.query().map(str::to_owned),
+        headers: masked_headers(&parts.headers),
+        body: mask_body(&body, form),
+        status: 0,
+        response_headers: Vec::new(),
+        response_body: Bytes::new(),
+        fault: None,
+    };
+    let req = Request::from_parts(parts, Body::from(body));
+    let mut response = next.run(req).await;
+    ensure_request_id(response.headers_mut());
+
+    let mut entry = entry;
+    entry.status = response.status().as_u16();
+    entry.response_headers = masked_headers(response.headers());
+    entry.fault = response.extensions().get::<FaultApplied>().map(|f| f.0);
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+
+    if response.body().size_hint().exact().is_some() {
+        // A buffered body (every normal response): record it now, before the client can see
+        // the response, so a test reading the log right after its request finds the entry.
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let captured = bytes.slice(..bytes.len().min(BODY_CAPTURE_LIMIT));
+        entry.response_body = if json {
+            mask_body(&captured, false)
+        } else {
+            captured
+        };
+        observer.push(entry);
+        Response::from_parts(parts, Body::from(bytes))
+    } else {
+        // A streamed body (stalls, resets): record what was sent when it ends or is dropped.
+        let (parts, body) = response.into_parts();
+        let recording = RecordingBody {
+            inner: body,
+            captured: Vec::new(),
+            entry: Some(entry),
+            json,
+            state: state.clone(),
+        };
+        Response::from_parts(parts, Body::new(recording))
+    }
+}
+
+fn ensure_request_id(headers: &mut HeaderMap) {
+    static SC_REQUEST_ID: HeaderName = HeaderName::from_static("sc-request-id");
+    if !headers.contains_key(&SC_REQUEST_ID)
+        && let Ok(value) = HeaderValue::from_str(&random_id())
+    {
+        headers.insert(SC_REQUEST_ID.clone(), value);
+    }
+}
+
+fn masked_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let masked = match name.as_str() {
+                "authorization" | "proxy-authorization" => match text.split_once(' ') {
+                    Some((scheme, _)) => format!("{scheme} {MASK}"),
+                    None => MASK.to_owned(),
+                },
+                "cookie" | "set-cookie" => MASK.to_owned(),
+                "location" => mask_location(&text),
+                _ => text,
+            };
+            (name.as_str().to_owned(), masked)
+        })
+        .collect()
+}
+
+/// Masks secret query parameters (`code`) of a redirect target.
+fn mask_location(location: &str) -> String {
+    let Ok(mut url) = url::Url::parse(location) else {
+        return location.to_owned();
+    };
+    if url.query().is_none() {
+        return location.to_owned();
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if SECRET_FORM_FIELDS.contains(&k.as_ref()) {
+                MASK.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
+/// Masks secrets in a form or JSON body; anything else is kept as is.
+pub(crate) fn mask_body(body: &Bytes, form: bool) -> Bytes {
+    if body.is_empty() {
+        return body.clone();
+    }
+    if form {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in url::form_urlencoded::parse(body) {
+            if SECRET_FORM_FIELDS.contains(&k.as_ref()) {
+                out.append_pair(&k, MASK);
+            } else {
+                out.append_pair(&k, &v);
+            }
+        }
+        return Bytes::from(out.finish());
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut value) => {
+            if mask_json(&mut value) {
+                serde_json::to_vec(&value).map_or_else(|_| body.clone(), Bytes::from)
+            } else {
+                body.clone()
+            }
+        }
+        Err(_) => body.clone(),
+    }
+}
+
+/// Replaces secret values in place; true when something was masked.
+fn mask_json(value: &mut serde_json::Value) -> bool {
+    let mut changed = false;
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if SECRET_JSON_KEYS.contains(&k.as_str()) && !v.is_null() {
+                    *v = serde_json::Value::String(MASK.to_owned());
+                    changed = true;
+                } else {
+                    changed |= mask_json(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                changed |= mask_json(v);
+            }
+        }
+        _ => {}
+    }
+    changed
+}
+
+/// A response body that copies what it streams and records the exchange when it ends, fails
+/// or is dropped (the client went away).
+struct RecordingBody {
+    inner: Body,
+    captured: Vec<u8>,
+    entry: Option<RecordedRequest>,
+    json: bool,
+    state: AppState,
+}
+
+impl RecordingBody {
+    fn finish(&mut self) {
+        if let Some(mut entry) = self.entry.take() {
+            let bytes = Bytes::from(std::mem::take(&mut self.captured));
+            entry.response_body = if self.json {
+                mask_body(&bytes, false)
+            } else {
+                bytes
+            };
+            self.state.observer.push(entry);
+        }
+    }
+}
+
+impl HttpBody for RecordingBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let room = BODY_CAPTURE_LIMIT.saturating_sub(this.captured.len());
+                    this.captured
+                        .extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Poll::Ready(_) => this.finish(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for RecordingBody {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A TCP listener that counts the connections it accepts and turns Nagle's algorithm off on
+/// each (small request/response exchanges would otherwise wait on delayed ACKs).
+pub(crate) struct CountingListener {
+    pub(crate) inner: TcpListener,
+    pub(crate) accepted: Arc<AtomicU64>,
+}
+
+impl axum::serve::Listener for CountingListener {
+    type Io = TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, std::net::SocketAddr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    self.accepted.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.set_nodelay(true);
+                    return (stream, addr);
+                }
+                // Too many open files and the like: back off briefly, as axum's own listener.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_form_json_headers_and_locations() {
+        let form = mask_body(
+            &Bytes::from_static(b"grant_type=refresh_token&refresh_token=abc&client_secret=s"),
+            true,
+        );
+        assert_eq!(
+            form,
+            "grant_type=refresh_token&refresh_token=***&client_secret=***"
+        );
+        let json = mask_body(
+            &Bytes::from_static(br#"{"access_token":"a","code":"ASLEEP","x":[{"challenge":"c"}]}"#),
+            false,
+        );
+        assert_eq!(
+            json,
+            r#"{"access_token":"***","code":"ASLEEP","x":[{"challenge":"***"}]}"#
+        );
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Basic abc"));
+        h.insert(
+            "location",
+            HeaderValue::from_static("http://localhost:8000/cb?code=xyz&state=s"),
+        );
+        let masked = masked_headers(&h);
+        assert_eq!(find_header(&masked, "Authorization"), Some("Basic ***"));
+        assert_eq!(
+            find_header(&masked, "location"),
+            Some("http://localhost:8000/cb?code=***&state=s")
+        );
+    }
+}

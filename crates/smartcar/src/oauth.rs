@@ -1,0 +1,343 @@
+//! Token exchange with the `oauth2` crate: authorization code, refresh (with rotation) and
+//! client credentials.
+//!
+//! `oauth2` is used without its `reqwest` feature (which would pull a second reqwest); the
+//! [`OAuthHttp`] adapter sends its requests through the client's own `reqwest::Client`, so the
+//! token endpoints share the connection pool, the user agent and the no-redirect policy.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
+use oauth2::{
+    AuthType, ClientId, ClientSecret as OAuthSecret, HttpClientError, HttpRequest, HttpResponse,
+    RedirectUrl, RequestTokenError, TokenResponse, TokenUrl,
+};
+
+use crate::Error;
+use crate::client::Client;
+use crate::connect::AuthorizationCode;
+use crate::error::{ApiError, DecodeError, OAuthError, excerpt, redact};
+use crate::tokens::{
+    AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
+    Tokens,
+};
+
+type ReqwestError = HttpClientError<reqwest::Error>;
+
+/// `oauth2`'s HTTP client, over our `reqwest::Client`. Remembers the status and headers of the
+/// response so that errors keep them (oauth2's error types do not).
+pub(crate) struct OAuthHttp {
+    http: reqwest::Client,
+    last: Mutex<Option<(u16, http::HeaderMap)>>,
+}
+
+impl OAuthHttp {
+    pub(crate) fn new(http: reqwest::Client) -> Self {
+        OAuthHttp {
+            http,
+            last: Mutex::new(None),
+        }
+    }
+
+    fn last(&self) -> (Option<u16>, http::HeaderMap) {
+        match self.last.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some((status, headers)) => (Some(status), headers),
+            None => (None, http::HeaderMap::new()),
+        }
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
+    type Error = ReqwestError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, ReqwestError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request: reqwest::Request = request.try_into().map_err(Box::new)?;
+            let response = self.http.execute(request).await.map_err(Box::new)?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((status.as_u16(), headers.clone()));
+            let body = response.bytes().await.map_err(Box::new)?;
+            let mut builder = http::Response::builder().status(status);
+            for (name, value) in &headers {
+                builder = builder.header(name, value);
+            }
+            builder.body(body.to_vec()).map_err(HttpClientError::Http)
+        })
+    }
+}
+
+/// Which grant, for error mapping.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    Code,
+    Refresh,
+    ClientCredentials,
+}
+
+impl Grant {
+    fn operation(self) -> &'static str {
+        match self {
+            Grant::Code | Grant::Refresh => "POST /oauth/token",
+            Grant::ClientCredentials => "POST /oauth2/token",
+        }
+    }
+}
+
+/// Options of a code exchange.
+#[derive(Clone, Debug, Default)]
+pub struct ExchangeOptions {
+    /// The redirect URI given to Connect, when it differs from the client's.
+    pub redirect_uri: Option<String>,
+    /// Feature flags (`?flags=name:value …` on the token request).
+    pub flags: Vec<(String, String)>,
+}
+
+impl Client {
+    /// Exchanges the authorization code of a Connect redirect for tokens.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: smartcar::Client, code: smartcar::AuthorizationCode) -> Result<(), smartcar::Error> {
+    /// let tokens = client.exchange_code(&code).await?;
+    /// assert!(!tokens.is_expired());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OAuth`] when the platform refuses the code (unknown, used, expired, wrong
+    /// redirect URI: `invalid_request`/`invalid_grant`; wrong credentials: `invalid_client`);
+    /// [`Error::Configuration`] without a client secret; transport, timeout and decode errors.
+    pub async fn exchange_code(&self, code: &AuthorizationCode) -> Result<Tokens, Error> {
+        self.exchange_code_with(code, ExchangeOptions::default())
+            .await
+    }
+
+    /// [`exchange_code`](Self::exchange_code) with options (redirect URI override, flags).
+    ///
+    /// # Errors
+    ///
+    /// As [`exchange_code`](Self::exchange_code).
+    pub async fn exchange_code_with(
+        &self,
+        code: &AuthorizationCode,
+        options: ExchangeOptions,
+    ) -> Result<Tokens, Error> {
+        let redirect = match options.redirect_uri {
+            Some(uri) => Some(
+                RedirectUrl::new(uri).map_err(|e| Error::invalid("redirect URI", e.to_string()))?,
+            ),
+            None => self.redirect_uri().cloned().map(RedirectUrl::from_url),
+        };
+        let mut token_url = self.origins().token_url();
+        add_flags(&mut token_url, &options.flags)?;
+        let secret = self.client_secret()?;
+        let mut oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
+            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
+            .set_auth_type(AuthType::BasicAuth)
+            .set_token_uri(TokenUrl::from_url(token_url));
+        if let Some(r) = redirect {
+            oauth = oauth.set_redirect_uri(r);
+        }
+        let http = OAuthHttp::new(self.http().clone());
+        let started = Utc::now();
+        let result = oauth
+            .exchange_code(oauth2::AuthorizationCode::new(code.secret().to_owned()))
+            .request_async(&http)
+            .await;
+        let response = self.map_token_result(result, &http, Grant::Code, &[code.secret()])?;
+        user_tokens(&response, started, Grant::Code)
+    }
+
+    /// Exchanges a refresh token for new tokens. The platform rotates refresh tokens: the one
+    /// returned replaces the one given, which stops working shortly after. Persist the result
+    /// before using it ([`crate::Session`] does this for you).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthorizationRequired`] when the platform rejects the refresh token (expired,
+    /// revoked or already used); otherwise as [`exchange_code`](Self::exchange_code).
+    pub async fn refresh_tokens(&self, refresh_token: &RefreshToken) -> Result<Tokens, Error> {
+        let secret = self.client_secret()?;
+        let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
+            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
+            .set_auth_type(AuthType::BasicAuth)
+            .set_token_uri(TokenUrl::from_url(self.origins().token_url()));
+        let http = OAuthHttp::new(self.http().clone());
+        let started = Utc::now();
+        let token = oauth2::RefreshToken::new(refresh_token.secret().to_owned());
+        let result = oauth
+            .exchange_refresh_token(&token)
+            .request_async(&http)
+            .await;
+        let response =
+            self.map_token_result(result, &http, Grant::Refresh, &[refresh_token.secret()])?;
+        user_tokens(&response, started, Grant::Refresh)
+    }
+
+    /// Requests an application token (client-credentials grant, for the v3 API and the M2M
+    /// flow). The client id and secret travel in the form body, as the platform documents.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OAuth`] (`invalid_client` for wrong credentials); [`Error::Configuration`]
+    /// without a client secret; transport, timeout and decode errors.
+    pub async fn request_application_token(&self) -> Result<ApplicationToken, Error> {
+        let secret = self.client_secret()?;
+        let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
+            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(TokenUrl::from_url(self.origins().application_token_url()));
+        let http = OAuthHttp::new(self.http().clone());
+        let started = Utc::now();
+        let result = oauth
+            .exchange_client_credentials()
+            .request_async(&http)
+            .await;
+        let response =
+            self.map_token_result(result, &http, Grant::ClientCredentials, &[secret.secret()])?;
+        Ok(ApplicationToken {
+            token: ApplicationTokenValue::new(response.access_token().secret().clone()),
+            expires_at: started + lifetime(&response, Duration::from_secs(3600)),
+        })
+    }
+
+    fn map_token_result(
+        &self,
+        result: Result<BasicTokenResponse, RequestTokenError<ReqwestError, BasicErrorResponse>>,
+        http: &OAuthHttp,
+        grant: Grant,
+        secrets: &[&str],
+    ) -> Result<BasicTokenResponse, Error> {
+        let error = match result {
+            Ok(response) => return Ok(response),
+            Err(e) => e,
+        };
+        let (status, headers) = http.last();
+        let operation = grant.operation().to_owned();
+        Err(match error {
+            RequestTokenError::ServerResponse(body) => {
+                let oauth = OAuthError {
+                    status: status.unwrap_or(400),
+                    error: body.error().as_ref().into(),
+                    description: body.error_description().map(|d| redact(d, secrets)),
+                };
+                // A refused refresh token (the platform answers invalid_grant or
+                // invalid_request) means the user's authorization is gone.
+                if grant == Grant::Refresh && oauth.status < 500 && oauth.status != 401 {
+                    Error::ReauthorizationRequired {
+                        reason: format!("the refresh token was refused ({})", oauth.error),
+                        source: Some(Box::new(oauth)),
+                    }
+                } else {
+                    Error::OAuth(Box::new(oauth))
+                }
+            }
+            RequestTokenError::Parse(e, body) => match status {
+                // An error status with a body that is not an OAuth error (an HTML 502 page…).
+                Some(s) if s >= 400 => {
+                    let mut api = ApiError::from_response(s, &headers, &body);
+                    api.description = redact(&api.description, secrets);
+                    Error::Api(Box::new(api))
+                }
+                _ => Error::Decode(Box::new(DecodeError {
+                    operation,
+                    status,
+                    request_id: None,
+                    message: redact(&e.to_string(), secrets),
+                    body_excerpt: redact(&excerpt(&body), secrets),
+                })),
+            },
+            RequestTokenError::Request(HttpClientError::Reqwest(e)) => {
+                if e.is_timeout() {
+                    Error::Timeout {
+                        operation,
+                        timeout: self.inner.timeout,
+                    }
+                } else {
+                    Error::Transport {
+                        message: transport_message(&e),
+                        operation,
+                        source: Some(e),
+                    }
+                }
+            }
+            RequestTokenError::Request(other) => Error::Transport {
+                operation,
+                message: other.to_string(),
+                source: Some(Box::new(other)),
+            },
+            RequestTokenError::Other(message) => Error::Decode(Box::new(DecodeError {
+                operation,
+                status,
+                request_id: None,
+                message: redact(&message, secrets),
+                body_excerpt: String::new(),
+            })),
+        })
+    }
+}
+
+/// A short description of a transport failure.
+pub(crate) fn transport_message(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "could not connect".to_owned()
+    } else if e.is_body() || e.is_decode() {
+        "the connection failed while reading the response".to_owned()
+    } else if e.is_request() {
+        "the request could not be sent".to_owned()
+    } else {
+        "the request failed".to_owned()
+    }
+}
+
+fn add_flags(url: &mut url::Url, flags: &[(String, String)]) -> Result<(), Error> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    for (k, v) in flags {
+        if k.is_empty() || k.contains([' ', ':']) || v.contains(' ') {
+            return Err(Error::invalid("flag", format!("`{k}:{v}`")));
+        }
+    }
+    let joined: Vec<String> = flags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    url.query_pairs_mut()
+        .append_pair("flags", &joined.join(" "));
+    Ok(())
+}
+
+fn lifetime(response: &BasicTokenResponse, default: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(response.expires_in().unwrap_or(default))
+        .unwrap_or(chrono::Duration::zero())
+}
+
+fn user_tokens(
+    response: &BasicTokenResponse,
+    started: chrono::DateTime<Utc>,
+    grant: Grant,
+) -> Result<Tokens, Error> {
+    let refresh = response.refresh_token().ok_or_else(|| {
+        Error::Decode(Box::new(DecodeError {
+            operation: grant.operation().to_owned(),
+            status: Some(200),
+            request_id: None,
+            message: "the token response has no refresh_token".to_owned(),
+            body_excerpt: String::new(),
+        }))
+    })?;
+    Ok(Tokens {
+        access_token: AccessToken::new(response.access_token().secret().clone()),
+        refresh_token: RefreshToken::new(refresh.secret().clone()),
+        // Measured from when the request was sent, so a slow answer errs on the early side.
+        expires_at: started + lifetime(response, Duration::from_secs(7200)),
+        refresh_expires_at: started
+            + chrono::Duration::from_std(REFRESH_TOKEN_LIFETIME)
+                .unwrap_or(chrono::Duration::zero()),
+    })
+}

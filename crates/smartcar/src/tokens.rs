@@ -1,0 +1,129 @@
+//! Tokens: a user's access and refresh tokens, and the application token of the M2M flow.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+macro_rules! secret_string {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// `Debug` shows `[redacted]`; the value is only reachable through `secret()`.
+        #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a value.
+            pub fn new(value: impl Into<String>) -> Self {
+                $name(value.into())
+            }
+
+            /// The value.
+            ///
+            /// # Security warning
+            /// Never log or display it.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    };
+}
+
+secret_string!(
+    /// A user's access token (v2.0 vehicle API; valid 2 hours).
+    AccessToken
+);
+secret_string!(
+    /// A user's refresh token (valid 60 days, single use: every refresh rotates it).
+    RefreshToken
+);
+secret_string!(
+    /// An application token from the client-credentials grant (valid 1 hour).
+    ApplicationTokenValue
+);
+
+/// How long a refresh token lives (a documented constant: the token endpoint does not say).
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
+
+/// A user's tokens with their expiries.
+///
+/// `Serialize`/`Deserialize` write the token values in clear, for token stores; `Debug` does not.
+///
+/// ```
+/// use chrono::{Duration, Utc};
+/// let t = smartcar::Tokens {
+///     access_token: smartcar::AccessToken::new("a"),
+///     refresh_token: smartcar::RefreshToken::new("r"),
+///     expires_at: Utc::now() + Duration::hours(2),
+///     refresh_expires_at: Utc::now() + Duration::days(60),
+/// };
+/// assert!(!t.is_expired());
+/// assert!(t.expires_within(std::time::Duration::from_secs(3 * 3600)));
+/// assert!(!format!("{t:?}").contains("\"a\""));
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tokens {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// The refresh token.
+    pub refresh_token: RefreshToken,
+    /// When the access token expires.
+    pub expires_at: DateTime<Utc>,
+    /// When the refresh token expires (issue time + 60 days).
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+impl Tokens {
+    /// Whether the access token has expired.
+    pub fn is_expired(&self) -> bool {
+        self.expires_within(Duration::ZERO)
+    }
+
+    /// Whether the access token expires within `margin` from now.
+    pub fn expires_within(&self, margin: Duration) -> bool {
+        let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
+        Utc::now() + margin >= self.expires_at
+    }
+
+    /// Whether the refresh token has expired (the user must reconnect).
+    pub fn is_refresh_expired(&self) -> bool {
+        Utc::now() >= self.refresh_expires_at
+    }
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish()
+    }
+}
+
+/// An application token (client-credentials grant) with its expiry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationToken {
+    /// The token.
+    pub token: ApplicationTokenValue,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl ApplicationToken {
+    /// Whether it expires within `margin` from now.
+    pub fn expires_within(&self, margin: Duration) -> bool {
+        let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
+        Utc::now() + margin >= self.expires_at
+    }
+}
