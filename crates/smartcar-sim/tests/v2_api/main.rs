@@ -27,6 +27,14 @@ mod smoke {
             .get(&token, &format!("/v2.0/vehicles/{vid}/odometer"))
             .await;
         assert_eq!(r.status, 200, "{:#}", r.body);
+        // One sc-request-id on a success, and on an error the one its body names.
+        assert_eq!(r.headers.get_all("sc-request-id").iter().count(), 1);
+        let r = env
+            .get("bad", &format!("/v2.0/vehicles/{vid}/odometer"))
+            .await;
+        let ids: Vec<_> = r.headers.get_all("sc-request-id").iter().collect();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].to_str().ok(), r.body["requestId"].as_str());
     }
 }
 
