@@ -713,6 +713,12 @@ async fn commands_are_refused_like_v2() {
         let bad = command(&env, &ev, &u0, "charge/set-limit", Some(body)).await;
         assert_v3_error(&bad, 400, "VALIDATION", None);
     }
+    let huge = format!(
+        r#"{{"data":{{"attributes":{{"percent":80}}}},"pad":"{}"}}"#,
+        "x".repeat(3 << 20)
+    );
+    let too_big = command(&env, &ev, &u0, "charge/set-limit", Some(&huge)).await;
+    assert_v3_error(&too_big, 400, "VALIDATION", None);
     let far = command(
         &env,
         &ev,
@@ -758,4 +764,26 @@ async fn commands_are_refused_like_v2() {
     assert_v3_error(&no_token, 401, "AUTHENTICATION", None);
     let not_theirs = command(&env, &ev, &u1, "security/lock", None).await;
     assert_v3_error(&not_theirs, 403, "PERMISSION", None);
+}
+
+#[tokio::test]
+async fn other_methods_get_a_v3_not_found() {
+    let env = start().await;
+    let u0 = user(&env.sim, 0);
+    let ev = add_vehicle(&env.sim, &u0, Powertrain::Bev);
+    connect(&env.sim, &u0, &ev, ALL);
+    for (method, path) in [
+        (reqwest::Method::DELETE, format!("/v3/vehicles/{ev}")),
+        (reqwest::Method::POST, format!("/v3/vehicles/{ev}/signals")),
+        (
+            reqwest::Method::GET,
+            format!("/v3/vehicles/{ev}/commands/security/lock"),
+        ),
+        (reqwest::Method::PUT, "/v3/subscriptions".to_owned()),
+        (reqwest::Method::PATCH, "/v3/connections/x".to_owned()),
+        (reqwest::Method::GET, "/v3/users/x".to_owned()),
+    ] {
+        let answer = call(&env, method.clone(), &path, Some(&env.app), Some(&u0), None).await;
+        assert_v3_error(&answer, 404, "RESOURCE_NOT_FOUND", Some("PATH"));
+    }
 }

@@ -16,14 +16,14 @@
 //! A body that is not JSON or misses a field is 400 `VALIDATION`.
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use smartcar_api::open_enums::{CommandStatusValue, CommandType, ExecutionMode};
 use smartcar_api::types;
 
-use super::{V3Result, invalid, json, not_found, path1, path2, vehicle_access};
+use super::{V3Result, body_bytes, invalid, json, not_found, path1, path2, vehicle_access};
 use crate::error::ApiError;
 use crate::model::Vehicle;
 use crate::state::{AppState, random_id};
@@ -247,10 +247,10 @@ pub(super) async fn set_limit(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> V3Result {
     execute(&state, path, &headers, "control_charge", || {
-        set_limit_command(&body)
+        set_limit_command(&body_bytes(body)?)
     })
 }
 
@@ -259,10 +259,10 @@ pub(super) async fn set_destination(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> V3Result {
     execute(&state, path, &headers, "control_navigation", || {
-        set_destination_command(&body)
+        set_destination_command(&body_bytes(body)?)
     })
 }
 

@@ -28,7 +28,7 @@
 //! upper case: `BMW`). The management API v3 (subscriptions) and webhook payloads use the upper
 //! case of their examples and of v2 (`TESLA`).
 
-mod commands;
+pub(crate) mod commands;
 mod connections;
 pub(crate) mod signals;
 mod subscriptions;
@@ -55,54 +55,78 @@ use crate::state::{AppState, Shared, random_id};
 pub(crate) fn routes() -> Router<AppState> {
     use commands as c;
     Router::new()
-        .route("/v3/vehicles/{vehicle_id}", get(get_vehicle))
-        .route("/v3/vehicles/{vehicle_id}/signals", get(signals::list))
+        .route(
+            "/v3/vehicles/{vehicle_id}",
+            get(get_vehicle).fallback(wrong_method),
+        )
+        .route(
+            "/v3/vehicles/{vehicle_id}/signals",
+            get(signals::list).fallback(wrong_method),
+        )
         .route(
             "/v3/vehicles/{vehicle_id}/signals/{signal_code}",
-            get(signals::get_one),
+            get(signals::get_one).fallback(wrong_method),
         )
         .route(
             "/v3/vehicles/{vehicle_id}/commands/charge/start",
-            post(c::charge_start),
+            post(c::charge_start).fallback(wrong_method),
         )
         .route(
             "/v3/vehicles/{vehicle_id}/commands/charge/stop",
-            post(c::charge_stop),
+            post(c::charge_stop).fallback(wrong_method),
         )
         .route(
             "/v3/vehicles/{vehicle_id}/commands/charge/set-limit",
-            post(c::set_limit),
+            post(c::set_limit).fallback(wrong_method),
         )
         .route(
             "/v3/vehicles/{vehicle_id}/commands/security/lock",
-            post(c::lock),
+            post(c::lock).fallback(wrong_method),
         )
         .route(
             "/v3/vehicles/{vehicle_id}/commands/security/unlock",
-            post(c::unlock),
+            post(c::unlock).fallback(wrong_method),
         )
         .route(
             "/v3/vehicles/{vehicle_id}/commands/navigation/set-destination",
-            post(c::set_destination),
+            post(c::set_destination).fallback(wrong_method),
         )
         .route(
             "/v3/vehicles/{vehicle_id}/commands/{execution_id}",
-            get(c::get_execution),
+            get(c::get_execution).fallback(wrong_method),
         )
-        .route("/v3/connections", get(connections::list))
+        .route(
+            "/v3/connections",
+            get(connections::list).fallback(wrong_method),
+        )
         .route(
             "/v3/connections/{connection_id}",
-            get(connections::get_one).delete(connections::delete_one),
+            get(connections::get_one)
+                .delete(connections::delete_one)
+                .fallback(wrong_method),
         )
-        .route("/v3/users/{user_id}", delete(connections::delete_user))
+        .route(
+            "/v3/users/{user_id}",
+            delete(connections::delete_user).fallback(wrong_method),
+        )
         .route(
             "/v3/subscriptions",
-            get(subscriptions::list).post(subscriptions::create),
+            get(subscriptions::list)
+                .post(subscriptions::create)
+                .fallback(wrong_method),
         )
         .route(
             "/v3/subscriptions/{subscription_id}",
-            get(subscriptions::get_one).delete(subscriptions::delete_one),
+            get(subscriptions::get_one)
+                .delete(subscriptions::delete_one)
+                .fallback(wrong_method),
         )
+}
+
+/// Any other method on a v3 path: 404 `RESOURCE_NOT_FOUND` / `PATH` in the v3 shape (the
+/// catalogue has no 405; axum's own 405 would have no JSON body).
+async fn wrong_method() -> ApiError {
+    not_found()
 }
 
 /// What a handler answers: a response, or an error (already in the v3 shape).
@@ -154,6 +178,14 @@ pub(crate) fn permission() -> ApiError {
 /// 400 `VALIDATION`, v3 shape.
 pub(crate) fn invalid(field: &str, message: &str) -> ApiError {
     ApiError::validation(field, message).into_v3()
+}
+
+/// The raw body, or 400 `VALIDATION` when it could not be read (e.g. larger than axum's 2 MB
+/// limit).
+pub(crate) fn body_bytes(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, ApiError> {
+    body.map_err(|_| invalid("body", "The request body could not be read."))
 }
 
 /// The single path parameter, or 404 when axum could not decode it.

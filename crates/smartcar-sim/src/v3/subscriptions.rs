@@ -15,15 +15,15 @@
 //! - The vehicle's make is upper case here, as in the management API's examples (`TESLA`).
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use smartcar_api::types;
 
 use super::connections::{filter_prefix, mode_filter};
 use super::{
-    Page, Query, V3Result, app_only, invalid, json, no_content, not_found, path1, permission,
-    vehicle_attributes,
+    Page, Query, V3Result, app_only, body_bytes, invalid, json, no_content, not_found, path1,
+    permission, vehicle_attributes,
 };
 use crate::model::{Subscription, World};
 use crate::state::{AppState, random_id};
@@ -67,12 +67,13 @@ fn resource(world: &World, s: &Subscription) -> types::SubscriptionResource {
 pub(super) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> V3Result {
     let now = state.now();
     let created = {
         let mut world = state.world();
         app_only(&state, &world, &headers)?;
+        let body = body_bytes(body)?;
         let request: types::SubscriptionRequest = serde_json::from_slice(&body).map_err(|e| {
             invalid(
                 "data.attributes",
