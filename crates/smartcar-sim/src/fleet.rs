@@ -404,6 +404,7 @@ pub fn generate(options: &FleetOptions) -> World {
         webhooks: Default::default(),
         subscriptions: Default::default(),
         next_family: 1,
+        v3: Default::default(),
     }
 }
 

@@ -325,6 +325,8 @@ pub struct World {
     pub subscriptions: BTreeMap<String, Subscription>,
     /// Next token family number.
     pub next_family: u64,
+    /// Vehicle API v3 command executions and webhook delivery state.
+    pub v3: V3State,
 }
 
 impl World {
@@ -417,3 +419,134 @@ impl World {
         self.refresh_tokens.retain(|_, t| t.grant.family != family);
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Vehicle API v3 commands and webhook deliveries: per-simulator state kept in `World::v3`, and the
+// public types of the simulator handle's webhook controls (`Simulator::add_webhook`,
+// `Simulator::verify_webhook`, `Simulator::trigger_vehicle_state`, …).
+// ------------------------------------------------------------------------------------------------
+
+/// Per-simulator state of the Vehicle API v3 and of webhook deliveries.
+#[derive(Clone, Debug)]
+pub struct V3State {
+    /// Recorded v3 command executions by execution id, with the vehicle each belongs to (for
+    /// `GET /v3/vehicles/{vehicle_id}/commands/{execution_id}`). Bounded: the oldest are
+    /// forgotten beyond [`V3State::MAX_EXECUTIONS`].
+    pub executions: HashMap<String, (String, smartcar_api::types::CommandExecution)>,
+    /// Execution ids, oldest first (for forgetting the oldest).
+    pub execution_order: std::collections::VecDeque<String>,
+    /// Ids of the webhooks whose verification challenge was answered correctly. Unverified
+    /// webhooks get no deliveries.
+    pub verified_webhooks: BTreeSet<String>,
+    /// The last deliveries (verification challenges included), oldest first. Bounded: the
+    /// oldest are forgotten beyond [`V3State::MAX_DELIVERIES`].
+    pub deliveries: std::collections::VecDeque<DeliveryOutcome>,
+    /// Waits before each retry of a failed delivery. The real platform retries 3 times, after
+    /// 25 s, 50 s and 100 s; tests usually shorten this (or empty it: no retries).
+    pub retry_delays: Vec<std::time::Duration>,
+    /// How long a receiver may take to answer one attempt (real: 15 s).
+    pub delivery_timeout: std::time::Duration,
+}
+
+impl V3State {
+    /// How many command executions are remembered.
+    pub const MAX_EXECUTIONS: usize = 10_000;
+    /// How many deliveries the log keeps.
+    pub const MAX_DELIVERIES: usize = 1_000;
+}
+
+impl Default for V3State {
+    fn default() -> Self {
+        V3State {
+            executions: HashMap::new(),
+            execution_order: Default::default(),
+            verified_webhooks: BTreeSet::new(),
+            deliveries: Default::default(),
+            retry_delays: [25, 50, 100].map(std::time::Duration::from_secs).to_vec(),
+            delivery_timeout: std::time::Duration::from_secs(15),
+        }
+    }
+}
+
+/// One webhook delivery (one event, with all its attempts), as the simulator sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryOutcome {
+    /// The webhook.
+    pub webhook_id: String,
+    /// What was sent: `VERIFY`, `VEHICLE_STATE`, `VEHICLE_ERROR` (v3) or `verify`,
+    /// `eventBased`, `dynamic`, `scheduled` (v2).
+    pub event_type: String,
+    /// The event id (v3 `eventId`, v2 `payload.eventId` of `eventBased` events), the same in
+    /// every attempt.
+    pub event_id: Option<String>,
+    /// The vehicles the event is about (none for a verification challenge).
+    pub vehicle_ids: Vec<String>,
+    /// Whether an attempt succeeded (a 2xx answer; for a challenge: the right answer).
+    pub delivered: bool,
+    /// Every attempt, first first.
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+/// One POST of a delivery to the webhook's callback URL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryAttempt {
+    /// The v3 `meta.deliveryId` of this attempt (new per attempt; `None` for v2 envelopes).
+    pub delivery_id: Option<String>,
+    /// When it was sent (simulated clock).
+    pub sent_at: DateTime<Utc>,
+    /// The exact body sent (the bytes the signature covers).
+    pub body: String,
+    /// The `SC-Signature` header sent: lowercase hex HMAC-SHA256 of `body`, keyed with the
+    /// application management token.
+    pub signature: String,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// Why the attempt failed (transport error, timeout, non-2xx status, wrong challenge
+    /// answer); `None` when it succeeded.
+    pub error: Option<String>,
+}
+
+/// Why a webhook control could not send anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookError {
+    /// No webhook with this id.
+    UnknownWebhook(String),
+    /// No vehicle with this id.
+    UnknownVehicle(String),
+    /// The webhook has not been verified (see `Simulator::verify_webhook`): the platform sends
+    /// nothing to it.
+    NotVerified(String),
+    /// The vehicle is not subscribed to the webhook (or, for a v2 data event, no vehicle is).
+    NotSubscribed {
+        /// The webhook.
+        webhook_id: String,
+        /// The vehicle (`None`: no vehicle at all).
+        vehicle_id: Option<String>,
+    },
+    /// The event does not exist in the webhook's payload version (a v3 event to a v2 webhook
+    /// or the reverse).
+    WrongVersion(String),
+    /// An argument is not one the platform knows (e.g. an unknown error type or event type).
+    InvalidArgument(String),
+}
+
+impl std::fmt::Display for WebhookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WebhookError::UnknownWebhook(id) => write!(f, "no webhook {id}"),
+            WebhookError::UnknownVehicle(id) => write!(f, "no vehicle {id}"),
+            WebhookError::NotVerified(id) => write!(f, "webhook {id} is not verified"),
+            WebhookError::NotSubscribed {
+                webhook_id,
+                vehicle_id: Some(v),
+            } => write!(f, "vehicle {v} is not subscribed to webhook {webhook_id}"),
+            WebhookError::NotSubscribed { webhook_id, .. } => {
+                write!(f, "no vehicle is subscribed to webhook {webhook_id}")
+            }
+            WebhookError::WrongVersion(what) => write!(f, "wrong webhook version: {what}"),
+            WebhookError::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for WebhookError {}

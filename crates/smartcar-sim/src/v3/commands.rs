@@ -1,0 +1,328 @@
+//! Commands of the Vehicle API v3. They change the simulated vehicle exactly as the v2.0
+//! commands do, so the change shows in the v2 reads and in the v3 signals alike:
+//!
+//! | Command | Permission | Effect | Refusals |
+//! |---|---|---|---|
+//! | `charge/start`, `charge/stop` | `control_charge` | starts / stops charging | 501 `COMPATIBILITY`/`VEHICLE_NOT_CAPABLE` without a traction battery that plugs in; 409 `VEHICLE_STATE`/`CHARGING_PLUG_NOT_CONNECTED` when unplugged |
+//! | `charge/set-limit` | `control_charge` | sets the charge limit (`percent` 50–100, else 400) | 501 without a plug-in battery |
+//! | `security/lock`, `security/unlock` | `control_security` | locks / unlocks the doors | 409 `VEHICLE_STATE`/`IN_MOTION` while moving |
+//! | `navigation/set-destination` | `control_navigation` | sets the destination (`latitude` −90–90, `longitude` −180–180, else 400) | — |
+//!
+//! Every accepted command completes synchronously: 200 with `executionMode: sync`, status
+//! `SUCCESS`, `executedAt` = `completedAt` = the simulated now, `durationInSeconds: 0`. The
+//! vehicle's data age becomes now (it reported its new state). The execution is kept (the last
+//! 10 000 per simulator) for `GET /v3/vehicles/{vehicle_id}/commands/{execution_id}`, which
+//! needs the same access to the vehicle and answers 404 for an id of another vehicle.
+//! A body that is not JSON or misses a field is 400 `VALIDATION`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value, json};
+use smartcar_api::open_enums::{CommandStatusValue, CommandType, ExecutionMode};
+use smartcar_api::types;
+
+use super::{V3Result, body_bytes, invalid, json, not_found, path1, path2, vehicle_access};
+use crate::error::ApiError;
+use crate::model::Vehicle;
+use crate::state::{AppState, random_id};
+
+/// A v3 command with its parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Command {
+    /// Start charging.
+    ChargeStart,
+    /// Stop charging.
+    ChargeStop,
+    /// Set the charge limit, percent 50–100.
+    SetLimit(f64),
+    /// Lock the doors.
+    Lock,
+    /// Unlock the doors.
+    Unlock,
+    /// Send a destination (latitude, longitude).
+    SetDestination(f64, f64),
+}
+
+impl Command {
+    fn permission(self) -> &'static str {
+        match self {
+            Command::ChargeStart | Command::ChargeStop | Command::SetLimit(_) => "control_charge",
+            Command::Lock | Command::Unlock => "control_security",
+            Command::SetDestination(..) => "control_navigation",
+        }
+    }
+
+    fn command_type(self) -> CommandType {
+        match self {
+            Command::ChargeStart => CommandType::ChargeStart,
+            Command::ChargeStop => CommandType::ChargeStop,
+            Command::SetLimit(_) => CommandType::ChargeSetLimit,
+            Command::Lock => CommandType::SecurityLock,
+            Command::Unlock => CommandType::SecurityUnlock,
+            Command::SetDestination(..) => CommandType::NavigationSetDestination,
+        }
+    }
+
+    fn parameters(self) -> Map<String, Value> {
+        let mut map = Map::new();
+        match self {
+            Command::SetLimit(percent) => {
+                map.insert("percent".to_owned(), json!(percent));
+            }
+            Command::SetDestination(latitude, longitude) => {
+                map.insert("latitude".to_owned(), json!(latitude));
+                map.insert("longitude".to_owned(), json!(longitude));
+            }
+            _ => {}
+        }
+        map
+    }
+}
+
+/// Applies `command` to `v` with the platform's rules (see the module documentation).
+pub(crate) fn apply(v: &mut Vehicle, command: Command) -> Result<(), ApiError> {
+    let state = |code| ApiError::v2("VEHICLE_STATE", Some(code));
+    let not_capable = || ApiError::v2("COMPATIBILITY", Some("VEHICLE_NOT_CAPABLE"));
+    match command {
+        Command::Lock | Command::Unlock => {
+            if v.in_motion {
+                return Err(state("IN_MOTION"));
+            }
+            v.locked = command == Command::Lock;
+        }
+        Command::ChargeStart | Command::ChargeStop => {
+            let battery = v.battery.as_mut().ok_or_else(not_capable)?;
+            if !battery.plugged_in {
+                return Err(state("CHARGING_PLUG_NOT_CONNECTED"));
+            }
+            battery.charging = command == Command::ChargeStart;
+        }
+        Command::SetLimit(percent) => {
+            let battery = v.battery.as_mut().ok_or_else(not_capable)?;
+            battery.charge_limit = percent / 100.0;
+        }
+        Command::SetDestination(latitude, longitude) => {
+            v.destination = Some((latitude, longitude));
+        }
+    }
+    Ok(())
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        invalid(
+            "body",
+            &format!("The request body is not valid for this command: {e}"),
+        )
+    })
+}
+
+fn set_limit_command(body: &[u8]) -> Result<Command, ApiError> {
+    let request: types::SetChargeLimitCommand = parse_body(body)?;
+    let percent = request.data.attributes.percent;
+    if !(50.0..=100.0).contains(&percent) {
+        return Err(invalid(
+            "data.attributes.percent",
+            "`percent` must be a number from 50 to 100.",
+        ));
+    }
+    Ok(Command::SetLimit(percent))
+}
+
+fn set_destination_command(body: &[u8]) -> Result<Command, ApiError> {
+    let request: types::SetDestinationCommand = parse_body(body)?;
+    let types::SetDestinationCommandDataAttributes {
+        latitude,
+        longitude,
+    } = request.data.attributes;
+    if !(-90.0..=90.0).contains(&latitude) {
+        return Err(invalid(
+            "data.attributes.latitude",
+            "`latitude` must be a number from -90 to 90.",
+        ));
+    }
+    if !(-180.0..=180.0).contains(&longitude) {
+        return Err(invalid(
+            "data.attributes.longitude",
+            "`longitude` must be a number from -180 to 180.",
+        ));
+    }
+    Ok(Command::SetDestination(latitude, longitude))
+}
+
+/// Authenticates, checks the permission, parses the body, applies the command and records the
+/// execution.
+fn execute(
+    state: &AppState,
+    path: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    permission: &str,
+    parse: impl FnOnce() -> Result<Command, ApiError>,
+) -> V3Result {
+    let vehicle_id = path1(path)?;
+    let now = state.now();
+    let execution = {
+        let mut world = state.world();
+        vehicle_access(state, &world, headers, &vehicle_id, true, Some(permission))?;
+        let command = parse()?;
+        let vehicle = world.vehicles.get_mut(&vehicle_id).ok_or_else(not_found)?;
+        apply(vehicle, command).map_err(ApiError::into_v3)?;
+        vehicle.data_age = now;
+        let execution = types::CommandExecution {
+            id: random_id(),
+            type_: "command-execution".to_owned(),
+            attributes: types::CommandExecutionAttributes {
+                command_type: command.command_type(),
+                status: types::CommandStatus {
+                    value: CommandStatusValue::Success,
+                    error: None,
+                },
+                execution_mode: Some(ExecutionMode::Sync),
+                parameters: command.parameters(),
+            },
+            meta: Some(types::CommandExecutionMeta {
+                executed_at: Some(now),
+                completed_at: Some(now),
+                duration_in_seconds: Some(0.0),
+            }),
+        };
+        let v3 = &mut world.v3;
+        v3.executions.insert(
+            execution.id.clone(),
+            (vehicle_id.clone(), execution.clone()),
+        );
+        v3.execution_order.push_back(execution.id.clone());
+        while v3.execution_order.len() > crate::model::V3State::MAX_EXECUTIONS {
+            if let Some(old) = v3.execution_order.pop_front() {
+                v3.executions.remove(&old);
+            }
+        }
+        execution
+    };
+    Ok(json(
+        StatusCode::OK,
+        &types::CommandExecutionResponse { data: execution },
+    ))
+}
+
+macro_rules! simple_command {
+    ($name:ident, $command:expr, $doc:literal) => {
+        #[doc = $doc]
+        pub(super) async fn $name(
+            State(state): State<AppState>,
+            path: Result<Path<String>, PathRejection>,
+            headers: HeaderMap,
+        ) -> V3Result {
+            let command: Command = $command;
+            execute(&state, path, &headers, command.permission(), || Ok(command))
+        }
+    };
+}
+
+simple_command!(
+    charge_start,
+    Command::ChargeStart,
+    "`POST /v3/vehicles/{vehicle_id}/commands/charge/start`."
+);
+simple_command!(
+    charge_stop,
+    Command::ChargeStop,
+    "`POST /v3/vehicles/{vehicle_id}/commands/charge/stop`."
+);
+simple_command!(
+    lock,
+    Command::Lock,
+    "`POST /v3/vehicles/{vehicle_id}/commands/security/lock`."
+);
+simple_command!(
+    unlock,
+    Command::Unlock,
+    "`POST /v3/vehicles/{vehicle_id}/commands/security/unlock`."
+);
+
+/// `POST /v3/vehicles/{vehicle_id}/commands/charge/set-limit`.
+pub(super) async fn set_limit(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> V3Result {
+    execute(&state, path, &headers, "control_charge", || {
+        set_limit_command(&body_bytes(body)?)
+    })
+}
+
+/// `POST /v3/vehicles/{vehicle_id}/commands/navigation/set-destination`.
+pub(super) async fn set_destination(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> V3Result {
+    execute(&state, path, &headers, "control_navigation", || {
+        set_destination_command(&body_bytes(body)?)
+    })
+}
+
+/// `GET /v3/vehicles/{vehicle_id}/commands/{execution_id}`.
+pub(super) async fn get_execution(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> V3Result {
+    let (vehicle_id, execution_id) = path2(path)?;
+    let execution = {
+        let world = state.world();
+        vehicle_access(&state, &world, &headers, &vehicle_id, true, None)?;
+        match world.v3.executions.get(&execution_id) {
+            Some((v, execution)) if *v == vehicle_id => execution.clone(),
+            _ => return Err(not_found()),
+        }
+    };
+    Ok(json(
+        StatusCode::OK,
+        &types::CommandExecutionResponse { data: execution },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_bodies() {
+        assert_eq!(
+            set_limit_command(br#"{"data":{"attributes":{"percent":80}}}"#).ok(),
+            Some(Command::SetLimit(80.0))
+        );
+        for bad in [
+            &br#"{"data":{"attributes":{"percent":49.9}}}"#[..],
+            br#"{"data":{"attributes":{"percent":101}}}"#,
+            br#"{"data":{"attributes":{"percent":"80"}}}"#,
+            br#"{"data":{"attributes":{}}}"#,
+            br#"{"data":"#,
+            b"",
+            b"null",
+        ] {
+            let err = set_limit_command(bad).err();
+            assert_eq!(err.map(|e| e.status()), Some(StatusCode::BAD_REQUEST));
+        }
+        assert_eq!(
+            set_destination_command(
+                br#"{"data":{"attributes":{"latitude":51.5,"longitude":0.12}}}"#
+            )
+            .ok(),
+            Some(Command::SetDestination(51.5, 0.12))
+        );
+        assert!(
+            set_destination_command(br#"{"data":{"attributes":{"latitude":91,"longitude":0}}}"#)
+                .is_err()
+        );
+        assert!(
+            set_destination_command(br#"{"data":{"attributes":{"latitude":0,"longitude":-181}}}"#)
+                .is_err()
+        );
+    }
+}
