@@ -50,6 +50,7 @@ mod store;
 mod tokens;
 mod vehicle;
 mod vin;
+pub mod webhooks;
 
 /// The low-level client generated from the OpenAPI description (the `smartcar-api` crate).
 pub use smartcar_api as api;
