@@ -33,27 +33,30 @@ pub fn run_all() -> Result<()> {
             cargo(&["fmt", "--all", "--check"])
         }),
         step(
-            "cargo clippy --workspace --all-targets -- -D warnings",
+            "cargo clippy --workspace --all-targets --all-features -- -D warnings",
             || {
                 cargo(&[
                     "clippy",
                     "--workspace",
                     "--all-targets",
+                    "--all-features",
                     "--",
                     "-D",
                     "warnings",
                 ])
             },
         ),
-        step("cargo test --workspace --doc", || {
-            cargo(&["test", "--workspace", "--doc"])
+        step("cargo test --workspace --all-features --doc", || {
+            cargo(&["test", "--workspace", "--all-features", "--doc"])
         }),
         if nextest {
-            step("cargo nextest run --workspace", || {
-                cargo(&["nextest", "run", "--workspace"])
+            step("cargo nextest run --workspace --all-features", || {
+                cargo(&["nextest", "run", "--workspace", "--all-features"])
             })
         } else {
-            step("cargo test --workspace", || cargo(&["test", "--workspace"]))
+            step("cargo test --workspace --all-features", || {
+                cargo(&["test", "--workspace", "--all-features"])
+            })
         },
         step("cargo tree -d: one reqwest, one hyper", single_versions),
     ];

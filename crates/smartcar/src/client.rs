@@ -44,6 +44,7 @@ pub(crate) struct Inner {
     pub(crate) origins: Origins,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
+    pub(crate) sleep: crate::request::SharedSleep,
 }
 
 /// A Smartcar application: its credentials, settings and one HTTP connection pool shared by
@@ -177,6 +178,7 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     http: Option<reqwest::Client>,
     retry: Option<RetryPolicy>,
+    sleep: Option<crate::request::SharedSleep>,
     errors: Vec<Error>,
 }
 
@@ -278,6 +280,13 @@ impl ClientBuilder {
         self.retry_policy(RetryPolicy::disabled())
     }
 
+    /// How retry backoffs wait (default [`crate::TokioSleep`]); tests install one that records
+    /// the delays.
+    pub fn sleep(mut self, sleep: impl crate::Sleep) -> Self {
+        self.sleep = Some(std::sync::Arc::new(sleep));
+        self
+    }
+
     pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let required = |name: &str| {
             get(name)
@@ -358,6 +367,9 @@ impl ClientBuilder {
                 origins: self.origins.unwrap_or_else(Origins::production),
                 retry: self.retry.unwrap_or_default(),
                 timeout,
+                sleep: self
+                    .sleep
+                    .unwrap_or_else(|| std::sync::Arc::new(crate::TokioSleep)),
             }),
         })
     }

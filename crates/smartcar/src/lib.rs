@@ -39,12 +39,18 @@
 #![deny(missing_docs)]
 
 mod client;
+mod compatibility;
 mod config;
 mod connect;
 mod error;
 mod oauth;
+mod request;
+mod session;
+mod store;
 mod tokens;
+mod vehicle;
 mod vin;
+pub mod webhooks;
 
 /// The low-level client generated from the OpenAPI description (the `smartcar-api` crate).
 pub use smartcar_api as api;
@@ -56,10 +62,14 @@ pub use connect::{
 };
 pub use error::{ApiError, BodyShape, ConnectError, DecodeError, Error, ErrorKind, OAuthError};
 pub use oauth::ExchangeOptions;
+pub use request::{Meta, Response, Sleep, TokioSleep};
+pub use session::{ApplicationSession, DEFAULT_REFRESH_SKEW, Session};
+pub use store::{BoxFuture, CasOutcome, MemoryTokenStore, TokenStore};
 pub use tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,
 };
+pub use vehicle::Vehicle;
 pub use vin::Vin;
 
 /// A Smartcar permission (OAuth scope), e.g. [`Permission::ReadOdometer`]. Unknown names are

@@ -1,0 +1,309 @@
+//! Sending one API call: authentication header, retries with backoff that honours
+//! `retry-after`, a tracing span, error mapping, response meta.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
+
+use crate::Error;
+use crate::client::Client;
+use crate::config::UnitSystem;
+use crate::error::{ApiError, DecodeError, excerpt};
+use crate::oauth::transport_message;
+use crate::store::BoxFuture;
+
+/// Response metadata Smartcar sends in headers.
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// `sc-data-age`: when the vehicle recorded the data.
+    pub data_age: Option<DateTime<Utc>>,
+    /// `sc-fetched-at`: when Smartcar fetched it from the manufacturer.
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// `sc-unit-system`: the units of the body.
+    pub unit_system: Option<UnitSystem>,
+    /// `sc-request-id`: quote it to Smartcar support.
+    pub request_id: Option<String>,
+}
+
+impl Meta {
+    /// Reads the meta headers (malformed values are left out, never an error).
+    pub fn from_headers(headers: &HeaderMap) -> Meta {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let time = |name: &str| {
+            get(name)
+                .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        Meta {
+            data_age: time("sc-data-age"),
+            fetched_at: time("sc-fetched-at"),
+            unit_system: get("sc-unit-system").and_then(UnitSystem::parse),
+            request_id: get("sc-request-id").map(str::to_owned),
+        }
+    }
+}
+
+/// A typed response body with its [`Meta`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response<T> {
+    /// The body.
+    pub data: T,
+    /// The headers' metadata.
+    pub meta: Meta,
+}
+
+impl<T> Response<T> {
+    /// Maps the body, keeping the meta.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Response<U> {
+        Response {
+            data: f(self.data),
+            meta: self.meta,
+        }
+    }
+}
+
+/// How retries wait. The default sleeps with tokio; tests install one that records the
+/// delays instead of waiting for them.
+pub trait Sleep: Send + Sync + 'static {
+    /// Waits for `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// [`Sleep`] with `tokio::time::sleep`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioSleep;
+
+impl Sleep for TokioSleep {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// Whether a call may be sent again after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    /// Reads: retried on 429, 5xx and transport errors.
+    Idempotent,
+    /// Commands: retried only when the platform certainly did not execute them (the connection
+    /// could not be opened, or 429 — rate limiting happens before execution).
+    Command,
+}
+
+/// The `Authorization` of a call.
+#[derive(Clone)]
+pub(crate) enum Credential {
+    Bearer(String),
+    Basic(String, String),
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Credential::Bearer(_) => "Bearer([redacted])",
+            Credential::Basic(..) => "Basic([redacted])",
+        })
+    }
+}
+
+/// One call, before sending.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    pub(crate) url: url::Url,
+    /// The path template for tracing and errors (`/v2.0/vehicles/{vehicle_id}/odometer`).
+    pub(crate) template: &'static str,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) credential: Credential,
+    pub(crate) idempotency: Idempotency,
+}
+
+impl Call {
+    pub(crate) fn operation(&self) -> String {
+        format!("{} {}", self.method, self.template)
+    }
+}
+
+/// The raw answer of a successful call.
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: bytes::Bytes,
+}
+
+impl RawResponse {
+    /// Decodes the body as `T`, keeping status and request id in the error.
+    pub(crate) fn json<T: DeserializeOwned>(&self, operation: &str) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::Decode(Box::new(DecodeError {
+                operation: operation.to_owned(),
+                status: Some(self.status),
+                request_id: Meta::from_headers(&self.headers).request_id,
+                message: e.to_string(),
+                body_excerpt: excerpt(&self.body),
+            }))
+        })
+    }
+}
+
+static JITTER: AtomicU64 = AtomicU64::new(0x2545_F491_4F6C_DD1D);
+
+/// A pseudo-random fraction in [0, 1) for backoff jitter (xorshift; quality is irrelevant here).
+fn jitter_fraction() -> f64 {
+    let mut x = JITTER.load(Ordering::Relaxed) ^ (Instant::now().elapsed().as_nanos() as u64);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    JITTER.store(x, Ordering::Relaxed);
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Client {
+    /// Sends a call with retries; any non-2xx status becomes an error.
+    pub(crate) async fn execute(&self, call: Call) -> Result<RawResponse, Error> {
+        let policy = &self.inner.retry;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let span = tracing::info_span!(
+                "smartcar.request",
+                method = %call.method,
+                path = call.template,
+                attempt,
+                status = tracing::field::Empty,
+                request_id = tracing::field::Empty,
+            );
+            let outcome = self.send_once(&call).instrument(span.clone()).await;
+            let (retryable, retry_after) = match &outcome {
+                Ok(_) => return outcome,
+                Err(Error::Api(api)) => {
+                    span.record("status", api.status);
+                    if let Some(id) = &api.request_id {
+                        span.record("request_id", id.as_str());
+                    }
+                    let allowed = match call.idempotency {
+                        Idempotency::Idempotent => matches!(api.status, 429 | 500..=599),
+                        Idempotency::Command => api.status == 429,
+                    };
+                    (allowed, api.retry_after)
+                }
+                Err(Error::Transport { .. }) | Err(Error::Timeout { .. }) => {
+                    let allowed = match call.idempotency {
+                        Idempotency::Idempotent => true,
+                        Idempotency::Command => {
+                            matches!(&outcome, Err(Error::Transport { message, .. }) if message == "could not connect")
+                        }
+                    };
+                    (allowed, None)
+                }
+                Err(_) => (false, None),
+            };
+            if !retryable || attempt >= policy.max_attempts {
+                return outcome;
+            }
+            let exp = policy
+                .initial_backoff
+                .saturating_mul(1u32 << (attempt - 1).min(16))
+                .min(policy.max_backoff);
+            // Full jitter, unless the server said how long to wait.
+            let wait = retry_after.unwrap_or_else(|| exp.mul_f64(jitter_fraction()));
+            if started.elapsed() + wait > policy.max_total {
+                return outcome;
+            }
+            tracing::debug!(
+                parent: &span,
+                wait_ms = wait.as_millis() as u64,
+                "retrying {} after a retryable failure",
+                call.operation()
+            );
+            self.inner.sleep.sleep(wait).await;
+        }
+    }
+
+    async fn send_once(&self, call: &Call) -> Result<RawResponse, Error> {
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .headers(call.headers.clone());
+        match &call.credential {
+            Credential::Bearer(token) => {
+                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    Error::invalid("token", "contains characters not allowed in a header")
+                })?;
+                v.set_sensitive(true);
+                request = request.header(http::header::AUTHORIZATION, v);
+            }
+            Credential::Basic(user, password) => {
+                request = request.basic_auth(user, Some(password));
+            }
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let response = request.send().await.map_err(|e| self.transport(call, e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport(call, e))?;
+        let span = tracing::Span::current();
+        span.record("status", status);
+        if let Some(id) = headers.get("sc-request-id").and_then(|v| v.to_str().ok()) {
+            span.record("request_id", id);
+        }
+        // No redirect is followed: a 3xx is an error too.
+        if !(200..300).contains(&status) {
+            return Err(Error::Api(Box::new(ApiError::from_response(
+                status, &headers, &body,
+            ))));
+        }
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn transport(&self, call: &Call, e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            Error::Timeout {
+                operation: call.operation(),
+                timeout: self.inner.timeout,
+            }
+        } else {
+            Error::Transport {
+                operation: call.operation(),
+                message: transport_message(&e),
+                source: Some(Box::new(e)),
+            }
+        }
+    }
+}
+
+/// Builds a header map entry, rejecting values that cannot be headers.
+pub(crate) fn header(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    value: &str,
+) -> Result<(), Error> {
+    let v = HeaderValue::from_str(value)
+        .map_err(|_| Error::invalid("header", format!("`{name}` has an invalid value")))?;
+    headers.insert(HeaderName::from_static(name), v);
+    Ok(())
+}
+
+/// Shared [`Sleep`] handle.
+pub(crate) type SharedSleep = Arc<dyn Sleep>;

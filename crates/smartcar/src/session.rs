@@ -1,0 +1,307 @@
+//! Valid access tokens on demand: refresh ahead of expiry, once for all concurrent callers,
+//! persisting the rotated refresh token before the new access token is used.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::Error;
+use crate::client::Client;
+use crate::store::{CasOutcome, TokenStore};
+use crate::tokens::{AccessToken, ApplicationToken, ApplicationTokenValue, Tokens};
+
+/// Refresh this long before the access token expires (default).
+pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// One user's authorization: hands out a valid access token, refreshing when needed.
+///
+/// Guarantees:
+/// - **Single flight.** However many tasks call [`access_token`](Self::access_token) at once
+///   around an expiry, this session sends one refresh request; the others wait for it and share
+///   its result. (Two `Session`s over the same store and key in one process, or several
+///   processes, are coordinated by the store's compare-and-swap: the loser of a race adopts the
+///   winner's tokens.)
+/// - **Save before use.** After a refresh the new tokens are written to the [`TokenStore`]
+///   (compare-and-swap on the old refresh token) *before* the new access token is returned. If
+///   the process dies in between, the store still holds the refresh token the platform issued
+///   last, so a restarted process can go on. The unavoidable window is between the platform
+///   rotating the token and the store write completing; Smartcar's grace period (the old refresh
+///   token keeps answering with the same new pair for a short while) covers a retry within it.
+/// - **Refresh ahead.** A token within `skew` of expiry (default 5 minutes) is refreshed.
+/// - **Re-authorization is typed.** An expired or refused refresh token gives
+///   [`Error::ReauthorizationRequired`]: send the user through Connect again.
+///
+/// Cheap to clone; clones share the same state.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    client: Client,
+    key: String,
+    store: Arc<dyn TokenStore>,
+    skew: Duration,
+    cached: RwLock<Option<Tokens>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("key", &self.inner.key)
+            .field("skew", &self.inner.skew)
+            .field(
+                "tokens",
+                &*self.inner.cached.read().unwrap_or_else(|e| e.into_inner()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session for fresh tokens (e.g. from [`Client::exchange_code`]); saves them under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenStore`] when saving fails.
+    pub async fn create(
+        client: &Client,
+        store: Arc<dyn TokenStore>,
+        key: impl Into<String>,
+        tokens: Tokens,
+    ) -> Result<Session, Error> {
+        let key = key.into();
+        store.save(&key, &tokens).await?;
+        Ok(Self::with(client, store, key, Some(tokens)))
+    }
+
+    /// A session over tokens already in the store (after a restart).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthorizationRequired`] when nothing is stored under `key`;
+    /// [`Error::TokenStore`] when loading fails.
+    pub async fn resume(
+        client: &Client,
+        store: Arc<dyn TokenStore>,
+        key: impl Into<String>,
+    ) -> Result<Session, Error> {
+        let key = key.into();
+        let tokens = store
+            .load(&key)
+            .await?
+            .ok_or_else(|| Error::ReauthorizationRequired {
+                reason: format!("no tokens are stored for `{key}`"),
+                source: None,
+            })?;
+        Ok(Self::with(client, store, key, Some(tokens)))
+    }
+
+    fn with(
+        client: &Client,
+        store: Arc<dyn TokenStore>,
+        key: String,
+        tokens: Option<Tokens>,
+    ) -> Self {
+        Session {
+            inner: Arc::new(SessionInner {
+                client: client.clone(),
+                key,
+                store,
+                skew: DEFAULT_REFRESH_SKEW,
+                cached: RwLock::new(tokens),
+                refresh_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// This session, refreshing `skew` before expiry instead of the default 5 minutes.
+    pub fn with_refresh_skew(self, skew: Duration) -> Session {
+        let inner = &self.inner;
+        let tokens = inner
+            .cached
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Session {
+            inner: Arc::new(SessionInner {
+                client: inner.client.clone(),
+                key: inner.key.clone(),
+                store: inner.store.clone(),
+                skew,
+                cached: RwLock::new(tokens),
+                refresh_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The client this session belongs to.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The store key.
+    pub fn key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// The tokens as last seen (they may be about to expire).
+    pub fn tokens(&self) -> Option<Tokens> {
+        self.inner
+            .cached
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A valid access token, refreshing first when it expires within the skew.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReauthorizationRequired`] when the refresh token is expired or refused;
+    /// [`Error::TokenStore`]; the errors of [`Client::refresh_tokens`].
+    pub async fn access_token(&self) -> Result<AccessToken, Error> {
+        if let Some(t) = self.fresh_cached() {
+            return Ok(t.access_token);
+        }
+        let _guard = self.inner.refresh_lock.lock().await;
+        // Someone may have refreshed while we waited for the lock.
+        if let Some(t) = self.fresh_cached() {
+            return Ok(t.access_token);
+        }
+        // Another session or process may have refreshed: the store is the truth.
+        let stored = self.inner.store.load(&self.inner.key).await?;
+        let current = match stored {
+            Some(t) => t,
+            None => {
+                return Err(Error::ReauthorizationRequired {
+                    reason: format!("no tokens are stored for `{}`", self.inner.key),
+                    source: None,
+                });
+            }
+        };
+        if !current.expires_within(self.inner.skew) {
+            self.set_cached(current.clone());
+            return Ok(current.access_token);
+        }
+        if current.is_refresh_expired() {
+            return Err(Error::ReauthorizationRequired {
+                reason: "the refresh token has expired (60 days)".to_owned(),
+                source: None,
+            });
+        }
+        let new = self
+            .inner
+            .client
+            .refresh_tokens(&current.refresh_token)
+            .await?;
+        let adopted = match self
+            .inner
+            .store
+            .compare_and_swap(&self.inner.key, &current.refresh_token, &new)
+            .await?
+        {
+            CasOutcome::Swapped => new,
+            // Someone else refreshed at the same time and saved first: theirs is the newest
+            // pair the platform knows (ours came from the same refresh token within the grace
+            // period, so it is the same pair or an equally valid one).
+            CasOutcome::Conflict(Some(theirs)) => theirs,
+            CasOutcome::Conflict(None) => {
+                return Err(Error::ReauthorizationRequired {
+                    reason: format!(
+                        "the tokens of `{}` were deleted during a refresh",
+                        self.inner.key
+                    ),
+                    source: None,
+                });
+            }
+        };
+        self.set_cached(adopted.clone());
+        tracing::debug!(key = %self.inner.key, expires_at = %adopted.expires_at, "access token refreshed");
+        Ok(adopted.access_token)
+    }
+
+    fn fresh_cached(&self) -> Option<Tokens> {
+        let cached = self.inner.cached.read().unwrap_or_else(|e| e.into_inner());
+        cached
+            .as_ref()
+            .filter(|t| !t.expires_within(self.inner.skew))
+            .cloned()
+    }
+
+    fn set_cached(&self, tokens: Tokens) {
+        *self.inner.cached.write().unwrap_or_else(|e| e.into_inner()) = Some(tokens);
+    }
+}
+
+/// The application token of the client-credentials (M2M) flow, cached and renewed ahead of
+/// expiry, once for all concurrent callers.
+#[derive(Clone)]
+pub struct ApplicationSession {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    client: Client,
+    skew: Duration,
+    cached: RwLock<Option<ApplicationToken>>,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for ApplicationSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplicationSession")
+            .field(
+                "token",
+                &*self.inner.cached.read().unwrap_or_else(|e| e.into_inner()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApplicationSession {
+    /// An application session for `client` (no request until the first token is needed).
+    pub fn new(client: &Client) -> Self {
+        ApplicationSession {
+            inner: Arc::new(AppInner {
+                client: client.clone(),
+                skew: DEFAULT_REFRESH_SKEW,
+                cached: RwLock::new(None),
+                lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// A valid application token, requesting a new one when needed.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Client::request_application_token`].
+    pub async fn token(&self) -> Result<ApplicationTokenValue, Error> {
+        if let Some(t) = self.fresh() {
+            return Ok(t);
+        }
+        let _guard = self.inner.lock.lock().await;
+        if let Some(t) = self.fresh() {
+            return Ok(t);
+        }
+        let token = self.inner.client.request_application_token().await?;
+        let value = token.token.clone();
+        *self.inner.cached.write().unwrap_or_else(|e| e.into_inner()) = Some(token);
+        Ok(value)
+    }
+
+    fn fresh(&self) -> Option<ApplicationTokenValue> {
+        let cached = self.inner.cached.read().unwrap_or_else(|e| e.into_inner());
+        cached
+            .as_ref()
+            .filter(|t| !t.expires_within(self.inner.skew))
+            .map(|t| t.token.clone())
+    }
+}

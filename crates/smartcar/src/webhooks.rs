@@ -1,0 +1,474 @@
+//! Receiving Smartcar webhooks: signature verification (constant time), the verification
+//! challenge, and typed events (v3 payload version 4.0 and legacy v2.0).
+//!
+//! Every delivery carries `SC-Signature`: the lowercase hex HMAC-SHA256 of the raw body, keyed
+//! with the application management token (AMT). Verify it over the *raw bytes* received, before
+//! parsing (re-serialising a parsed body, as some official SDKs do, breaks on any formatting
+//! difference).
+//!
+//! ```
+//! use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
+//!
+//! let verifier = WebhookVerifier::new("amt");
+//! let body = br#"{"eventId":"e-1","eventType":"VERIFY","data":{"challenge":"challenge"},"meta":{"deliveryId":"d-1","deliveredAt":1761896351529}}"#;
+//! let signature = smartcar::webhooks::sign("amt", body);
+//! let delivery = verifier.verify(Some(&signature), body)?;
+//! match &delivery.event {
+//!     WebhookEvent::Verify { challenge } => {
+//!         // Answer 200 with this JSON body:
+//!         let reply = verifier.challenge_response(challenge);
+//!         assert_eq!(reply["challenge"], "9baf5a7464bd86740ad5a06e439dcf535a075022ed2c92d74efacf646d79328e");
+//!     }
+//!     other => println!("{other:?}"),
+//! }
+//! // A tampered body fails, in constant time.
+//! assert!(verifier.verify(Some(&signature), b"{}").is_err());
+//! # Ok::<(), smartcar::webhooks::WebhookError>(())
+//! ```
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use smartcar_api::types;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Name of the signature header.
+pub const SIGNATURE_HEADER: &str = "sc-signature";
+
+/// Default largest body accepted (1 MiB); deliveries are a few kilobytes.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// Why a delivery was rejected.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// No `SC-Signature` header.
+    #[error("the webhook delivery has no SC-Signature header")]
+    MissingSignature,
+    /// The signature does not match the body (wrong AMT, tampered or forged body).
+    #[error("the webhook signature does not match the body")]
+    BadSignature,
+    /// The body is larger than the configured limit.
+    #[error("the webhook body is {size} bytes, more than the {limit}-byte limit")]
+    BodyTooLarge {
+        /// Bytes received.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The (correctly signed) body is not a webhook envelope.
+    #[error("the webhook body is not a Smartcar webhook envelope: {0}")]
+    Malformed(String),
+}
+
+/// Lowercase hex HMAC-SHA256 of `body` keyed with `amt`: the `SC-Signature` Smartcar sends, and
+/// the answer to a verification challenge (with the challenge as the body).
+pub fn sign(amt: &str, body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(amt.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Verifies deliveries with the application management token.
+#[derive(Clone)]
+pub struct WebhookVerifier {
+    amt: String,
+    max_body: usize,
+}
+
+impl fmt::Debug for WebhookVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookVerifier")
+            .field("amt", &"[redacted]")
+            .field("max_body", &self.max_body)
+            .finish()
+    }
+}
+
+impl WebhookVerifier {
+    /// A verifier keyed with the application management token.
+    pub fn new(amt: impl Into<String>) -> Self {
+        WebhookVerifier {
+            amt: amt.into(),
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+
+    /// Rejects bodies larger than `bytes` (default [`DEFAULT_MAX_BODY`]).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The configured body limit.
+    pub fn body_limit(&self) -> usize {
+        self.max_body
+    }
+
+    /// Checks `signature` (the `SC-Signature` header) against the raw `body` in constant time,
+    /// then parses the envelope.
+    ///
+    /// Verification challenges are signed too and are checked like any delivery: answering an
+    /// unsigned challenge would let anyone obtain the HMAC of a body of their choosing, that
+    /// is, a valid signature for a forged delivery.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError`]: missing or wrong signature, body too large, malformed envelope.
+    pub fn verify(&self, signature: Option<&str>, body: &[u8]) -> Result<Delivery, WebhookError> {
+        if body.len() > self.max_body {
+            return Err(WebhookError::BodyTooLarge {
+                size: body.len(),
+                limit: self.max_body,
+            });
+        }
+        let signature = signature
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(WebhookError::MissingSignature)?;
+        let expected = hex::decode(signature).map_err(|_| WebhookError::BadSignature)?;
+        let mut mac =
+            HmacSha256::new_from_slice(self.amt.as_bytes()).expect("HMAC takes any key length");
+        mac.update(body);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&expected)
+            .map_err(|_| WebhookError::BadSignature)?;
+        Delivery::parse(body)
+    }
+
+    /// The JSON body answering a verification challenge: `{"challenge": hex HMAC(AMT, challenge)}`.
+    pub fn challenge_response(&self, challenge: &str) -> Value {
+        serde_json::json!({ "challenge": sign(&self.amt, challenge.as_bytes()) })
+    }
+}
+
+/// A verified delivery: the typed event and its delivery metadata.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// The event.
+    pub event: WebhookEvent,
+    /// `eventId` (v3): constant across retries of the same event — deduplicate on it.
+    pub event_id: Option<String>,
+    /// `meta.deliveryId` (v3): differs per attempt.
+    pub delivery_id: Option<String>,
+    /// `meta.deliveredAt` (v3), epoch milliseconds.
+    pub delivered_at: Option<i64>,
+    /// The webhook id (`meta.webhookId` in v3, `webhookId` in v2).
+    pub webhook_id: Option<String>,
+    /// The payload version (`4.0`, `2.0`).
+    pub version: Option<String>,
+    /// The whole body as JSON, for fields this SDK does not model.
+    pub raw: Value,
+}
+
+/// A webhook event. Unknown event types are kept, not rejected.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum WebhookEvent {
+    /// A verification challenge (v3 `VERIFY` or v2 `verify`): answer with
+    /// [`WebhookVerifier::challenge_response`].
+    Verify {
+        /// The challenge.
+        challenge: String,
+    },
+    /// v3 `VEHICLE_STATE`: signal values.
+    VehicleState(Box<types::VehicleStateData>),
+    /// v3 `VEHICLE_ERROR`: errors (and their resolution) of a vehicle.
+    VehicleError(Box<types::VehicleErrorData>),
+    /// Any v2.0 delivery other than `verify` (`eventBased`, `scheduled`, `dynamic`).
+    V2(Box<types::V2WebhookEvent>),
+    /// An event type this SDK does not know yet; the body is in [`Delivery::raw`].
+    Unknown {
+        /// `eventType` (v3) or `eventName` (v2).
+        event_type: String,
+    },
+}
+
+impl Delivery {
+    /// Parses a webhook body (without verifying it: use [`WebhookVerifier::verify`]).
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError::Malformed`] when the body is not JSON or not an envelope.
+    pub fn parse(body: &[u8]) -> Result<Delivery, WebhookError> {
+        let raw: Value =
+            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        if raw.get("eventType").is_some() {
+            Self::parse_v3(raw)
+        } else if raw.get("eventName").is_some() {
+            Self::parse_v2(raw)
+        } else {
+            Err(WebhookError::Malformed(
+                "neither `eventType` (v3) nor `eventName` (v2)".to_owned(),
+            ))
+        }
+    }
+
+    fn parse_v3(raw: Value) -> Result<Delivery, WebhookError> {
+        let envelope: types::WebhookEvent = serde_json::from_value(raw.clone())
+            .map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let data = Value::Object(envelope.data.clone());
+        let malformed = |e: serde_json::Error| WebhookError::Malformed(e.to_string());
+        use smartcar_api::open_enums::WebhookEventType as T;
+        let event = match &envelope.event_type {
+            T::Verify => WebhookEvent::Verify {
+                challenge: data
+                    .get("challenge")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| WebhookError::Malformed("VERIFY without data.challenge".into()))?
+                    .to_owned(),
+            },
+            T::VehicleState => WebhookEvent::VehicleState(Box::new(
+                serde_json::from_value(data).map_err(malformed)?,
+            )),
+            T::VehicleError => WebhookEvent::VehicleError(Box::new(
+                serde_json::from_value(data).map_err(malformed)?,
+            )),
+            other => WebhookEvent::Unknown {
+                event_type: other.to_string(),
+            },
+        };
+        Ok(Delivery {
+            event,
+            event_id: Some(envelope.event_id),
+            delivery_id: Some(envelope.meta.delivery_id),
+            delivered_at: Some(envelope.meta.delivered_at),
+            webhook_id: envelope.meta.webhook_id,
+            version: envelope.meta.version,
+            raw,
+        })
+    }
+
+    fn parse_v2(raw: Value) -> Result<Delivery, WebhookError> {
+        let envelope: types::V2WebhookEvent = serde_json::from_value(raw.clone())
+            .map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        use smartcar_api::open_enums::V2WebhookEventName as N;
+        let event = match &envelope.event_name {
+            N::Verify => WebhookEvent::Verify {
+                challenge: envelope
+                    .payload
+                    .get("challenge")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        WebhookError::Malformed("verify without payload.challenge".into())
+                    })?
+                    .to_owned(),
+            },
+            N::Unknown(name) => WebhookEvent::Unknown {
+                event_type: name.clone(),
+            },
+            _ => WebhookEvent::V2(Box::new(envelope.clone())),
+        };
+        Ok(Delivery {
+            event,
+            event_id: None,
+            delivery_id: None,
+            delivered_at: None,
+            webhook_id: Some(envelope.webhook_id),
+            version: Some(envelope.version),
+            raw,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smartcar_test_vectors() {
+        assert_eq!(
+            sign("amt", b"challenge"),
+            "9baf5a7464bd86740ad5a06e439dcf535a075022ed2c92d74efacf646d79328e"
+        );
+        assert_eq!(
+            sign("amt", br#"{"pizza":"pasta"}"#),
+            "4c05a8da471f05156ad717baa4017acd13a3a809850b9ca7d3301dcaaa854f70"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_input_with_typed_errors() {
+        let v = WebhookVerifier::new("amt").max_body(64);
+        let body = br#"{"version":"2.0","webhookId":"w","eventName":"verify","payload":{"challenge":"c"}}"#;
+        assert_eq!(v.verify(None, b"{}"), Err(WebhookError::MissingSignature));
+        assert_eq!(v.verify(Some("zz"), b"{}"), Err(WebhookError::BadSignature));
+        assert_eq!(
+            v.verify(Some(&sign("other", b"{}")), b"{}"),
+            Err(WebhookError::BadSignature)
+        );
+        assert!(matches!(
+            v.verify(Some(&sign("amt", body)), body),
+            Err(WebhookError::BodyTooLarge { .. })
+        ));
+        let v = WebhookVerifier::new("amt");
+        let truncated = &body[..body.len() - 5];
+        assert!(matches!(
+            v.verify(Some(&sign("amt", truncated)), truncated),
+            Err(WebhookError::Malformed(_))
+        ));
+        let d = v.verify(Some(&sign("amt", body)), body).unwrap();
+        assert_eq!(
+            d.event,
+            WebhookEvent::Verify {
+                challenge: "c".into()
+            }
+        );
+        assert_eq!(d.webhook_id.as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn unknown_event_types_are_kept() {
+        let body = br#"{"eventId":"e","eventType":"VEHICLE_TELEPORTED","data":{"x":1},"meta":{"deliveryId":"d","deliveredAt":5}}"#;
+        let d = Delivery::parse(body).unwrap();
+        assert_eq!(
+            d.event,
+            WebhookEvent::Unknown {
+                event_type: "VEHICLE_TELEPORTED".into()
+            }
+        );
+        assert_eq!(d.raw["data"]["x"], 1);
+        assert_eq!(d.delivery_id.as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn vehicle_state_with_unknown_signal_is_kept() {
+        let body = br#"{"eventId":"e","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"user":{"id":"u"},"vehicle":{"id":"v","make":"TESLA","model":"Model 3","year":2020},"triggers":[{"code":"tractionbattery-stateofcharge"}],"signals":[{"code":"tractionbattery-stateofcharge","body":{"unit":"percent","value":78}},{"code":"warpdrive-flux","body":{"value":1.21}}]},"meta":{"version":"4.0","deliveryId":"d","deliveredAt":1,"webhookId":"w","mode":"LIVE"}}"#;
+        let d = Delivery::parse(body).unwrap();
+        let WebhookEvent::VehicleState(state) = d.event else {
+            panic!("not a vehicle state")
+        };
+        assert_eq!(state.signals.len(), 2);
+        assert!(state.signals[1].code.is_unknown());
+        assert_eq!(state.user.as_ref().map(|u| u.id.as_str()), Some("u"));
+    }
+}
+
+/// axum integration (cargo feature `axum`): an extractor that hands handlers verified, typed
+/// deliveries, and a ready-made handler that also answers verification challenges.
+///
+/// ```no_run
+/// use axum::{Router, http::StatusCode, routing::post};
+/// use smartcar::webhooks::{WebhookEvent, WebhookVerifier, axum::{VerifiedDelivery, handler}};
+///
+/// // Either let the SDK answer challenges and call you for everything else…
+/// let verifier = WebhookVerifier::new(std::env::var("SMARTCAR_AMT").unwrap_or_default());
+/// let app: Router = Router::new().route(
+///     "/webhooks",
+///     handler(verifier.clone(), |delivery| async move {
+///         if let WebhookEvent::VehicleState(state) = &delivery.event {
+///             println!("{} signals from {}", state.signals.len(), state.vehicle.id);
+///         }
+///         StatusCode::OK
+///     }),
+/// );
+///
+/// // …or take the extractor in your own handler (the state must give a `WebhookVerifier`).
+/// async fn receive(delivery: VerifiedDelivery) -> StatusCode {
+///     println!("{:?} {:?}", delivery.event_id, delivery.event);
+///     StatusCode::NO_CONTENT
+/// }
+/// let app2: Router = Router::new().route("/webhooks", post(receive)).with_state(verifier);
+/// # let _ = (app, app2);
+/// ```
+#[cfg(feature = "axum")]
+pub mod axum {
+    use std::future::Future;
+    use std::ops::Deref;
+
+    use axum::extract::{FromRef, FromRequest, Request};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{MethodRouter, post};
+
+    use super::{Delivery, SIGNATURE_HEADER, WebhookError, WebhookEvent, WebhookVerifier};
+
+    /// A delivery whose signature was verified. Rejections answer 401 with no body for a
+    /// missing or wrong signature (nothing leaks to a prober), 413 for a body over the limit,
+    /// 400 for a signed body that is not an envelope.
+    #[derive(Clone, Debug)]
+    pub struct VerifiedDelivery(pub Delivery);
+
+    impl Deref for VerifiedDelivery {
+        type Target = Delivery;
+        fn deref(&self) -> &Delivery {
+            &self.0
+        }
+    }
+
+    /// Why the extractor refused a request.
+    #[derive(Debug)]
+    pub struct WebhookRejection(pub WebhookError);
+
+    impl IntoResponse for WebhookRejection {
+        fn into_response(self) -> Response {
+            match self.0 {
+                WebhookError::MissingSignature | WebhookError::BadSignature => {
+                    StatusCode::UNAUTHORIZED.into_response()
+                }
+                WebhookError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+                _ => (StatusCode::BAD_REQUEST, "malformed webhook body").into_response(),
+            }
+        }
+    }
+
+    impl<S> FromRequest<S> for VerifiedDelivery
+    where
+        WebhookVerifier: FromRef<S>,
+        S: Send + Sync,
+    {
+        type Rejection = WebhookRejection;
+
+        async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+            let verifier = WebhookVerifier::from_ref(state);
+            let signature = req
+                .headers()
+                .get(SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let limit = verifier.body_limit();
+            // Read at most limit + 1 bytes: enough to tell "too large" without buffering more.
+            let body = axum::body::to_bytes(req.into_body(), limit.saturating_add(1))
+                .await
+                .map_err(|_| {
+                    WebhookRejection(WebhookError::BodyTooLarge {
+                        size: limit.saturating_add(1),
+                        limit,
+                    })
+                })?;
+            verifier
+                .verify(signature.as_deref(), &body)
+                .map(VerifiedDelivery)
+                .map_err(WebhookRejection)
+        }
+    }
+
+    /// A `POST` route that verifies every delivery, answers verification challenges itself,
+    /// and calls `on_delivery` with every other verified delivery; its response is returned.
+    pub fn handler<F, Fut, R, S>(verifier: WebhookVerifier, on_delivery: F) -> MethodRouter<S>
+    where
+        F: Fn(Delivery) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoResponse + 'static,
+        S: Clone + Send + Sync + 'static,
+    {
+        post(move |req: Request| {
+            let verifier = verifier.clone();
+            let on_delivery = on_delivery.clone();
+            async move {
+                let delivery = match VerifiedDelivery::from_request(req, &verifier).await {
+                    Ok(d) => d.0,
+                    Err(rejection) => return rejection.into_response(),
+                };
+                if let WebhookEvent::Verify { challenge } = &delivery.event {
+                    return axum::Json(verifier.challenge_response(challenge)).into_response();
+                }
+                on_delivery(delivery).await.into_response()
+            }
+        })
+    }
+}
