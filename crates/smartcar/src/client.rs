@@ -45,6 +45,7 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
     pub(crate) sleep: crate::request::SharedSleep,
+    pub(crate) clock: crate::request::SharedClock,
 }
 
 /// A Smartcar application: its credentials, settings and one HTTP connection pool shared by
@@ -153,6 +154,11 @@ impl Client {
         )
     }
 
+    /// Now, by the client's [`crate::Clock`].
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
     pub(crate) fn client_secret(&self) -> Result<&ClientSecret, Error> {
         self.inner.client_secret.as_ref().ok_or_else(|| {
             Error::config(
@@ -179,6 +185,7 @@ pub struct ClientBuilder {
     http: Option<reqwest::Client>,
     retry: Option<RetryPolicy>,
     sleep: Option<crate::request::SharedSleep>,
+    clock: Option<crate::request::SharedClock>,
     errors: Vec<Error>,
 }
 
@@ -287,6 +294,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Where "now" comes from for token expiry (default [`crate::SystemClock`]).
+    pub fn clock(mut self, clock: impl crate::Clock) -> Self {
+        self.clock = Some(std::sync::Arc::new(clock));
+        self
+    }
+
     pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let required = |name: &str| {
             get(name)
@@ -370,6 +383,9 @@ impl ClientBuilder {
                 sleep: self
                     .sleep
                     .unwrap_or_else(|| std::sync::Arc::new(crate::TokioSleep)),
+                clock: self
+                    .clock
+                    .unwrap_or_else(|| std::sync::Arc::new(crate::SystemClock)),
             }),
         })
     }

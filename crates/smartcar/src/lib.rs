@@ -62,7 +62,7 @@ pub use connect::{
 };
 pub use error::{ApiError, BodyShape, ConnectError, DecodeError, Error, ErrorKind, OAuthError};
 pub use oauth::ExchangeOptions;
-pub use request::{Meta, Response, Sleep, TokioSleep};
+pub use request::{Clock, Meta, Response, Sleep, SystemClock, TokioSleep};
 pub use session::{ApplicationSession, DEFAULT_REFRESH_SKEW, Session};
 pub use store::{BoxFuture, CasOutcome, MemoryTokenStore, TokenStore};
 pub use tokens::{

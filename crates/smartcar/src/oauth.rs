@@ -146,7 +146,7 @@ impl Client {
             oauth = oauth.set_redirect_uri(r);
         }
         let http = OAuthHttp::new(self.http().clone());
-        let started = Utc::now();
+        let started = self.now();
         let result = oauth
             .exchange_code(oauth2::AuthorizationCode::new(code.secret().to_owned()))
             .request_async(&http)
@@ -170,7 +170,7 @@ impl Client {
             .set_auth_type(AuthType::BasicAuth)
             .set_token_uri(TokenUrl::from_url(self.origins().token_url()));
         let http = OAuthHttp::new(self.http().clone());
-        let started = Utc::now();
+        let started = self.now();
         let token = oauth2::RefreshToken::new(refresh_token.secret().to_owned());
         let result = oauth
             .exchange_refresh_token(&token)
@@ -195,7 +195,7 @@ impl Client {
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(TokenUrl::from_url(self.origins().application_token_url()));
         let http = OAuthHttp::new(self.http().clone());
-        let started = Utc::now();
+        let started = self.now();
         let result = oauth
             .exchange_client_credentials()
             .request_async(&http)

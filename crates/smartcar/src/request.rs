@@ -86,6 +86,23 @@ impl Sleep for TokioSleep {
     }
 }
 
+/// Where the SDK reads the current time (token expiry). The default is the system clock;
+/// tests against a simulator with a movable clock install one that reads it.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// [`Clock`] reading the system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
 /// Whether a call may be sent again after a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Idempotency {
@@ -307,3 +324,6 @@ pub(crate) fn header(
 
 /// Shared [`Sleep`] handle.
 pub(crate) type SharedSleep = Arc<dyn Sleep>;
+
+/// Shared [`Clock`] handle.
+pub(crate) type SharedClock = Arc<dyn Clock>;

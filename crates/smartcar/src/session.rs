@@ -162,12 +162,30 @@ impl Session {
     /// [`Error::ReauthorizationRequired`] when the refresh token is expired or refused;
     /// [`Error::TokenStore`]; the errors of [`Client::refresh_tokens`].
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
-        if let Some(t) = self.fresh_cached() {
+        self.ensure(None).await
+    }
+
+    /// A new access token after the platform refused `rejected` (401): refreshes unless another
+    /// caller already replaced it. Used by the SDK's calls, which retry once after a 401.
+    ///
+    /// # Errors
+    ///
+    /// As [`access_token`](Self::access_token).
+    pub async fn access_token_after_rejection(
+        &self,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, Error> {
+        self.ensure(Some(rejected)).await
+    }
+
+    async fn ensure(&self, rejected: Option<&AccessToken>) -> Result<AccessToken, Error> {
+        let usable = |t: &Tokens| rejected.is_none_or(|r| t.access_token != *r);
+        if let Some(t) = self.fresh_cached().filter(|t| usable(t)) {
             return Ok(t.access_token);
         }
         let _guard = self.inner.refresh_lock.lock().await;
         // Someone may have refreshed while we waited for the lock.
-        if let Some(t) = self.fresh_cached() {
+        if let Some(t) = self.fresh_cached().filter(|t| usable(t)) {
             return Ok(t.access_token);
         }
         // Another session or process may have refreshed: the store is the truth.
@@ -181,11 +199,12 @@ impl Session {
                 });
             }
         };
-        if !current.expires_within(self.inner.skew) {
+        let now = self.inner.client.now();
+        if !current.expires_within_at(now, self.inner.skew) && usable(&current) {
             self.set_cached(current.clone());
             return Ok(current.access_token);
         }
-        if current.is_refresh_expired() {
+        if current.is_refresh_expired_at(now) {
             return Err(Error::ReauthorizationRequired {
                 reason: "the refresh token has expired (60 days)".to_owned(),
                 source: None,
@@ -223,10 +242,11 @@ impl Session {
     }
 
     fn fresh_cached(&self) -> Option<Tokens> {
+        let now = self.inner.client.now();
         let cached = self.inner.cached.read().unwrap_or_else(|e| e.into_inner());
         cached
             .as_ref()
-            .filter(|t| !t.expires_within(self.inner.skew))
+            .filter(|t| !t.expires_within_at(now, self.inner.skew))
             .cloned()
     }
 
@@ -298,10 +318,11 @@ impl ApplicationSession {
     }
 
     fn fresh(&self) -> Option<ApplicationTokenValue> {
+        let now = self.inner.client.now();
         let cached = self.inner.cached.read().unwrap_or_else(|e| e.into_inner());
         cached
             .as_ref()
-            .filter(|t| !t.expires_within(self.inner.skew))
+            .filter(|t| !t.expires_within_at(now, self.inner.skew))
             .map(|t| t.token.clone())
     }
 }

@@ -90,13 +90,23 @@ impl Tokens {
 
     /// Whether the access token expires within `margin` from now.
     pub fn expires_within(&self, margin: Duration) -> bool {
+        self.expires_within_at(Utc::now(), margin)
+    }
+
+    /// Whether the access token expires within `margin` of `now`.
+    pub fn expires_within_at(&self, now: DateTime<Utc>, margin: Duration) -> bool {
         let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
-        Utc::now() + margin >= self.expires_at
+        now + margin >= self.expires_at
     }
 
     /// Whether the refresh token has expired (the user must reconnect).
     pub fn is_refresh_expired(&self) -> bool {
-        Utc::now() >= self.refresh_expires_at
+        self.is_refresh_expired_at(Utc::now())
+    }
+
+    /// Whether the refresh token has expired at `now`.
+    pub fn is_refresh_expired_at(&self, now: DateTime<Utc>) -> bool {
+        now >= self.refresh_expires_at
     }
 }
 
@@ -123,7 +133,12 @@ pub struct ApplicationToken {
 impl ApplicationToken {
     /// Whether it expires within `margin` from now.
     pub fn expires_within(&self, margin: Duration) -> bool {
+        self.expires_within_at(Utc::now(), margin)
+    }
+
+    /// Whether it expires within `margin` of `now`.
+    pub fn expires_within_at(&self, now: DateTime<Utc>, margin: Duration) -> bool {
         let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
-        Utc::now() + margin >= self.expires_at
+        now + margin >= self.expires_at
     }
 }

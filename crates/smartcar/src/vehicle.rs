@@ -93,6 +93,52 @@ impl Session {
         units: Option<UnitSystem>,
     ) -> Result<Response<T>, Error> {
         let token = self.access_token().await?;
+        match self
+            .send_with(
+                &token,
+                method.clone(),
+                path,
+                template,
+                query,
+                body,
+                idempotency,
+                units,
+            )
+            .await
+        {
+            // The platform refused a token we believed valid (revoked, or clocks disagree):
+            // refresh once and try again. A 401 is answered before anything is executed, so
+            // this is safe for commands too.
+            Err(Error::Api(e)) if e.status == 401 => {
+                let token = self.access_token_after_rejection(&token).await?;
+                self.send_with(
+                    &token,
+                    method,
+                    path,
+                    template,
+                    query,
+                    body,
+                    idempotency,
+                    units,
+                )
+                .await
+            }
+            other => other,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_with<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        token: &crate::AccessToken,
+        method: Method,
+        path: &str,
+        template: &'static str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        idempotency: Idempotency,
+        units: Option<UnitSystem>,
+    ) -> Result<Response<T>, Error> {
         let mut url = join(&self.client().origins().api, path);
         if !query.is_empty() {
             url.query_pairs_mut()

@@ -1,0 +1,415 @@
+//! The high-level crate's core against the simulator over real HTTP: the v2 Connect flow,
+//! token rotation, single-flight refresh, retries, error mapping, and the M2M flow.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smartcar::{
+    ApplicationSession, Client, Error, ErrorKind, MemoryTokenStore, Permission, Redirect,
+    RetryPolicy, Session, TokenStore,
+};
+use smartcar_sim::{ApproveOptions, Fault, Simulator};
+
+const ODOMETER: &str = "/v2.0/vehicles/{vehicle_id}/odometer";
+const SECURITY: &str = "/v2.0/vehicles/{vehicle_id}/security";
+const CALLBACK: &str = "http://localhost:8000/callback";
+
+/// Records the backoffs the client asks for instead of sleeping through them.
+#[derive(Clone, Default)]
+struct RecordingSleep(Arc<Mutex<Vec<Duration>>>);
+
+impl smartcar::Sleep for RecordingSleep {
+    fn sleep(&self, d: Duration) -> smartcar::BoxFuture<'static, ()> {
+        self.0.lock().unwrap().push(d);
+        Box::pin(async {})
+    }
+}
+
+impl RecordingSleep {
+    fn taken(&self) -> Vec<Duration> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// The SDK reads the simulator's clock, which tests move forward.
+struct SimClock(smartcar_sim::state::AppState);
+
+impl smartcar::Clock for SimClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+}
+
+fn client_for(sim: &Simulator, redirect: &str) -> smartcar::ClientBuilder {
+    let app = sim.app();
+    Client::builder()
+        .client_id(app.client_id.clone())
+        .client_secret(app.client_secret.clone())
+        .redirect_uri(redirect)
+        .origin(&sim.base_url())
+        .clock(SimClock(sim.state().clone()))
+}
+
+const ALL_READS: [Permission; 6] = [
+    Permission::ReadVehicleInfo,
+    Permission::ReadOdometer,
+    Permission::ReadLocation,
+    Permission::ReadSecurity,
+    Permission::ControlSecurity,
+    Permission::ReadVin,
+];
+
+/// Connect → approve → code → tokens → a session in a fresh store.
+async fn connect(sim: &Simulator, client: &Client) -> (Session, Arc<MemoryTokenStore>) {
+    let auth = client.authorize().scopes(ALL_READS).build().unwrap();
+    let redirect = sim
+        .approve(auth.url.as_str(), ApproveOptions::new())
+        .expect("Connect redirects");
+    let Redirect::Code(code) = client
+        .handle_redirect(redirect.as_str(), &auth.state)
+        .unwrap()
+    else {
+        panic!("expected a code, got {redirect}")
+    };
+    let tokens = client.exchange_code(&code).await.unwrap();
+    let store = Arc::new(MemoryTokenStore::new());
+    let session = Session::create(client, store.clone(), "user-1", tokens)
+        .await
+        .unwrap();
+    (session, store)
+}
+
+#[tokio::test]
+async fn v2_flow_with_refresh_and_rotation() {
+    let sim = Simulator::start().await.unwrap();
+    let client = client_for(&sim, CALLBACK).build().unwrap();
+    let (session, store) = connect(&sim, &client).await;
+
+    let user = session.user().await.unwrap();
+    assert_eq!(user.data.id, sim.users()[0].id);
+    let ids = session.vehicle_ids(None, None).await.unwrap();
+    assert_eq!(ids.data.vehicles, sim.users()[0].vehicle_ids);
+    assert_eq!(ids.data.paging.count as usize, ids.data.vehicles.len());
+
+    let vehicle = session.vehicle(ids.data.vehicles[0].clone()).unwrap();
+    let expected = sim
+        .vehicles()
+        .into_iter()
+        .find(|v| v.id == vehicle.id())
+        .unwrap();
+    let attrs = vehicle.attributes().await.unwrap();
+    assert_eq!(attrs.data.make, expected.make);
+    assert_eq!(vehicle.vin().await.unwrap().data.vin, expected.vin);
+    let odo = vehicle.odometer().await.unwrap();
+    assert!((odo.data.distance - expected.odometer_km).abs() < 0.01);
+    assert_eq!(odo.meta.unit_system, Some(smartcar::UnitSystem::Metric));
+    assert!(odo.meta.data_age.is_some() && odo.meta.request_id.is_some());
+    let miles = vehicle
+        .clone()
+        .with_unit_system(smartcar::UnitSystem::Imperial)
+        .odometer()
+        .await
+        .unwrap();
+    assert!((miles.data.distance - expected.odometer_km / 1.609344).abs() < 0.05);
+
+    vehicle.unlock().await.unwrap();
+    assert!(!vehicle.lock_status().await.unwrap().data.is_locked);
+    vehicle.lock().await.unwrap();
+    assert!(vehicle.lock_status().await.unwrap().data.is_locked);
+
+    // Expiry: the next call refreshes once, rotates the refresh token and saves it first.
+    let before = store.load("user-1").await.unwrap().unwrap();
+    sim.advance(Duration::from_secs(2 * 3600));
+    vehicle.odometer().await.unwrap();
+    assert_eq!(sim.refresh_count(), 1);
+    let after = store.load("user-1").await.unwrap().unwrap();
+    assert_ne!(after.refresh_token, before.refresh_token);
+    assert_ne!(after.access_token, before.access_token);
+    // After the grace period, the rotated-out refresh token is refused: re-authorization.
+    sim.advance(Duration::from_secs(120));
+    let e = client
+        .refresh_tokens(&before.refresh_token)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ReauthorizationRequired, "{e}");
+    // The echoed token never reaches the error message.
+    assert!(
+        !e.to_string().contains(before.refresh_token.secret()),
+        "{e}"
+    );
+    assert!(!format!("{e:?}").contains(before.refresh_token.secret()));
+    sim.shutdown().await;
+}
+
+/// Without a shared clock the SDK believes the token is still valid; the platform's 401 makes
+/// it refresh once and retry.
+#[tokio::test]
+async fn a_refused_access_token_is_refreshed_once_and_the_call_retried() {
+    let sim = Simulator::start().await.unwrap();
+    let app = sim.app();
+    let client = Client::builder()
+        .client_id(app.client_id.clone())
+        .client_secret(app.client_secret.clone())
+        .redirect_uri(CALLBACK)
+        .origin(&sim.base_url())
+        .build()
+        .unwrap();
+    let (session, _store) = connect(&sim, &client).await;
+    let vehicle = session
+        .vehicle(sim.users()[0].vehicle_ids[0].clone())
+        .unwrap();
+    sim.advance(Duration::from_secs(3 * 3600));
+    vehicle.odometer().await.unwrap();
+    assert_eq!(sim.refresh_count(), 1);
+    assert_eq!(
+        sim.request_count("GET", ODOMETER),
+        2,
+        "one 401, one success"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn thousand_concurrent_calls_across_an_expiry_refresh_once() {
+    let sim = Simulator::builder()
+        .log_requests(false)
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&sim, CALLBACK).build().unwrap();
+    let (session, _store) = connect(&sim, &client).await;
+    let vehicle = session
+        .vehicle(sim.users()[0].vehicle_ids[0].clone())
+        .unwrap();
+    sim.advance(Duration::from_secs(2 * 3600 - 60)); // inside the refresh skew
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let v = vehicle.clone();
+            tokio::spawn(async move { v.odometer().await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        t.await.unwrap().unwrap();
+        ok += 1;
+    }
+    assert_eq!(ok, 1000);
+    assert_eq!(
+        sim.refresh_count(),
+        1,
+        "one refresh for 1000 concurrent callers"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn reads_are_retried_commands_are_not() {
+    let sim = Simulator::start().await.unwrap();
+    let sleep = RecordingSleep::default();
+    let client = client_for(&sim, CALLBACK)
+        .sleep(sleep.clone())
+        .build()
+        .unwrap();
+    let (session, _store) = connect(&sim, &client).await;
+    let vehicle = session
+        .vehicle(sim.users()[0].vehicle_ids[0].clone())
+        .unwrap();
+
+    // A read succeeds after two 503s.
+    sim.faults()
+        .inject(Fault::status(503))
+        .on("/v2.0/vehicles/*/odometer")
+        .times(2);
+    vehicle.odometer().await.unwrap();
+    assert_eq!(sim.request_count("GET", ODOMETER), 3);
+    assert_eq!(sleep.taken().len(), 2);
+
+    // A 429 with Retry-After: 1 waits exactly that long.
+    sim.faults()
+        .inject(Fault::rate_limit(1))
+        .on("/v2.0/vehicles/*/odometer")
+        .once();
+    vehicle.odometer().await.unwrap();
+    assert_eq!(sleep.taken().last(), Some(&Duration::from_secs(1)));
+
+    // A lock answered 503 is not sent again: it may have reached the car.
+    sim.faults()
+        .inject(Fault::status(503))
+        .on("/v2.0/vehicles/*/security")
+        .method("POST")
+        .once();
+    let e = vehicle.lock().await.unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    assert_eq!(sim.request_count("POST", SECURITY), 1);
+    // …but a 429 (refused before execution) is.
+    sim.faults()
+        .inject(Fault::rate_limit(2))
+        .on("/v2.0/vehicles/*/security")
+        .method("POST")
+        .once();
+    vehicle.lock().await.unwrap();
+    assert_eq!(sim.request_count("POST", SECURITY), 3);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_responses_become_typed_errors() {
+    let sim = Simulator::start().await.unwrap();
+    let client = client_for(&sim, CALLBACK)
+        .retry_policy(RetryPolicy::disabled())
+        .timeout(Duration::from_millis(700))
+        .build()
+        .unwrap();
+    let (session, _store) = connect(&sim, &client).await;
+    let vehicle = session
+        .vehicle(sim.users()[0].vehicle_ids[0].clone())
+        .unwrap();
+    let odometer = "/v2.0/vehicles/*/odometer";
+
+    sim.faults().inject(Fault::html_502()).on(odometer).once();
+    let e = vehicle.odometer().await.unwrap_err();
+    let api = e.api().expect("an API error");
+    assert_eq!(
+        (api.status, api.shape),
+        (502, smartcar::BodyShape::Unrecognized)
+    );
+    assert!(
+        api.request_id.is_some(),
+        "the request id survives an HTML body"
+    );
+
+    sim.faults()
+        .inject(Fault::truncated_json())
+        .on(odometer)
+        .once();
+    let e = vehicle.odometer().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert_eq!(e.status(), Some(200));
+
+    sim.faults()
+        .inject(Fault::empty_body(503))
+        .on(odometer)
+        .once();
+    let e = vehicle.odometer().await.unwrap_err();
+    assert_eq!((e.kind(), e.status()), (ErrorKind::Api, Some(503)));
+
+    sim.faults()
+        .inject(Fault::vehicle_state("ASLEEP"))
+        .on(odometer)
+        .once();
+    let e = vehicle.odometer().await.unwrap_err();
+    let api = e.api().unwrap();
+    assert_eq!(api.code.as_deref(), Some("ASLEEP"));
+    assert_eq!(api.status, 409);
+    assert!(e.to_string().starts_with("VEHICLE_STATE:ASLEEP - "), "{e}");
+
+    sim.faults()
+        .inject(Fault::delay(Duration::from_secs(3)))
+        .on(odometer)
+        .once();
+    let e = vehicle.odometer().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+
+    sim.faults()
+        .inject(Fault::connection_reset())
+        .on(odometer)
+        .once();
+    let e = vehicle.odometer().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transport, "{e:?}");
+
+    // An unknown enum value does not fail decoding.
+    sim.faults()
+        .inject(Fault::unknown_enum())
+        .on("/v2.0/vehicles/*/security")
+        .once();
+    vehicle.lock_status().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn m2m_flow_user_id_redirect_and_application_token() {
+    let sim = Simulator::start().await.unwrap();
+    let client = client_for(&sim, "http://localhost:8000/exchange")
+        .build()
+        .unwrap();
+    let auth = client
+        .authorize()
+        .scopes([Permission::ReadVehicleInfo, Permission::ReadOdometer])
+        .mode(smartcar::Mode::Simulated)
+        .build()
+        .unwrap();
+    let redirect = sim
+        .approve(auth.url.as_str(), ApproveOptions::new())
+        .unwrap();
+    let Redirect::UserId(user_id) = client
+        .handle_redirect(redirect.as_str(), &auth.state)
+        .unwrap()
+    else {
+        panic!("expected user_id, got {redirect}")
+    };
+    assert_eq!(user_id, sim.users()[0].id);
+    let app = ApplicationSession::new(&client);
+    let token = app.token().await.unwrap();
+    assert_eq!(app.token().await.unwrap(), token, "cached");
+
+    use smartcar::api::prelude::*;
+    let raw = client.low_level(
+        &client.origins().vehicle,
+        smartcar::api::Auth::bearer(token.secret()),
+    );
+    let connections = raw
+        .list_connections_v3()
+        .filter_user_id(user_id.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!connections.data.is_empty());
+    let vehicle_id = connections.data[0].relationships.vehicle.data.id.clone();
+    let signals = raw
+        .list_signals()
+        .vehicle_id(vehicle_id)
+        .sc_user_id(user_id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!signals.data.is_empty());
+
+    // Wrong secret: typed OAuth error, secret not echoed.
+    let bad = client_for(&sim, CALLBACK)
+        .client_secret("wrong-secret-value")
+        .build()
+        .unwrap();
+    let e = bad.request_application_token().await.unwrap_err();
+    assert_eq!(e.oauth().map(|o| o.status), Some(401), "{e:?}");
+    assert!(!format!("{e:?}{e}").contains("wrong-secret-value"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn secrets_never_reach_debug_output() {
+    let sim = Simulator::start().await.unwrap();
+    let app = sim.app();
+    let client = client_for(&sim, CALLBACK).build().unwrap();
+    let (session, _store) = connect(&sim, &client).await;
+    let tokens = session.tokens().unwrap();
+    let printed = format!("{client:?} {session:?} {tokens:?}");
+    for secret in [
+        app.client_secret.as_str(),
+        tokens.access_token.secret(),
+        tokens.refresh_token.secret(),
+    ] {
+        assert!(!printed.contains(secret), "secret in {printed}");
+    }
+    let e: Error = client
+        .exchange_code(&smartcar::AuthorizationCode::new("not-a-real-code-123"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OAuth);
+    assert!(
+        !format!("{e}{e:?}").contains("not-a-real-code-123"),
+        "{e:?}"
+    );
+    sim.shutdown().await;
+}
