@@ -75,3 +75,8 @@ pub use vin::Vin;
 /// A Smartcar permission (OAuth scope), e.g. [`Permission::ReadOdometer`]. Unknown names are
 /// kept as `Permission::Unknown(name)`.
 pub use smartcar_api::open_enums::Permission;
+
+/// The README's Rust examples, compiled as doc-tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
