@@ -105,6 +105,27 @@ pub struct Battery {
     pub charge_limit: f64,
 }
 
+impl Battery {
+    /// Charged to (or above) the charge limit.
+    pub fn at_limit(&self) -> bool {
+        self.percent >= self.charge_limit
+    }
+
+    /// The charging state both APIs report (v2.0 `GET /charge` `state`, v3
+    /// `charge-detailedchargingstatus`): `CHARGING` while charging; `FULLY_CHARGED` when plugged
+    /// in at or above the charge limit; otherwise `NOT_CHARGING`.
+    pub fn charge_state(&self) -> smartcar_api::open_enums::ChargeState {
+        use smartcar_api::open_enums::ChargeState;
+        if self.charging {
+            ChargeState::Charging
+        } else if self.plugged_in && self.at_limit() {
+            ChargeState::FullyCharged
+        } else {
+            ChargeState::NotCharging
+        }
+    }
+}
+
 /// A dealer service record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceRecord {

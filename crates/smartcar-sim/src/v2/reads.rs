@@ -7,9 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde_json::Value;
-use smartcar_api::open_enums::{
-    CapacitySource, ChargeState, ClosureStatus, Permission, SystemHealth,
-};
+use smartcar_api::open_enums::{CapacitySource, ClosureStatus, Permission, SystemHealth};
 use smartcar_api::types;
 
 use super::{Query, Units, fill, fill_nulls, millis, timestamp, to_value};
@@ -295,23 +293,11 @@ fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
     Ok(body)
 }
 
-/// `CHARGING` while charging; `FULLY_CHARGED` when plugged in at or above the charge limit;
-/// otherwise `NOT_CHARGING`.
-pub(crate) fn charge_state(b: &crate::model::Battery) -> ChargeState {
-    if b.charging {
-        ChargeState::Charging
-    } else if b.plugged_in && b.percent >= b.charge_limit {
-        ChargeState::FullyCharged
-    } else {
-        ChargeState::NotCharging
-    }
-}
-
 fn charge(c: &Ctx<'_>) -> Result<Value, ApiError> {
     let b = c.vehicle.battery.as_ref().ok_or_else(not_capable)?;
     Ok(to_value(&types::ChargeStatus {
         is_plugged_in: b.plugged_in,
-        state: charge_state(b),
+        state: b.charge_state(),
     }))
 }
 

@@ -753,7 +753,7 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
         }
         "charge-ischarging" => single(battery?.charging),
         "charge-ischargingcableconnected" => single(battery?.plugged_in),
-        "charge-detailedchargingstatus" => single(charging_status(v)?),
+        "charge-detailedchargingstatus" => single(battery?.charge_state().as_str()),
         "charge-chargelimits" => {
             let limit = round(battery?.charge_limit * 100.0, 2);
             object(json!({
@@ -776,18 +776,6 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
         }
         "internalcombustionengine-oillife" => unit_value("percent", round(v.oil_life? * 100.0, 2)),
         _ => return None,
-    })
-}
-
-/// `CHARGING`, `FULLY_CHARGED` or `NOT_CHARGING` (plug-in vehicles only).
-pub(crate) fn charging_status(v: &Vehicle) -> Option<&'static str> {
-    let b = v.battery.as_ref()?;
-    Some(if b.charging {
-        "CHARGING"
-    } else if b.plugged_in && b.percent >= b.charge_limit {
-        "FULLY_CHARGED"
-    } else {
-        "NOT_CHARGING"
     })
 }
 

@@ -12,12 +12,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
-use smartcar_api::open_enums::{ChargeState, ClosureStatus};
+use smartcar_api::open_enums::ClosureStatus;
 use smartcar_api::types;
 
 use crate::error::ApiError;
 use crate::model::Vehicle;
-use crate::v3::signals::charging_status;
 
 fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
@@ -103,7 +102,7 @@ fn body(v: &Vehicle, path: &str, scopes: &BTreeSet<String>) -> Result<Value, Api
             let b = v.battery.as_ref().ok_or_else(not_capable)?;
             value(&types::ChargeStatus {
                 is_plugged_in: b.plugged_in,
-                state: ChargeState::from(charging_status(v).unwrap_or("NOT_CHARGING")),
+                state: b.charge_state(),
             })
         }
         "/charge/limit" => {
