@@ -518,6 +518,18 @@ impl ApiError {
         Self::v2("RESOURCE_NOT_FOUND", Some("PATH"))
     }
 
+    /// `COMPATIBILITY` / `VEHICLE_NOT_CAPABLE` (501): the vehicle lacks what a read or a
+    /// command needs (fuel on a BEV, a traction battery on an ICE, …).
+    pub fn not_capable() -> Self {
+        Self::v2("COMPATIBILITY", Some("VEHICLE_NOT_CAPABLE"))
+    }
+
+    /// `VEHICLE_STATE` / `code` (409): the vehicle's state refuses a command (`IN_MOTION`,
+    /// `DOOR_OPEN`, `CHARGING_PLUG_NOT_CONNECTED`, `FULLY_CHARGED`, …).
+    pub fn vehicle_state(code: &str) -> Self {
+        Self::v2("VEHICLE_STATE", Some(code))
+    }
+
     /// `RATE_LIMIT` / `VEHICLE` (429) with `retry-after`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut e = Self::v2("RATE_LIMIT", Some("VEHICLE"));

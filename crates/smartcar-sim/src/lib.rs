@@ -45,6 +45,7 @@ mod management;
 mod oauth;
 mod v2;
 mod v3;
+mod vehicle_commands;
 mod webhooks;
 
 use std::net::SocketAddr;

@@ -700,6 +700,53 @@ async fn commands_are_refused_like_v2() {
         "COMPATIBILITY",
         Some("VEHICLE_NOT_CAPABLE"),
     );
+    // The same vehicle rules as v2.0: a door open refuses lock, a full battery refuses start,
+    // a limit already reached stops charging.
+    {
+        let mut world = env.sim.state().world();
+        let v = world.vehicles.get_mut(&ev).unwrap();
+        v.in_motion = false;
+        v.doors_open[1] = true;
+        let b = v.battery.as_mut().unwrap();
+        b.plugged_in = true;
+        b.charging = false;
+        b.percent = 0.8;
+        b.charge_limit = 0.8;
+    }
+    let door_open = command(&env, &ev, &u0, "security/lock", None).await;
+    assert_v3_error(&door_open, 409, "VEHICLE_STATE", Some("DOOR_OPEN"));
+    assert!(!env.sim.state().world().vehicles[&ev].locked);
+    let full = command(&env, &ev, &u0, "charge/start", None).await;
+    assert_v3_error(&full, 409, "VEHICLE_STATE", Some("FULLY_CHARGED"));
+    assert_eq!(
+        value_of(&env, &ev, &u0, "charge-detailedchargingstatus").await,
+        json!({"value": "FULLY_CHARGED"})
+    );
+    {
+        let mut world = env.sim.state().world();
+        let b = world
+            .vehicles
+            .get_mut(&ev)
+            .unwrap()
+            .battery
+            .as_mut()
+            .unwrap();
+        b.charging = true;
+        b.charge_limit = 0.9;
+    }
+    let reached = command(
+        &env,
+        &ev,
+        &u0,
+        "charge/set-limit",
+        Some(r#"{"data":{"attributes":{"percent":70}}}"#),
+    )
+    .await;
+    assert_executed(&env, &ev, &u0, &reached, "charge-set-limit").await;
+    assert_eq!(
+        value_of(&env, &ev, &u0, "charge-ischarging").await,
+        json!({"value": false})
+    );
 
     // Bad bodies: 400.
     for body in [

@@ -183,12 +183,6 @@ pub(crate) fn serve(
     }
 }
 
-/// 501 `COMPATIBILITY` / `VEHICLE_NOT_CAPABLE`: the vehicle lacks what the endpoint reads or
-/// commands (fuel on a BEV, battery on an ICE, …).
-pub(crate) fn not_capable() -> ApiError {
-    ApiError::v2("COMPATIBILITY", Some("VEHICLE_NOT_CAPABLE"))
-}
-
 fn attributes(c: &Ctx<'_>) -> Result<Value, ApiError> {
     let v = c.vehicle;
     Ok(to_value(&types::VehicleAttributes {
@@ -219,7 +213,7 @@ fn location(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn fuel(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let f = c.vehicle.fuel.as_ref().ok_or_else(not_capable)?;
+    let f = c.vehicle.fuel.as_ref().ok_or_else(ApiError::not_capable)?;
     let mut body = to_value(&types::FuelTank {
         amount_remaining: Some(c.units.volume(f.capacity_liters * f.percent)),
         percent_remaining: Some(f.percent),
@@ -230,7 +224,11 @@ fn fuel(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn battery(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let b = c.vehicle.battery.as_ref().ok_or_else(not_capable)?;
+    let b = c
+        .vehicle
+        .battery
+        .as_ref()
+        .ok_or_else(ApiError::not_capable)?;
     Ok(to_value(&types::Battery {
         percent_remaining: b.percent,
         range: c.units.distance(b.full_range_km * b.percent),
@@ -238,7 +236,11 @@ fn battery(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn battery_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let b = c.vehicle.battery.as_ref().ok_or_else(not_capable)?;
+    let b = c
+        .vehicle
+        .battery
+        .as_ref()
+        .ok_or_else(ApiError::not_capable)?;
     Ok(to_value(&types::BatteryCapacity {
         capacity: b.capacity_kwh,
     }))
@@ -249,7 +251,7 @@ fn battery_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
 /// of this simulator (the page itself is not simulated).
 fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
     let v = c.vehicle;
-    let b = v.battery.as_ref().ok_or_else(not_capable)?;
+    let b = v.battery.as_ref().ok_or_else(ApiError::not_capable)?;
     let kind = v.powertrain.as_str();
     let body = if b.nominal_determined {
         types::NominalCapacity {
@@ -294,7 +296,11 @@ fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn charge(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let b = c.vehicle.battery.as_ref().ok_or_else(not_capable)?;
+    let b = c
+        .vehicle
+        .battery
+        .as_ref()
+        .ok_or_else(ApiError::not_capable)?;
     Ok(to_value(&types::ChargeStatus {
         is_plugged_in: b.plugged_in,
         state: b.charge_state(),
@@ -302,14 +308,18 @@ fn charge(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn charge_limit(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let b = c.vehicle.battery.as_ref().ok_or_else(not_capable)?;
+    let b = c
+        .vehicle
+        .battery
+        .as_ref()
+        .ok_or_else(ApiError::not_capable)?;
     Ok(to_value(&types::ChargeLimit {
         limit: b.charge_limit,
     }))
 }
 
 fn engine_oil(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let life = c.vehicle.oil_life.ok_or_else(not_capable)?;
+    let life = c.vehicle.oil_life.ok_or_else(ApiError::not_capable)?;
     Ok(to_value(&types::EngineOil {
         life_remaining: life,
     }))

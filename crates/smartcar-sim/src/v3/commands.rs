@@ -1,11 +1,12 @@
-//! Commands of the Vehicle API v3. They change the simulated vehicle exactly as the v2.0
-//! commands do, so the change shows in the v2 reads and in the v3 signals alike:
+//! Commands of the Vehicle API v3. What a command does to the simulated vehicle, and when the
+//! vehicle refuses it, is [`vehicle_commands`], shared with the v2.0 commands: the change shows
+//! in the v2 reads and in the v3 signals alike, and both APIs refuse alike.
 //!
 //! | Command | Permission | Effect | Refusals |
 //! |---|---|---|---|
-//! | `charge/start`, `charge/stop` | `control_charge` | starts / stops charging | 501 `COMPATIBILITY`/`VEHICLE_NOT_CAPABLE` without a traction battery that plugs in; 409 `VEHICLE_STATE`/`CHARGING_PLUG_NOT_CONNECTED` when unplugged |
-//! | `charge/set-limit` | `control_charge` | sets the charge limit (`percent` 50–100, else 400) | 501 without a plug-in battery |
-//! | `security/lock`, `security/unlock` | `control_security` | locks / unlocks the doors | 409 `VEHICLE_STATE`/`IN_MOTION` while moving |
+//! | `charge/start`, `charge/stop` | `control_charge` | starts / stops charging | 501 `COMPATIBILITY`/`VEHICLE_NOT_CAPABLE` without a traction battery that plugs in; 409 `VEHICLE_STATE`/`CHARGING_PLUG_NOT_CONNECTED` when unplugged; start only: 409 `VEHICLE_STATE`/`FULLY_CHARGED` when not charging and at or above the limit |
+//! | `charge/set-limit` | `control_charge` | sets the charge limit (`percent` 50–100, else 400; kept as the fraction `percent / 100`); charging stops when the new limit is already reached | 501 without a plug-in battery |
+//! | `security/lock`, `security/unlock` | `control_security` | locks / unlocks the doors | 409 `VEHICLE_STATE`/`IN_MOTION` while moving; lock only: 409 `VEHICLE_STATE`/`DOOR_OPEN` with a door open |
 //! | `navigation/set-destination` | `control_navigation` | sets the destination (`latitude` −90–90, `longitude` −180–180, else 400) | — |
 //!
 //! Every accepted command completes synchronously: 200 with `executionMode: sync`, status
@@ -25,8 +26,8 @@ use smartcar_api::types;
 
 use super::{V3Result, body_bytes, invalid, json, not_found, path1, path2, vehicle_access};
 use crate::error::ApiError;
-use crate::model::Vehicle;
 use crate::state::{AppState, random_id};
+use crate::vehicle_commands;
 
 /// A v3 command with its parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,6 +66,20 @@ impl Command {
         }
     }
 
+    /// The command as the vehicle takes it: the v3 percentage limit becomes the fraction the
+    /// vehicle keeps (and the v2.0 API takes).
+    fn vehicle_command(self) -> vehicle_commands::Command {
+        use vehicle_commands::Command as V;
+        match self {
+            Command::ChargeStart => V::StartCharge,
+            Command::ChargeStop => V::StopCharge,
+            Command::SetLimit(percent) => V::SetChargeLimit(percent / 100.0),
+            Command::Lock => V::Lock,
+            Command::Unlock => V::Unlock,
+            Command::SetDestination(latitude, longitude) => V::SetDestination(latitude, longitude),
+        }
+    }
+
     fn parameters(self) -> Map<String, Value> {
         let mut map = Map::new();
         match self {
@@ -79,35 +94,6 @@ impl Command {
         }
         map
     }
-}
-
-/// Applies `command` to `v` with the platform's rules (see the module documentation).
-pub(crate) fn apply(v: &mut Vehicle, command: Command) -> Result<(), ApiError> {
-    let state = |code| ApiError::v2("VEHICLE_STATE", Some(code));
-    let not_capable = || ApiError::v2("COMPATIBILITY", Some("VEHICLE_NOT_CAPABLE"));
-    match command {
-        Command::Lock | Command::Unlock => {
-            if v.in_motion {
-                return Err(state("IN_MOTION"));
-            }
-            v.locked = command == Command::Lock;
-        }
-        Command::ChargeStart | Command::ChargeStop => {
-            let battery = v.battery.as_mut().ok_or_else(not_capable)?;
-            if !battery.plugged_in {
-                return Err(state("CHARGING_PLUG_NOT_CONNECTED"));
-            }
-            battery.charging = command == Command::ChargeStart;
-        }
-        Command::SetLimit(percent) => {
-            let battery = v.battery.as_mut().ok_or_else(not_capable)?;
-            battery.charge_limit = percent / 100.0;
-        }
-        Command::SetDestination(latitude, longitude) => {
-            v.destination = Some((latitude, longitude));
-        }
-    }
-    Ok(())
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -168,8 +154,8 @@ fn execute(
         vehicle_access(state, &world, headers, &vehicle_id, true, Some(permission))?;
         let command = parse()?;
         let vehicle = world.vehicles.get_mut(&vehicle_id).ok_or_else(not_found)?;
-        apply(vehicle, command).map_err(ApiError::into_v3)?;
-        vehicle.data_age = now;
+        vehicle_commands::apply(vehicle, command.vehicle_command(), now)
+            .map_err(ApiError::into_v3)?;
         let execution = types::CommandExecution {
             id: random_id(),
             type_: "command-execution".to_owned(),
