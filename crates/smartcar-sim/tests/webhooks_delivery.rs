@@ -571,6 +571,120 @@ async fn v2_envelopes() {
     }
 }
 
+/// An item without what differs from one request to the next: the error's `requestId` and the
+/// `sc-fetched-at` header.
+fn comparable(item: &types::BatchResponseItem) -> types::BatchResponseItem {
+    let mut item = item.clone();
+    item.headers.remove("sc-fetched-at");
+    if let Some(Value::Object(body)) = item.body.as_mut() {
+        body.remove("requestId");
+    }
+    item
+}
+
+#[tokio::test]
+async fn v2_data_items_are_batch_items() {
+    let env = start().await;
+    let receiver = Receiver::start(amt(&env)).await;
+    let u0 = user(&env.sim, 0);
+    let ev = add_vehicle(&env.sim, &u0, Powertrain::Phev);
+    if let Some(b) = env
+        .sim
+        .state()
+        .world()
+        .vehicles
+        .get_mut(&ev)
+        .unwrap()
+        .battery
+        .as_mut()
+    {
+        // An undetermined capacity's URL carries a fresh token each time.
+        b.nominal_determined = true;
+    }
+    let perms: Vec<&str> = ALL
+        .iter()
+        .copied()
+        .filter(|p| *p != "read_location")
+        .collect();
+    connect(&env.sim, &u0, &ev, &perms);
+    // Every GET path of the vehicle (odd spellings and a query included), one it lacks the
+    // permission for, and one that is not a path.
+    let paths = [
+        "/",
+        "/vin",
+        "odometer/",
+        "/location",
+        "/fuel",
+        "/battery",
+        "/battery/capacity",
+        "/battery/nominal_capacity",
+        "/charge",
+        "/charge/limit",
+        "/engine/oil",
+        "/tires/pressure",
+        "/security",
+        "/service/history",
+        "/diagnostics/system_status",
+        "/diagnostics/dtcs",
+        "/permissions?limit=2&offset=1",
+        "/nope",
+    ];
+    let webhook = env
+        .sim
+        .add_webhook(&receiver.url, WebhookVersion::V2, "Everything", &paths);
+    assert_eq!(env.sim.verify_webhook(&webhook).await, Ok(true));
+    let body = json!({"data": {"attributes": {"webhookId": webhook, "vehicleId": ev}}});
+    let created = post(
+        &env,
+        "/v3/subscriptions",
+        Some(&env.app),
+        None,
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(created.status, 202);
+
+    let outcome = env
+        .sim
+        .trigger_v2_data(&webhook, false)
+        .await
+        .expect("sent");
+    assert!(outcome.delivered);
+    let (body, _, _) = receiver.nth(2).await;
+    let payload: types::V2DynamicPayload = typed(&body["payload"]);
+    let delivered = &payload.vehicles[0].data;
+
+    // The same paths in a batch, with a token of the subscriber's permissions (without the
+    // path that is not one: a batch refuses it whole).
+    let token = user_token(&env.sim, &u0, &[&ev], &perms);
+    let requests: Vec<Value> = paths[..paths.len() - 1]
+        .iter()
+        .map(|p| json!({ "path": p }))
+        .collect();
+    let batch = post(
+        &env,
+        &format!("/v2.0/vehicles/{ev}/batch"),
+        Some(&token),
+        None,
+        Some(&json!({ "requests": requests }).to_string()),
+    )
+    .await;
+    assert_eq!(batch.status, 200, "{:#}", batch.body);
+    // (Not `typed`: the batch answers `"headers": {}` where the type leaves an empty map out.)
+    let batch: types::BatchResponse = serde_json::from_value(batch.body).expect("a batch");
+
+    assert_eq!(delivered.len(), paths.len());
+    for (delivered, answered) in delivered.iter().zip(&batch.responses) {
+        assert_eq!(comparable(delivered), comparable(answered));
+    }
+    let code = |i: usize| (delivered[i].path.as_str(), delivered[i].code);
+    assert_eq!(code(2), ("/odometer", 200), "normalised as a batch does");
+    assert_eq!(code(3), ("/location", 403), "no read_location");
+    assert_eq!(code(16), ("/permissions?limit=2&offset=1", 200));
+    assert_eq!(code(17), ("/nope", 404));
+    assert_eq!(delivered[2].headers["sc-unit-system"], "metric");
+}
+
 #[tokio::test]
 async fn failing_receivers_and_retries() {
     let env = start().await;

@@ -14,6 +14,10 @@
 //!   `/` and no trailing one.
 //! - `sc-unit-system` applies to every item; each item's `headers` carry its `sc-data-age`,
 //!   `sc-fetched-at` and `sc-unit-system` (as its own route would), `{}` for an error.
+//!
+//! The v2.0 webhook `scheduled` / `dynamic` deliveries build their per-vehicle items with the
+//! same [`Item`] (see `webhooks/mod.rs`), so a webhook item is exactly the batch item of its
+//! path.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -28,17 +32,76 @@ use super::{
     to_value, vehicle_access,
 };
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::model::{Grant, World};
+use crate::state::{AppState, Shared};
 
 /// The most sub-requests one batch may carry (a simulator bound; the platform documents none).
 pub(crate) const MAX_REQUESTS: usize = 100;
 
-/// One validated sub-request.
-struct Item {
-    /// The normalised path to echo.
+/// One sub-request: a path relative to the vehicle, normalised.
+pub(crate) struct Item {
+    /// The path to echo: a leading `/`, no trailing one, the query kept.
     path: String,
-    read: &'static Read,
+    /// Its read; `None` when the path is not a GET endpoint of the vehicle.
+    read: Option<&'static Read>,
     query: Query,
+}
+
+impl Item {
+    /// The sub-request of `path` (with or without the leading and trailing `/`, `/` for the
+    /// attributes, maybe with a query string).
+    pub(crate) fn new(path: &str) -> Self {
+        let (path_part, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let canonical = format!("/{}", path_part.trim_matches('/'));
+        let read = reads::find(&canonical);
+        let path = match query {
+            Some(q) => format!("{canonical}?{q}"),
+            None => canonical,
+        };
+        Item {
+            path,
+            read,
+            query: Query::parse(query),
+        }
+    }
+
+    /// Runs the sub-request on vehicle `id` for `grant`, with the same [`reads::access`] and
+    /// [`reads::reply`] as its own route: its item, 200 with the body and the route's headers,
+    /// or the error's status and body (404 for a path that is not a GET endpoint).
+    pub(crate) fn run(
+        self,
+        state: &Shared,
+        world: &World,
+        grant: &Grant,
+        id: &str,
+        units: Units,
+    ) -> types::BatchResponseItem {
+        let result = self.read.ok_or_else(ApiError::not_found).and_then(|read| {
+            let vehicle = reads::access(state, world, grant, id, read)?;
+            reads::reply(state, world, grant, vehicle, read, units, &self.query)
+        });
+        match result {
+            Ok(reply) => types::BatchResponseItem {
+                path: self.path,
+                code: 200,
+                headers: reply
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+                body: Some(reply.body),
+            },
+            Err(e) => types::BatchResponseItem {
+                path: self.path,
+                code: i32::from(e.status().as_u16()),
+                headers: Default::default(),
+                body: Some(e.body().clone()),
+            },
+        }
+    }
 }
 
 fn item_error(index: usize, message: String) -> ApiError {
@@ -90,29 +153,17 @@ fn parse(body: &[u8]) -> Result<Vec<Item>, ApiError> {
                     ));
                 }
             };
-            let (path_part, query) = match path.split_once('?') {
-                Some((p, q)) => (p, Some(q)),
-                None => (path.as_str(), None),
-            };
-            let trimmed = path_part.trim_matches('/');
-            let canonical = format!("/{trimmed}");
-            let read = reads::find(&canonical).ok_or_else(|| {
-                item_error(
+            let item = Item::new(path);
+            if item.read.is_none() {
+                let canonical = item.path.split('?').next().unwrap_or_default();
+                return Err(item_error(
                     i,
                     format!(
                         "\"requests[{i}].path\" {canonical:?} is not a GET endpoint of the vehicle"
                     ),
-                )
-            })?;
-            let echoed = match query {
-                Some(q) => format!("{canonical}?{q}"),
-                None => canonical,
-            };
-            Ok(Item {
-                path: echoed,
-                read,
-                query: Query::parse(query),
-            })
+                ));
+            }
+            Ok(item)
         })
         .collect()
 }
@@ -133,28 +184,7 @@ pub(crate) async fn batch(
         let items = items?;
         let responses = items
             .into_iter()
-            .map(|item| {
-                match reads::access(&state, &world, g, &id, item.read).and_then(|vehicle| {
-                    reads::reply(&state, &world, g, vehicle, item.read, units, &item.query)
-                }) {
-                    Ok(reply) => types::BatchResponseItem {
-                        path: item.path,
-                        code: 200,
-                        headers: reply
-                            .headers
-                            .into_iter()
-                            .map(|(k, v)| (k.to_owned(), v))
-                            .collect(),
-                        body: Some(reply.body),
-                    },
-                    Err(e) => types::BatchResponseItem {
-                        path: item.path,
-                        code: i32::from(e.status().as_u16()),
-                        headers: Default::default(),
-                        body: Some(e.body().clone()),
-                    },
-                }
-            })
+            .map(|item| item.run(&state, &world, g, &id, units))
             .collect();
         let mut body = to_value(&types::BatchResponse { responses });
         if let Some(Value::Array(items)) = body.get_mut("responses") {

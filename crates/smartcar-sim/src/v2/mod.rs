@@ -45,6 +45,7 @@ use crate::error::ApiError;
 use crate::model::{Grant, Vehicle, World};
 use crate::state::{AppState, Shared};
 
+pub(crate) use batch::Item as BatchItem;
 pub(crate) use reads::powertrain_capable;
 pub(crate) use units::Units;
 

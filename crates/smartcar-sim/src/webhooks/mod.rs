@@ -25,7 +25,6 @@
 
 mod events;
 mod send;
-mod v2data;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,8 +35,9 @@ use sha2::Sha256;
 use smartcar_api::open_enums::{ChargeEventType, V2WebhookEventName, WebhookEventType};
 use smartcar_api::types;
 
-use crate::model::{DeliveryOutcome, Vehicle, Webhook, WebhookError, WebhookVersion, World};
+use crate::model::{DeliveryOutcome, Grant, Vehicle, Webhook, WebhookError, WebhookVersion, World};
 use crate::state::{AppState, random_id};
+use crate::v2::{BatchItem, Units};
 use events::V3Envelope;
 use send::{Answer, Event, Target, accept_2xx};
 
@@ -210,7 +210,7 @@ impl crate::Simulator {
     /// `signals` are, for a [`WebhookVersion::V3`] webhook, the signal codes every
     /// `VEHICLE_STATE` event carries (`tractionbattery-stateofcharge`, …); for a
     /// [`WebhookVersion::V2`] webhook, the v2.0 paths its `scheduled` / `dynamic` events carry
-    /// (`/odometer`, `/battery`, …).
+    /// (`/odometer`, `/battery`, … any GET path under `/v2.0/vehicles/{id}`, as in a batch).
     ///
     /// ```
     /// use smartcar_sim::Simulator;
@@ -575,8 +575,12 @@ impl crate::Simulator {
     }
 
     /// Sends a v2.0 data event to a verified v2.0 webhook: `scheduled` (`true`) or `dynamic`,
-    /// with, for every vehicle subscribed to the webhook, one batch-like item per v2.0 path of
-    /// the webhook read from the vehicle's current state with the subscriber's permissions.
+    /// with, for every vehicle subscribed to the webhook, one item per v2.0 path of the webhook,
+    /// read from the vehicle's current state with the subscriber's permissions, in metric
+    /// units. Each item is exactly what `POST /v2.0/vehicles/{id}/batch` answers for the path
+    /// (same code: any GET path of the vehicle works, a query string included; a path that
+    /// is not one is a 404 item; a missing permission a 403, a powertrain that lacks the data a
+    /// 501, a test VIN its forced error).
     ///
     /// ```no_run
     /// # use smartcar_sim::Simulator;
@@ -614,16 +618,28 @@ impl crate::Simulator {
                 .collect();
             subscriptions.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
             for s in subscriptions {
-                let Ok((vehicle, _, scopes)) = subscribed(&world, webhook_id, &s.vehicle_id) else {
+                let Ok((vehicle, user_id, scopes)) = subscribed(&world, webhook_id, &s.vehicle_id)
+                else {
                     continue;
                 };
                 mode.get_or_insert(vehicle.mode);
+                // The subscriber's permissions on this one vehicle: each item is what
+                // `POST /v2.0/vehicles/{id}/batch` answers for its path with such a token.
+                let grant = Grant {
+                    client_id: world.app.client_id.clone(),
+                    user_id,
+                    vehicle_ids: vec![vehicle.id.clone()],
+                    scopes,
+                    family: 0,
+                };
                 vehicles.push(types::V2WebhookVehicleData {
                     vehicle_id: vehicle.id.clone(),
                     request_id: Some(random_id()),
                     data: paths
                         .iter()
-                        .map(|p| v2data::item(&vehicle, p, &scopes))
+                        .map(|p| {
+                            BatchItem::new(p).run(state, &world, &grant, &vehicle.id, Units::Metric)
+                        })
                         .collect(),
                 });
             }
