@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use axum::Router;
 use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
 use sha2::Sha256;
 use smartcar_api::open_enums::{ChargeEventType, V2WebhookEventName, WebhookEventType};
 use smartcar_api::types;
@@ -138,28 +139,49 @@ pub(crate) async fn deliver_vehicle_state(
             events::vehicle_state_data(&vehicle, &user_id, &scopes, &codes, triggers, now_ms);
         (target, vehicle, data, count)
     };
+    Ok(send_vehicle_event(
+        state,
+        &target,
+        &vehicle,
+        WebhookEventType::VehicleState,
+        Some(count),
+        &data,
+    )
+    .await)
+}
+
+/// Sends a v3 event about `vehicle` (`VEHICLE_STATE`, `VEHICLE_ERROR`) carrying `data`: a new
+/// event id, the vehicle's mode in `meta`, retried on failure. Waits for the outcome.
+async fn send_vehicle_event(
+    state: &AppState,
+    target: &Target,
+    vehicle: &Vehicle,
+    event_type: WebhookEventType,
+    signal_count: Option<i32>,
+    data: &Map<String, Value>,
+) -> DeliveryOutcome {
     let event_id = random_id();
-    let envelope = V3Envelope {
-        event_id: &event_id,
-        event_type: WebhookEventType::VehicleState,
-        vehicle_id: Some(&vehicle.id),
-        signal_count: Some(count),
-        mode: Some(events::meta_mode(&vehicle)),
-    };
     let event = Event {
-        event_type: "VEHICLE_STATE",
+        event_type: event_type.as_str(),
         event_id: Some(event_id.clone()),
         vehicle_ids: vec![vehicle.id.clone()],
         retry: true,
     };
-    Ok(send::send(
+    let envelope = V3Envelope {
+        event_id: &event_id,
+        event_type: event_type.clone(),
+        vehicle_id: Some(&vehicle.id),
+        signal_count,
+        mode: Some(events::meta_mode(vehicle)),
+    };
+    send::send(
         state,
-        &target,
+        target,
         event,
-        |delivery_id, at| events::v3_body(&target, &envelope, &data, delivery_id, at),
+        |delivery_id, at| events::v3_body(target, &envelope, data, delivery_id, at),
         accept_2xx,
     )
-    .await)
+    .await
 }
 
 /// Sends the `FIRST_DELIVERY` of a new subscription in the background when the webhook is a
@@ -484,26 +506,13 @@ impl crate::Simulator {
                     })?;
             (target, vehicle, data)
         };
-        let event_id = random_id();
-        let envelope = V3Envelope {
-            event_id: &event_id,
-            event_type: WebhookEventType::VehicleError,
-            vehicle_id: Some(&vehicle.id),
-            signal_count: None,
-            mode: Some(events::meta_mode(&vehicle)),
-        };
-        let event = Event {
-            event_type: "VEHICLE_ERROR",
-            event_id: Some(event_id.clone()),
-            vehicle_ids: vec![vehicle.id.clone()],
-            retry: true,
-        };
-        Ok(send::send(
+        Ok(send_vehicle_event(
             state,
             &target,
-            event,
-            |delivery_id, at| events::v3_body(&target, &envelope, &data, delivery_id, at),
-            accept_2xx,
+            &vehicle,
+            WebhookEventType::VehicleError,
+            None,
+            &data,
         )
         .await)
     }
