@@ -960,27 +960,29 @@ fn respond(shared: &Shared, id: Option<String>, pending: Pending, outcome: Outco
 }
 
 async fn authorize_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let mut pending = match validate_authorize(&state, query.as_deref()) {
-        Ok(p) => p,
-        Err(outcome) => return outcome.into_response(),
-    };
-    if let Some(decision) = auto_decision(query.as_deref()) {
-        let outcome = decide(&state, &mut pending, decision);
-        return respond(&state, None, pending, outcome);
-    }
-    show(&state, pending)
+    connect_page(&state, query.as_deref(), validate_authorize)
 }
 
 async fn reauthenticate_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let mut pending = match validate_reauthenticate(&state, query.as_deref()) {
+    connect_page(&state, query.as_deref(), validate_reauthenticate)
+}
+
+/// A Connect page (authorize, re-authenticate): the query `validate`d into a pending request,
+/// then decided at once when the query asks for it (`auto_decision`), else shown.
+fn connect_page(
+    state: &AppState,
+    query: Option<&str>,
+    validate: fn(&Shared, Option<&str>) -> Result<Pending, Outcome>,
+) -> Response {
+    let mut pending = match validate(state, query) {
         Ok(p) => p,
         Err(outcome) => return outcome.into_response(),
     };
-    if let Some(decision) = auto_decision(query.as_deref()) {
-        let outcome = decide(&state, &mut pending, decision);
-        return respond(&state, None, pending, outcome);
+    if let Some(decision) = auto_decision(query) {
+        let outcome = decide(state, &mut pending, decision);
+        return respond(state, None, pending, outcome);
     }
-    show(&state, pending)
+    show(state, pending)
 }
 
 async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response {
