@@ -44,8 +44,13 @@ pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-/// The grant of a valid (known, unexpired) user access token, or 401 `AUTHENTICATION`.
-pub fn user_grant(shared: &Shared, world: &World, headers: &HeaderMap) -> Result<Grant, ApiError> {
+/// The grant of a valid (known, unexpired) user access token, borrowed from the world, or 401
+/// `AUTHENTICATION`.
+pub fn user_grant<'w>(
+    shared: &Shared,
+    world: &'w World,
+    headers: &HeaderMap,
+) -> Result<&'w Grant, ApiError> {
     let token = bearer(headers).ok_or_else(ApiError::authentication)?;
     let access = world
         .access_tokens
@@ -54,17 +59,31 @@ pub fn user_grant(shared: &Shared, world: &World, headers: &HeaderMap) -> Result
     if access.expires_at <= shared.now() {
         return Err(ApiError::authentication());
     }
-    Ok(access.grant.clone())
+    Ok(&access.grant)
 }
 
 /// Checks that `grant` reaches `vehicle_id` with `permission` (when one is needed) and returns
-/// the vehicle; a vehicle forced into an error state (test VINs) fails with that error.
+/// the vehicle; a vehicle forced into an error state (test VINs) fails with that error
+/// ([`forced_error`]).
 ///
 /// - unknown vehicle id, or one this token does not reach: 403 `PERMISSION` would leak whether
 ///   the id exists; the platform answers 404 `RESOURCE_NOT_FOUND` / `PATH` for ids it does not
 ///   know and 403 `PERMISSION` for known vehicles outside the grant. We do the same.
 /// - permission not granted: 403 `PERMISSION`.
 pub fn vehicle<'w>(
+    world: &'w World,
+    grant: &Grant,
+    vehicle_id: &str,
+    permission: Option<&str>,
+) -> Result<&'w Vehicle, ApiError> {
+    let vehicle = granted_vehicle(world, grant, vehicle_id, permission)?;
+    forced_error(vehicle)?;
+    Ok(vehicle)
+}
+
+/// [`vehicle`] for requests that never reach the vehicle (permissions, disconnect, webhook
+/// subscriptions): the same checks, but a vehicle's forced error does not apply.
+pub fn granted_vehicle<'w>(
     world: &'w World,
     grant: &Grant,
     vehicle_id: &str,
@@ -80,10 +99,16 @@ pub fn vehicle<'w>(
     if permission.is_some_and(|p| !grant.scopes.contains(p)) {
         return Err(ApiError::permission());
     }
-    if let Some((kind, code)) = &vehicle.forced_error {
-        return Err(ApiError::v2(kind, Some(code)));
-    }
     Ok(vehicle)
+}
+
+/// The error every request that reaches a vehicle forced into an error state answers (v2
+/// shape): Smartcar's test VINs (`0SCLR…`) and test e-mails set one.
+pub fn forced_error(vehicle: &Vehicle) -> Result<(), ApiError> {
+    match &vehicle.forced_error {
+        Some((kind, code)) => Err(ApiError::v2(kind, Some(code))),
+        None => Ok(()),
+    }
 }
 
 /// The client id of a valid application token (v3), or 401 in the v3 shape.

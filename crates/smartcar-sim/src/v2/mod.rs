@@ -164,21 +164,7 @@ async fn vehicles(
 
 /// The grant of the request's user access token, borrowed from the world (no clone on the hot
 /// path): 401 `AUTHENTICATION` when the token is missing, unknown or expired.
-pub(crate) fn grant<'w>(
-    state: &Shared,
-    world: &'w World,
-    headers: &HeaderMap,
-) -> Result<&'w Grant, ApiError> {
-    let token = auth::bearer(headers).ok_or_else(ApiError::authentication)?;
-    let access = world
-        .access_tokens
-        .get(token)
-        .ok_or_else(ApiError::authentication)?;
-    if access.expires_at <= state.now() {
-        return Err(ApiError::authentication());
-    }
-    Ok(&access.grant)
-}
+pub(crate) use crate::auth::user_grant as grant;
 
 /// Checks that `grant` reaches vehicle `id` with `permission`.
 ///
@@ -207,14 +193,7 @@ pub(crate) fn vehicle_access<'w>(
             }
         });
     }
-    let vehicle = world.vehicles.get(id).ok_or_else(ApiError::not_found)?;
-    if !grant.vehicle_ids.iter().any(|v| v == id) {
-        return Err(ApiError::permission());
-    }
-    if permission.is_some_and(|p| !grant.scopes.contains(p)) {
-        return Err(ApiError::permission());
-    }
-    Ok(vehicle)
+    auth::granted_vehicle(world, grant, id, permission)
 }
 
 /// The Connect re-authentication URL of `AUTHENTICATION_FAILED` (partially built, as the

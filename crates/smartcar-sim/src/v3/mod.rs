@@ -233,10 +233,7 @@ pub(crate) fn vehicle_access<'w>(
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let forced = |vehicle: &Vehicle| match &vehicle.forced_error {
-        Some((kind, code)) => Err(ApiError::v2(kind, Some(code)).into_v3()),
-        None => Ok(()),
-    };
+    let forced = |vehicle: &Vehicle| auth::forced_error(vehicle).map_err(ApiError::into_v3);
     if let Some(app) = world.app_tokens.get(token) {
         if app.expires_at <= now || !auth::secret_eq(&app.client_id, &world.app.client_id) {
             return Err(unauthorized());
