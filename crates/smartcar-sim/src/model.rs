@@ -417,20 +417,21 @@ impl World {
             self.connections.drain(..).partition(|c| matches(c));
         self.connections = kept;
         for c in &removed {
-            for token in self.access_tokens.values_mut() {
-                if token.grant.user_id == c.user_id {
-                    token.grant.vehicle_ids.retain(|v| *v != c.vehicle_id);
-                }
-            }
-            for token in self.refresh_tokens.values_mut() {
-                if token.grant.user_id == c.user_id {
-                    token.grant.vehicle_ids.retain(|v| *v != c.vehicle_id);
-                }
-            }
+            self.revoke_vehicle(&c.user_id, &c.vehicle_id);
             self.subscriptions
                 .retain(|_, s| !(s.user_id == c.user_id && s.vehicle_id == c.vehicle_id));
         }
         removed
+    }
+
+    /// Takes `vehicle_id` out of every access and refresh token of `user_id` (the tokens stay
+    /// valid for the user's other vehicles).
+    pub fn revoke_vehicle(&mut self, user_id: &str, vehicle_id: &str) {
+        let grants = self.access_tokens.values_mut().map(|t| &mut t.grant);
+        let grants = grants.chain(self.refresh_tokens.values_mut().map(|t| &mut t.grant));
+        for grant in grants.filter(|g| g.user_id == user_id) {
+            grant.vehicle_ids.retain(|v| v != vehicle_id);
+        }
     }
 
     /// Revokes every access and refresh token of a token family (refresh-token reuse detected,

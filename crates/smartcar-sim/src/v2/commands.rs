@@ -151,16 +151,7 @@ pub(crate) async fn disconnect(
         world.disconnect(Some(&user_id), Some(&id));
         // A token may reach a vehicle without a recorded connection (tokens minted by hand):
         // the grant loses it all the same.
-        for token in world.access_tokens.values_mut() {
-            if token.grant.user_id == user_id {
-                token.grant.vehicle_ids.retain(|v| *v != id);
-            }
-        }
-        for token in world.refresh_tokens.values_mut() {
-            if token.grant.user_id == user_id {
-                token.grant.vehicle_ids.retain(|v| *v != id);
-            }
-        }
+        world.revoke_vehicle(&user_id, &id);
         Ok(())
     });
     respond(result.map(|()| {
