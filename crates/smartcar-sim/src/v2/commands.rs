@@ -58,17 +58,26 @@ fn command(
     respond(result.map(|()| json(StatusCode::OK, &sent(), &[])))
 }
 
-/// `"action"`, one of `allowed`, case-sensitive (the spec's enums are upper case; `lock` is
-/// refused).
-fn action<'b>(body: &'b Map<String, Value>, allowed: &[&str]) -> Result<&'b str, ApiError> {
-    match body.get("action") {
-        None | Some(Value::Null) => Err(ApiError::validation("action", "\"action\" is required")),
-        Some(Value::String(a)) if allowed.contains(&a.as_str()) => Ok(a.as_str()),
-        Some(_) => Err(ApiError::validation(
-            "action",
-            &format!("\"action\" must be one of [{}]", allowed.join(", ")),
-        )),
-    }
+/// `"action"`, one of the `choices`' names (case-sensitive: the spec's enums are upper case;
+/// `lock` is refused), as its command.
+fn action(body: &Map<String, Value>, choices: [(&str, Command); 2]) -> Result<Command, ApiError> {
+    let given = match body.get("action") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::validation("action", "\"action\" is required"));
+        }
+        Some(value) => value.as_str(),
+    };
+    choices
+        .iter()
+        .find(|(name, _)| Some(*name) == given)
+        .map(|(_, command)| *command)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+            ApiError::validation(
+                "action",
+                &format!("\"action\" must be one of [{}]", names.join(", ")),
+            )
+        })
 }
 
 /// `POST /v2.0/vehicles/{id}/security` `{"action": "LOCK" | "UNLOCK"}` (`control_security`).
@@ -80,10 +89,7 @@ pub(crate) async fn security(
     body: RequestBody,
 ) -> Response {
     command(&state, id, &headers, "control_security", &body, |b| {
-        action(b, &["LOCK", "UNLOCK"]).map(|a| match a {
-            "LOCK" => Command::Lock,
-            _ => Command::Unlock,
-        })
+        action(b, [("LOCK", Command::Lock), ("UNLOCK", Command::Unlock)])
     })
 }
 
@@ -96,10 +102,13 @@ pub(crate) async fn charge(
     body: RequestBody,
 ) -> Response {
     command(&state, id, &headers, "control_charge", &body, |b| {
-        action(b, &["START", "STOP"]).map(|a| match a {
-            "START" => Command::StartCharge,
-            _ => Command::StopCharge,
-        })
+        action(
+            b,
+            [
+                ("START", Command::StartCharge),
+                ("STOP", Command::StopCharge),
+            ],
+        )
     })
 }
 
