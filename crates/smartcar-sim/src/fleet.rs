@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::model::{App, Battery, Fuel, Powertrain, ServiceRecord, SimUser, Vehicle, World};
+use crate::model::{App, Battery, Fuel, Powertrain, ServiceRecord, SimUser, Vehicle, World, round};
 
 /// SplitMix64: a tiny, well-known, seedable generator. Its output for a seed never changes,
 /// which is the point (a general-purpose RNG crate does not promise stable streams).
@@ -257,10 +257,10 @@ pub fn make_vehicle(rng: &mut Rng, now: DateTime<Utc>) -> Vehicle {
     let year = 2018 + rng.below(8) as i32;
     let vin = make_vin(rng, wmi, year);
     let id = rng.uuid();
-    let odometer_km = (rng.range_f64(3_000.0, 120_000.0) * 100.0).round() / 100.0;
+    let odometer_km = round(rng.range_f64(3_000.0, 120_000.0), 2);
     let fuel = powertrain.burns_fuel().then(|| Fuel {
         capacity_liters: size,
-        percent: round2(rng.range_f64(0.1, 1.0)),
+        percent: round(rng.range_f64(0.1, 1.0), 2),
         full_range_km: full_range,
     });
     let battery = powertrain.plugs_in().then(|| {
@@ -270,7 +270,7 @@ pub fn make_vehicle(rng: &mut Rng, now: DateTime<Utc>) -> Vehicle {
             (size, full_range)
         };
         let plugged_in = rng.chance(0.5);
-        let percent = round2(rng.range_f64(0.15, 0.95));
+        let percent = round(rng.range_f64(0.15, 0.95), 2);
         Battery {
             capacity_kwh,
             percent,
@@ -282,14 +282,14 @@ pub fn make_vehicle(rng: &mut Rng, now: DateTime<Utc>) -> Vehicle {
         }
     });
     let base_kpa = rng.range_f64(220.0, 250.0);
-    let tires_kpa = [0, 1, 2, 3].map(|_| round1(base_kpa + rng.range_f64(-6.0, 6.0)));
+    let tires_kpa = [0, 1, 2, 3].map(|_| round(base_kpa + rng.range_f64(-6.0, 6.0), 1));
     let service_records = (0..rng.below(3))
         .map(|i| {
             let days = 90 + 180 * i as i64 + rng.below(60) as i64;
             ServiceRecord {
                 id: format!("{}", 1000 + rng.below(9000)),
                 date: now - Duration::days(days),
-                odometer_km: round2((odometer_km - 5_000.0 * (i as f64 + 1.0)).max(100.0)),
+                odometer_km: round((odometer_km - 5_000.0 * (i as f64 + 1.0)).max(100.0), 2),
                 tasks: vec![
                     rng.pick(&[
                         "Oil change",
@@ -299,7 +299,7 @@ pub fn make_vehicle(rng: &mut Rng, now: DateTime<Utc>) -> Vehicle {
                     ])
                     .to_string(),
                 ],
-                cost: Some((round2(rng.range_f64(50.0, 400.0)), "USD".to_owned())),
+                cost: Some((round(rng.range_f64(50.0, 400.0), 2), "USD".to_owned())),
             }
         })
         .collect();
@@ -330,14 +330,14 @@ pub fn make_vehicle(rng: &mut Rng, now: DateTime<Utc>) -> Vehicle {
         powertrain,
         mode: "live",
         odometer_km,
-        latitude: round4(rng.range_f64(37.2, 37.9)),
-        longitude: round4(rng.range_f64(-122.5, -121.8)),
-        heading: round1(rng.range_f64(0.0, 360.0)),
+        latitude: round(rng.range_f64(37.2, 37.9), 4),
+        longitude: round(rng.range_f64(-122.5, -121.8), 4),
+        heading: round(rng.range_f64(0.0, 360.0), 1),
         fuel,
         battery,
         oil_life: powertrain
             .burns_fuel()
-            .then(|| round2(rng.range_f64(0.1, 1.0))),
+            .then(|| round(rng.range_f64(0.1, 1.0), 2)),
         tires_kpa,
         locked: rng.chance(0.7),
         doors_open: [false; 4],
@@ -413,16 +413,6 @@ pub fn default_epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
         .unwrap_or_else(Utc::now)
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
-}
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-fn round4(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
 }
 
 #[cfg(test)]

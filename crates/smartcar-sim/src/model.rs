@@ -8,6 +8,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
+/// `x` rounded to `digits` decimals: how the simulator draws readings and how both APIs quote
+/// computed ones (ranges, converted units, percentages).
+pub(crate) fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
 /// The application registered with the simulator (what a developer creates in the Dashboard).
 #[derive(Clone, Debug)]
 pub struct App {

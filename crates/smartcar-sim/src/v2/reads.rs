@@ -282,7 +282,7 @@ fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
             available_capacities: candidates
                 .iter()
                 .map(|(kwh, trim)| types::AvailableCapacity {
-                    capacity: Some(super::units::round2(*kwh)),
+                    capacity: Some(crate::model::round(*kwh, 2)),
                     description: Some(format!("{kind}:{trim}")),
                 })
                 .collect(),

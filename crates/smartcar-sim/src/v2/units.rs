@@ -8,6 +8,7 @@
 use axum::http::HeaderMap;
 
 use crate::error::ApiError;
+use crate::model::round;
 
 /// Kilometres in a mile (international mile, exact).
 pub(crate) const KM_PER_MILE: f64 = 1.609_344;
@@ -56,32 +57,29 @@ impl Units {
 
     /// A distance given in kilometres.
     pub(crate) fn distance(self, km: f64) -> f64 {
-        round2(match self {
-            Units::Metric => km,
-            Units::Imperial => km / KM_PER_MILE,
-        })
+        self.convert(km, KM_PER_MILE)
     }
 
     /// A volume given in litres.
     pub(crate) fn volume(self, litres: f64) -> f64 {
-        round2(match self {
-            Units::Metric => litres,
-            Units::Imperial => litres / LITRES_PER_US_GALLON,
-        })
+        self.convert(litres, LITRES_PER_US_GALLON)
     }
 
     /// A pressure given in kilopascals.
     pub(crate) fn pressure(self, kpa: f64) -> f64 {
-        round2(match self {
-            Units::Metric => kpa,
-            Units::Imperial => kpa / KPA_PER_PSI,
-        })
+        self.convert(kpa, KPA_PER_PSI)
     }
-}
 
-/// Rounds to two decimals.
-pub(crate) fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    /// `metric` as is or divided by `metric_per_imperial`, rounded to two decimals.
+    fn convert(self, metric: f64, metric_per_imperial: f64) -> f64 {
+        round(
+            match self {
+                Units::Metric => metric,
+                Units::Imperial => metric / metric_per_imperial,
+            },
+            2,
+        )
+    }
 }
 
 #[cfg(test)]

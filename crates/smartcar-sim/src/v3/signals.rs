@@ -35,7 +35,7 @@ use super::{
     vehicle_resource,
 };
 use crate::error::lookup;
-use crate::model::Vehicle;
+use crate::model::{Vehicle, round};
 use crate::state::AppState;
 
 /// One signal of the catalogue.
@@ -550,11 +550,6 @@ pub(crate) fn def(code: &str) -> Option<&'static SignalDef> {
         .binary_search_by(|d| d.code.cmp(code))
         .ok()
         .map(|i| &SIGNALS[i])
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
 }
 
 fn object(value: Value) -> Map<String, Value> {
