@@ -46,6 +46,15 @@ pub fn run_all() -> Result<()> {
                 ])
             },
         ),
+        step(
+            "cargo doc --workspace --no-deps --all-features (warnings denied)",
+            || {
+                cargo_env(
+                    &["doc", "--workspace", "--no-deps", "--all-features"],
+                    &[("RUSTDOCFLAGS", "-D warnings")],
+                )
+            },
+        ),
         step("cargo test --workspace --all-features --doc", || {
             cargo(&["test", "--workspace", "--all-features", "--doc"])
         }),
@@ -95,8 +104,13 @@ fn cargo_bin() -> String {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_env(args, &[])
+}
+
+fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let status = Command::new(cargo_bin())
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace_root())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
