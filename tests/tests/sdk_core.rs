@@ -475,3 +475,95 @@ async fn tracing_output_carries_no_secret() {
         assert!(!log.contains(secret), "a secret reached the trace output");
     }
 }
+
+#[tokio::test]
+async fn v3_user_handle_signals_and_commands() {
+    let sim = Simulator::start().await.unwrap();
+    // No shared clock here: the expired application token is found by the platform's 401.
+    let app = sim.app();
+    let client = Client::builder()
+        .client_id(app.client_id.clone())
+        .client_secret(app.client_secret.clone())
+        .redirect_uri("http://localhost:8000/exchange")
+        .origin(&sim.base_url())
+        .build()
+        .unwrap();
+    let auth = client
+        .authorize()
+        .scopes([
+            Permission::ReadVehicleInfo,
+            Permission::ReadOdometer,
+            Permission::ReadSecurity,
+            Permission::ControlSecurity,
+            Permission::ReadBattery,
+            Permission::ReadCharge,
+            Permission::ControlCharge,
+        ])
+        .build()
+        .unwrap();
+    let redirect = sim
+        .approve(auth.url.as_str(), ApproveOptions::new())
+        .unwrap();
+    let Redirect::UserId(user_id) = client
+        .handle_redirect(redirect.as_str(), &auth.state)
+        .unwrap()
+    else {
+        panic!("expected user_id")
+    };
+    let app_session = ApplicationSession::new(&client);
+    let user = app_session.user(user_id.clone()).unwrap();
+    let mut ids = user.vehicle_ids().await.unwrap();
+    ids.sort();
+    let mut expected = sim.users()[0].vehicle_ids.clone();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    let sim_vehicle = sim.vehicles().into_iter().find(|v| v.id == ids[0]).unwrap();
+    let vehicle = user.vehicle(ids[0].clone()).unwrap();
+    let info = vehicle.info().await.unwrap();
+    assert_eq!(info.data.id, sim_vehicle.id);
+    assert_eq!(info.data.attributes.year, sim_vehicle.year);
+
+    let signals = vehicle.signals().await.unwrap();
+    assert!(signals.len() > 10, "{} signals", signals.len());
+    let odo = vehicle
+        .signal(smartcar::SignalCode::OdometerTraveleddistance)
+        .await
+        .unwrap();
+    assert!(odo.is_success());
+    assert!((odo.number().unwrap() - sim_vehicle.odometer_km).abs() < 0.01);
+    assert_eq!(odo.unit(), Some("kilometers"));
+    assert!(odo.retrieved_at.is_some());
+
+    vehicle.unlock().await.unwrap();
+    let locked = vehicle.signal("closure-islocked").await.unwrap();
+    assert_eq!(locked.flag(), Some(false));
+    let exec = vehicle.lock().await.unwrap();
+    assert_eq!(
+        vehicle.signal("closure-islocked").await.unwrap().flag(),
+        Some(true)
+    );
+    let again = vehicle.command_execution(&exec.data.id).await.unwrap();
+    assert_eq!(again.data.id, exec.data.id);
+
+    assert_eq!(
+        vehicle.set_charge_limit(120.0).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let unknown = vehicle.signal("warpdrive-flux").await.unwrap_err();
+    assert_eq!(unknown.status(), Some(404), "{unknown}");
+    assert_eq!(
+        vehicle.signal("Not A Code").await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+
+    // The application token expires on the platform's clock; the 401 renews it once.
+    let requests_before = sim.request_count("POST", "/oauth2/token");
+    sim.advance(Duration::from_secs(2 * 3600));
+    vehicle.info().await.unwrap();
+    assert_eq!(
+        sim.request_count("POST", "/oauth2/token"),
+        requests_before + 1
+    );
+    sim.shutdown().await;
+}

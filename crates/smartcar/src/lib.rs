@@ -48,6 +48,7 @@ mod request;
 mod session;
 mod store;
 mod tokens;
+mod v3;
 mod vehicle;
 mod vin;
 pub mod webhooks;
@@ -69,12 +70,17 @@ pub use tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,
 };
+pub use v3::{Signal, UserV3, VehicleV3};
 pub use vehicle::Vehicle;
 pub use vin::Vin;
 
 /// A Smartcar permission (OAuth scope), e.g. [`Permission::ReadOdometer`]. Unknown names are
 /// kept as `Permission::Unknown(name)`.
 pub use smartcar_api::open_enums::Permission;
+
+/// A v3 signal code, e.g. [`SignalCode::OdometerTraveleddistance`]. Unknown codes are kept as
+/// `SignalCode::Unknown(code)`.
+pub use smartcar_api::open_enums::SignalCode;
 
 /// The README's Rust examples, compiled as doc-tests so that they stay true.
 #[cfg(doctest)]

@@ -317,6 +317,24 @@ impl ApplicationSession {
         Ok(value)
     }
 
+    /// Requests a new application token even if the cached one looks valid (after the platform
+    /// refused it with 401). Concurrent callers share one request.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Client::request_application_token`].
+    pub async fn renew(&self) -> Result<ApplicationTokenValue, Error> {
+        let stale = self.fresh();
+        let _guard = self.inner.lock.lock().await;
+        if let Some(current) = self.fresh().filter(|c| Some(c) != stale.as_ref()) {
+            return Ok(current);
+        }
+        let token = self.inner.client.request_application_token().await?;
+        let value = token.token.clone();
+        *self.inner.cached.write().unwrap_or_else(|e| e.into_inner()) = Some(token);
+        Ok(value)
+    }
+
     fn fresh(&self) -> Option<ApplicationTokenValue> {
         let now = self.inner.client.now();
         let cached = self.inner.cached.read().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,570 @@
+//! The Vehicle API v3 with an application token (the machine-to-machine flow): a per-user handle
+//! that sends `sc-user-id`, typed signals, commands, and the v3 connections.
+
+use chrono::{DateTime, TimeZone, Utc};
+use http::{HeaderMap, Method};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use smartcar_api::open_enums::{SignalCode, SignalStatusValue};
+use smartcar_api::types;
+
+use crate::Error;
+use crate::config::join;
+use crate::request::{Call, Credential, Idempotency, Meta, Response, header};
+use crate::session::ApplicationSession;
+
+/// Page size asked for when a call reads every page.
+const PAGE_SIZE: u32 = 100;
+/// Upper bound on pages read by one call (a server that never ends paging cannot loop us).
+const MAX_PAGES: u32 = 1_000;
+
+fn check_id(what: &'static str, id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.contains(['/', '?', '#']) || id.trim() != id {
+        return Err(Error::invalid(
+            what,
+            format!("`{id}` is not a valid {what}"),
+        ));
+    }
+    Ok(())
+}
+
+impl ApplicationSession {
+    /// A handle on one Smartcar user (the `user_id` of the Connect redirect): every call sends
+    /// `sc-user-id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or malformed id.
+    pub fn user(&self, user_id: impl Into<String>) -> Result<UserV3, Error> {
+        let user_id = user_id.into();
+        check_id("user id", &user_id)?;
+        Ok(UserV3 {
+            app: self.clone(),
+            user_id,
+        })
+    }
+
+    /// Every connection of the application matching the filters (all pages).
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout, decode and token errors.
+    pub async fn connections(
+        &self,
+        user_id: Option<&str>,
+        vehicle_id: Option<&str>,
+    ) -> Result<Vec<types::ConnectionResource>, Error> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let mut query = vec![
+                ("page[number]", page.to_string()),
+                ("page[size]", PAGE_SIZE.to_string()),
+            ];
+            if let Some(u) = user_id {
+                query.push(("filter[userId]", u.to_owned()));
+            }
+            if let Some(v) = vehicle_id {
+                query.push(("filter[vehicleId]", v.to_owned()));
+            }
+            let resp: Response<types::ConnectionListV3> = self
+                .send_v3(
+                    Method::GET,
+                    "/v3/connections",
+                    "/v3/connections",
+                    &query,
+                    None,
+                    None::<&()>,
+                    Idempotency::Idempotent,
+                )
+                .await?;
+            let n = resp.data.data.len();
+            out.extend(resp.data.data);
+            let more = resp
+                .data
+                .links
+                .as_ref()
+                .and_then(|l| l.next.as_ref())
+                .is_some();
+            // Stop on the last page, or on an empty page even if the server says there is more.
+            if !more || n == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends a v3 call with the application token (renewed once after a 401).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn send_v3<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        template: &'static str,
+        query: &[(&str, String)],
+        user_id: Option<&str>,
+        body: Option<&B>,
+        idempotency: Idempotency,
+    ) -> Result<Response<T>, Error> {
+        let client = self.client();
+        let mut url = join(&client.origins().vehicle, path);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(u) = user_id {
+            header(&mut headers, "sc-user-id", u)?;
+        }
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| Error::invalid("request body", e.to_string()))?;
+        let mut renewed = false;
+        loop {
+            let token = if renewed {
+                self.renew().await?
+            } else {
+                self.token().await?
+            };
+            let call = Call {
+                method: method.clone(),
+                url: url.clone(),
+                template,
+                headers: headers.clone(),
+                body: body.clone(),
+                credential: Credential::Bearer(token.secret().to_owned()),
+                idempotency,
+            };
+            let operation = call.operation();
+            match client.execute(call).await {
+                Err(Error::Api(e)) if e.status == 401 && !renewed => renewed = true,
+                Err(e) => return Err(e),
+                Ok(raw) => {
+                    let data = if raw.body.is_empty() {
+                        serde_json::from_slice(b"null")
+                    } else {
+                        serde_json::from_slice(&raw.body)
+                    };
+                    let data = match data {
+                        Ok(d) => d,
+                        Err(_) => raw.json(&operation)?,
+                    };
+                    return Ok(Response {
+                        data,
+                        meta: Meta::from_headers(&raw.headers),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// One Smartcar user, seen by the application (v3): connections and vehicles.
+#[derive(Clone, Debug)]
+pub struct UserV3 {
+    app: ApplicationSession,
+    user_id: String,
+}
+
+impl UserV3 {
+    /// The Smartcar user id.
+    pub fn id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// This user's connections (all pages).
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout, decode and token errors.
+    pub async fn connections(&self) -> Result<Vec<types::ConnectionResource>, Error> {
+        self.app.connections(Some(&self.user_id), None).await
+    }
+
+    /// The ids of the vehicles this user connected.
+    ///
+    /// # Errors
+    ///
+    /// As [`connections`](Self::connections).
+    pub async fn vehicle_ids(&self) -> Result<Vec<String>, Error> {
+        Ok(self
+            .connections()
+            .await?
+            .into_iter()
+            .map(|c| c.relationships.vehicle.data.id)
+            .collect())
+    }
+
+    /// A handle on one of the user's vehicles. Cheap; no request is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or malformed id.
+    pub fn vehicle(&self, vehicle_id: impl Into<String>) -> Result<VehicleV3, Error> {
+        let id = vehicle_id.into();
+        check_id("vehicle id", &id)?;
+        Ok(VehicleV3 {
+            user: self.clone(),
+            id,
+        })
+    }
+
+    /// Removes the user and all their connections and data (`DELETE /v3/users/{id}`).
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout and token errors.
+    pub async fn delete(&self) -> Result<(), Error> {
+        let path = format!("/v3/users/{}", self.user_id);
+        let _: Response<serde_json::Value> = self
+            .app
+            .send_v3(
+                Method::DELETE,
+                &path,
+                "/v3/users/{user_id}",
+                &[],
+                None,
+                None::<&()>,
+                Idempotency::Command,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// A signal's value with its status and timestamps. Unknown signal codes are kept
+/// ([`SignalCode::Unknown`]).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signal {
+    /// The code, e.g. [`SignalCode::TractionbatteryStateofcharge`].
+    pub code: SignalCode,
+    /// PascalCase name (`StateOfCharge`).
+    pub name: Option<String>,
+    /// PascalCase group (`TractionBattery`).
+    pub group: Option<String>,
+    /// `SUCCESS`, `ERROR` or `UNAVAILABLE`.
+    pub status: SignalStatusValue,
+    /// The error when the status is `ERROR`.
+    pub error: Option<types::SignalError>,
+    /// The body as sent (`{unit, value}`, `{value}`, `{values: [...]}`, or specific).
+    pub body: serde_json::Map<String, serde_json::Value>,
+    /// When Smartcar retrieved the value.
+    pub retrieved_at: Option<DateTime<Utc>>,
+    /// When the manufacturer last updated it.
+    pub oem_updated_at: Option<DateTime<Utc>>,
+}
+
+impl Signal {
+    /// `body.value` as a number (`{unit, value}` and numeric `{value}` signals).
+    pub fn number(&self) -> Option<f64> {
+        self.body.get("value").and_then(serde_json::Value::as_f64)
+    }
+
+    /// `body.value` as a boolean (`IsLocked`, `IsCharging`, …).
+    pub fn flag(&self) -> Option<bool> {
+        self.body.get("value").and_then(serde_json::Value::as_bool)
+    }
+
+    /// `body.value` as text (`GearState`, `Nickname`, …).
+    pub fn text(&self) -> Option<&str> {
+        self.body.get("value").and_then(serde_json::Value::as_str)
+    }
+
+    /// `body.unit` (`kilometers`, `percent`, `kWh`, …).
+    pub fn unit(&self) -> Option<&str> {
+        self.body.get("unit").and_then(serde_json::Value::as_str)
+    }
+
+    /// Whether the value was retrieved.
+    pub fn is_success(&self) -> bool {
+        self.status == SignalStatusValue::Success
+    }
+
+    fn from_resource(r: types::SignalResource) -> Signal {
+        let ms = |v: Option<i64>| v.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+        Signal {
+            code: r.attributes.code,
+            name: r.attributes.name,
+            group: r.attributes.group,
+            status: r.attributes.status.value,
+            error: r.attributes.status.error,
+            body: r.attributes.body,
+            retrieved_at: ms(r.meta.as_ref().and_then(|m| m.retrieved_at)),
+            oem_updated_at: ms(r.meta.as_ref().and_then(|m| m.oem_updated_at)),
+        }
+    }
+}
+
+/// One vehicle of a [`UserV3`]: its resource, signals and commands.
+#[derive(Clone, Debug)]
+pub struct VehicleV3 {
+    user: UserV3,
+    id: String,
+}
+
+impl VehicleV3 {
+    /// The vehicle id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        suffix: &str,
+        template: &'static str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        idempotency: Idempotency,
+    ) -> Result<Response<T>, Error> {
+        let path = format!("/v3/vehicles/{}{}", self.id, suffix);
+        self.user
+            .app
+            .send_v3(
+                method,
+                &path,
+                template,
+                query,
+                Some(&self.user.user_id),
+                body,
+                idempotency,
+            )
+            .await
+    }
+
+    /// Make, model, year, powertrain and mode.
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout, decode and token errors.
+    pub async fn info(&self) -> Result<Response<types::VehicleResource>, Error> {
+        let r: Response<types::VehicleResponse> = self
+            .send(
+                Method::GET,
+                "",
+                "/v3/vehicles/{vehicle_id}",
+                &[],
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(r.map(|v| v.data))
+    }
+
+    /// Every signal of the vehicle (all pages).
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout, decode and token errors.
+    pub async fn signals(&self) -> Result<Vec<Signal>, Error> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let query = [
+                ("page", page.to_string()),
+                ("pageSize", PAGE_SIZE.to_string()),
+            ];
+            let r: Response<types::SignalsResponse> = self
+                .send(
+                    Method::GET,
+                    "/signals",
+                    "/v3/vehicles/{vehicle_id}/signals",
+                    &query,
+                    None::<&()>,
+                    Idempotency::Idempotent,
+                )
+                .await?;
+            let n = r.data.data.len();
+            out.extend(r.data.data.into_iter().map(Signal::from_resource));
+            let more = r
+                .data
+                .links
+                .as_ref()
+                .and_then(|l| l.next.as_ref())
+                .is_some();
+            if !more || n == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One signal by code (e.g. `SignalCode::OdometerTraveleddistance`, or any code as a string).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed code; API (404 for an unknown code), transport,
+    /// timeout, decode and token errors.
+    pub async fn signal(&self, code: impl Into<SignalCode>) -> Result<Signal, Error> {
+        let code = code.into();
+        let s = code.as_str();
+        if s.is_empty()
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(Error::invalid(
+                "signal code",
+                format!("`{s}` is not a signal code"),
+            ));
+        }
+        let r: Response<types::SignalResource> = self
+            .send(
+                Method::GET,
+                &format!("/signals/{s}"),
+                "/v3/vehicles/{vehicle_id}/signals/{signal_code}",
+                &[],
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(Signal::from_resource(r.data))
+    }
+
+    async fn command<B: Serialize>(
+        &self,
+        suffix: &str,
+        template: &'static str,
+        body: Option<&B>,
+    ) -> Result<Response<types::CommandExecution>, Error> {
+        let r: Response<types::CommandExecutionResponse> = self
+            .send(
+                Method::POST,
+                suffix,
+                template,
+                &[],
+                body,
+                Idempotency::Command,
+            )
+            .await?;
+        Ok(r.map(|c| c.data))
+    }
+
+    /// Locks the vehicle (`control_security`).
+    ///
+    /// # Errors
+    ///
+    /// API errors (409 `VEHICLE_STATE`…), transport, timeout and token errors.
+    pub async fn lock(&self) -> Result<Response<types::CommandExecution>, Error> {
+        self.command(
+            "/commands/security/lock",
+            "/v3/vehicles/{vehicle_id}/commands/security/lock",
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Unlocks the vehicle (`control_security`).
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock).
+    pub async fn unlock(&self) -> Result<Response<types::CommandExecution>, Error> {
+        self.command(
+            "/commands/security/unlock",
+            "/v3/vehicles/{vehicle_id}/commands/security/unlock",
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Starts charging (`control_charge`).
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock).
+    pub async fn start_charge(&self) -> Result<Response<types::CommandExecution>, Error> {
+        self.command(
+            "/commands/charge/start",
+            "/v3/vehicles/{vehicle_id}/commands/charge/start",
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Stops charging (`control_charge`).
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock).
+    pub async fn stop_charge(&self) -> Result<Response<types::CommandExecution>, Error> {
+        self.command(
+            "/commands/charge/stop",
+            "/v3/vehicles/{vehicle_id}/commands/charge/stop",
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Sets the charge limit, a percentage from 50 to 100 (`control_charge`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] outside 50–100 (nothing is sent); API and transport errors.
+    pub async fn set_charge_limit(
+        &self,
+        percent: f64,
+    ) -> Result<Response<types::CommandExecution>, Error> {
+        if !(50.0..=100.0).contains(&percent) {
+            return Err(Error::invalid(
+                "charge limit",
+                format!("{percent} is outside 50–100 (v3 takes a percentage)"),
+            ));
+        }
+        let body = serde_json::json!({ "data": { "attributes": { "percent": percent } } });
+        self.command(
+            "/commands/charge/set-limit",
+            "/v3/vehicles/{vehicle_id}/commands/charge/set-limit",
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Sends a destination to the navigation system (`control_navigation`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for coordinates out of range; API and transport errors.
+    pub async fn set_destination(
+        &self,
+        latitude: f64,
+        longitude: f64,
+    ) -> Result<Response<types::CommandExecution>, Error> {
+        if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
+            return Err(Error::invalid(
+                "destination",
+                format!("({latitude}, {longitude}) is not a latitude/longitude in degrees"),
+            ));
+        }
+        let body = serde_json::json!({ "data": { "attributes": { "latitude": latitude, "longitude": longitude } } });
+        self.command(
+            "/commands/navigation/set-destination",
+            "/v3/vehicles/{vehicle_id}/commands/navigation/set-destination",
+            Some(&body),
+        )
+        .await
+    }
+
+    /// A command execution recorded earlier (e.g. to follow an asynchronous one).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed id; API, transport, timeout and token errors.
+    pub async fn command_execution(
+        &self,
+        execution_id: &str,
+    ) -> Result<Response<types::CommandExecution>, Error> {
+        check_id("execution id", execution_id)?;
+        let r: Response<types::CommandExecutionResponse> = self
+            .send(
+                Method::GET,
+                &format!("/commands/{execution_id}"),
+                "/v3/vehicles/{vehicle_id}/commands/{execution_id}",
+                &[],
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(r.map(|c| c.data))
+    }
+}
