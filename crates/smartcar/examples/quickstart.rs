@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smartcar::api::prelude::*;
 use smartcar::{
     ApplicationSession, Client, MemoryTokenStore, Permission, Redirect, Session, TokenStore,
 };
@@ -165,39 +164,33 @@ async fn run() -> Result<(), BoxError> {
     };
     println!("    Connect returned user_id {user_id}");
     let app_session = ApplicationSession::new(&client);
-    let token = app_session.token().await?;
-    let v3 = client.low_level(
-        &client.origins().vehicle,
-        smartcar::api::Auth::bearer(token.secret()),
+    let user = app_session.user(user_id)?;
+    let vehicle_ids = user.vehicle_ids().await?;
+    println!(
+        "    {} connected vehicle(s) for this user",
+        vehicle_ids.len()
     );
-    let connections = v3
-        .list_connections_v3()
-        .filter_user_id(user_id.clone())
-        .send()
-        .await?
-        .into_inner();
-    println!("    {} connection(s) for this user", connections.data.len());
-    if let Some(c) = connections.data.first() {
-        let vehicle_id = c.relationships.vehicle.data.id.clone();
-        let signals = v3
-            .list_signals()
-            .vehicle_id(vehicle_id.clone())
-            .sc_user_id(user_id.clone())
-            .page_size(50)
-            .send()
-            .await?
-            .into_inner();
+    if let Some(id) = vehicle_ids.first() {
+        let vehicle = user.vehicle(id.clone())?;
+        let info = vehicle.info().await?.data.attributes;
+        let signals = vehicle.signals().await?;
         println!(
-            "    vehicle {vehicle_id}: {} signals, for example:",
-            signals.data.len()
+            "    {} {} {}: {} signals, for example:",
+            info.year,
+            info.make,
+            info.model,
+            signals.len()
         );
-        for s in signals.data.iter().take(5) {
+        for s in signals.iter().filter(|s| s.number().is_some()).take(5) {
             println!(
-                "      {:<40} {}",
-                s.id,
-                serde_json::Value::Object(s.attributes.body.clone())
+                "      {:<40} {} {}",
+                s.code,
+                s.number().unwrap_or_default(),
+                s.unit().unwrap_or("")
             );
         }
+        let exec = vehicle.unlock().await?;
+        println!("    v3 unlock: {:?}", exec.data.attributes.status.value);
     }
 
     sim.shutdown().await;
