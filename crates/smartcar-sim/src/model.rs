@@ -118,6 +118,31 @@ impl Battery {
         self.percent >= self.charge_limit
     }
 
+    /// The nominal capacities both APIs offer for this battery (v2.0
+    /// `GET /battery/nominal_capacity`, v3 `tractionbattery-nominalcapacity`), as (kWh,
+    /// description): when Smartcar determined the capacity, it alone (`{powertrain}:Standard`);
+    /// otherwise three candidates for the user to pick, rounded to two decimals: 10 kWh less
+    /// (`Standard Range`), the capacity (`Long Range`), 10 kWh more (`Extended Range`).
+    pub fn nominal_capacities(&self, powertrain: Powertrain) -> Vec<(f64, String)> {
+        let kind = powertrain.as_str();
+        if self.nominal_determined {
+            return vec![(self.capacity_kwh, format!("{kind}:Standard"))];
+        }
+        [
+            (-10.0, "Standard Range"),
+            (0.0, "Long Range"),
+            (10.0, "Extended Range"),
+        ]
+        .into_iter()
+        .map(|(delta, trim)| {
+            (
+                round(self.capacity_kwh + delta, 2),
+                format!("{kind}:{trim}"),
+            )
+        })
+        .collect()
+    }
+
     /// The charging state both APIs report (v2.0 `GET /charge` `state`, v3
     /// `charge-detailedchargingstatus`): `CHARGING` while charging; `FULLY_CHARGED` when plugged
     /// in at or above the charge limit; otherwise `NOT_CHARGING`.

@@ -539,6 +539,50 @@ async fn value_of(env: &Env, vehicle: &str, user: &str, code: &str) -> Value {
 }
 
 #[tokio::test]
+async fn nominal_capacity_candidates_are_the_v2_ones() {
+    let env = start().await;
+    let u0 = user(&env.sim, 0);
+    let ev = add_vehicle(&env.sim, &u0, Powertrain::Bev);
+    connect(&env.sim, &u0, &ev, ALL);
+    let set = |determined: bool| {
+        let mut world = env.sim.state().world();
+        let b = world
+            .vehicles
+            .get_mut(&ev)
+            .unwrap()
+            .battery
+            .as_mut()
+            .unwrap();
+        b.capacity_kwh = 75.0;
+        b.nominal_determined = determined;
+    };
+    set(true);
+    assert_eq!(
+        value_of(&env, &ev, &u0, "tractionbattery-nominalcapacity").await,
+        json!({
+            "source": "SMARTCAR",
+            "capacity": 75.0,
+            "availableCapacities": [{"capacity": 75.0, "description": "BEV:Standard"}],
+            "unit": "kWh"
+        })
+    );
+    set(false);
+    assert_eq!(
+        value_of(&env, &ev, &u0, "tractionbattery-nominalcapacity").await,
+        json!({
+            "source": null,
+            "capacity": null,
+            "availableCapacities": [
+                {"capacity": 65.0, "description": "BEV:Standard Range"},
+                {"capacity": 75.0, "description": "BEV:Long Range"},
+                {"capacity": 85.0, "description": "BEV:Extended Range"}
+            ],
+            "unit": "kWh"
+        })
+    );
+}
+
+#[tokio::test]
 async fn commands_change_the_vehicle_and_its_signals() {
     let env = start().await;
     let u0 = user(&env.sim, 0);

@@ -246,19 +246,23 @@ fn battery_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
     }))
 }
 
-/// Determined: one candidate, `capacity.source` `SMARTCAR`, `url` null. Undetermined: three
-/// candidates around the real capacity, `capacity` null, `url` a Connect `battery-capacity` page
-/// of this simulator (the page itself is not simulated).
+/// The candidates of `Battery::nominal_capacities`. Determined: `capacity.source` `SMARTCAR`,
+/// `url` null. Undetermined: `capacity` null, `url` a Connect `battery-capacity` page of this
+/// simulator (the page itself is not simulated).
 fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
     let v = c.vehicle;
     let b = v.battery.as_ref().ok_or_else(ApiError::not_capable)?;
-    let kind = v.powertrain.as_str();
+    let available_capacities = b
+        .nominal_capacities(v.powertrain)
+        .into_iter()
+        .map(|(kwh, description)| types::AvailableCapacity {
+            capacity: Some(kwh),
+            description: Some(description),
+        })
+        .collect();
     let body = if b.nominal_determined {
         types::NominalCapacity {
-            available_capacities: vec![types::AvailableCapacity {
-                capacity: Some(b.capacity_kwh),
-                description: Some(format!("{kind}:Standard")),
-            }],
+            available_capacities,
             capacity: Some(types::SelectedCapacity {
                 nominal: Some(b.capacity_kwh),
                 source: CapacitySource::Smartcar,
@@ -266,11 +270,6 @@ fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
             url: None,
         }
     } else {
-        let candidates = [
-            (b.capacity_kwh - 10.0, "Standard Range"),
-            (b.capacity_kwh, "Long Range"),
-            (b.capacity_kwh + 10.0, "Extended Range"),
-        ];
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("vehicle_id", &v.id)
             .append_pair("client_id", &c.world.app.client_id)
@@ -279,13 +278,7 @@ fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
             .append_pair("redirect_uri", "")
             .finish();
         types::NominalCapacity {
-            available_capacities: candidates
-                .iter()
-                .map(|(kwh, trim)| types::AvailableCapacity {
-                    capacity: Some(crate::model::round(*kwh, 2)),
-                    description: Some(format!("{kind}:{trim}")),
-                })
-                .collect(),
+            available_capacities,
             capacity: None,
             url: Some(format!("{}/battery-capacity?{query}", c.base_url)),
         }

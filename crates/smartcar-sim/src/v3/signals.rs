@@ -723,28 +723,22 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
         }
         "tractionbattery-nominalcapacity" => {
             let b = battery?;
-            let kind = v.powertrain.as_str();
-            if b.nominal_determined {
-                object(json!({
-                    "source": "SMARTCAR",
-                    "capacity": b.capacity_kwh,
-                    "availableCapacities": [
-                        {"capacity": b.capacity_kwh, "description": format!("{kind}:Standard")}
-                    ],
-                    "unit": "kWh"
-                }))
+            let available: Vec<Value> = b
+                .nominal_capacities(v.powertrain)
+                .into_iter()
+                .map(|(kwh, description)| json!({"capacity": kwh, "description": description}))
+                .collect();
+            let (source, capacity) = if b.nominal_determined {
+                (json!("SMARTCAR"), json!(b.capacity_kwh))
             } else {
-                object(json!({
-                    "source": null,
-                    "capacity": null,
-                    "availableCapacities": [
-                        {"capacity": round(b.capacity_kwh * 0.85, 1), "description": format!("{kind}:Standard Range")},
-                        {"capacity": b.capacity_kwh, "description": format!("{kind}:Long Range")},
-                        {"capacity": round(b.capacity_kwh * 1.1, 1), "description": null}
-                    ],
-                    "unit": "kWh"
-                }))
-            }
+                (Value::Null, Value::Null)
+            };
+            object(json!({
+                "source": source,
+                "capacity": capacity,
+                "availableCapacities": available,
+                "unit": "kWh"
+            }))
         }
         "charge-ischarging" => single(battery?.charging),
         "charge-ischargingcableconnected" => single(battery?.plugged_in),
