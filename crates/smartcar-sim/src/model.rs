@@ -92,6 +92,18 @@ pub struct Fuel {
     pub full_range_km: f64,
 }
 
+impl Fuel {
+    /// Fuel left, litres.
+    pub fn amount_liters(&self) -> f64 {
+        self.percent * self.capacity_liters
+    }
+
+    /// Range on the fuel left, km.
+    pub fn range_km(&self) -> f64 {
+        self.percent * self.full_range_km
+    }
+}
+
 /// Traction battery state (BEV, PHEV).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Battery {
@@ -113,6 +125,11 @@ pub struct Battery {
 }
 
 impl Battery {
+    /// Range on the charge left, km.
+    pub fn range_km(&self) -> f64 {
+        self.percent * self.full_range_km
+    }
+
     /// Charged to (or above) the charge limit.
     pub fn at_limit(&self) -> bool {
         self.percent >= self.charge_limit

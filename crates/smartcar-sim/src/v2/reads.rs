@@ -215,9 +215,9 @@ fn location(c: &Ctx<'_>) -> Result<Value, ApiError> {
 fn fuel(c: &Ctx<'_>) -> Result<Value, ApiError> {
     let f = c.vehicle.fuel.as_ref().ok_or_else(ApiError::not_capable)?;
     let mut body = to_value(&types::FuelTank {
-        amount_remaining: Some(c.units.volume(f.capacity_liters * f.percent)),
+        amount_remaining: Some(c.units.volume(f.amount_liters())),
         percent_remaining: Some(f.percent),
-        range: Some(c.units.distance(f.full_range_km * f.percent)),
+        range: Some(c.units.distance(f.range_km())),
     });
     fill_nulls(&mut body, &["amountRemaining", "percentRemaining", "range"]);
     Ok(body)
@@ -231,7 +231,7 @@ fn battery(c: &Ctx<'_>) -> Result<Value, ApiError> {
         .ok_or_else(ApiError::not_capable)?;
     Ok(to_value(&types::Battery {
         percent_remaining: b.percent,
-        range: c.units.distance(b.full_range_km * b.percent),
+        range: c.units.distance(b.range_km()),
     }))
 }
 

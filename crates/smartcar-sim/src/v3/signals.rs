@@ -719,7 +719,7 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
         }
         "tractionbattery-range" => {
             let b = battery?;
-            unit_value("kilometers", round(b.percent * b.full_range_km, 1))
+            unit_value("kilometers", round(b.range_km(), 1))
         }
         "tractionbattery-nominalcapacity" => {
             let b = battery?;
@@ -757,11 +757,11 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
         }
         "internalcombustionengine-amountremaining" => {
             let f = fuel?;
-            unit_value("liters", round(f.percent * f.capacity_liters, 2))
+            unit_value("liters", round(f.amount_liters(), 2))
         }
         "internalcombustionengine-range" => {
             let f = fuel?;
-            unit_value("kilometers", round(f.percent * f.full_range_km, 1))
+            unit_value("kilometers", round(f.range_km(), 1))
         }
         "internalcombustionengine-oillife" => unit_value("percent", round(v.oil_life? * 100.0, 2)),
         _ => return None,
