@@ -291,10 +291,19 @@ impl Query {
         )
     }
 
-    /// The first value of `name`.
+    /// The first value of `name` (v2.0).
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The last value of `name` (v3).
+    pub(crate) fn last(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
@@ -435,6 +444,15 @@ mod tests {
             let got = e.as_ref().map(|e| e.body()["detail"][0]["message"].clone());
             assert_eq!(got, Some(Value::from(msg)));
         }
+    }
+
+    #[test]
+    fn repeated_names() {
+        let q = Query::parse(Some("a=1&b=x%20y&a=2"));
+        assert_eq!(q.get("a"), Some("1"));
+        assert_eq!(q.last("a"), Some("2"));
+        assert_eq!(q.last("b"), Some("x y"));
+        assert_eq!(q.last("c"), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub(crate) fn mode_filter<'q>(
     query: &'q Query,
     key: &str,
 ) -> Result<Option<&'q str>, crate::error::ApiError> {
-    match query.get(key) {
+    match query.last(key) {
         Some(mode) if !MODES.contains(&mode) => Err(invalid(
             key,
             &format!("`{key}` must be one of live, simulated, test."),
@@ -106,8 +106,8 @@ pub(super) async fn list(
     let body = {
         let world = state.world();
         app_only(&state, &world, &headers)?;
-        let user = query.get("filter[userId]");
-        let vehicle = query.get("filter[vehicleId]");
+        let user = query.last("filter[userId]");
+        let vehicle = query.last("filter[vehicleId]");
         let mode = mode_filter(&query, "filter[mode]")?;
         let page = Page::from_query(&query, "page[number]", "page[size]")?;
         let mut matching: Vec<(usize, &Connection)> = world

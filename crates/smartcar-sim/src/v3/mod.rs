@@ -359,31 +359,9 @@ async fn get_vehicle(
     Ok(json(StatusCode::OK, &body))
 }
 
-/// Query parameters (the last value of a repeated name wins).
-pub(crate) struct Query(Vec<(String, String)>);
-
-impl Query {
-    /// Parses a raw query string (`None`: no query).
-    pub fn parse(raw: Option<&str>) -> Self {
-        Query(
-            raw.map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        )
-    }
-
-    /// The value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// Query parameters: the v2.0 parser; in v3 the last value of a repeated name wins
+/// ([`Query::last`]).
+pub(crate) use crate::v2::Query;
 
 /// Largest page size of the v3 lists (signals, connections, subscriptions).
 pub(crate) const MAX_PAGE_SIZE: usize = 100;
@@ -402,7 +380,7 @@ impl Page {
     /// whole number in range).
     pub fn from_query(query: &Query, number_key: &str, size_key: &str) -> Result<Self, ApiError> {
         let read = |key: &str, default: usize, max: usize| -> Result<usize, ApiError> {
-            match query.get(key) {
+            match query.last(key) {
                 None => Ok(default),
                 Some(raw) => match raw.trim().parse::<usize>() {
                     Ok(n) if (1..=max).contains(&n) => Ok(n),

@@ -37,6 +37,7 @@ use super::{
 use crate::error::lookup;
 use crate::model::{Vehicle, round};
 use crate::state::AppState;
+use crate::v2::timestamp;
 
 /// One signal of the catalogue.
 #[derive(Clone, Copy, Debug)]
@@ -670,7 +671,7 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
                 if let Some(at) = at {
                     item.insert(
                         "timestamp".to_owned(),
-                        json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                        json!(timestamp(*at)),
                     );
                 }
                 Value::Object(item)
@@ -696,7 +697,7 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
                 }
                 item.insert(
                     "time".to_owned(),
-                    json!(r.date.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                    json!(timestamp(r.date)),
                 );
                 item.insert(
                     "tasks".to_owned(),

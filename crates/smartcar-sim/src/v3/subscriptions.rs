@@ -141,9 +141,9 @@ pub(super) async fn list(
     let body = {
         let world = state.world();
         app_only(&state, &world, &headers)?;
-        let user = query.get("filter[userId]");
-        let webhook = query.get("filter[webhookId]");
-        let vehicle = query.get("filter[vehicleId]");
+        let user = query.last("filter[userId]");
+        let webhook = query.last("filter[webhookId]");
+        let vehicle = query.last("filter[vehicleId]");
         let mode = mode_filter(&query, "filter[vehicle.mode]")?;
         let page = Page::from_query(&query, "page[number]", "page[size]")?;
         let mut matching: Vec<&Subscription> = world
