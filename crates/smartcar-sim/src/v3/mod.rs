@@ -225,19 +225,13 @@ pub(crate) fn vehicle_access<'w>(
     user_required: bool,
     permission_needed: Option<&str>,
 ) -> Result<Access<'w>, ApiError> {
-    let unauthorized = || ApiError::authentication().into_v3();
-    let token = auth::bearer(headers).ok_or_else(unauthorized)?;
-    let now = shared.now();
     let user_header = headers
         .get("sc-user-id")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|s| !s.is_empty());
     let forced = |vehicle: &Vehicle| auth::forced_error(vehicle).map_err(ApiError::into_v3);
-    if let Some(app) = world.app_tokens.get(token) {
-        if app.expires_at <= now || !auth::secret_eq(&app.client_id, &world.app.client_id) {
-            return Err(unauthorized());
-        }
+    if app_only(shared, world, headers).is_ok() {
         let Some(user_id) = user_header else {
             if user_required {
                 return Err(invalid(
@@ -268,11 +262,8 @@ pub(crate) fn vehicle_access<'w>(
             scopes: Some(&connection.scopes),
         });
     }
-    if let Some(access) = world.access_tokens.get(token) {
-        if access.expires_at <= now {
-            return Err(unauthorized());
-        }
-        let grant = &access.grant;
+    // Not a valid application token: a valid user access token, or 401.
+    if let Ok(grant) = auth::user_grant(shared, world, headers) {
         if user_header.is_some_and(|u| u != grant.user_id) {
             return Err(permission());
         }
@@ -283,7 +274,7 @@ pub(crate) fn vehicle_access<'w>(
             scopes: Some(&grant.scopes),
         });
     }
-    Err(unauthorized())
+    Err(ApiError::authentication().into_v3())
 }
 
 /// Checks the application token of a connections / users / subscriptions request.
