@@ -553,6 +553,11 @@ pub(crate) fn def(code: &str) -> Option<&'static SignalDef> {
         .map(|i| &SIGNALS[i])
 }
 
+/// A fraction 0–1 of the model as the percentage v3 reports, two decimals.
+fn percent(fraction: f64) -> f64 {
+    round(fraction * 100.0, 2)
+}
+
 fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
@@ -715,13 +720,8 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
             system(*ok, description.as_deref())
         }
         // Traction battery and charging (BEV, PHEV).
-        "tractionbattery-stateofcharge" => {
-            unit_value("percent", round(battery?.percent * 100.0, 2))
-        }
-        "tractionbattery-range" => {
-            let b = battery?;
-            unit_value("kilometers", round(b.range_km(), 1))
-        }
+        "tractionbattery-stateofcharge" => unit_value("percent", percent(battery?.percent)),
+        "tractionbattery-range" => unit_value("kilometers", round(battery?.range_km(), 1)),
         "tractionbattery-nominalcapacity" => {
             let b = battery?;
             let available: Vec<Value> = b
@@ -745,7 +745,7 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
         "charge-ischargingcableconnected" => single(battery?.plugged_in),
         "charge-detailedchargingstatus" => single(battery?.charge_state().as_str()),
         "charge-chargelimits" => {
-            let limit = round(battery?.charge_limit * 100.0, 2);
+            let limit = percent(battery?.charge_limit);
             object(json!({
                 "values": [{"type": "GLOBAL", "limit": limit, "condition": null}],
                 "activeLimit": limit,
@@ -753,18 +753,12 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
             }))
         }
         // Engine (ICE, HEV, PHEV).
-        "internalcombustionengine-fuellevel" => {
-            unit_value("percent", round(fuel?.percent * 100.0, 2))
-        }
+        "internalcombustionengine-fuellevel" => unit_value("percent", percent(fuel?.percent)),
         "internalcombustionengine-amountremaining" => {
-            let f = fuel?;
-            unit_value("liters", round(f.amount_liters(), 2))
+            unit_value("liters", round(fuel?.amount_liters(), 2))
         }
-        "internalcombustionengine-range" => {
-            let f = fuel?;
-            unit_value("kilometers", round(f.range_km(), 1))
-        }
-        "internalcombustionengine-oillife" => unit_value("percent", round(v.oil_life? * 100.0, 2)),
+        "internalcombustionengine-range" => unit_value("kilometers", round(fuel?.range_km(), 1)),
+        "internalcombustionengine-oillife" => unit_value("percent", percent(v.oil_life?)),
         _ => return None,
     })
 }
