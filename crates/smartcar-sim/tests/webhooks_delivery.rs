@@ -176,6 +176,20 @@ fn amt(env: &Env) -> String {
     env.sim.state().world().app.amt.clone()
 }
 
+/// Subscribes `vehicle` to `webhook` through the management API v3 (the subscriber is the
+/// vehicle's connected user).
+async fn subscribe(env: &Env, webhook: &str, vehicle: &str) -> Answer {
+    let body = json!({"data": {"attributes": {"webhookId": webhook, "vehicleId": vehicle}}});
+    post(
+        env,
+        "/v3/subscriptions",
+        Some(&env.app),
+        None,
+        Some(&body.to_string()),
+    )
+    .await
+}
+
 fn assert_delivery_headers(headers: &HeaderMap) {
     assert_eq!(headers["content-type"], "application/json");
     let agent = headers["user-agent"].to_str().unwrap();
@@ -482,16 +496,7 @@ async fn v2_envelopes() {
         })
     ));
     for v in [&ev, &ice] {
-        let body = json!({"data": {"attributes": {"webhookId": webhook, "vehicleId": v}}});
-        let created = post(
-            &env,
-            "/v3/subscriptions",
-            Some(&env.app),
-            None,
-            Some(&body.to_string()),
-        )
-        .await;
-        assert_eq!(created.status, 202);
+        assert_eq!(subscribe(&env, &webhook, v).await.status, 202);
         env.sim.state().clock.advance(Duration::from_secs(1));
     }
 
@@ -633,16 +638,7 @@ async fn v2_data_items_are_batch_items() {
         .sim
         .add_webhook(&receiver.url, WebhookVersion::V2, "Everything", &paths);
     assert_eq!(env.sim.verify_webhook(&webhook).await, Ok(true));
-    let body = json!({"data": {"attributes": {"webhookId": webhook, "vehicleId": ev}}});
-    let created = post(
-        &env,
-        "/v3/subscriptions",
-        Some(&env.app),
-        None,
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(created.status, 202);
+    assert_eq!(subscribe(&env, &webhook, &ev).await.status, 202);
 
     let outcome = env
         .sim
@@ -699,15 +695,7 @@ async fn failing_receivers_and_retries() {
         &["tractionbattery-stateofcharge"],
     );
     assert_eq!(env.sim.verify_webhook(&webhook).await, Ok(true));
-    let body = json!({"data": {"attributes": {"webhookId": webhook, "vehicleId": ev}}});
-    post(
-        &env,
-        "/v3/subscriptions",
-        Some(&env.app),
-        None,
-        Some(&body.to_string()),
-    )
-    .await;
+    subscribe(&env, &webhook, &ev).await;
     receiver.nth(2).await; // FIRST_DELIVERY
 
     // 500 every time: three attempts (two retries), same event id, new delivery ids.
@@ -767,15 +755,7 @@ async fn failing_receivers_and_retries() {
         .v3
         .verified_webhooks
         .insert(closed.clone());
-    let body = json!({"data": {"attributes": {"webhookId": closed, "vehicleId": ev}}});
-    post(
-        &env,
-        "/v3/subscriptions",
-        Some(&env.app),
-        None,
-        Some(&body.to_string()),
-    )
-    .await;
+    subscribe(&env, &closed, &ev).await;
     let outcome = env
         .sim
         .trigger_vehicle_state(&closed, &ev, &[])
