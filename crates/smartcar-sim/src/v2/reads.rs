@@ -183,6 +183,11 @@ pub(crate) fn serve(
     }
 }
 
+/// The vehicle's traction battery, or 501 `VEHICLE_NOT_CAPABLE` without one.
+fn traction_battery<'a>(c: &Ctx<'a>) -> Result<&'a crate::model::Battery, ApiError> {
+    c.vehicle.battery.as_ref().ok_or_else(ApiError::not_capable)
+}
+
 fn attributes(c: &Ctx<'_>) -> Result<Value, ApiError> {
     let v = c.vehicle;
     Ok(to_value(&types::VehicleAttributes {
@@ -224,11 +229,7 @@ fn fuel(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn battery(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let b = c
-        .vehicle
-        .battery
-        .as_ref()
-        .ok_or_else(ApiError::not_capable)?;
+    let b = traction_battery(c)?;
     Ok(to_value(&types::Battery {
         percent_remaining: b.percent,
         range: c.units.distance(b.range_km()),
@@ -236,11 +237,7 @@ fn battery(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn battery_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let b = c
-        .vehicle
-        .battery
-        .as_ref()
-        .ok_or_else(ApiError::not_capable)?;
+    let b = traction_battery(c)?;
     Ok(to_value(&types::BatteryCapacity {
         capacity: b.capacity_kwh,
     }))
@@ -251,7 +248,7 @@ fn battery_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
 /// simulator (the page itself is not simulated).
 fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
     let v = c.vehicle;
-    let b = v.battery.as_ref().ok_or_else(ApiError::not_capable)?;
+    let b = traction_battery(c)?;
     let available_capacities = b
         .nominal_capacities(v.powertrain)
         .into_iter()
@@ -289,11 +286,7 @@ fn nominal_capacity(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn charge(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let b = c
-        .vehicle
-        .battery
-        .as_ref()
-        .ok_or_else(ApiError::not_capable)?;
+    let b = traction_battery(c)?;
     Ok(to_value(&types::ChargeStatus {
         is_plugged_in: b.plugged_in,
         state: b.charge_state(),
@@ -301,11 +294,7 @@ fn charge(c: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 fn charge_limit(c: &Ctx<'_>) -> Result<Value, ApiError> {
-    let b = c
-        .vehicle
-        .battery
-        .as_ref()
-        .ok_or_else(ApiError::not_capable)?;
+    let b = traction_battery(c)?;
     Ok(to_value(&types::ChargeLimit {
         limit: b.charge_limit,
     }))
