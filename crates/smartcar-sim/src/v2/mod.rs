@@ -342,20 +342,30 @@ impl Query {
                 }
             },
         };
-        if n < min {
-            return Err(ApiError::validation(
-                name,
-                &format!("\"{name}\" must be greater than or equal to {min}"),
-            ));
-        }
-        if n > max {
-            return Err(ApiError::validation(
-                name,
-                &format!("\"{name}\" must be less than or equal to {max}"),
-            ));
-        }
-        Ok(n)
+        in_range(name, n, min, max)
     }
+}
+
+/// `x` when `min <= x <= max`, else 400 `VALIDATION` with the validator's message.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    x: T,
+    min: T,
+    max: T,
+) -> Result<T, ApiError> {
+    if x < min {
+        return Err(ApiError::validation(
+            name,
+            &format!("\"{name}\" must be greater than or equal to {min}"),
+        ));
+    }
+    if x > max {
+        return Err(ApiError::validation(
+            name,
+            &format!("\"{name}\" must be less than or equal to {max}"),
+        ));
+    }
+    Ok(x)
 }
 
 /// A request body as axum hands it over: a body axum refuses (over its 2 MB limit, or a broken
@@ -410,19 +420,7 @@ pub(crate) fn number_field(
             &format!("\"{name}\" must be a number"),
         ));
     };
-    if x < min {
-        return Err(ApiError::validation(
-            name,
-            &format!("\"{name}\" must be greater than or equal to {min}"),
-        ));
-    }
-    if x > max {
-        return Err(ApiError::validation(
-            name,
-            &format!("\"{name}\" must be less than or equal to {max}"),
-        ));
-    }
-    Ok(x)
+    in_range(name, x, min, max)
 }
 
 #[cfg(test)]
