@@ -8,3 +8,57 @@
 #![deny(missing_docs)]
 
 pub mod spec;
+
+/// Helpers for driving the SDK against the simulator.
+pub mod flow {
+    use std::sync::Arc;
+
+    use smartcar::{Client, MemoryTokenStore, Permission, Redirect, Session};
+    use smartcar_sim::{ApproveOptions, Simulator};
+
+    /// The redirect URI of the authorization-code flow registered in the simulator.
+    pub const CALLBACK: &str = "http://localhost:8000/callback";
+
+    /// Permissions the flows ask for.
+    pub const PERMISSIONS: [Permission; 6] = [
+        Permission::ReadVehicleInfo,
+        Permission::ReadOdometer,
+        Permission::ReadLocation,
+        Permission::ReadSecurity,
+        Permission::ControlSecurity,
+        Permission::ReadVin,
+    ];
+
+    /// A client builder for the simulator's application, with `redirect`, following the
+    /// simulator's clock.
+    pub fn client_for(sim: &Simulator, redirect: &str) -> smartcar::ClientBuilder {
+        let app = sim.app();
+        let state = sim.state().clone();
+        Client::builder()
+            .client_id(app.client_id.clone())
+            .client_secret(app.client_secret.clone())
+            .redirect_uri(redirect)
+            .origin(&sim.base_url())
+            .clock(move || state.now())
+    }
+
+    /// Connect → approval → code → tokens → a session stored under `user-1` in a fresh store.
+    pub async fn connect(sim: &Simulator, client: &Client) -> (Session, Arc<MemoryTokenStore>) {
+        let auth = client.authorize().scopes(PERMISSIONS).build().unwrap();
+        let redirect = sim
+            .approve(auth.url.as_str(), ApproveOptions::new())
+            .expect("Connect redirects");
+        let Redirect::Code(code) = client
+            .handle_redirect(redirect.as_str(), &auth.state)
+            .unwrap()
+        else {
+            panic!("expected a code, got {redirect}")
+        };
+        let tokens = client.exchange_code(&code).await.unwrap();
+        let store = Arc::new(MemoryTokenStore::new());
+        let session = Session::create(client, store.clone(), "user-1", tokens)
+            .await
+            .unwrap();
+        (session, store)
+    }
+}

@@ -5,14 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smartcar::{
-    ApplicationSession, Client, Error, ErrorKind, MemoryTokenStore, Permission, Redirect,
-    RetryPolicy, Session, TokenStore,
+    ApplicationSession, Client, Error, ErrorKind, Permission, Redirect, RetryPolicy, TokenStore,
 };
 use smartcar_sim::{ApproveOptions, Fault, Simulator};
+use smartcar_tests::flow::{CALLBACK, client_for, connect};
 
 const ODOMETER: &str = "/v2.0/vehicles/{vehicle_id}/odometer";
 const SECURITY: &str = "/v2.0/vehicles/{vehicle_id}/security";
-const CALLBACK: &str = "http://localhost:8000/callback";
 
 /// Records the backoffs the client asks for instead of sleeping through them.
 #[derive(Clone, Default)]
@@ -29,54 +28,6 @@ impl RecordingSleep {
     fn taken(&self) -> Vec<Duration> {
         self.0.lock().unwrap().clone()
     }
-}
-
-/// The SDK reads the simulator's clock, which tests move forward.
-struct SimClock(smartcar_sim::state::AppState);
-
-impl smartcar::Clock for SimClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.now()
-    }
-}
-
-fn client_for(sim: &Simulator, redirect: &str) -> smartcar::ClientBuilder {
-    let app = sim.app();
-    Client::builder()
-        .client_id(app.client_id.clone())
-        .client_secret(app.client_secret.clone())
-        .redirect_uri(redirect)
-        .origin(&sim.base_url())
-        .clock(SimClock(sim.state().clone()))
-}
-
-const ALL_READS: [Permission; 6] = [
-    Permission::ReadVehicleInfo,
-    Permission::ReadOdometer,
-    Permission::ReadLocation,
-    Permission::ReadSecurity,
-    Permission::ControlSecurity,
-    Permission::ReadVin,
-];
-
-/// Connect → approve → code → tokens → a session in a fresh store.
-async fn connect(sim: &Simulator, client: &Client) -> (Session, Arc<MemoryTokenStore>) {
-    let auth = client.authorize().scopes(ALL_READS).build().unwrap();
-    let redirect = sim
-        .approve(auth.url.as_str(), ApproveOptions::new())
-        .expect("Connect redirects");
-    let Redirect::Code(code) = client
-        .handle_redirect(redirect.as_str(), &auth.state)
-        .unwrap()
-    else {
-        panic!("expected a code, got {redirect}")
-    };
-    let tokens = client.exchange_code(&code).await.unwrap();
-    let store = Arc::new(MemoryTokenStore::new());
-    let session = Session::create(client, store.clone(), "user-1", tokens)
-        .await
-        .unwrap();
-    (session, store)
 }
 
 #[tokio::test]
@@ -412,68 +363,6 @@ async fn secrets_never_reach_debug_output() {
         "{e:?}"
     );
     sim.shutdown().await;
-}
-
-/// Everything the SDK logs at TRACE level during a whole flow (Connect, exchange, reads, a
-/// command, a refresh, an application token) names no secret.
-#[tokio::test(flavor = "current_thread")]
-async fn tracing_output_carries_no_secret() {
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let sim = Simulator::start().await.unwrap();
-    let app = sim.app();
-    let client = client_for(&sim, CALLBACK).build().unwrap();
-    let (session, store) = connect(&sim, &client).await;
-    let vehicle = session
-        .vehicle(sim.users()[0].vehicle_ids[0].clone())
-        .unwrap();
-    vehicle.odometer().await.unwrap();
-    vehicle.lock().await.unwrap();
-    let first = store.load("user-1").await.unwrap().unwrap();
-    sim.advance(Duration::from_secs(2 * 3600));
-    vehicle.odometer().await.unwrap();
-    let second = store.load("user-1").await.unwrap().unwrap();
-    let app_token = ApplicationSession::new(&client).token().await.unwrap();
-    sim.shutdown().await;
-
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        log.contains("smartcar.request"),
-        "spans are recorded:\n{log}"
-    );
-    assert!(
-        log.contains("/v2.0/vehicles/{vehicle_id}/odometer"),
-        "path templates, not ids"
-    );
-    for secret in [
-        app.client_secret.as_str(),
-        app.amt.as_str(),
-        first.access_token.secret(),
-        first.refresh_token.secret(),
-        second.access_token.secret(),
-        second.refresh_token.secret(),
-        app_token.secret(),
-    ] {
-        assert!(!log.contains(secret), "a secret reached the trace output");
-    }
 }
 
 #[tokio::test]

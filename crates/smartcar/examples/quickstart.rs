@@ -20,15 +20,6 @@ use smartcar::{
 };
 use smartcar_sim::{ApproveOptions, Simulator};
 
-/// The SDK follows the simulator's clock, which the demo moves forward.
-struct SimClock(smartcar_sim::state::AppState);
-
-impl smartcar::Clock for SimClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.now()
-    }
-}
-
 fn step(n: u32, what: &str) {
     println!("\n[{n}] {what}");
 }
@@ -64,7 +55,11 @@ async fn run() -> Result<(), BoxError> {
         .client_secret(app.client_secret.clone())
         .redirect_uri("http://localhost:8000/callback")
         .origin(&sim.base_url())
-        .clock(SimClock(sim.state().clone()))
+        // The SDK follows the simulator's clock, which the demo moves forward.
+        .clock({
+            let state = sim.state().clone();
+            move || state.now()
+        })
         .build()?;
 
     step(2, "Smartcar Connect");

@@ -93,6 +93,16 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// Any `Fn() -> DateTime<Utc>` is a clock: `.clock(move || simulator_state.now())`.
+impl<F> Clock for F
+where
+    F: Fn() -> DateTime<Utc> + Send + Sync + 'static,
+{
+    fn now(&self) -> DateTime<Utc> {
+        self()
+    }
+}
+
 /// [`Clock`] reading the system clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

@@ -1,0 +1,72 @@
+//! Tracing output of the SDK, in a test binary of its own: a thread-local subscriber shares
+//! tracing's global callsite cache with whatever else runs in the process, so this test must
+//! not run beside others.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smartcar::{ApplicationSession, TokenStore};
+use smartcar_sim::Simulator;
+use smartcar_tests::flow::{CALLBACK, client_for, connect};
+
+/// Everything the SDK logs at TRACE level during a whole flow (Connect, exchange, reads, a
+/// command, a refresh, an application token) names no secret.
+#[tokio::test(flavor = "current_thread")]
+async fn tracing_output_carries_no_secret() {
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let sim = Simulator::start().await.unwrap();
+    let app = sim.app();
+    let client = client_for(&sim, CALLBACK).build().unwrap();
+    let (session, store) = connect(&sim, &client).await;
+    let vehicle = session
+        .vehicle(sim.users()[0].vehicle_ids[0].clone())
+        .unwrap();
+    vehicle.odometer().await.unwrap();
+    vehicle.lock().await.unwrap();
+    let first = store.load("user-1").await.unwrap().unwrap();
+    sim.advance(Duration::from_secs(2 * 3600));
+    vehicle.odometer().await.unwrap();
+    let second = store.load("user-1").await.unwrap().unwrap();
+    let app_token = ApplicationSession::new(&client).token().await.unwrap();
+    sim.shutdown().await;
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("smartcar.request"),
+        "spans are recorded:\n{log}"
+    );
+    assert!(
+        log.contains("/v2.0/vehicles/{vehicle_id}/odometer"),
+        "path templates, not ids"
+    );
+    for secret in [
+        app.client_secret.as_str(),
+        app.amt.as_str(),
+        first.access_token.secret(),
+        first.refresh_token.secret(),
+        second.access_token.secret(),
+        second.refresh_token.secret(),
+        app_token.secret(),
+    ] {
+        assert!(!log.contains(secret), "a secret reached the trace output");
+    }
+}
