@@ -93,6 +93,45 @@ impl ApplicationSession {
         Ok(out)
     }
 
+    /// Subscribes a user's vehicle to a webhook (management API v3; answered 202: creation is
+    /// asynchronous and the first delivery follows).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for malformed ids; API, transport, timeout and token errors.
+    pub async fn subscribe(
+        &self,
+        webhook_id: &str,
+        vehicle_id: &str,
+        user_id: &str,
+    ) -> Result<(), Error> {
+        check_id("webhook id", webhook_id)?;
+        check_id("vehicle id", vehicle_id)?;
+        check_id("user id", user_id)?;
+        let body = types::SubscriptionRequest {
+            data: types::SubscriptionRequestData {
+                attributes: types::SubscriptionRequestDataAttributes {
+                    webhook_id: webhook_id.to_owned(),
+                    vehicle_id: vehicle_id.to_owned(),
+                    user_id: Some(user_id.to_owned()),
+                },
+            },
+        };
+        let _: Response<serde_json::Value> = self
+            .send_v3_at(
+                true,
+                Method::POST,
+                "/v3/subscriptions",
+                "/v3/subscriptions",
+                &[],
+                None,
+                Some(&body),
+                Idempotency::Command,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Sends a v3 call with the application token (renewed once after a 401).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn send_v3<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -105,8 +144,39 @@ impl ApplicationSession {
         body: Option<&B>,
         idempotency: Idempotency,
     ) -> Result<Response<T>, Error> {
+        self.send_v3_at(
+            false,
+            method,
+            path,
+            template,
+            query,
+            user_id,
+            body,
+            idempotency,
+        )
+        .await
+    }
+
+    /// As `send_v3`, on the management host when `management` is true.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_v3_at<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        management: bool,
+        method: Method,
+        path: &str,
+        template: &'static str,
+        query: &[(&str, String)],
+        user_id: Option<&str>,
+        body: Option<&B>,
+        idempotency: Idempotency,
+    ) -> Result<Response<T>, Error> {
         let client = self.client();
-        let mut url = join(&client.origins().vehicle, path);
+        let origin = if management {
+            &client.origins().management_v3
+        } else {
+            &client.origins().vehicle
+        };
+        let mut url = join(origin, path);
         if !query.is_empty() {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));

@@ -170,6 +170,16 @@ impl Session {
     }
 }
 
+fn check_path_id(what: &'static str, id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.contains(['/', '?', '#']) || id.trim() != id {
+        return Err(Error::invalid(
+            what,
+            format!("`{id}` is not a valid {what}"),
+        ));
+    }
+    Ok(())
+}
+
 /// One connected vehicle of a [`Session`]'s user: one method per v2.0 endpoint. Cheap to clone.
 ///
 /// Each read returns the typed body with its [`Response::meta`] (data age, fetched at, unit
@@ -441,6 +451,60 @@ impl Vehicle {
             Some(&body),
         )
         .await
+    }
+
+    /// Subscribes this vehicle to a webhook (v2.0, with the vehicle's access token).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed webhook id; API (404 unknown webhook), transport,
+    /// timeout and token errors.
+    pub async fn subscribe(
+        &self,
+        webhook_id: &str,
+    ) -> Result<Response<types::WebhookSubscription>, Error> {
+        check_path_id("webhook id", webhook_id)?;
+        self.command(
+            Method::POST,
+            &format!("/webhooks/{webhook_id}"),
+            "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Unsubscribes this vehicle from a webhook. The platform authenticates this call with the
+    /// application management token (AMT), not the vehicle's token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed webhook id; API, transport and timeout errors.
+    pub async fn unsubscribe(
+        &self,
+        management_token: &str,
+        webhook_id: &str,
+    ) -> Result<Response<types::StatusResponse>, Error> {
+        check_path_id("webhook id", webhook_id)?;
+        let client = self.session.client();
+        let url = join(
+            &client.origins().api,
+            &self.path(&format!("/webhooks/{webhook_id}")),
+        );
+        let call = Call {
+            method: Method::DELETE,
+            url,
+            template: "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
+            headers: HeaderMap::new(),
+            body: None,
+            credential: Credential::Bearer(management_token.to_owned()),
+            idempotency: Idempotency::Idempotent,
+        };
+        let operation = call.operation();
+        let raw = client.execute(call).await?;
+        Ok(Response {
+            data: raw.json(&operation)?,
+            meta: crate::request::Meta::from_headers(&raw.headers),
+        })
     }
 
     /// Revokes the application's access to this vehicle.
