@@ -456,3 +456,51 @@ async fn v3_user_handle_signals_and_commands() {
     );
     sim.shutdown().await;
 }
+
+/// Broken token-endpoint answers become typed errors, and a failed refresh leaves the stored
+/// refresh token usable: the next call refreshes successfully.
+#[tokio::test]
+async fn broken_token_responses_are_typed_and_lose_nothing() {
+    let sim = Simulator::start().await.unwrap();
+    let client = client_for(&sim, CALLBACK)
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+    let (session, store) = connect(&sim, &client).await;
+    let vehicle = session
+        .vehicle(sim.users()[0].vehicle_ids[0].clone())
+        .unwrap();
+    let before = store.load("user-1").await.unwrap().unwrap();
+    sim.advance(Duration::from_secs(2 * 3600));
+
+    let token = "/oauth/token";
+    sim.faults()
+        .inject(Fault::truncated_json())
+        .on(token)
+        .once();
+    let e = vehicle.odometer().await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.status()),
+        (ErrorKind::Decode, Some(200)),
+        "{e:?}"
+    );
+
+    sim.faults().inject(Fault::html_502()).on(token).once();
+    let e = vehicle.odometer().await.unwrap_err();
+    assert_eq!((e.kind(), e.status()), (ErrorKind::Api, Some(502)), "{e:?}");
+
+    sim.faults().inject(Fault::empty_body(503)).on(token).once();
+    let e = vehicle.odometer().await.unwrap_err();
+    assert_eq!((e.kind(), e.status()), (ErrorKind::Api, Some(503)), "{e:?}");
+
+    // The refreshes above may have rotated the token on the platform before the answer broke;
+    // the store still holds the last refresh token, which the grace period honours.
+    assert_eq!(
+        store.load("user-1").await.unwrap().unwrap().refresh_token,
+        before.refresh_token
+    );
+    vehicle.odometer().await.unwrap();
+    let after = store.load("user-1").await.unwrap().unwrap();
+    assert_ne!(after.refresh_token, before.refresh_token);
+    sim.shutdown().await;
+}

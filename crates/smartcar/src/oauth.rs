@@ -273,6 +273,14 @@ impl Client {
                 message: other.to_string(),
                 source: Some(Box::new(other)),
             },
+            // oauth2 reports an error status with an empty body this way.
+            RequestTokenError::Other(_) if status.is_some_and(|s| s >= 400) => {
+                Error::Api(Box::new(ApiError::from_response(
+                    status.unwrap_or(500),
+                    &headers,
+                    b"",
+                )))
+            }
             RequestTokenError::Other(message) => Error::Decode(Box::new(DecodeError {
                 operation,
                 status,
