@@ -504,3 +504,101 @@ async fn broken_token_responses_are_typed_and_lose_nothing() {
     assert_ne!(after.refresh_token, before.refresh_token);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn vehicle_stream_batch_permissions_and_escape_hatch() {
+    use futures_util::StreamExt;
+    let sim = Simulator::builder()
+        .vehicles(12)
+        .users(1)
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&sim, CALLBACK).build().unwrap();
+    let (session, _store) = connect(&sim, &client).await;
+
+    // The stream pages by itself (50 per page, 12 vehicles: one page, then it stops).
+    let streamed: Vec<String> = session
+        .vehicles()
+        .map(|v| v.unwrap().id().to_owned())
+        .collect()
+        .await;
+    assert_eq!(streamed, sim.users()[0].vehicle_ids);
+    assert_eq!(sim.request_count("GET", "/v2.0/vehicles"), 1);
+
+    let ev = sim
+        .vehicles()
+        .into_iter()
+        .find(|v| v.battery.is_some() && v.fuel.is_none())
+        .expect("a BEV");
+    let vehicle = session.vehicle(ev.id.clone()).unwrap();
+
+    // One failing item never fails the others.
+    let batch = vehicle
+        .batch()
+        .odometer()
+        .fuel()
+        .location()
+        .send()
+        .await
+        .unwrap();
+    assert!((batch.odometer().unwrap().data.distance - ev.odometer_km).abs() < 0.01);
+    let fuel = batch.fuel().unwrap_err();
+    // read_fuel was not granted: the item carries its own 403, the others succeed.
+    assert_eq!(fuel.status(), Some(403));
+    assert_eq!(
+        fuel.api().and_then(|a| a.error_type.clone()),
+        Some(smartcar::api::open_enums::ErrorType::Permission)
+    );
+    assert!(fuel.request_id().is_some());
+    assert!(batch.location().is_ok());
+    assert_eq!(
+        batch.battery().unwrap_err().kind(),
+        ErrorKind::InvalidInput,
+        "not requested"
+    );
+    assert_eq!(
+        vehicle.batch().send().await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        sim.request_count("POST", "/v2.0/vehicles/{vehicle_id}/batch"),
+        1
+    );
+
+    let perms = vehicle.permissions(None, None).await.unwrap();
+    assert!(perms.data.permissions.contains(&Permission::ReadOdometer));
+    assert!(
+        vehicle
+            .has_permissions(&[Permission::ReadOdometer, Permission::ReadVin])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !vehicle
+            .has_permissions(&[Permission::ControlCharge])
+            .await
+            .unwrap()
+    );
+
+    // Escape hatch: any path, same auth and errors.
+    let raw = vehicle
+        .request(smartcar::Method::GET, "/odometer", None)
+        .await
+        .unwrap();
+    assert!(raw.data["distance"].is_number());
+    let e = vehicle
+        .request(smartcar::Method::GET, "/no/such/path", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    assert_eq!(
+        vehicle
+            .request(smartcar::Method::GET, "odometer", None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    sim.shutdown().await;
+}

@@ -62,6 +62,8 @@ pub use connect::{
     AuthorizationCode, AuthorizationUrl, AuthorizeBuilder, Redirect, ScopeRequest, State,
 };
 pub use error::{ApiError, BodyShape, ConnectError, DecodeError, Error, ErrorKind, OAuthError};
+/// HTTP methods, for [`Vehicle::request`].
+pub use http::Method;
 pub use oauth::ExchangeOptions;
 pub use request::{Clock, Meta, Response, Sleep, SystemClock, TokioSleep};
 pub use session::{ApplicationSession, DEFAULT_REFRESH_SKEW, Session};
@@ -71,7 +73,7 @@ pub use tokens::{
     Tokens,
 };
 pub use v3::{Signal, UserV3, VehicleV3};
-pub use vehicle::Vehicle;
+pub use vehicle::{BatchBuilder, BatchResponse, Vehicle, VehicleStream};
 pub use vin::Vin;
 
 /// A Smartcar permission (OAuth scope), e.g. [`Permission::ReadOdometer`]. Unknown names are

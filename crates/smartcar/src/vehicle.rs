@@ -522,3 +522,389 @@ impl Vehicle {
         .await
     }
 }
+
+/// Pages of [`Session::vehicles`].
+const VEHICLE_PAGE: u32 = 50;
+/// Upper bound on pages read by one stream.
+const MAX_VEHICLE_PAGES: u32 = 10_000;
+
+/// A stream of the user's vehicles, paging by itself.
+pub type VehicleStream =
+    std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<Vehicle, Error>> + Send>>;
+
+impl Session {
+    /// Every vehicle the user connected, as a stream that fetches pages of 50 as it goes. A
+    /// failing page is an error item, after which the stream ends.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+    /// let mut vehicles = session.vehicles();
+    /// while let Some(vehicle) = vehicles.next().await {
+    ///     println!("{}", vehicle?.id());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn vehicles(&self) -> VehicleStream {
+        struct Paging {
+            session: Session,
+            offset: u32,
+            page: u32,
+            buffer: std::collections::VecDeque<String>,
+            done: bool,
+        }
+        let start = Paging {
+            session: self.clone(),
+            offset: 0,
+            page: 0,
+            buffer: Default::default(),
+            done: false,
+        };
+        Box::pin(futures_util::stream::unfold(start, |mut p| async move {
+            loop {
+                if let Some(id) = p.buffer.pop_front() {
+                    let v = p.session.vehicle(id);
+                    return Some((v, p));
+                }
+                if p.done || p.page >= MAX_VEHICLE_PAGES {
+                    return None;
+                }
+                p.page += 1;
+                match p
+                    .session
+                    .vehicle_ids(Some(VEHICLE_PAGE), Some(p.offset))
+                    .await
+                {
+                    Err(e) => {
+                        p.done = true;
+                        return Some((Err(e), p));
+                    }
+                    Ok(page) => {
+                        let n = page.data.vehicles.len() as u32;
+                        p.offset += n;
+                        // Stop on the last page, and on an empty page even if the count says
+                        // more (a server that never advances cannot loop us).
+                        p.done = n == 0 || i64::from(p.offset) >= i64::from(page.data.paging.count);
+                        p.buffer.extend(page.data.vehicles);
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Vehicle {
+    /// One page of the permissions granted for this vehicle (`limit` default 25).
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout, decode and token errors.
+    pub async fn permissions(
+        &self,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<Response<types::Permissions>, Error> {
+        let mut query = Vec::new();
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        if let Some(o) = offset {
+            query.push(("offset", o.to_string()));
+        }
+        self.session
+            .send(
+                Method::GET,
+                &self.path("/permissions"),
+                "/v2.0/vehicles/{vehicle_id}/permissions",
+                &query,
+                None::<&()>,
+                Idempotency::Idempotent,
+                None,
+            )
+            .await
+    }
+
+    /// Whether every one of `permissions` was granted for this vehicle (reads all pages).
+    ///
+    /// # Errors
+    ///
+    /// As [`permissions`](Self::permissions).
+    pub async fn has_permissions(&self, permissions: &[crate::Permission]) -> Result<bool, Error> {
+        let mut granted = std::collections::HashSet::new();
+        let mut offset = 0u32;
+        for _ in 0..1_000 {
+            let page = self.permissions(Some(100), Some(offset)).await?.data;
+            let n = page.permissions.len() as u32;
+            granted.extend(page.permissions);
+            offset += n;
+            if n == 0 || i64::from(offset) >= i64::from(page.paging.count) {
+                break;
+            }
+        }
+        Ok(permissions.iter().all(|p| granted.contains(p)))
+    }
+
+    /// Dealer service records between two dates (both optional).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when `start` is after `end`; API and transport errors.
+    pub async fn service_history(
+        &self,
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        end: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Response<Vec<types::ServiceRecord>>, Error> {
+        if let (Some(s), Some(e)) = (start, end)
+            && s > e
+        {
+            return Err(Error::invalid("date range", "start is after end"));
+        }
+        let mut query = Vec::new();
+        if let Some(s) = start {
+            query.push((
+                "startDate",
+                s.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ));
+        }
+        if let Some(e) = end {
+            query.push((
+                "endDate",
+                e.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ));
+        }
+        self.session
+            .send(
+                Method::GET,
+                &self.path("/service/history"),
+                "/v2.0/vehicles/{vehicle_id}/service/history",
+                &query,
+                None::<&()>,
+                Idempotency::Idempotent,
+                Some(self.units),
+            )
+            .await
+    }
+
+    /// The escape hatch: any v2.0 path of this vehicle (`"/tesla/speedometer"`), with the same
+    /// authentication, retries (for GET), errors and tracing as the typed methods.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a path that does not start with `/`; API and transport
+    /// errors.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response<serde_json::Value>, Error> {
+        if !path.starts_with('/') || path.contains(['?', '#']) {
+            return Err(Error::invalid(
+                "path",
+                format!("`{path}` must start with `/` and carry no query"),
+            ));
+        }
+        let idempotency = if method == Method::GET {
+            Idempotency::Idempotent
+        } else {
+            Idempotency::Command
+        };
+        self.session
+            .send(
+                method,
+                &self.path(path),
+                "/v2.0/vehicles/{vehicle_id}/*",
+                &[],
+                body,
+                idempotency,
+                Some(self.units),
+            )
+            .await
+    }
+
+    /// Starts a batch: several reads in one request.
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let batch = vehicle.batch().odometer().battery().location().send().await?;
+    /// let odometer = batch.odometer()?;          // its own Result: one failure never fails the others
+    /// if let Ok(battery) = batch.battery() { println!("{}", battery.data.percent_remaining); }
+    /// # let _ = odometer; Ok(()) }
+    /// ```
+    pub fn batch(&self) -> BatchBuilder<'_> {
+        BatchBuilder {
+            vehicle: self,
+            paths: Vec::new(),
+        }
+    }
+}
+
+/// Chooses the reads of a batch; see [`Vehicle::batch`].
+#[derive(Debug)]
+#[must_use = "call .send()"]
+pub struct BatchBuilder<'v> {
+    vehicle: &'v Vehicle,
+    paths: Vec<&'static str>,
+}
+
+macro_rules! batch_paths {
+    ($($(#[$doc:meta])* $name:ident => $path:literal, $ty:ty;)*) => {
+        impl BatchBuilder<'_> {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self) -> Self {
+                    if !self.paths.contains(&$path) {
+                        self.paths.push($path);
+                    }
+                    self
+                }
+            )*
+        }
+
+        impl BatchResponse {
+            $(
+                $(#[$doc])*
+                ///
+                /// # Errors
+                ///
+                /// This item's own error (API error with its status and body), or
+                /// [`Error::InvalidInput`] if it was not requested.
+                pub fn $name(&self) -> Result<Response<$ty>, Error> {
+                    self.item($path)
+                }
+            )*
+        }
+    };
+}
+
+batch_paths! {
+    /// Attributes (`/`).
+    attributes => "/", types::VehicleAttributes;
+    /// VIN.
+    vin => "/vin", types::Vin;
+    /// Odometer.
+    odometer => "/odometer", types::Odometer;
+    /// Location.
+    location => "/location", types::Location;
+    /// Fuel tank.
+    fuel => "/fuel", types::FuelTank;
+    /// Battery.
+    battery => "/battery", types::Battery;
+    /// Battery capacity.
+    battery_capacity => "/battery/capacity", types::BatteryCapacity;
+    /// Nominal capacity.
+    nominal_capacity => "/battery/nominal_capacity", types::NominalCapacity;
+    /// Charge status.
+    charge => "/charge", types::ChargeStatus;
+    /// Charge limit.
+    charge_limit => "/charge/limit", types::ChargeLimit;
+    /// Engine oil.
+    engine_oil => "/engine/oil", types::EngineOil;
+    /// Tire pressure.
+    tire_pressure => "/tires/pressure", types::TirePressure;
+    /// Lock status.
+    lock_status => "/security", types::LockStatus;
+    /// Diagnostic system status.
+    diagnostic_system_status => "/diagnostics/system_status", types::DiagnosticSystemStatus;
+    /// Diagnostic trouble codes.
+    diagnostic_trouble_codes => "/diagnostics/dtcs", types::DiagnosticTroubleCodes;
+}
+
+impl BatchBuilder<'_> {
+    /// Sends the batch (one request).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty batch; errors of the batch request itself (each
+    /// item's own error is in the [`BatchResponse`]).
+    pub async fn send(self) -> Result<BatchResponse, Error> {
+        if self.paths.is_empty() {
+            return Err(Error::invalid("batch", "no read was chosen"));
+        }
+        let body = types::BatchRequest {
+            requests: self
+                .paths
+                .iter()
+                .map(|p| types::BatchRequestItem {
+                    path: (*p).to_owned(),
+                })
+                .collect(),
+        };
+        let v = self.vehicle;
+        let r: Response<types::BatchResponse> = v
+            .session
+            .send(
+                Method::POST,
+                &v.path("/batch"),
+                "/v2.0/vehicles/{vehicle_id}/batch",
+                &[],
+                Some(&body),
+                Idempotency::Idempotent,
+                Some(v.units),
+            )
+            .await?;
+        Ok(BatchResponse {
+            items: r.data.responses,
+            meta: r.meta,
+        })
+    }
+}
+
+/// The answer of a batch: one typed `Result` per requested read.
+#[derive(Clone, Debug)]
+pub struct BatchResponse {
+    items: Vec<types::BatchResponseItem>,
+    /// The batch request's own meta (its `sc-request-id`).
+    pub meta: crate::request::Meta,
+}
+
+impl BatchResponse {
+    /// The raw items.
+    pub fn items(&self) -> &[types::BatchResponseItem] {
+        &self.items
+    }
+
+    fn item<T: DeserializeOwned>(&self, path: &str) -> Result<Response<T>, Error> {
+        let item = self
+            .items
+            .iter()
+            .find(|i| i.path == path || i.path.trim_end_matches('/') == path.trim_end_matches('/'))
+            .ok_or_else(|| Error::invalid("batch item", format!("`{path}` was not requested")))?;
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &item.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        let body = serde_json::to_vec(&item.body.clone().unwrap_or(serde_json::Value::Null))
+            .unwrap_or_default();
+        let mut meta = crate::request::Meta::from_headers(&headers);
+        if meta.request_id.is_none() {
+            meta.request_id = self.meta.request_id.clone();
+        }
+        if !(200..300).contains(&item.code) {
+            let mut e = crate::ApiError::from_response(
+                u16::try_from(item.code).unwrap_or(500),
+                &headers,
+                &body,
+            );
+            if e.request_id.is_none() {
+                e.request_id = meta.request_id.clone();
+            }
+            return Err(Error::Api(Box::new(e)));
+        }
+        let data = serde_json::from_slice(&body).map_err(|e| {
+            Error::Decode(Box::new(crate::DecodeError {
+                operation: format!("batch item {path}"),
+                status: u16::try_from(item.code).ok(),
+                request_id: meta.request_id.clone(),
+                message: e.to_string(),
+                body_excerpt: crate::error::excerpt(&body),
+            }))
+        })?;
+        Ok(Response { data, meta })
+    }
+}
