@@ -82,7 +82,8 @@ pub enum Fault {
     /// The real response with its body cut in half (still labelled JSON).
     TruncatedJson,
     /// The real response with every upper-case enum value the spec lists (`CHARGING`,
-    /// `LOCKED`, `OK`, `BEV`, …) replaced by this value, which the spec does not list.
+    /// `LOCKED`, `OK`, `BEV`, error `type`s, …) replaced by this value, which the spec does not
+    /// list.
     UnknownEnumValue(String),
     /// The real response labelled `text/plain`.
     WrongContentType,
@@ -613,7 +614,7 @@ async fn apply(fault: Fault, shape: Shape, req: Request, next: Next) -> Response
             Response::from_parts(parts, Body::new(body))
         }
         Fault::HugeBody(size) => {
-            let filler = size.saturating_sub(12).max(1);
+            let filler = size.saturating_sub(11).max(1);
             let mut body = Vec::with_capacity(filler + 12);
             body.extend_from_slice(b"{\"data\":\"");
             body.resize(body.len() + filler, b'a');
@@ -654,6 +655,7 @@ fn is_known_enum_value(s: &str) -> bool {
         e::CapacitySource::KNOWN,
         e::ChargeEventType::KNOWN,
         e::ChargeState::KNOWN,
+        e::ErrorType::KNOWN,
         e::ClosureStatus::KNOWN,
         e::CommandStatusValue::KNOWN,
         e::CommandType::KNOWN,

@@ -263,7 +263,9 @@ fn refresh(
             if let Some(a) = world.access_tokens.get(&access)
                 && world.refresh_tokens.contains_key(&refresh)
             {
-                let expires_in = (a.expires_at - now).num_seconds().max(0);
+                // Whole seconds left, rounded up (the pair was issued a moment ago).
+                let ms = (a.expires_at - now).num_milliseconds().max(0);
+                let expires_in = (ms + 999) / 1000;
                 return token_response(access, refresh, expires_in);
             }
             return invalid();

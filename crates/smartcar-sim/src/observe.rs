@@ -350,7 +350,9 @@ pub(crate) async fn middleware(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.contains("json"));
 
-    if response.body().size_hint().exact().is_some() {
+    // Faults that stream on purpose must not be buffered here.
+    let streamed = matches!(entry.fault, Some("stall_body" | "connection_reset"));
+    if !streamed && response.body().size_hint().exact().is_some() {
         // A buffered body (every normal response): record it now, before the client can see
         // the response, so a test reading the log right after its request finds the entry.
         let (parts, body) = response.into_parts();
