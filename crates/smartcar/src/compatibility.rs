@@ -1,11 +1,10 @@
 //! Compatibility: whether a VIN supports a set of permissions (client id + secret, Basic).
 
-use http::{HeaderMap, Method};
+use http::Method;
 use smartcar_api::types;
 
 use crate::client::Client;
-use crate::config::join;
-use crate::request::{Call, Credential, Idempotency, Meta, Response};
+use crate::request::{Call, Credential, Idempotency, Response};
 use crate::vin::Vin;
 use crate::{Error, Permission};
 
@@ -36,26 +35,20 @@ impl Client {
             ));
         }
         let scope: Vec<String> = permissions.iter().map(ToString::to_string).collect();
-        let mut url = join(&self.origins().api, "/v2.0/compatibility");
-        url.query_pairs_mut()
-            .append_pair("vin", vin.as_str())
-            .append_pair("scope", &scope.join(" "))
-            .append_pair("country", &country.to_ascii_uppercase());
         let secret = self.client_secret()?;
-        let call = Call {
-            method: Method::GET,
-            url,
-            template: "/v2.0/compatibility",
-            headers: HeaderMap::new(),
-            body: None,
-            credential: Credential::Basic(self.client_id().to_owned(), secret.secret().to_owned()),
-            idempotency: Idempotency::Idempotent,
-        };
-        let operation = call.operation();
-        let raw = self.execute(call).await?;
-        Ok(Response {
-            data: raw.json(&operation)?,
-            meta: Meta::from_headers(&raw.headers),
-        })
+        let call = Call::new(
+            Method::GET,
+            &self.origins().api,
+            "/v2.0/compatibility",
+            "/v2.0/compatibility",
+            &[
+                ("vin", vin.as_str().to_owned()),
+                ("scope", scope.join(" ")),
+                ("country", country.to_ascii_uppercase()),
+            ],
+            Credential::Basic(self.client_id().to_owned(), secret.secret().to_owned()),
+            Idempotency::Idempotent,
+        );
+        self.fetch(call).await
     }
 }

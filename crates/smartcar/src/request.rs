@@ -153,9 +153,66 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// A call to `origin` + `path` (+ `query`), without headers or body.
+    pub(crate) fn new(
+        method: Method,
+        origin: &url::Url,
+        path: &str,
+        template: &'static str,
+        query: &[(&str, String)],
+        credential: Credential,
+        idempotency: Idempotency,
+    ) -> Call {
+        let mut url = crate::config::join(origin, path);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Call {
+            method,
+            url,
+            template,
+            headers: HeaderMap::new(),
+            body: None,
+            credential,
+            idempotency,
+        }
+    }
+
+    /// Adds a header, when `value` is given.
+    pub(crate) fn header(mut self, name: &'static str, value: Option<&str>) -> Result<Call, Error> {
+        if let Some(v) = value {
+            header(&mut self.headers, name, v)?;
+        }
+        Ok(self)
+    }
+
+    /// Sets a JSON body, when one is given.
+    pub(crate) fn json<B: serde::Serialize + ?Sized>(
+        mut self,
+        body: Option<&B>,
+    ) -> Result<Call, Error> {
+        self.body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| Error::invalid("request body", e.to_string()))?;
+        Ok(self)
+    }
+
     pub(crate) fn operation(&self) -> String {
         format!("{} {}", self.method, self.template)
     }
+}
+
+/// Rejects ids that would change the path they are put in.
+pub(crate) fn check_id(what: &'static str, id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.contains(['/', '?', '#']) || id.trim() != id {
+        return Err(Error::invalid(
+            what,
+            format!("`{id}` is not a valid {what}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The raw answer of a successful call.
@@ -194,6 +251,24 @@ fn jitter_fraction() -> f64 {
 }
 
 impl Client {
+    /// Sends a call and decodes its JSON body (an empty body decodes as `null`).
+    pub(crate) async fn fetch<T: DeserializeOwned>(
+        &self,
+        call: Call,
+    ) -> Result<Response<T>, Error> {
+        let operation = call.operation();
+        let raw = self.execute(call).await?;
+        let data = if raw.body.is_empty() {
+            serde_json::from_slice(b"null").or_else(|_| raw.json(&operation))?
+        } else {
+            raw.json(&operation)?
+        };
+        Ok(Response {
+            data,
+            meta: Meta::from_headers(&raw.headers),
+        })
+    }
+
     /// Sends a call with retries; any non-2xx status becomes an error.
     pub(crate) async fn execute(&self, call: Call) -> Result<RawResponse, Error> {
         let policy = &self.inner.retry;

@@ -2,31 +2,20 @@
 //! that sends `sc-user-id`, typed signals, commands, and the v3 connections.
 
 use chrono::{DateTime, TimeZone, Utc};
-use http::{HeaderMap, Method};
+use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smartcar_api::open_enums::{SignalCode, SignalStatusValue};
 use smartcar_api::types;
 
 use crate::Error;
-use crate::config::join;
-use crate::request::{Call, Credential, Idempotency, Meta, Response, header};
+use crate::request::{Call, Credential, Idempotency, Response, check_id};
 use crate::session::ApplicationSession;
 
 /// Page size asked for when a call reads every page.
 const PAGE_SIZE: u32 = 100;
 /// Upper bound on pages read by one call (a server that never ends paging cannot loop us).
 const MAX_PAGES: u32 = 1_000;
-
-fn check_id(what: &'static str, id: &str) -> Result<(), Error> {
-    if id.is_empty() || id.contains(['/', '?', '#']) || id.trim() != id {
-        return Err(Error::invalid(
-            what,
-            format!("`{id}` is not a valid {what}"),
-        ));
-    }
-    Ok(())
-}
 
 impl ApplicationSession {
     /// A handle on one Smartcar user (the `user_id` of the Connect redirect): every call sends
@@ -176,19 +165,6 @@ impl ApplicationSession {
         } else {
             &client.origins().vehicle
         };
-        let mut url = join(origin, path);
-        if !query.is_empty() {
-            url.query_pairs_mut()
-                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
-        }
-        let mut headers = HeaderMap::new();
-        if let Some(u) = user_id {
-            header(&mut headers, "sc-user-id", u)?;
-        }
-        let body = body
-            .map(serde_json::to_vec)
-            .transpose()
-            .map_err(|e| Error::invalid("request body", e.to_string()))?;
         let mut renewed = false;
         loop {
             let token = if renewed {
@@ -196,34 +172,20 @@ impl ApplicationSession {
             } else {
                 self.token().await?
             };
-            let call = Call {
-                method: method.clone(),
-                url: url.clone(),
+            let call = Call::new(
+                method.clone(),
+                origin,
+                path,
                 template,
-                headers: headers.clone(),
-                body: body.clone(),
-                credential: Credential::Bearer(token.secret().to_owned()),
+                query,
+                Credential::Bearer(token.secret().to_owned()),
                 idempotency,
-            };
-            let operation = call.operation();
-            match client.execute(call).await {
+            )
+            .header("sc-user-id", user_id)?
+            .json(body)?;
+            match client.fetch(call).await {
                 Err(Error::Api(e)) if e.status == 401 && !renewed => renewed = true,
-                Err(e) => return Err(e),
-                Ok(raw) => {
-                    let data = if raw.body.is_empty() {
-                        serde_json::from_slice(b"null")
-                    } else {
-                        serde_json::from_slice(&raw.body)
-                    };
-                    let data = match data {
-                        Ok(d) => d,
-                        Err(_) => raw.json(&operation)?,
-                    };
-                    return Ok(Response {
-                        data,
-                        meta: Meta::from_headers(&raw.headers),
-                    });
-                }
+                other => return other,
             }
         }
     }
@@ -364,6 +326,26 @@ impl Signal {
             oem_updated_at: ms(r.meta.as_ref().and_then(|m| m.oem_updated_at)),
         }
     }
+}
+
+/// A v3 command without a body.
+macro_rules! v3_command {
+    ($(#[$doc:meta])* $name:ident, $suffix:literal) => {
+        $(#[$doc])*
+        ///
+        /// # Errors
+        ///
+        /// API errors (409 `VEHICLE_STATE`, 501 `COMPATIBILITY`…), transport, timeout and
+        /// token errors.
+        pub async fn $name(&self) -> Result<Response<types::CommandExecution>, Error> {
+            self.command(
+                concat!("/commands/", $suffix),
+                concat!("/v3/vehicles/{vehicle_id}/commands/", $suffix),
+                None::<&()>,
+            )
+            .await
+        }
+    };
 }
 
 /// One vehicle of a [`UserV3`]: its resource, signals and commands.
@@ -510,61 +492,22 @@ impl VehicleV3 {
         Ok(r.map(|c| c.data))
     }
 
-    /// Locks the vehicle (`control_security`).
-    ///
-    /// # Errors
-    ///
-    /// API errors (409 `VEHICLE_STATE`…), transport, timeout and token errors.
-    pub async fn lock(&self) -> Result<Response<types::CommandExecution>, Error> {
-        self.command(
-            "/commands/security/lock",
-            "/v3/vehicles/{vehicle_id}/commands/security/lock",
-            None::<&()>,
-        )
-        .await
-    }
-
-    /// Unlocks the vehicle (`control_security`).
-    ///
-    /// # Errors
-    ///
-    /// As [`lock`](Self::lock).
-    pub async fn unlock(&self) -> Result<Response<types::CommandExecution>, Error> {
-        self.command(
-            "/commands/security/unlock",
-            "/v3/vehicles/{vehicle_id}/commands/security/unlock",
-            None::<&()>,
-        )
-        .await
-    }
-
-    /// Starts charging (`control_charge`).
-    ///
-    /// # Errors
-    ///
-    /// As [`lock`](Self::lock).
-    pub async fn start_charge(&self) -> Result<Response<types::CommandExecution>, Error> {
-        self.command(
-            "/commands/charge/start",
-            "/v3/vehicles/{vehicle_id}/commands/charge/start",
-            None::<&()>,
-        )
-        .await
-    }
-
-    /// Stops charging (`control_charge`).
-    ///
-    /// # Errors
-    ///
-    /// As [`lock`](Self::lock).
-    pub async fn stop_charge(&self) -> Result<Response<types::CommandExecution>, Error> {
-        self.command(
-            "/commands/charge/stop",
-            "/v3/vehicles/{vehicle_id}/commands/charge/stop",
-            None::<&()>,
-        )
-        .await
-    }
+    v3_command!(
+        /// Locks the vehicle (`control_security`).
+        lock, "security/lock"
+    );
+    v3_command!(
+        /// Unlocks the vehicle (`control_security`).
+        unlock, "security/unlock"
+    );
+    v3_command!(
+        /// Starts charging (`control_charge`).
+        start_charge, "charge/start"
+    );
+    v3_command!(
+        /// Stops charging (`control_charge`).
+        stop_charge, "charge/stop"
+    );
 
     /// Sets the charge limit, a percentage from 50 to 100 (`control_charge`).
     ///

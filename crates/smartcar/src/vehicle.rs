@@ -1,13 +1,13 @@
 //! The user-level v2.0 API: the user, their vehicles, and one typed method per vehicle endpoint.
 
-use http::{HeaderMap, Method};
+use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smartcar_api::types;
 
 use crate::Error;
-use crate::config::{UnitSystem, join};
-use crate::request::{Call, Credential, Idempotency, Response, header};
+use crate::config::UnitSystem;
+use crate::request::{Call, Credential, Idempotency, Response, check_id};
 use crate::session::Session;
 
 impl Session {
@@ -139,45 +139,19 @@ impl Session {
         idempotency: Idempotency,
         units: Option<UnitSystem>,
     ) -> Result<Response<T>, Error> {
-        let mut url = join(&self.client().origins().api, path);
-        if !query.is_empty() {
-            url.query_pairs_mut()
-                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
-        }
-        let mut headers = HeaderMap::new();
-        if let Some(u) = units {
-            header(&mut headers, "sc-unit-system", u.as_str())?;
-        }
-        let body = body
-            .map(serde_json::to_vec)
-            .transpose()
-            .map_err(|e| Error::invalid("request body", e.to_string()))?;
-        let call = Call {
+        let call = Call::new(
             method,
-            url,
+            &self.client().origins().api,
+            path,
             template,
-            headers,
-            body,
-            credential: Credential::Bearer(token.secret().to_owned()),
+            query,
+            Credential::Bearer(token.secret().to_owned()),
             idempotency,
-        };
-        let operation = call.operation();
-        let raw = self.client().execute(call).await?;
-        Ok(Response {
-            data: raw.json(&operation)?,
-            meta: crate::request::Meta::from_headers(&raw.headers),
-        })
+        )
+        .header("sc-unit-system", units.map(UnitSystem::as_str))?
+        .json(body)?;
+        self.client().fetch(call).await
     }
-}
-
-fn check_path_id(what: &'static str, id: &str) -> Result<(), Error> {
-    if id.is_empty() || id.contains(['/', '?', '#']) || id.trim() != id {
-        return Err(Error::invalid(
-            what,
-            format!("`{id}` is not a valid {what}"),
-        ));
-    }
-    Ok(())
 }
 
 /// One connected vehicle of a [`Session`]'s user: one method per v2.0 endpoint. Cheap to clone.
@@ -463,7 +437,7 @@ impl Vehicle {
         &self,
         webhook_id: &str,
     ) -> Result<Response<types::WebhookSubscription>, Error> {
-        check_path_id("webhook id", webhook_id)?;
+        check_id("webhook id", webhook_id)?;
         self.command(
             Method::POST,
             &format!("/webhooks/{webhook_id}"),
@@ -484,27 +458,18 @@ impl Vehicle {
         management_token: &str,
         webhook_id: &str,
     ) -> Result<Response<types::StatusResponse>, Error> {
-        check_path_id("webhook id", webhook_id)?;
+        check_id("webhook id", webhook_id)?;
         let client = self.session.client();
-        let url = join(
+        let call = Call::new(
+            Method::DELETE,
             &client.origins().api,
             &self.path(&format!("/webhooks/{webhook_id}")),
+            "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
+            &[],
+            Credential::Bearer(management_token.to_owned()),
+            Idempotency::Idempotent,
         );
-        let call = Call {
-            method: Method::DELETE,
-            url,
-            template: "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
-            headers: HeaderMap::new(),
-            body: None,
-            credential: Credential::Bearer(management_token.to_owned()),
-            idempotency: Idempotency::Idempotent,
-        };
-        let operation = call.operation();
-        let raw = client.execute(call).await?;
-        Ok(Response {
-            data: raw.json(&operation)?,
-            meta: crate::request::Meta::from_headers(&raw.headers),
-        })
+        client.fetch(call).await
     }
 
     /// Revokes the application's access to this vehicle.
