@@ -81,8 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(not_found)
-        // The last layer added runs first: the log sees what faults did.
-        .layer(from_fn_with_state(state.clone(), faults::middleware))
+        // One layer for both: the log sees what faults did (see `observe::middleware`).
         .layer(from_fn_with_state(state.clone(), observe::middleware))
         .with_state(state)
 }

@@ -156,12 +156,17 @@ fn print_banner(sim: &smartcar_sim::Simulator) {
         }
     }
     println!("\nConnect (open in a browser; add &sim_auto_approve=true to skip the page)");
-    println!(
-        "  {}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read_vehicle_info%20read_odometer&state=demo",
-        origins.connect,
-        app.client_id,
-        app.redirect_uris.first().map(String::as_str).unwrap_or("")
-    );
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &app.client_id)
+        .append_pair(
+            "redirect_uri",
+            app.redirect_uris.first().map(String::as_str).unwrap_or(""),
+        )
+        .append_pair("scope", "read_vehicle_info read_odometer")
+        .append_pair("state", "demo")
+        .finish();
+    println!("  {}/oauth/authorize?{query}", origins.connect);
     println!("\nEnvironment for Smartcar's official SDKs (Python, Node, Java, Ruby):");
     for (name, value) in origins.sdk_env().into_iter().chain(app.env()) {
         println!("  export {name}={value}");

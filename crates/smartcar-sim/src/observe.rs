@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use http_body::Frame;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::state::{AppState, random_id};
+use crate::state::AppState;
 
 /// How many exchanges the log keeps (the oldest are dropped first).
 pub const LOG_CAPACITY: usize = 10_000;
@@ -300,7 +300,7 @@ pub(crate) async fn middleware(
         None => observer.count(req.method(), req.uri().path()),
     }
     if !observer.logging() {
-        let mut response = next.run(req).await;
+        let mut response = crate::faults::run(&state, req, next).await;
         ensure_request_id(response.headers_mut());
         return response;
     }
@@ -337,7 +337,7 @@ pub(crate) async fn middleware(
         fault: None,
     };
     let req = Request::from_parts(parts, Body::from(body));
-    let mut response = next.run(req).await;
+    let mut response = crate::faults::run(&state, req, next).await;
     ensure_request_id(response.headers_mut());
 
     let mut entry = entry;
@@ -384,10 +384,33 @@ pub(crate) async fn middleware(
 fn ensure_request_id(headers: &mut HeaderMap) {
     static SC_REQUEST_ID: HeaderName = HeaderName::from_static("sc-request-id");
     if !headers.contains_key(&SC_REQUEST_ID)
-        && let Ok(value) = HeaderValue::from_str(&random_id())
+        && let Ok(value) = HeaderValue::from_str(&fast_request_id())
     {
         headers.insert(SC_REQUEST_ID.clone(), value);
     }
+}
+
+/// A request id in UUID v4 layout without a system call per request: a process-wide counter
+/// run through SplitMix64 (request ids must be unique, not unguessable; tokens and codes still
+/// come from the OS generator).
+fn fast_request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let bytes = *uuid::Uuid::new_v4().as_bytes();
+        u64::from_le_bytes([
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+        ])
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut rng = crate::fleet::Rng::new(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+    bytes[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 fn masked_headers(headers: &HeaderMap) -> Vec<(String, String)> {
