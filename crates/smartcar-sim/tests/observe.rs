@@ -174,7 +174,14 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
         let url = format!("{base}/healthz");
         async move { client().get(url).send().await.map(|r| r.status().as_u16()) }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Wait until the server has the request (it is counted before the delay starts).
+    for _ in 0..500 {
+        if sim.total_requests() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(sim.total_requests(), 1);
     sim.shutdown().await;
     assert_eq!(in_flight.await.unwrap().unwrap(), 200);
     let after = client().get(format!("{base}/healthz")).send().await;
