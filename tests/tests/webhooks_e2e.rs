@@ -130,7 +130,7 @@ async fn signed_deliveries_are_verified_and_tampered_ones_refused() {
     assert!(
         deliveries
             .iter()
-            .any(|d| matches!(&d.event, WebhookEvent::V2(e) if e.webhook_id == hook2))
+            .any(|d| matches!(&d.event, WebhookEvent::V2(e) if e.envelope.webhook_id == hook2 && matches!(&e.payload, smartcar::webhooks::V2Payload::EventBased(p) if p.vehicle_id == vehicle_id)))
     );
     assert!(
         deliveries

@@ -180,12 +180,34 @@ pub enum WebhookEvent {
     /// v3 `VEHICLE_ERROR`: errors (and their resolution) of a vehicle.
     VehicleError(Box<types::VehicleErrorData>),
     /// Any v2.0 delivery other than `verify` (`eventBased`, `scheduled`, `dynamic`).
-    V2(Box<types::V2WebhookEvent>),
+    V2(Box<V2Event>),
     /// An event type this SDK does not know yet; the body is in [`Delivery::raw`].
     Unknown {
         /// `eventType` (v3) or `eventName` (v2).
         event_type: String,
     },
+}
+
+/// A v2.0 delivery: the envelope and its payload, typed by `eventName`.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub struct V2Event {
+    /// The envelope (`version`, `webhookId`, `eventName`, `mode`, raw `payload`).
+    pub envelope: types::V2WebhookEvent,
+    /// The payload.
+    pub payload: V2Payload,
+}
+
+/// The payload of a v2.0 delivery.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum V2Payload {
+    /// `eventBased`: a charging event of one vehicle.
+    EventBased(types::V2EventBasedPayload),
+    /// `scheduled` or `dynamic`: batch-like data items per vehicle.
+    VehicleData(types::V2DynamicPayload),
+    /// A payload this SDK cannot type (kept as sent in the envelope).
+    Other,
 }
 
 impl Delivery {
@@ -261,7 +283,22 @@ impl Delivery {
             N::Unknown(name) => WebhookEvent::Unknown {
                 event_type: name.clone(),
             },
-            _ => WebhookEvent::V2(Box::new(envelope.clone())),
+            name => {
+                let payload = serde_json::Value::Object(envelope.payload.clone());
+                let payload = match name {
+                    N::EventBased => serde_json::from_value(payload)
+                        .map(V2Payload::EventBased)
+                        .map_err(|e| WebhookError::Malformed(e.to_string()))?,
+                    N::Scheduled | N::Dynamic => serde_json::from_value(payload)
+                        .map(V2Payload::VehicleData)
+                        .map_err(|e| WebhookError::Malformed(e.to_string()))?,
+                    _ => V2Payload::Other,
+                };
+                WebhookEvent::V2(Box::new(V2Event {
+                    envelope: envelope.clone(),
+                    payload,
+                }))
+            }
         };
         Ok(Delivery {
             event,
@@ -319,6 +356,31 @@ mod tests {
             }
         );
         assert_eq!(d.webhook_id.as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn v2_payloads_are_typed() {
+        let body = br#"{"version":"2.0","webhookId":"w","eventName":"eventBased","mode":"live","payload":{"eventId":"e","vehicleId":"v","eventType":"CHARGING_STARTED","eventTime":"2022-04-01T12:00:00.000Z"}}"#;
+        let d = Delivery::parse(body).unwrap();
+        let WebhookEvent::V2(event) = d.event else {
+            panic!("not v2")
+        };
+        let V2Payload::EventBased(p) = &event.payload else {
+            panic!("{:?}", event.payload)
+        };
+        assert_eq!(p.vehicle_id, "v");
+        let data = br#"{"version":"2.0","webhookId":"w","eventName":"dynamic","payload":{"vehicles":[{"vehicleId":"v","requestId":"r","data":[{"path":"/odometer","code":200,"body":{"distance":1.5},"headers":{}}]}]}}"#;
+        let WebhookEvent::V2(event) = Delivery::parse(data).unwrap().event else {
+            panic!("not v2")
+        };
+        assert!(
+            matches!(&event.payload, V2Payload::VehicleData(v) if v.vehicles[0].data[0].code == 200)
+        );
+        let bad = br#"{"version":"2.0","webhookId":"w","eventName":"eventBased","payload":{"eventId":"e"}}"#;
+        assert!(matches!(
+            Delivery::parse(bad),
+            Err(WebhookError::Malformed(_))
+        ));
     }
 
     #[test]
