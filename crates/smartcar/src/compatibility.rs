@@ -23,6 +23,70 @@ impl Client {
         permissions: &[Permission],
         country: Option<&str>,
     ) -> Result<Response<types::CompatibilityV2>, Error> {
+        let call = self.compatibility_call("/v2.0/compatibility", vin, permissions, country)?;
+        self.fetch(call).await
+    }
+
+    /// The v1.0 form of the check: whether the vehicle is compatible, as a bare boolean
+    /// (`GET /v1.0/compatibility`; errors come in the v1.0 body shape, read into [`Error::Api`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`compatibility`](Self::compatibility).
+    pub async fn compatibility_v1(
+        &self,
+        vin: &str,
+        permissions: &[Permission],
+        country: Option<&str>,
+    ) -> Result<Response<types::CompatibilityV1>, Error> {
+        let call = self.compatibility_call("/v1.0/compatibility", vin, permissions, country)?;
+        self.fetch(call).await
+    }
+
+    /// Compatible makes, models and years of a region (`GET /v2.0/compatibility/matrix`),
+    /// optionally restricted to a powertrain, makes and permissions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] without a client secret; API and transport errors.
+    pub async fn compatibility_matrix(
+        &self,
+        region: types::CompatibilityRegion,
+        powertrain: Option<smartcar_api::open_enums::PowertrainType>,
+        makes: &[&str],
+        permissions: &[Permission],
+    ) -> Result<Response<types::CompatibilityMatrix>, Error> {
+        let mut query = vec![("region", region.to_string())];
+        if let Some(p) = powertrain {
+            query.push(("type", p.to_string()));
+        }
+        if !makes.is_empty() {
+            query.push(("make", makes.join(" ")));
+        }
+        if !permissions.is_empty() {
+            let scope: Vec<String> = permissions.iter().map(ToString::to_string).collect();
+            query.push(("scope", scope.join(" ")));
+        }
+        let secret = self.client_secret()?;
+        let call = Call::new(
+            Method::GET,
+            &self.origins().api,
+            "/v2.0/compatibility/matrix",
+            "/v2.0/compatibility/matrix",
+            &query,
+            Credential::Basic(self.client_id().to_owned(), secret.secret().to_owned()),
+            Idempotency::Idempotent,
+        );
+        self.fetch(call).await
+    }
+
+    fn compatibility_call(
+        &self,
+        path: &'static str,
+        vin: &str,
+        permissions: &[Permission],
+        country: Option<&str>,
+    ) -> Result<Call, Error> {
         let vin = Vin::parse(vin)?;
         if permissions.is_empty() {
             return Err(Error::invalid("permissions", "at least one is needed"));
@@ -36,11 +100,11 @@ impl Client {
         }
         let scope: Vec<String> = permissions.iter().map(ToString::to_string).collect();
         let secret = self.client_secret()?;
-        let call = Call::new(
+        Ok(Call::new(
             Method::GET,
             &self.origins().api,
-            "/v2.0/compatibility",
-            "/v2.0/compatibility",
+            path,
+            path,
             &[
                 ("vin", vin.as_str().to_owned()),
                 ("scope", scope.join(" ")),
@@ -48,7 +112,6 @@ impl Client {
             ],
             Credential::Basic(self.client_id().to_owned(), secret.secret().to_owned()),
             Idempotency::Idempotent,
-        );
-        self.fetch(call).await
+        ))
     }
 }

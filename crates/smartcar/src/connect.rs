@@ -319,6 +319,50 @@ impl AuthorizeBuilder<'_> {
     }
 }
 
+impl Client {
+    /// The Connect re-authentication URL for a vehicle whose connected-services login changed
+    /// (`CONNECTED_SERVICES_ACCOUNT` / `AUTHENTICATION_FAILED`; the error's
+    /// [`ApiError::resolution_url`](crate::ApiError::resolution_url) is a partial form of it).
+    /// On success Connect redirects with `vehicle_id` ([`Redirect::VehicleId`]).
+    ///
+    /// ```
+    /// # let client = smartcar::Client::builder().client_id("id").redirect_uri("https://app.example/cb").build()?;
+    /// let auth = client.reauthenticate_url("36ab27d0-fd9d-4455-823a-ce30af709ffc", None)?;
+    /// assert!(auth.url.as_str().contains("response_type=vehicle_id"));
+    /// # Ok::<(), smartcar::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed vehicle id; [`Error::Configuration`] without a
+    /// redirect URI.
+    pub fn reauthenticate_url(
+        &self,
+        vehicle_id: &str,
+        state: Option<&str>,
+    ) -> Result<AuthorizationUrl, Error> {
+        crate::request::check_id("vehicle id", vehicle_id)?;
+        let redirect = self.redirect_uri().cloned().ok_or_else(|| {
+            Error::config("redirect_uri", "re-authentication needs a redirect URI")
+        })?;
+        let state = match state {
+            Some(s) => s.to_owned(),
+            None => CsrfToken::new_random().secret().clone(),
+        };
+        let mut url = crate::config::join(&self.origins().connect, "/oauth/reauthenticate");
+        url.query_pairs_mut()
+            .append_pair("response_type", "vehicle_id")
+            .append_pair("client_id", self.client_id())
+            .append_pair("vehicle_id", vehicle_id)
+            .append_pair("redirect_uri", redirect.as_str())
+            .append_pair("state", &state);
+        Ok(AuthorizationUrl {
+            url,
+            state: State(state),
+        })
+    }
+}
+
 /// What Smartcar Connect sent back to the redirect URI, once the state is verified.
 #[non_exhaustive]
 #[derive(Clone, PartialEq, Eq)]

@@ -43,6 +43,7 @@ mod compatibility;
 mod config;
 mod connect;
 mod error;
+mod management;
 mod oauth;
 mod request;
 mod session;
@@ -64,6 +65,7 @@ pub use connect::{
 pub use error::{ApiError, BodyShape, ConnectError, DecodeError, Error, ErrorKind, OAuthError};
 /// HTTP methods, for [`Vehicle::request`].
 pub use http::Method;
+pub use management::{ConnectionFilter, ConnectionStream, Management};
 pub use oauth::ExchangeOptions;
 pub use request::{Clock, Meta, Response, Sleep, SystemClock, TokioSleep};
 pub use session::{ApplicationSession, DEFAULT_REFRESH_SKEW, Session};

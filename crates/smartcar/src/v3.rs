@@ -82,6 +82,151 @@ impl ApplicationSession {
         Ok(out)
     }
 
+    /// One connection by id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed id; API (404), transport and token errors.
+    pub async fn connection(
+        &self,
+        connection_id: &str,
+    ) -> Result<Response<types::ConnectionResource>, Error> {
+        check_id("connection id", connection_id)?;
+        let r: Response<types::ConnectionResponseV3> = self
+            .send_v3(
+                Method::GET,
+                &format!("/v3/connections/{connection_id}"),
+                "/v3/connections/{connection_id}",
+                &[],
+                None,
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(r.map(|c| c.data))
+    }
+
+    /// Removes a connection (disconnects the vehicle from the application).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed id; API, transport and token errors.
+    pub async fn delete_connection(&self, connection_id: &str) -> Result<(), Error> {
+        check_id("connection id", connection_id)?;
+        let _: Response<serde_json::Value> = self
+            .send_v3(
+                Method::DELETE,
+                &format!("/v3/connections/{connection_id}"),
+                "/v3/connections/{connection_id}",
+                &[],
+                None,
+                None::<&()>,
+                Idempotency::Command,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every webhook subscription matching the filters (all pages).
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout, decode and token errors.
+    pub async fn subscriptions(
+        &self,
+        webhook_id: Option<&str>,
+        vehicle_id: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<Vec<types::SubscriptionResource>, Error> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let mut query = vec![
+                ("page[number]", page.to_string()),
+                ("page[size]", PAGE_SIZE.to_string()),
+            ];
+            for (k, v) in [
+                ("filter[webhookId]", webhook_id),
+                ("filter[vehicleId]", vehicle_id),
+                ("filter[userId]", user_id),
+            ] {
+                if let Some(v) = v {
+                    query.push((k, v.to_owned()));
+                }
+            }
+            let r: Response<types::SubscriptionList> = self
+                .send_v3_at(
+                    true,
+                    Method::GET,
+                    "/v3/subscriptions",
+                    "/v3/subscriptions",
+                    &query,
+                    None,
+                    None::<&()>,
+                    Idempotency::Idempotent,
+                )
+                .await?;
+            let n = r.data.data.len();
+            out.extend(r.data.data);
+            let more = r
+                .data
+                .links
+                .as_ref()
+                .and_then(|l| l.next.as_ref())
+                .is_some();
+            if !more || n == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One webhook subscription by id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed id; API, transport and token errors.
+    pub async fn subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Response<types::SubscriptionResource>, Error> {
+        check_id("subscription id", subscription_id)?;
+        let r: Response<types::SubscriptionResponse> = self
+            .send_v3_at(
+                true,
+                Method::GET,
+                &format!("/v3/subscriptions/{subscription_id}"),
+                "/v3/subscriptions/{subscription_id}",
+                &[],
+                None,
+                None::<&()>,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(r.map(|s| s.data))
+    }
+
+    /// Deletes a webhook subscription (unsubscribes the vehicle).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed id; API, transport and token errors.
+    pub async fn unsubscribe(&self, subscription_id: &str) -> Result<(), Error> {
+        check_id("subscription id", subscription_id)?;
+        let _: Response<serde_json::Value> = self
+            .send_v3_at(
+                true,
+                Method::DELETE,
+                &format!("/v3/subscriptions/{subscription_id}"),
+                "/v3/subscriptions/{subscription_id}",
+                &[],
+                None,
+                None::<&()>,
+                Idempotency::Command,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Subscribes a user's vehicle to a webhook (management API v3; answered 202: creation is
     /// asynchronous and the first delivery follows).
     ///

@@ -1,0 +1,184 @@
+//! The management API v2.0 (application management token): the application's connections.
+
+use std::fmt;
+
+use http::Method;
+use smartcar_api::types;
+
+use crate::Error;
+use crate::client::Client;
+use crate::request::{Call, Credential, Idempotency, Response};
+
+/// Upper bound on pages read by one stream.
+const MAX_PAGES: u32 = 100_000;
+
+/// Filters of [`Management::connections`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionFilter {
+    /// Only this user's connections.
+    pub user_id: Option<String>,
+    /// Only this vehicle's connections.
+    pub vehicle_id: Option<String>,
+    /// Only `live`, `simulated` or `test` connections.
+    pub mode: Option<smartcar_api::open_enums::VehicleMode>,
+    /// Page size, 1–100 (default 10 on the platform; the stream asks for 100).
+    pub limit: Option<u32>,
+}
+
+/// A stream of connections, paging by cursor by itself.
+pub type ConnectionStream =
+    std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<types::Connection, Error>> + Send>>;
+
+/// The application's connections, authenticated with the application management token (AMT).
+/// Start it with [`Client::management`].
+#[derive(Clone)]
+pub struct Management {
+    client: Client,
+    amt: String,
+}
+
+impl fmt::Debug for Management {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Management")
+            .field("amt", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// The management API, with the application management token.
+    pub fn management(&self, management_token: impl Into<String>) -> Management {
+        Management {
+            client: self.clone(),
+            amt: management_token.into(),
+        }
+    }
+}
+
+impl Management {
+    /// One page of connections (newest first); `cursor` is the previous page's `paging.cursor`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a limit outside 1–100; API and transport errors.
+    pub async fn connections_page(
+        &self,
+        filter: &ConnectionFilter,
+        cursor: Option<&str>,
+    ) -> Result<Response<types::ConnectionList>, Error> {
+        if filter.limit.is_some_and(|l| !(1..=100).contains(&l)) {
+            return Err(Error::invalid("limit", "between 1 and 100"));
+        }
+        let mut query = Vec::new();
+        if let Some(l) = filter.limit {
+            query.push(("limit", l.to_string()));
+        }
+        if let Some(c) = cursor {
+            query.push(("cursor", c.to_owned()));
+        }
+        if let Some(u) = &filter.user_id {
+            query.push(("user_id", u.clone()));
+        }
+        if let Some(v) = &filter.vehicle_id {
+            query.push(("vehicle_id", v.clone()));
+        }
+        if let Some(m) = &filter.mode {
+            query.push(("mode", m.to_string()));
+        }
+        let call = self.call(Method::GET, &query, Idempotency::Idempotent);
+        self.client.fetch(call).await
+    }
+
+    /// Every connection matching `filter`, as a stream that follows the cursor. It ends on the
+    /// last page, or when the cursor stops advancing; a failing page is an error item, after
+    /// which the stream ends.
+    pub fn connections(&self, filter: ConnectionFilter) -> ConnectionStream {
+        struct Paging {
+            mgmt: Management,
+            filter: ConnectionFilter,
+            cursor: Option<String>,
+            buffer: std::collections::VecDeque<types::Connection>,
+            pages: u32,
+            done: bool,
+        }
+        let start = Paging {
+            mgmt: self.clone(),
+            filter: ConnectionFilter {
+                limit: filter.limit.or(Some(100)),
+                ..filter
+            },
+            cursor: None,
+            buffer: Default::default(),
+            pages: 0,
+            done: false,
+        };
+        Box::pin(futures_util::stream::unfold(start, |mut p| async move {
+            loop {
+                if let Some(c) = p.buffer.pop_front() {
+                    return Some((Ok(c), p));
+                }
+                if p.done || p.pages >= MAX_PAGES {
+                    return None;
+                }
+                p.pages += 1;
+                match p
+                    .mgmt
+                    .connections_page(&p.filter, p.cursor.as_deref())
+                    .await
+                {
+                    Err(e) => {
+                        p.done = true;
+                        return Some((Err(e), p));
+                    }
+                    Ok(page) => {
+                        let next = page.data.paging.cursor.clone();
+                        p.done =
+                            next.is_none() || next == p.cursor || page.data.connections.is_empty();
+                        p.cursor = next;
+                        p.buffer.extend(page.data.connections);
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Deletes the connections of a user, of a vehicle, or of that vehicle for that user.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when neither id is given (nothing is sent); API and transport
+    /// errors.
+    pub async fn delete_connections(
+        &self,
+        user_id: Option<&str>,
+        vehicle_id: Option<&str>,
+    ) -> Result<Response<types::DeletedConnections>, Error> {
+        let mut query = Vec::new();
+        if let Some(u) = user_id {
+            query.push(("user_id", u.to_owned()));
+        }
+        if let Some(v) = vehicle_id {
+            query.push(("vehicle_id", v.to_owned()));
+        }
+        if query.is_empty() {
+            return Err(Error::invalid(
+                "connection filter",
+                "give a user id, a vehicle id or both: deleting every connection is not an option",
+            ));
+        }
+        let call = self.call(Method::DELETE, &query, Idempotency::Command);
+        self.client.fetch(call).await
+    }
+
+    fn call(&self, method: Method, query: &[(&str, String)], idempotency: Idempotency) -> Call {
+        Call::new(
+            method,
+            &self.client.origins().management,
+            "/v2.0/management/connections",
+            "/v2.0/management/connections",
+            query,
+            Credential::Basic("default".to_owned(), self.amt.clone()),
+            idempotency,
+        )
+    }
+}
