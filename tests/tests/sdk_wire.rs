@@ -1,0 +1,147 @@
+//! The exact requests the SDK sends for each endpoint, as the simulator received them (method,
+//! path, query, headers — secrets masked by the simulator's log, `host` and `user-agent`
+//! dropped —, body), as one insta snapshot: any change to what goes on the wire shows up in
+//! review.
+
+use smartcar::api::types::CompatibilityRegion;
+use smartcar::{ApplicationSession, ConnectionFilter, Permission, Redirect};
+use smartcar_sim::{ApproveOptions, Simulator};
+use smartcar_tests::flow::{CALLBACK, client_for, connect};
+
+/// One request per block; the vehicle and user ids are those of the seeded fleet, the rest of
+/// the random values (tokens, codes, state) are masked or removed.
+fn render(sim: &Simulator, skip: usize) -> String {
+    let mut out = String::new();
+    for r in sim.requests().into_iter().skip(skip) {
+        out.push_str(&format!("{} {}", r.method, r.path));
+        if let Some(q) = &r.query {
+            out.push_str(&format!("?{q}"));
+        }
+        out.push('\n');
+        let mut headers: Vec<_> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "host" | "user-agent"))
+            .collect();
+        headers.sort();
+        for (k, v) in headers {
+            out.push_str(&format!("  {k}: {v}\n"));
+        }
+        if !r.body.is_empty() {
+            out.push_str(&format!("  body: {}\n", String::from_utf8_lossy(&r.body)));
+        }
+        out.push_str(&format!("  -> {}\n", r.status));
+    }
+    out
+}
+
+#[tokio::test]
+async fn wire_requests_of_every_endpoint() {
+    let sim = Simulator::start().await.unwrap();
+    let app = sim.app();
+    let client = client_for(&sim, CALLBACK).build().unwrap();
+    let (session, _store) = connect(&sim, &client).await;
+    let user = sim.users()[0].clone();
+    let ev = sim
+        .vehicles()
+        .into_iter()
+        .find(|v| v.battery.is_some() && user.vehicle_ids.contains(&v.id))
+        .expect("the first user has an EV in the seeded fleet");
+    // Everything before this point (Connect, code exchange) carries random codes: start here.
+    let start = sim.requests().len();
+
+    let v = session.vehicle(ev.id.clone()).unwrap();
+    session.user().await.unwrap();
+    session.vehicle_ids(Some(10), Some(0)).await.unwrap();
+    v.attributes().await.unwrap();
+    v.vin().await.unwrap();
+    v.odometer().await.unwrap();
+    v.clone()
+        .with_unit_system(smartcar::UnitSystem::Imperial)
+        .odometer()
+        .await
+        .unwrap();
+    v.location().await.unwrap();
+    let _ = v.battery().await;
+    let _ = v.battery_capacity().await;
+    let _ = v.nominal_capacity().await;
+    let _ = v.charge().await;
+    let _ = v.charge_limit().await;
+    let _ = v.fuel().await;
+    let _ = v.engine_oil().await;
+    let _ = v.tire_pressure().await;
+    v.lock_status().await.unwrap();
+    let _ = v.diagnostic_system_status().await;
+    let _ = v.diagnostic_trouble_codes().await;
+    let from = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let _ = v.service_history(Some(from), None).await;
+    v.permissions(Some(25), Some(0)).await.unwrap();
+    v.lock().await.unwrap();
+    v.unlock().await.unwrap();
+    let _ = v.start_charge().await;
+    let _ = v.stop_charge().await;
+    let _ = v.set_charge_limit(0.8).await;
+    let _ = v.send_destination(51.5007, 0.1246).await;
+    v.batch().odometer().location().send().await.unwrap();
+    let _ = v.request(smartcar::Method::GET, "/odometer", None).await;
+    let _ = client
+        .compatibility(&ev.vin, &[Permission::ReadOdometer], Some("US"))
+        .await;
+    let _ = client
+        .compatibility_v1(&ev.vin, &[Permission::ReadOdometer], None)
+        .await;
+    let _ = client
+        .compatibility_matrix(
+            CompatibilityRegion::Us,
+            None,
+            &["TESLA"],
+            &[Permission::ReadBattery],
+        )
+        .await;
+    let mgmt = client.management(app.amt.clone());
+    let _ = mgmt
+        .connections_page(
+            &ConnectionFilter {
+                user_id: Some(user.id.clone()),
+                limit: Some(5),
+                ..Default::default()
+            },
+            None,
+        )
+        .await;
+    let app_session = ApplicationSession::new(&client);
+    let u = app_session.user(user.id.clone()).unwrap();
+    let v3 = u.vehicle(ev.id.clone()).unwrap();
+    v3.info().await.unwrap();
+    v3.signal("odometer-traveleddistance").await.unwrap();
+    let _ = v3.set_charge_limit(80.0).await;
+    v3.lock().await.unwrap();
+    let _ = u.connections().await;
+    let auth = client
+        .authorize()
+        .scope(Permission::ReadVin)
+        .state("fixed")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        client
+            .handle_redirect(
+                sim.approve(auth.url.as_str(), ApproveOptions::new())
+                    .unwrap()
+                    .as_str(),
+                &auth.state
+            )
+            .unwrap(),
+        Redirect::Code(_)
+    ));
+    v.disconnect().await.unwrap();
+
+    let wire = render(&sim, start);
+    // The client-credentials request (its form carries the secret, masked by the simulator).
+    assert!(wire.contains("POST /oauth2/token"));
+    assert!(!wire.contains(&app.client_secret) && !wire.contains(&app.amt));
+    insta::assert_snapshot!("sdk_wire_requests", wire);
+    sim.shutdown().await;
+}
