@@ -10,7 +10,7 @@ use smartcar_tests::flow::{CALLBACK, client_for, connect};
 
 /// One request per block; the vehicle and user ids are those of the seeded fleet, the rest of
 /// the random values (tokens, codes, state) are masked or removed.
-fn render(sim: &Simulator, skip: usize) -> String {
+fn render(sim: &Simulator, skip: usize, random: &[(&str, &str)]) -> String {
     let mut out = String::new();
     for r in sim.requests().into_iter().skip(skip) {
         out.push_str(&format!("{} {}", r.method, r.path));
@@ -31,6 +31,10 @@ fn render(sim: &Simulator, skip: usize) -> String {
             out.push_str(&format!("  body: {}\n", String::from_utf8_lossy(&r.body)));
         }
         out.push_str(&format!("  -> {}\n", r.status));
+    }
+    // Ids the simulator draws at random (not from the seed) get stable names.
+    for (value, name) in random {
+        out = out.replace(value, name);
     }
     out
 }
@@ -136,9 +140,59 @@ async fn wire_requests_of_every_endpoint() {
             .unwrap(),
         Redirect::Code(_)
     ));
-    v.disconnect().await.unwrap();
+    let exec = v3.unlock().await.unwrap();
+    let _ = v3.start_charge().await;
+    let _ = v3.stop_charge().await;
+    let _ = v3.set_destination(51.5007, 0.1246).await;
+    let _ = v3.command_execution(&exec.data.id).await;
+    let _ = v3.signals().await;
+    let hook = sim.add_webhook(
+        "http://127.0.0.1:9/hook",
+        smartcar_sim::model::WebhookVersion::V2,
+        "wire",
+        &[],
+    );
+    v.subscribe(&hook).await.unwrap();
+    v.unsubscribe(&app.amt, &hook).await.unwrap();
+    let hook3 = sim.add_webhook(
+        "http://127.0.0.1:9/hook3",
+        smartcar_sim::model::WebhookVersion::V3,
+        "wire3",
+        &[],
+    );
+    app_session
+        .subscribe(&hook3, &ev.id, &user.id)
+        .await
+        .unwrap();
+    let subs = app_session
+        .subscriptions(Some(&hook3), None, None)
+        .await
+        .unwrap();
+    let _ = app_session.subscription(&subs[0].id).await;
+    app_session.unsubscribe(&subs[0].id).await.unwrap();
+    let connections = app_session.connections(Some(&user.id), None).await.unwrap();
+    let other = connections
+        .iter()
+        .find(|c| c.relationships.vehicle.data.id != ev.id)
+        .unwrap();
+    let _ = app_session.connection(&other.id).await;
+    app_session.delete_connection(&other.id).await.unwrap();
+    let _ = mgmt.delete_connections(Some(&user.id), Some(&ev.id)).await;
+    let last = app_session.user(sim.users()[2].id.clone()).unwrap();
+    last.delete().await.unwrap();
+    v.disconnect().await.unwrap_err();
 
-    let wire = render(&sim, start);
+    let wire = render(
+        &sim,
+        start,
+        &[
+            (&exec.data.id, "{execution_id}"),
+            (&hook, "{webhook_id}"),
+            (&hook3, "{webhook_v3_id}"),
+            (&subs[0].id, "{subscription_id}"),
+            (&other.id, "{connection_id}"),
+        ],
+    );
     // The client-credentials request (its form carries the secret, masked by the simulator).
     assert!(wire.contains("POST /oauth2/token"));
     assert!(!wire.contains(&app.client_secret) && !wire.contains(&app.amt));
