@@ -33,6 +33,28 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The machine-to-machine flow (Vehicle API v3): Connect redirects with a `user_id`, and one
+//! application token serves every user, named by the `sc-user-id` header:
+//!
+//! ```no_run
+//! # async fn demo(client: smartcar::Client, redirect_url: &str, state: smartcar::State) -> Result<(), smartcar::Error> {
+//! use smartcar::{ApplicationSession, Redirect, SignalCode};
+//!
+//! let app = ApplicationSession::new(&client); // client credentials, cached and renewed
+//! if let Redirect::UserId(user_id) = client.handle_redirect(redirect_url, &state)? {
+//!     let user = app.user(user_id)?;
+//!     for vehicle_id in user.vehicle_ids().await? {
+//!         let vehicle = user.vehicle(vehicle_id)?;
+//!         let soc = vehicle.signal(SignalCode::TractionbatteryStateofcharge).await?;
+//!         println!("{:?} {:?}", soc.number(), soc.unit());
+//!         vehicle.lock().await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Webhooks: [`webhooks`] verifies deliveries (and, with the `axum` feature, gives an extractor).
+//!
 //! Secrets (client secret, tokens, authorization codes, state) are held in types whose `Debug`
 //! shows `[redacted]`, and are never part of an error message.
 
