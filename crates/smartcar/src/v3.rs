@@ -17,6 +17,31 @@ const PAGE_SIZE: u32 = 100;
 /// Upper bound on pages read by one call (a server that never ends paging cannot loop us).
 const MAX_PAGES: u32 = 1_000;
 
+/// Reads every page of a v3 list: `fetch(page)` gives the page's items and whether the page has
+/// a `next` link. Stops on the last page, and on an empty page even if the server says there is
+/// more (a server that never ends paging cannot loop us); bounded by [`MAX_PAGES`].
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, bool), Error>>,
+{
+    let mut out = Vec::new();
+    for page in 1..=MAX_PAGES {
+        let (items, more) = fetch(page).await?;
+        let empty = items.is_empty();
+        out.extend(items);
+        if !more || empty {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a page's links name a next page.
+fn has_next(links: Option<&types::PageLinks>) -> bool {
+    links.and_then(|l| l.next.as_ref()).is_some()
+}
+
 impl ApplicationSession {
     /// A handle on one Smartcar user (the `user_id` of the Connect redirect): every call sends
     /// `sc-user-id`.
@@ -43,8 +68,7 @@ impl ApplicationSession {
         user_id: Option<&str>,
         vehicle_id: Option<&str>,
     ) -> Result<Vec<types::ConnectionResource>, Error> {
-        let mut out = Vec::new();
-        for page in 1..=MAX_PAGES {
+        all_pages(|page| async move {
             let mut query = vec![
                 ("page[number]", page.to_string()),
                 ("page[size]", PAGE_SIZE.to_string()),
@@ -55,7 +79,7 @@ impl ApplicationSession {
             if let Some(v) = vehicle_id {
                 query.push(("filter[vehicleId]", v.to_owned()));
             }
-            let resp: Response<types::ConnectionListV3> = self
+            let r: Response<types::ConnectionListV3> = self
                 .send_v3(
                     Method::GET,
                     "/v3/connections",
@@ -66,20 +90,9 @@ impl ApplicationSession {
                     Idempotency::Idempotent,
                 )
                 .await?;
-            let n = resp.data.data.len();
-            out.extend(resp.data.data);
-            let more = resp
-                .data
-                .links
-                .as_ref()
-                .and_then(|l| l.next.as_ref())
-                .is_some();
-            // Stop on the last page, or on an empty page even if the server says there is more.
-            if !more || n == 0 {
-                break;
-            }
-        }
-        Ok(out)
+            Ok((r.data.data, has_next(r.data.links.as_ref())))
+        })
+        .await
     }
 
     /// One connection by id.
@@ -138,8 +151,7 @@ impl ApplicationSession {
         vehicle_id: Option<&str>,
         user_id: Option<&str>,
     ) -> Result<Vec<types::SubscriptionResource>, Error> {
-        let mut out = Vec::new();
-        for page in 1..=MAX_PAGES {
+        all_pages(|page| async move {
             let mut query = vec![
                 ("page[number]", page.to_string()),
                 ("page[size]", PAGE_SIZE.to_string()),
@@ -165,19 +177,9 @@ impl ApplicationSession {
                     Idempotency::Idempotent,
                 )
                 .await?;
-            let n = r.data.data.len();
-            out.extend(r.data.data);
-            let more = r
-                .data
-                .links
-                .as_ref()
-                .and_then(|l| l.next.as_ref())
-                .is_some();
-            if !more || n == 0 {
-                break;
-            }
-        }
-        Ok(out)
+            Ok((r.data.data, has_next(r.data.links.as_ref())))
+        })
+        .await
     }
 
     /// One webhook subscription by id.
@@ -555,8 +557,7 @@ impl VehicleV3 {
     ///
     /// API, transport, timeout, decode and token errors.
     pub async fn signals(&self) -> Result<Vec<Signal>, Error> {
-        let mut out = Vec::new();
-        for page in 1..=MAX_PAGES {
+        all_pages(|page| async move {
             let query = [
                 ("page", page.to_string()),
                 ("pageSize", PAGE_SIZE.to_string()),
@@ -571,19 +572,13 @@ impl VehicleV3 {
                     Idempotency::Idempotent,
                 )
                 .await?;
-            let n = r.data.data.len();
-            out.extend(r.data.data.into_iter().map(Signal::from_resource));
-            let more = r
-                .data
-                .links
-                .as_ref()
-                .and_then(|l| l.next.as_ref())
-                .is_some();
-            if !more || n == 0 {
-                break;
-            }
-        }
-        Ok(out)
+            let more = has_next(r.data.links.as_ref());
+            Ok((
+                r.data.data.into_iter().map(Signal::from_resource).collect(),
+                more,
+            ))
+        })
+        .await
     }
 
     /// One signal by code (e.g. `SignalCode::OdometerTraveleddistance`, or any code as a string).
