@@ -51,8 +51,10 @@ async fn wire_requests_of_every_endpoint() {
         .into_iter()
         .find(|v| v.battery.is_some() && user.vehicle_ids.contains(&v.id))
         .expect("the first user has an EV in the seeded fleet");
-    // Everything before this point (Connect, code exchange) carries random codes: start here.
-    let start = sim.requests().len();
+    // The code exchange is in the log (code and secrets masked); a refresh joins it.
+    let start = 0;
+    let refresh = session.tokens().unwrap().refresh_token;
+    client.refresh_tokens(&refresh).await.unwrap();
 
     let v = session.vehicle(ev.id.clone()).unwrap();
     session.user().await.unwrap();
