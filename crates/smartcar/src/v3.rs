@@ -46,6 +46,13 @@ impl ApplicationSession {
     /// A handle on one Smartcar user (the `user_id` of the Connect redirect): every call sends
     /// `sc-user-id`.
     ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// let user = app.user("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71")?;
+    /// println!("{:?}", user.vehicle_ids().await?);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an empty or malformed id.
@@ -59,6 +66,14 @@ impl ApplicationSession {
     }
 
     /// Every connection of the application matching the filters (all pages).
+    ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// for connection in app.connections(None, None).await? {
+    ///     println!("{} {:?}", connection.id, connection.attributes.permissions);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -97,6 +112,13 @@ impl ApplicationSession {
 
     /// One connection by id.
     ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// let connection = app.connection("c0a8012e-7f3b-4d2a-9e1c-5b6d7e8f9a0b").await?;
+    /// println!("vehicle {}", connection.data.relationships.vehicle.data.id);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a malformed id; API (404), transport and token errors.
@@ -121,6 +143,12 @@ impl ApplicationSession {
 
     /// Removes a connection (disconnects the vehicle from the application).
     ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// app.delete_connection("c0a8012e-7f3b-4d2a-9e1c-5b6d7e8f9a0b").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a malformed id; API, transport and token errors.
@@ -141,6 +169,15 @@ impl ApplicationSession {
     }
 
     /// Every webhook subscription matching the filters (all pages).
+    ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// let subscriptions = app.subscriptions(Some("my-webhook-id"), None, None).await?;
+    /// for s in &subscriptions {
+    ///     println!("{}", s.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -184,6 +221,13 @@ impl ApplicationSession {
 
     /// One webhook subscription by id.
     ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// let subscription = app.subscription("5f2d8e6a-1b3c-4d5e-8f9a-0b1c2d3e4f5a").await?;
+    /// println!("{:?}", subscription.data.attributes);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a malformed id; API, transport and token errors.
@@ -209,6 +253,12 @@ impl ApplicationSession {
 
     /// Deletes a webhook subscription (unsubscribes the vehicle).
     ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// app.unsubscribe("5f2d8e6a-1b3c-4d5e-8f9a-0b1c2d3e4f5a").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a malformed id; API, transport and token errors.
@@ -231,6 +281,12 @@ impl ApplicationSession {
 
     /// Subscribes a user's vehicle to a webhook (management API v3; answered 202: creation is
     /// asynchronous and the first delivery follows).
+    ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession, user: smartcar::UserV3, vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// app.subscribe("my-webhook-id", vehicle.id(), user.id()).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -339,6 +395,16 @@ impl ApplicationSession {
 }
 
 /// One Smartcar user, seen by the application (v3): connections and vehicles.
+///
+/// ```no_run
+/// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+/// let user = app.user("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71")?;
+/// for vehicle_id in user.vehicle_ids().await? {
+///     let info = user.vehicle(vehicle_id)?.info().await?;
+///     println!("{} {}", info.data.attributes.make, info.data.attributes.model);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct UserV3 {
     app: ApplicationSession,
@@ -347,11 +413,25 @@ pub struct UserV3 {
 
 impl UserV3 {
     /// The Smartcar user id.
+    ///
+    /// ```no_run
+    /// # fn demo(user: smartcar::UserV3) {
+    /// println!("user {}", user.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> &str {
         &self.user_id
     }
 
     /// This user's connections (all pages).
+    ///
+    /// ```no_run
+    /// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+    /// for connection in user.connections().await? {
+    ///     println!("{} {:?}", connection.relationships.vehicle.data.id, connection.attributes.permissions);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -361,6 +441,13 @@ impl UserV3 {
     }
 
     /// The ids of the vehicles this user connected.
+    ///
+    /// ```no_run
+    /// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+    /// let ids: Vec<String> = user.vehicle_ids().await?;
+    /// println!("{} vehicles", ids.len());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -376,6 +463,13 @@ impl UserV3 {
 
     /// A handle on one of the user's vehicles. Cheap; no request is sent.
     ///
+    /// ```no_run
+    /// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+    /// let vehicle = user.vehicle("36ab27d0-fd9d-4455-823a-ce30af709ffc")?;
+    /// vehicle.lock().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an empty or malformed id.
@@ -389,6 +483,12 @@ impl UserV3 {
     }
 
     /// Removes the user and all their connections and data (`DELETE /v3/users/{id}`).
+    ///
+    /// ```no_run
+    /// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+    /// user.delete().await?; // the user, their connections and their data
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -413,6 +513,17 @@ impl UserV3 {
 
 /// A signal's value with its status and timestamps. Unknown signal codes are kept
 /// ([`SignalCode::Unknown`]).
+///
+/// ```no_run
+/// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+/// use smartcar::SignalCode;
+///
+/// let signal = vehicle.signal(SignalCode::OdometerTraveleddistance).await?;
+/// if signal.is_success() {
+///     println!("{:?} {:?} at {:?}", signal.number(), signal.unit(), signal.retrieved_at);
+/// }
+/// # Ok(()) }
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signal {
@@ -436,26 +547,66 @@ pub struct Signal {
 
 impl Signal {
     /// `body.value` as a number (`{unit, value}` and numeric `{value}` signals).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let soc = vehicle.signal(smartcar::SignalCode::TractionbatteryStateofcharge).await?;
+    /// if let Some(percent) = soc.number() {
+    ///     println!("{percent} %");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn number(&self) -> Option<f64> {
         self.body.get("value").and_then(serde_json::Value::as_f64)
     }
 
     /// `body.value` as a boolean (`IsLocked`, `IsCharging`, …).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let signal = vehicle.signal("closure-islocked").await?;
+    /// println!("locked: {:?}", signal.flag());
+    /// # Ok(()) }
+    /// ```
     pub fn flag(&self) -> Option<bool> {
         self.body.get("value").and_then(serde_json::Value::as_bool)
     }
 
     /// `body.value` as text (`GearState`, `Nickname`, …).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let signal = vehicle.signal("transmission-gearstate").await?;
+    /// println!("gear: {:?}", signal.text());
+    /// # Ok(()) }
+    /// ```
     pub fn text(&self) -> Option<&str> {
         self.body.get("value").and_then(serde_json::Value::as_str)
     }
 
     /// `body.unit` (`kilometers`, `percent`, `kWh`, …).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let signal = vehicle.signal(smartcar::SignalCode::OdometerTraveleddistance).await?;
+    /// println!("{:?} {}", signal.number(), signal.unit().unwrap_or(""));
+    /// # Ok(()) }
+    /// ```
     pub fn unit(&self) -> Option<&str> {
         self.body.get("unit").and_then(serde_json::Value::as_str)
     }
 
     /// Whether the value was retrieved.
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// for signal in vehicle.signals().await? {
+    ///     if !signal.is_success() {
+    ///         println!("{:?}: {:?} {:?}", signal.code, signal.status, signal.error);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_success(&self) -> bool {
         self.status == SignalStatusValue::Success
     }
@@ -480,6 +631,13 @@ macro_rules! v3_command {
     ($(#[$doc:meta])* $name:ident, $suffix:literal) => {
         $(#[$doc])*
         ///
+        /// ```no_run
+        /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+        #[doc = concat!("let execution = vehicle.", stringify!($name), "().await?;")]
+        /// println!("{} {:?}", execution.data.id, execution.data.attributes);
+        /// # Ok(()) }
+        /// ```
+        ///
         /// # Errors
         ///
         /// API errors (409 `VEHICLE_STATE`, 501 `COMPATIBILITY`…), transport, timeout and
@@ -496,6 +654,17 @@ macro_rules! v3_command {
 }
 
 /// One vehicle of a [`UserV3`]: its resource, signals and commands.
+///
+/// ```no_run
+/// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+/// use smartcar::SignalCode;
+///
+/// let vehicle = user.vehicle("36ab27d0-fd9d-4455-823a-ce30af709ffc")?;
+/// let soc = vehicle.signal(SignalCode::TractionbatteryStateofcharge).await?;
+/// println!("{:?}", soc.number());
+/// vehicle.start_charge().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct VehicleV3 {
     user: UserV3,
@@ -504,6 +673,12 @@ pub struct VehicleV3 {
 
 impl VehicleV3 {
     /// The vehicle id.
+    ///
+    /// ```no_run
+    /// # fn demo(vehicle: smartcar::VehicleV3) {
+    /// println!("vehicle {}", vehicle.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -534,6 +709,14 @@ impl VehicleV3 {
 
     /// Make, model, year, powertrain and mode.
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let info = vehicle.info().await?;
+    /// let a = &info.data.attributes;
+    /// println!("{} {} {}", a.year, a.make, a.model);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// API, transport, timeout, decode and token errors.
@@ -552,6 +735,14 @@ impl VehicleV3 {
     }
 
     /// Every signal of the vehicle (all pages).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// for signal in vehicle.signals().await? {
+    ///     println!("{:?} = {:?}", signal.code, signal.body);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -582,6 +773,16 @@ impl VehicleV3 {
     }
 
     /// One signal by code (e.g. `SignalCode::OdometerTraveleddistance`, or any code as a string).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// use smartcar::SignalCode;
+    ///
+    /// let odometer = vehicle.signal(SignalCode::OdometerTraveleddistance).await?;
+    /// let other = vehicle.signal("tractionbattery-stateofcharge").await?;
+    /// println!("{:?} {:?}", odometer.number(), other.number());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -651,6 +852,12 @@ impl VehicleV3 {
 
     /// Sets the charge limit, a percentage from 50 to 100 (`control_charge`).
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// vehicle.set_charge_limit(80.0).await?; // 80 %
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] outside 50–100 (nothing is sent); API and transport errors.
@@ -674,6 +881,13 @@ impl VehicleV3 {
     }
 
     /// Sends a destination to the navigation system (`control_navigation`).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let execution = vehicle.set_destination(37.7749, -122.4194).await?;
+    /// println!("{}", execution.data.id);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -699,6 +913,14 @@ impl VehicleV3 {
     }
 
     /// A command execution recorded earlier (e.g. to follow an asynchronous one).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let started = vehicle.unlock().await?;
+    /// let now = vehicle.command_execution(&started.data.id).await?;
+    /// println!("{:?}", now.data.attributes);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

@@ -13,6 +13,13 @@ use crate::session::Session;
 impl Session {
     /// The Smartcar user id behind this session's token (`GET /v2.0/user`).
     ///
+    /// ```no_run
+    /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+    /// let user = session.user().await?;
+    /// println!("user {}", user.data.id);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// API, transport, timeout, decode and token errors.
@@ -30,6 +37,13 @@ impl Session {
     }
 
     /// One page of the user's vehicle ids (`GET /v2.0/vehicles`; `limit` at most 50).
+    ///
+    /// ```no_run
+    /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+    /// let page = session.vehicle_ids(Some(50), None).await?;
+    /// println!("{} of {} vehicles", page.data.vehicles.len(), page.data.paging.count);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -62,6 +76,14 @@ impl Session {
     }
 
     /// A handle on one of the user's vehicles. Cheap; no request is sent.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+    /// let vehicle = session.vehicle("36ab27d0-fd9d-4455-823a-ce30af709ffc")?;
+    /// let odometer = vehicle.odometer().await?;
+    /// # let _ = odometer;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -159,6 +181,17 @@ impl Session {
 /// Each read returns the typed body with its [`Response::meta`] (data age, fetched at, unit
 /// system, request id). Distances are kilometres (metric, the default) or miles (imperial),
 /// volumes litres or US gallons, pressures kilopascals or psi; percentages are fractions 0–1.
+///
+/// ```no_run
+/// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+/// use smartcar::UnitSystem;
+///
+/// let vehicle = session.vehicle("36ab27d0-fd9d-4455-823a-ce30af709ffc")?;
+/// let odometer = vehicle.clone().with_unit_system(UnitSystem::Imperial).odometer().await?;
+/// println!("{} miles", odometer.data.distance);
+/// vehicle.lock().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Vehicle {
     session: Session,
@@ -169,6 +202,13 @@ pub struct Vehicle {
 macro_rules! read {
     ($(#[$doc:meta])* $name:ident, $suffix:literal, $template:literal, $ty:ty) => {
         $(#[$doc])*
+        ///
+        /// ```no_run
+        /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+        #[doc = concat!("let r = vehicle.", stringify!($name), "().await?;")]
+        /// println!("{:?}, data age {:?}", r.data, r.meta.data_age);
+        /// # Ok(()) }
+        /// ```
         ///
         /// # Errors
         ///
@@ -183,22 +223,49 @@ macro_rules! read {
 
 impl Vehicle {
     /// The vehicle id.
+    ///
+    /// ```no_run
+    /// # fn demo(vehicle: smartcar::Vehicle) {
+    /// println!("vehicle {}", vehicle.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// The unit system this handle asks for.
+    ///
+    /// ```no_run
+    /// # fn demo(vehicle: smartcar::Vehicle) {
+    /// println!("units: {}", vehicle.unit_system().as_str());
+    /// # }
+    /// ```
     pub fn unit_system(&self) -> UnitSystem {
         self.units
     }
 
     /// This handle, asking for `units` (the session's other handles are unaffected).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let imperial = vehicle.with_unit_system(smartcar::UnitSystem::Imperial);
+    /// let fuel = imperial.fuel().await?; // US gallons and miles
+    /// # let _ = fuel;
+    /// # Ok(()) }
+    /// ```
     pub fn with_unit_system(mut self, units: UnitSystem) -> Vehicle {
         self.units = units;
         self
     }
 
     /// The session.
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let user = vehicle.session().user().await?;
+    /// println!("{} belongs to {}", vehicle.id(), user.data.id);
+    /// # Ok(()) }
+    /// ```
     pub fn session(&self) -> &Session {
         &self.session
     }
@@ -310,6 +377,13 @@ impl Vehicle {
     /// Locks the vehicle (`control_security`). Sent once: a command is only retried when the
     /// platform certainly did not execute it (429, or no connection).
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let r = vehicle.lock().await?;
+    /// println!("{} {:?}", r.data.status, r.data.message);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// API errors (409 `VEHICLE_STATE`/`IN_MOTION`…), transport, timeout, token errors.
@@ -318,6 +392,13 @@ impl Vehicle {
     }
 
     /// Unlocks the vehicle (`control_security`).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let r = vehicle.unlock().await?;
+    /// println!("{}", r.data.status);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -342,6 +423,13 @@ impl Vehicle {
 
     /// Starts charging (`control_charge`).
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let r = vehicle.start_charge().await?;
+    /// println!("{}", r.data.status);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// API errors (409 `CHARGING_PLUG_NOT_CONNECTED`…), transport, timeout, token errors.
@@ -350,6 +438,13 @@ impl Vehicle {
     }
 
     /// Stops charging (`control_charge`).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let r = vehicle.stop_charge().await?;
+    /// println!("{}", r.data.status);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -373,6 +468,12 @@ impl Vehicle {
     }
 
     /// Sets the charge limit, a fraction from 0.5 to 1 (`control_charge`).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// vehicle.set_charge_limit(0.8).await?; // 80 %
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -398,6 +499,12 @@ impl Vehicle {
     }
 
     /// Sends a destination to the navigation system (`control_navigation`).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// vehicle.send_destination(37.7749, -122.4194).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -429,6 +536,13 @@ impl Vehicle {
 
     /// Subscribes this vehicle to a webhook (v2.0, with the vehicle's access token).
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let r = vehicle.subscribe("8c5c7c1e-2d3a-4e4b-9c3f-1a2b3c4d5e6f").await?;
+    /// println!("{} subscribed to {}", r.data.vehicle_id, r.data.webhook_id);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a malformed webhook id; API (404 unknown webhook), transport,
@@ -449,6 +563,12 @@ impl Vehicle {
 
     /// Unsubscribes this vehicle from a webhook. The platform authenticates this call with the
     /// application management token (AMT), not the vehicle's token.
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle, management_token: &str) -> Result<(), smartcar::Error> {
+    /// vehicle.unsubscribe(management_token, "8c5c7c1e-2d3a-4e4b-9c3f-1a2b3c4d5e6f").await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -474,6 +594,12 @@ impl Vehicle {
 
     /// Revokes the application's access to this vehicle.
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// vehicle.disconnect().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// API, transport, timeout and token errors.
@@ -494,6 +620,15 @@ const VEHICLE_PAGE: u32 = 50;
 const MAX_VEHICLE_PAGES: u32 = 10_000;
 
 /// A stream of the user's vehicles, paging by itself.
+///
+/// ```no_run
+/// use futures_util::TryStreamExt;
+/// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+/// let vehicles: smartcar::VehicleStream = session.vehicles();
+/// let all: Vec<smartcar::Vehicle> = vehicles.try_collect().await?;
+/// println!("{} vehicles", all.len());
+/// # Ok(()) }
+/// ```
 pub type VehicleStream =
     std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<Vehicle, Error>> + Send>>;
 
@@ -561,6 +696,15 @@ impl Session {
 impl Vehicle {
     /// One page of the permissions granted for this vehicle (`limit` default 25).
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let page = vehicle.permissions(Some(25), None).await?;
+    /// for permission in &page.data.permissions {
+    ///     println!("{permission:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// API, transport, timeout, decode and token errors.
@@ -591,6 +735,16 @@ impl Vehicle {
 
     /// Whether every one of `permissions` was granted for this vehicle (reads all pages).
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// use smartcar::Permission;
+    ///
+    /// if vehicle.has_permissions(&[Permission::ControlSecurity]).await? {
+    ///     vehicle.unlock().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`permissions`](Self::permissions).
@@ -610,6 +764,14 @@ impl Vehicle {
     }
 
     /// Dealer service records between two dates (both optional).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let since = chrono::Utc::now() - chrono::Duration::days(365);
+    /// let history = vehicle.service_history(Some(since), None).await?;
+    /// println!("{} service records", history.data.len());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -652,6 +814,15 @@ impl Vehicle {
 
     /// The escape hatch: any v2.0 path of this vehicle (`"/tesla/speedometer"`), with the same
     /// authentication, retries (for GET), errors and tracing as the typed methods.
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// use smartcar::Method;
+    ///
+    /// let r = vehicle.request(Method::GET, "/tesla/speedometer", None).await?;
+    /// println!("{}", r.data);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -705,6 +876,13 @@ impl Vehicle {
 }
 
 /// Chooses the reads of a batch; see [`Vehicle::batch`].
+///
+/// ```no_run
+/// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+/// let batch = vehicle.batch().vin().fuel().tire_pressure().send().await?;
+/// println!("{:?}", batch.vin()?.data);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use = "call .send()"]
 pub struct BatchBuilder<'v> {
@@ -717,6 +895,14 @@ macro_rules! batch_paths {
         impl BatchBuilder<'_> {
             $(
                 $(#[$doc])*
+                ///
+                /// ```no_run
+                /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+                #[doc = concat!("let batch = vehicle.batch().", stringify!($name), "().send().await?;")]
+                #[doc = concat!("let r = batch.", stringify!($name), "()?;")]
+                /// println!("{:?}", r.data);
+                /// # Ok(()) }
+                /// ```
                 pub fn $name(mut self) -> Self {
                     if !self.paths.contains(&$path) {
                         self.paths.push($path);
@@ -729,6 +915,14 @@ macro_rules! batch_paths {
         impl BatchResponse {
             $(
                 $(#[$doc])*
+                ///
+                /// ```no_run
+                /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+                #[doc = concat!("let batch = vehicle.batch().", stringify!($name), "().send().await?;")]
+                #[doc = concat!("let r = batch.", stringify!($name), "()?;")]
+                /// println!("{:?}", r.data);
+                /// # Ok(()) }
+                /// ```
                 ///
                 /// # Errors
                 ///
@@ -778,6 +972,13 @@ batch_paths! {
 impl BatchBuilder<'_> {
     /// Sends the batch (one request).
     ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let batch = vehicle.batch().odometer().charge().send().await?;
+    /// println!("batch request {:?}", batch.meta.request_id);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an empty batch; errors of the batch request itself (each
@@ -816,6 +1017,16 @@ impl BatchBuilder<'_> {
 }
 
 /// The answer of a batch: one typed `Result` per requested read.
+///
+/// ```no_run
+/// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+/// let batch = vehicle.batch().odometer().charge().send().await?;
+/// match batch.charge() {
+///     Ok(charge) => println!("{:?}", charge.data),
+///     Err(e) => println!("charge failed: {e}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct BatchResponse {
     items: Vec<types::BatchResponseItem>,
@@ -825,6 +1036,15 @@ pub struct BatchResponse {
 
 impl BatchResponse {
     /// The raw items.
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// let batch = vehicle.batch().odometer().location().send().await?;
+    /// for item in batch.items() {
+    ///     println!("{} -> {}", item.path, item.code);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn items(&self) -> &[types::BatchResponseItem] {
         &self.items
     }
