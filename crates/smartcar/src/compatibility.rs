@@ -13,6 +13,17 @@ impl Client {
     /// behind each permission (`GET /v2.0/compatibility`; `country` is ISO 3166-1 alpha-2,
     /// default `US`).
     ///
+    /// ```no_run
+    /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+    /// use smartcar::Permission;
+    ///
+    /// let r = client
+    ///     .compatibility("5YJSA1E29LF000000", &[Permission::ReadOdometer, Permission::ControlSecurity], Some("US"))
+    ///     .await?;
+    /// println!("{:?}", r.data);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a malformed VIN, no permission or a bad country code (nothing
@@ -30,6 +41,15 @@ impl Client {
     /// The v1.0 form of the check: whether the vehicle is compatible, as a bare boolean
     /// (`GET /v1.0/compatibility`; errors come in the v1.0 body shape, read into [`Error::Api`]).
     ///
+    /// ```no_run
+    /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+    /// let r = client
+    ///     .compatibility_v1("5YJSA1E29LF000000", &[smartcar::Permission::ReadOdometer], None)
+    ///     .await?;
+    /// println!("{:?}", r.data);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`compatibility`](Self::compatibility).
@@ -45,6 +65,17 @@ impl Client {
 
     /// Compatible makes, models and years of a region (`GET /v2.0/compatibility/matrix`),
     /// optionally restricted to a powertrain, makes and permissions.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+    /// use smartcar::api::types::CompatibilityRegion;
+    ///
+    /// let matrix = client
+    ///     .compatibility_matrix(CompatibilityRegion::Us, None, &["TESLA"], &[smartcar::Permission::ReadBattery])
+    ///     .await?;
+    /// println!("{:?}", matrix.data);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

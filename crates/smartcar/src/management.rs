@@ -13,6 +13,17 @@ use crate::request::{Call, Credential, Idempotency, Response};
 const MAX_PAGES: u32 = 100_000;
 
 /// Filters of [`Management::connections`].
+///
+/// ```no_run
+/// # async fn demo(management: smartcar::Management) {
+/// let filter = smartcar::ConnectionFilter {
+///     user_id: Some("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71".into()),
+///     ..Default::default()
+/// };
+/// let connections = management.connections(filter);
+/// # let _ = connections;
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionFilter {
     /// Only this user's connections.
@@ -26,11 +37,28 @@ pub struct ConnectionFilter {
 }
 
 /// A stream of connections, paging by cursor by itself.
+///
+/// ```no_run
+/// use futures_util::StreamExt;
+/// # async fn demo(management: smartcar::Management) -> Result<(), smartcar::Error> {
+/// let mut connections: smartcar::ConnectionStream = management.connections(Default::default());
+/// while let Some(connection) = connections.next().await {
+///     println!("{:?}", connection?);
+/// }
+/// # Ok(()) }
+/// ```
 pub type ConnectionStream =
     std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<types::Connection, Error>> + Send>>;
 
 /// The application's connections, authenticated with the application management token (AMT).
 /// Start it with [`Client::management`].
+///
+/// ```no_run
+/// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+/// let management = client.management("application-management-token");
+/// management.delete_connections(None, Some("36ab27d0-fd9d-4455-823a-ce30af709ffc")).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Management {
     client: Client,
@@ -47,6 +75,13 @@ impl fmt::Debug for Management {
 
 impl Client {
     /// The management API, with the application management token.
+    ///
+    /// ```no_run
+    /// # fn demo(client: smartcar::Client) {
+    /// let management = client.management(std::env::var("SMARTCAR_MANAGEMENT_TOKEN").unwrap_or_default());
+    /// # let _ = management;
+    /// # }
+    /// ```
     pub fn management(&self, management_token: impl Into<String>) -> Management {
         Management {
             client: self.clone(),
@@ -57,6 +92,18 @@ impl Client {
 
 impl Management {
     /// One page of connections (newest first); `cursor` is the previous page's `paging.cursor`.
+    ///
+    /// ```no_run
+    /// # async fn demo(management: smartcar::Management) -> Result<(), smartcar::Error> {
+    /// let filter = smartcar::ConnectionFilter { limit: Some(100), ..Default::default() };
+    /// let first = management.connections_page(&filter, None).await?;
+    /// println!("{} connections", first.data.connections.len());
+    /// if let Some(cursor) = first.data.paging.cursor.as_deref() {
+    ///     let next = management.connections_page(&filter, Some(cursor)).await?;
+    ///     # let _ = next;
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -92,6 +139,14 @@ impl Management {
     /// Every connection matching `filter`, as a stream that follows the cursor. It ends on the
     /// last page, or when the cursor stops advancing; a failing page is an error item, after
     /// which the stream ends.
+    ///
+    /// ```no_run
+    /// use futures_util::TryStreamExt;
+    /// # async fn demo(management: smartcar::Management) -> Result<(), smartcar::Error> {
+    /// let all: Vec<_> = management.connections(Default::default()).try_collect().await?;
+    /// println!("{} connections", all.len());
+    /// # Ok(()) }
+    /// ```
     pub fn connections(&self, filter: ConnectionFilter) -> ConnectionStream {
         struct Paging {
             mgmt: Management,
@@ -143,6 +198,15 @@ impl Management {
     }
 
     /// Deletes the connections of a user, of a vehicle, or of that vehicle for that user.
+    ///
+    /// ```no_run
+    /// # async fn demo(management: smartcar::Management) -> Result<(), smartcar::Error> {
+    /// let deleted = management
+    ///     .delete_connections(Some("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71"), None)
+    ///     .await?;
+    /// println!("{:?}", deleted.data);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

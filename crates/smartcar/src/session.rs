@@ -62,6 +62,17 @@ impl fmt::Debug for Session {
 impl Session {
     /// A session for fresh tokens (e.g. from [`Client::exchange_code`]); saves them under `key`.
     ///
+    /// ```no_run
+    /// # async fn demo(client: smartcar::Client, code: smartcar::AuthorizationCode) -> Result<(), smartcar::Error> {
+    /// use std::sync::Arc;
+    /// use smartcar::{MemoryTokenStore, Session};
+    ///
+    /// let tokens = client.exchange_code(&code).await?;
+    /// let session = Session::create(&client, Arc::new(MemoryTokenStore::new()), "user-42", tokens).await?;
+    /// # let _ = session;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::TokenStore`] when saving fails.
@@ -77,6 +88,14 @@ impl Session {
     }
 
     /// A session over tokens already in the store (after a restart).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: smartcar::Client, store: std::sync::Arc<dyn smartcar::TokenStore>) -> Result<(), smartcar::Error> {
+    /// let session = smartcar::Session::resume(&client, store, "user-42").await?;
+    /// let user = session.user().await?;
+    /// # let _ = user;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -117,6 +136,13 @@ impl Session {
     }
 
     /// This session, refreshing `skew` before expiry instead of the default 5 minutes.
+    ///
+    /// ```no_run
+    /// # fn demo(session: smartcar::Session) {
+    /// let session = session.with_refresh_skew(std::time::Duration::from_secs(60));
+    /// # let _ = session;
+    /// # }
+    /// ```
     pub fn with_refresh_skew(self, skew: Duration) -> Session {
         let inner = &self.inner;
         let tokens = inner
@@ -137,16 +163,36 @@ impl Session {
     }
 
     /// The client this session belongs to.
+    ///
+    /// ```no_run
+    /// # fn demo(session: smartcar::Session) {
+    /// println!("client {}", session.client().client_id());
+    /// # }
+    /// ```
     pub fn client(&self) -> &Client {
         &self.inner.client
     }
 
     /// The store key.
+    ///
+    /// ```no_run
+    /// # fn demo(session: smartcar::Session) {
+    /// println!("tokens stored under {}", session.key());
+    /// # }
+    /// ```
     pub fn key(&self) -> &str {
         &self.inner.key
     }
 
     /// The tokens as last seen (they may be about to expire).
+    ///
+    /// ```no_run
+    /// # fn demo(session: smartcar::Session) {
+    /// if let Some(tokens) = session.tokens() {
+    ///     println!("access token expires at {}", tokens.expires_at);
+    /// }
+    /// # }
+    /// ```
     pub fn tokens(&self) -> Option<Tokens> {
         self.inner
             .cached
@@ -156,6 +202,14 @@ impl Session {
     }
 
     /// A valid access token, refreshing first when it expires within the skew.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+    /// let token = session.access_token().await?;
+    /// let header = format!("Bearer {}", token.secret());
+    /// # let _ = header;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -167,6 +221,15 @@ impl Session {
 
     /// A new access token after the platform refused `rejected` (401): refreshes unless another
     /// caller already replaced it. Used by the SDK's calls, which retry once after a 401.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+    /// let token = session.access_token().await?;
+    /// // ... the platform answered 401 to a call made with `token`:
+    /// let fresh = session.access_token_after_rejection(&token).await?;
+    /// # let _ = fresh;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -282,6 +345,14 @@ impl fmt::Debug for ApplicationSession {
 
 impl ApplicationSession {
     /// An application session for `client` (no request until the first token is needed).
+    ///
+    /// ```no_run
+    /// # fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+    /// let app = smartcar::ApplicationSession::new(&client);
+    /// let user = app.user("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71")?;
+    /// # let _ = user;
+    /// # Ok(()) }
+    /// ```
     pub fn new(client: &Client) -> Self {
         ApplicationSession {
             inner: Arc::new(AppInner {
@@ -294,11 +365,25 @@ impl ApplicationSession {
     }
 
     /// The client.
+    ///
+    /// ```no_run
+    /// # fn demo(app: smartcar::ApplicationSession) {
+    /// println!("client {}", app.client().client_id());
+    /// # }
+    /// ```
     pub fn client(&self) -> &Client {
         &self.inner.client
     }
 
     /// A valid application token, requesting a new one when needed.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// let token = app.token().await?;
+    /// let header = format!("Bearer {}", token.secret());
+    /// # let _ = header;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -319,6 +404,13 @@ impl ApplicationSession {
 
     /// Requests a new application token even if the cached one looks valid (after the platform
     /// refused it with 401). Concurrent callers share one request.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// let token = app.renew().await?;
+    /// # let _ = token;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

@@ -9,9 +9,29 @@ use crate::Error;
 use crate::tokens::{RefreshToken, Tokens};
 
 /// A boxed `Send` future (token stores are used through `dyn TokenStore`).
+///
+/// ```no_run
+/// use smartcar::{BoxFuture, Error, Tokens};
+///
+/// fn load_nothing<'a>(_key: &'a str) -> BoxFuture<'a, Result<Option<Tokens>, Error>> {
+///     Box::pin(async { Ok(None) })
+/// }
+/// # let _ = load_nothing;
+/// ```
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What [`TokenStore::compare_and_swap`] did.
+///
+/// ```no_run
+/// # async fn demo(store: &dyn smartcar::TokenStore, old: smartcar::RefreshToken, new: smartcar::Tokens) -> Result<(), smartcar::Error> {
+/// use smartcar::CasOutcome;
+///
+/// match store.compare_and_swap("user-42", &old, &new).await? {
+///     CasOutcome::Swapped => println!("saved"),
+///     CasOutcome::Conflict(current) => println!("someone refreshed first: {current:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CasOutcome {
     /// The stored tokens were the expected ones and are replaced.
@@ -30,6 +50,20 @@ pub enum CasOutcome {
 /// so a crash right after a refresh leaves the store holding a working refresh token.
 ///
 /// Implement it over your database; [`MemoryTokenStore`] ships for one process.
+///
+/// ```no_run
+/// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+/// use std::sync::Arc;
+/// use smartcar::{MemoryTokenStore, Session, TokenStore};
+///
+/// let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new()); // or your database
+/// if let Some(tokens) = store.load("user-42").await? {
+///     println!("refresh token expires {}", tokens.refresh_expires_at);
+/// }
+/// let session = Session::resume(&client, store, "user-42").await?;
+/// # let _ = session;
+/// # Ok(()) }
+/// ```
 pub trait TokenStore: Send + Sync + 'static {
     /// The tokens stored under `key`.
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Tokens>, Error>>;
@@ -68,6 +102,11 @@ pub struct MemoryTokenStore {
 
 impl MemoryTokenStore {
     /// An empty store.
+    ///
+    /// ```no_run
+    /// let store = std::sync::Arc::new(smartcar::MemoryTokenStore::new());
+    /// # let _ = store;
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

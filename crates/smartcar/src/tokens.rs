@@ -11,12 +11,23 @@ macro_rules! secret_string {
         $(#[$doc])*
         ///
         /// `Debug` shows `[redacted]`; the value is only reachable through `secret()`.
+        ///
+        /// ```no_run
+        #[doc = concat!("let value = smartcar::", stringify!($name), "::new(\"example\");")]
+        #[doc = concat!("assert_eq!(format!(\"{value:?}\"), \"", stringify!($name), "([redacted])\");")]
+        /// assert_eq!(value.secret(), "example");
+        /// ```
         #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
             /// Wraps a value.
+            ///
+            /// ```no_run
+            #[doc = concat!("let value = smartcar::", stringify!($name), "::new(\"example\");")]
+            /// # let _ = value;
+            /// ```
             pub fn new(value: impl Into<String>) -> Self {
                 $name(value.into())
             }
@@ -25,6 +36,12 @@ macro_rules! secret_string {
             ///
             /// # Security warning
             /// Never log or display it.
+            ///
+            /// ```no_run
+            #[doc = concat!("# let value = smartcar::", stringify!($name), "::new(\"example\");")]
+            /// let header = format!("Bearer {}", value.secret());
+            /// # let _ = header;
+            /// ```
             pub fn secret(&self) -> &str {
                 &self.0
             }
@@ -52,6 +69,11 @@ secret_string!(
 );
 
 /// How long a refresh token lives (a documented constant: the token endpoint does not say).
+///
+/// ```no_run
+/// let days = smartcar::REFRESH_TOKEN_LIFETIME.as_secs() / 86_400;
+/// assert_eq!(days, 60);
+/// ```
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
 
 /// A user's tokens with their expiries.
@@ -84,27 +106,66 @@ pub struct Tokens {
 
 impl Tokens {
     /// Whether the access token has expired.
+    ///
+    /// ```no_run
+    /// # fn demo(tokens: smartcar::Tokens) {
+    /// if tokens.is_expired() {
+    ///     println!("refresh first");
+    /// }
+    /// # }
+    /// ```
     pub fn is_expired(&self) -> bool {
         self.expires_within(Duration::ZERO)
     }
 
     /// Whether the access token expires within `margin` from now.
+    ///
+    /// ```no_run
+    /// # fn demo(tokens: smartcar::Tokens) {
+    /// let soon = tokens.expires_within(std::time::Duration::from_secs(300));
+    /// # let _ = soon;
+    /// # }
+    /// ```
     pub fn expires_within(&self, margin: Duration) -> bool {
         self.expires_within_at(Utc::now(), margin)
     }
 
     /// Whether the access token expires within `margin` of `now`.
+    ///
+    /// ```no_run
+    /// # fn demo(tokens: smartcar::Tokens) {
+    /// let now = chrono::Utc::now();
+    /// let soon = tokens.expires_within_at(now, std::time::Duration::from_secs(300));
+    /// # let _ = soon;
+    /// # }
+    /// ```
     pub fn expires_within_at(&self, now: DateTime<Utc>, margin: Duration) -> bool {
         let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
         now + margin >= self.expires_at
     }
 
     /// Whether the refresh token has expired (the user must reconnect).
+    ///
+    /// ```no_run
+    /// # fn demo(tokens: smartcar::Tokens) {
+    /// if tokens.is_refresh_expired() {
+    ///     println!("the user must reconnect through Smartcar Connect");
+    /// }
+    /// # }
+    /// ```
     pub fn is_refresh_expired(&self) -> bool {
         self.is_refresh_expired_at(Utc::now())
     }
 
     /// Whether the refresh token has expired at `now`.
+    ///
+    /// ```no_run
+    /// # fn demo(tokens: smartcar::Tokens) {
+    /// let in_a_week = chrono::Utc::now() + chrono::Duration::days(7);
+    /// let expiring = tokens.is_refresh_expired_at(in_a_week);
+    /// # let _ = expiring;
+    /// # }
+    /// ```
     pub fn is_refresh_expired_at(&self, now: DateTime<Utc>) -> bool {
         now >= self.refresh_expires_at
     }
@@ -122,6 +183,15 @@ impl fmt::Debug for Tokens {
 }
 
 /// An application token (client-credentials grant) with its expiry.
+///
+/// ```no_run
+/// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+/// let app_token = client.request_application_token().await?;
+/// println!("valid until {}", app_token.expires_at);
+/// let header = format!("Bearer {}", app_token.token.secret());
+/// # let _ = header;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplicationToken {
     /// The token.
@@ -132,11 +202,25 @@ pub struct ApplicationToken {
 
 impl ApplicationToken {
     /// Whether it expires within `margin` from now.
+    ///
+    /// ```no_run
+    /// # fn demo(app_token: smartcar::ApplicationToken) {
+    /// let renew = app_token.expires_within(std::time::Duration::from_secs(60));
+    /// # let _ = renew;
+    /// # }
+    /// ```
     pub fn expires_within(&self, margin: Duration) -> bool {
         self.expires_within_at(Utc::now(), margin)
     }
 
     /// Whether it expires within `margin` of `now`.
+    ///
+    /// ```no_run
+    /// # fn demo(app_token: smartcar::ApplicationToken) {
+    /// let renew = app_token.expires_within_at(chrono::Utc::now(), std::time::Duration::from_secs(60));
+    /// # let _ = renew;
+    /// # }
+    /// ```
     pub fn expires_within_at(&self, now: DateTime<Utc>, margin: Duration) -> bool {
         let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
         now + margin >= self.expires_at
