@@ -67,6 +67,7 @@ mod connect;
 mod error;
 mod management;
 mod oauth;
+mod paging;
 mod request;
 mod session;
 mod store;

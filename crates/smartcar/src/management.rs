@@ -148,53 +148,27 @@ impl Management {
     /// # Ok(()) }
     /// ```
     pub fn connections(&self, filter: ConnectionFilter) -> ConnectionStream {
-        struct Paging {
-            mgmt: Management,
-            filter: ConnectionFilter,
-            cursor: Option<String>,
-            buffer: std::collections::VecDeque<types::Connection>,
-            pages: u32,
-            done: bool,
-        }
-        let start = Paging {
-            mgmt: self.clone(),
-            filter: ConnectionFilter {
-                limit: filter.limit.or(Some(100)),
-                ..filter
-            },
-            cursor: None,
-            buffer: Default::default(),
-            pages: 0,
-            done: false,
+        let mgmt = self.clone();
+        let filter = ConnectionFilter {
+            limit: filter.limit.or(Some(100)),
+            ..filter
         };
-        Box::pin(futures_util::stream::unfold(start, |mut p| async move {
-            loop {
-                if let Some(c) = p.buffer.pop_front() {
-                    return Some((Ok(c), p));
+        Box::pin(crate::paging::pages(
+            None::<String>,
+            MAX_PAGES,
+            move |cursor: Option<String>| {
+                let (mgmt, filter) = (mgmt.clone(), filter.clone());
+                async move {
+                    let page = mgmt
+                        .connections_page(&filter, cursor.as_deref())
+                        .await?
+                        .data;
+                    // Follow the cursor only while it advances.
+                    let next = page.paging.cursor.filter(|c| Some(c) != cursor.as_ref());
+                    Ok((page.connections, next.map(Some)))
                 }
-                if p.done || p.pages >= MAX_PAGES {
-                    return None;
-                }
-                p.pages += 1;
-                match p
-                    .mgmt
-                    .connections_page(&p.filter, p.cursor.as_deref())
-                    .await
-                {
-                    Err(e) => {
-                        p.done = true;
-                        return Some((Err(e), p));
-                    }
-                    Ok(page) => {
-                        let next = page.data.paging.cursor.clone();
-                        p.done =
-                            next.is_none() || next == p.cursor || page.data.connections.is_empty();
-                        p.cursor = next;
-                        p.buffer.extend(page.data.connections);
-                    }
-                }
-            }
-        }))
+            },
+        ))
     }
 
     /// Deletes the connections of a user, of a vehicle, or of that vehicle for that user.

@@ -18,23 +18,20 @@ const PAGE_SIZE: u32 = 100;
 const MAX_PAGES: u32 = 1_000;
 
 /// Reads every page of a v3 list: `fetch(page)` gives the page's items and whether the page has
-/// a `next` link. Stops on the last page, and on an empty page even if the server says there is
-/// more (a server that never ends paging cannot loop us); bounded by [`MAX_PAGES`].
+/// a `next` link (the stop rules are those of [`crate::paging::pages`]).
 async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Error>
 where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = Result<(Vec<T>, bool), Error>>,
 {
-    let mut out = Vec::new();
-    for page in 1..=MAX_PAGES {
-        let (items, more) = fetch(page).await?;
-        let empty = items.is_empty();
-        out.extend(items);
-        if !more || empty {
-            break;
+    let pages = crate::paging::pages(1u32, MAX_PAGES, |page| {
+        let fut = fetch(page);
+        async move {
+            let (items, more) = fut.await?;
+            Ok((items, more.then_some(page + 1)))
         }
-    }
-    Ok(out)
+    });
+    crate::paging::collect(pages).await
 }
 
 /// Whether a page's links name a next page.

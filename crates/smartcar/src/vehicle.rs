@@ -646,50 +646,19 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub fn vehicles(&self) -> VehicleStream {
-        struct Paging {
-            session: Session,
-            offset: u32,
-            page: u32,
-            buffer: std::collections::VecDeque<String>,
-            done: bool,
-        }
-        let start = Paging {
-            session: self.clone(),
-            offset: 0,
-            page: 0,
-            buffer: Default::default(),
-            done: false,
-        };
-        Box::pin(futures_util::stream::unfold(start, |mut p| async move {
-            loop {
-                if let Some(id) = p.buffer.pop_front() {
-                    let v = p.session.vehicle(id);
-                    return Some((v, p));
-                }
-                if p.done || p.page >= MAX_VEHICLE_PAGES {
-                    return None;
-                }
-                p.page += 1;
-                match p
-                    .session
-                    .vehicle_ids(Some(VEHICLE_PAGE), Some(p.offset))
-                    .await
-                {
-                    Err(e) => {
-                        p.done = true;
-                        return Some((Err(e), p));
-                    }
-                    Ok(page) => {
-                        let n = page.data.vehicles.len() as u32;
-                        p.offset += n;
-                        // Stop on the last page, and on an empty page even if the count says
-                        // more (a server that never advances cannot loop us).
-                        p.done = n == 0 || i64::from(p.offset) >= i64::from(page.data.paging.count);
-                        p.buffer.extend(page.data.vehicles);
-                    }
-                }
+        use futures_util::StreamExt;
+        let session = self.clone();
+        let fetcher = self.clone();
+        let ids = crate::paging::pages(0u32, MAX_VEHICLE_PAGES, move |offset| {
+            let s = fetcher.clone();
+            async move {
+                let page = s.vehicle_ids(Some(VEHICLE_PAGE), Some(offset)).await?.data;
+                let next =
+                    crate::paging::next_offset(offset, page.vehicles.len(), page.paging.count);
+                Ok((page.vehicles, next))
             }
-        }))
+        });
+        Box::pin(ids.map(move |id| id.and_then(|id| session.vehicle(id))))
     }
 }
 
@@ -749,17 +718,14 @@ impl Vehicle {
     ///
     /// As [`permissions`](Self::permissions).
     pub async fn has_permissions(&self, permissions: &[crate::Permission]) -> Result<bool, Error> {
-        let mut granted = std::collections::HashSet::new();
-        let mut offset = 0u32;
-        for _ in 0..1_000 {
+        let all = crate::paging::pages(0u32, 1_000, |offset| async move {
             let page = self.permissions(Some(100), Some(offset)).await?.data;
-            let n = page.permissions.len() as u32;
-            granted.extend(page.permissions);
-            offset += n;
-            if n == 0 || i64::from(offset) >= i64::from(page.paging.count) {
-                break;
-            }
-        }
+            let next =
+                crate::paging::next_offset(offset, page.permissions.len(), page.paging.count);
+            Ok((page.permissions, next))
+        });
+        let granted: std::collections::HashSet<_> =
+            crate::paging::collect(all).await?.into_iter().collect();
         Ok(permissions.iter().all(|p| granted.contains(p)))
     }
 
