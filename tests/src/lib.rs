@@ -32,14 +32,19 @@ pub mod flow {
     /// A client builder for the simulator's application, with `redirect`, following the
     /// simulator's clock.
     pub fn client_for(sim: &Simulator, redirect: &str) -> smartcar::ClientBuilder {
-        let app = sim.app();
         let state = sim.state().clone();
+        client_on_system_clock(sim, redirect).clock(move || state.now())
+    }
+
+    /// As [`client_for`], but on the system clock: the SDK then learns of an expiry the
+    /// simulator's clock moved past only from the platform's 401.
+    pub fn client_on_system_clock(sim: &Simulator, redirect: &str) -> smartcar::ClientBuilder {
+        let app = sim.app();
         Client::builder()
             .client_id(app.client_id.clone())
             .client_secret(app.client_secret.clone())
             .redirect_uri(redirect)
             .origin(&sim.base_url())
-            .clock(move || state.now())
     }
 
     /// Connect → approval → code → tokens → a session stored under `user-1` in a fresh store.

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smartcar::{
-    ApplicationSession, Client, Error, ErrorKind, Permission, Redirect, RetryPolicy, TokenStore,
+    ApplicationSession, Error, ErrorKind, Permission, Redirect, RetryPolicy, TokenStore,
 };
 use smartcar_sim::{ApproveOptions, Fault, Simulator};
-use smartcar_tests::flow::{CALLBACK, client_for, connect};
+use smartcar_tests::flow::{CALLBACK, client_for, client_on_system_clock, connect};
 
 const ODOMETER: &str = "/v2.0/vehicles/{vehicle_id}/odometer";
 const SECURITY: &str = "/v2.0/vehicles/{vehicle_id}/security";
@@ -97,14 +97,7 @@ async fn v2_flow_with_refresh_and_rotation() {
 #[tokio::test]
 async fn a_refused_access_token_is_refreshed_once_and_the_call_retried() {
     let sim = Simulator::start().await.unwrap();
-    let app = sim.app();
-    let client = Client::builder()
-        .client_id(app.client_id.clone())
-        .client_secret(app.client_secret.clone())
-        .redirect_uri(CALLBACK)
-        .origin(&sim.base_url())
-        .build()
-        .unwrap();
+    let client = client_on_system_clock(&sim, CALLBACK).build().unwrap();
     let (session, _store) = connect(&sim, &client).await;
     let vehicle = session
         .vehicle(sim.users()[0].vehicle_ids[0].clone())
@@ -369,12 +362,7 @@ async fn secrets_never_reach_debug_output() {
 async fn v3_user_handle_signals_and_commands() {
     let sim = Simulator::start().await.unwrap();
     // No shared clock here: the expired application token is found by the platform's 401.
-    let app = sim.app();
-    let client = Client::builder()
-        .client_id(app.client_id.clone())
-        .client_secret(app.client_secret.clone())
-        .redirect_uri("http://localhost:8000/exchange")
-        .origin(&sim.base_url())
+    let client = client_on_system_clock(&sim, "http://localhost:8000/exchange")
         .build()
         .unwrap();
     let auth = client
