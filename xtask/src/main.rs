@@ -13,6 +13,7 @@
 mod check;
 mod codegen;
 mod open_enums;
+mod setup;
 #[cfg(test)]
 mod surface;
 mod test_cmd;

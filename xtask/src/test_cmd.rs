@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{Paths, Result, check, workspace_root};
+use crate::{Paths, Result, check, setup, workspace_root};
 
 /// Crates of which the dependency graph must hold exactly one version.
 const SINGLE_VERSION: [&str; 2] = ["reqwest", "hyper"];
@@ -28,6 +28,17 @@ pub fn run_all() -> Result<()> {
     let nextest = has_nextest();
     let steps = vec![
         step("toolchain components (rustfmt, clippy)", ensure_components),
+        step(
+            "system set-up (Debian/npm packages, test servers)",
+            move || {
+                let vars = setup::ensure_all()?;
+                for (name, value) in vars {
+                    // SAFETY: xtask is single-threaded here; the children inherit the variables.
+                    unsafe { std::env::set_var(name, value) };
+                }
+                Ok(())
+            },
+        ),
         step("cargo xtask check", || check::check(&Paths::defaults())),
         step("cargo fmt --all --check", || {
             cargo(&["fmt", "--all", "--check"])
