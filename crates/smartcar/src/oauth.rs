@@ -167,9 +167,10 @@ impl Client {
         options: ExchangeOptions,
     ) -> Result<Tokens, Error> {
         let redirect = match options.redirect_uri {
-            Some(uri) => Some(
-                RedirectUrl::new(uri).map_err(|e| Error::invalid("redirect URI", e.to_string()))?,
-            ),
+            Some(uri) => Some(RedirectUrl::from_url(
+                crate::request::check_redirect_uri(&uri)
+                    .map_err(|e| Error::invalid("redirect URI", e))?,
+            )),
             None => self.redirect_uri().cloned().map(RedirectUrl::from_url),
         };
         let mut token_url = self.origins().token_url();
