@@ -7,7 +7,7 @@
 //! the trace output nor any of those prints may contain the client secret, an access or
 //! refresh token, an authorization code, an application token or the AMT.
 
-use std::fmt::{Debug, Display, Write as _};
+use std::fmt::{Debug, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ impl Audit {
         self.values += 1;
     }
 
-    fn show_error(&mut self, what: &str, e: &(impl Debug + Display + std::error::Error)) {
+    fn show_error(&mut self, what: &str, e: &impl std::error::Error) {
         self.show(what, e);
         writeln!(self.printed, "{what}: {e}").unwrap();
         let mut source = e.source();

@@ -1,7 +1,7 @@
 //! Faults on demand: a middleware that, for requests matching a rule, answers with an error or
 //! alters the real handler's response (rate limits, 5xx, HTML pages, empty or truncated bodies,
-//! unknown enum values, wrong content types, delays, stalls, huge bodies, dropped connections,
-//! vehicle-state / upstream / compatibility errors).
+//! unknown enum values, extra fields, wrong content types, delays, stalls, huge bodies, dropped
+//! connections, non-HTTP garbage, vehicle-state / upstream / compatibility errors).
 //!
 //! Rules are installed through the simulator handle:
 //!
