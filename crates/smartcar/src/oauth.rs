@@ -91,7 +91,12 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
                 .get(http::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(crate::error::parse_retry_after);
-            let body = response.bytes().await.map_err(Box::new)?;
+            // An oversized answer is cut at the limit: it then fails to parse (a decode error)
+            // without being read whole.
+            let (body, _complete) =
+                crate::request::read_body(response, crate::request::MAX_RESPONSE_BODY)
+                    .await
+                    .map_err(Box::new)?;
             let mut builder = http::Response::builder().status(status);
             // A JSON body under another label (`text/plain`, as some gateways and proxies
             // rewrite it) is still read as JSON; `oauth2` would otherwise refuse it.

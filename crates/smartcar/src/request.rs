@@ -383,10 +383,21 @@ impl Client {
         let response = request.send().await.map_err(|e| self.transport(call, e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        let (body, complete) = read_body(response, MAX_RESPONSE_BODY)
             .await
             .map_err(|e| self.transport(call, e))?;
+        if !complete {
+            return Err(Error::Decode(Box::new(DecodeError {
+                operation: call.operation(),
+                status: Some(status),
+                request_id: Meta::from_headers(&headers).request_id,
+                message: format!(
+                    "the response body exceeds {} MiB; no Smartcar response is that large",
+                    MAX_RESPONSE_BODY / (1024 * 1024)
+                ),
+                body_excerpt: excerpt(&body),
+            })));
+        }
         let span = tracing::Span::current();
         span.record("status", status);
         if let Some(id) = headers.get("sc-request-id").and_then(|v| v.to_str().ok()) {
@@ -419,6 +430,29 @@ impl Client {
             }
         }
     }
+}
+
+/// The largest response body the SDK reads (8 MiB); a larger one is refused with a
+/// [`Error::Decode`] as soon as it is seen, before it is all in memory.
+pub(crate) const MAX_RESPONSE_BODY: usize = 8 * 1024 * 1024;
+
+/// Reads a response body up to `limit` bytes; `false` when there was more (the rest is not
+/// read: the connection is dropped).
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(bytes::Bytes, bool), reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok((bytes::Bytes::new(), false));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok((body.freeze(), false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body.freeze(), true))
 }
 
 /// Builds a header map entry, rejecting values that cannot be headers.
