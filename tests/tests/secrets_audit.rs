@@ -253,6 +253,19 @@ async fn quickstart_flow_prints_and_traces_no_secret() {
 
     let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(log.contains("smartcar.request"), "the trace was captured");
+    // Controls: the prints carry the non-secret values (so a secret would be seen too), and
+    // the search finds a secret where there is one.
+    assert!(audit.printed.contains(&app.client_id), "ids are printed");
+    assert!(audit.printed.contains(vehicle.id()), "ids are printed");
+    let (_, refresh) = audit
+        .secrets
+        .iter()
+        .find(|(name, _)| name == "refresh token")
+        .unwrap();
+    assert!(
+        format!("leaked: {}", tokens.refresh_token.secret()).contains(refresh.as_str()),
+        "the search finds a token in clear"
+    );
     assert!(
         log.contains("TRACE") || log.contains("DEBUG"),
         "at a fine level"
