@@ -131,7 +131,8 @@ struct Inner {
     logins: Mutex<HashMap<String, PendingLogin>>,
     sessions: Mutex<HashMap<String, UserSession>>,
     verifier: Option<WebhookVerifier>,
-    webhooks: Mutex<Vec<String>>,
+    /// Recent deliveries: event id (deliveries are retried: deduplicated on it) and summary.
+    webhooks: Mutex<Vec<(Option<String>, String)>>,
 }
 
 /// The app's shared state (cheap to clone).
@@ -708,8 +709,8 @@ async fn vehicles(
     let webhooks = lock(&app.0.webhooks).clone();
     if !webhooks.is_empty() {
         body.push_str("<h2>Recent webhook deliveries</h2>\n<ul id=\"webhooks\">\n");
-        for w in &webhooks {
-            let _ = writeln!(body, "<li>{}</li>", esc(w));
+        for (_, summary) in &webhooks {
+            let _ = writeln!(body, "<li>{}</li>", esc(summary));
         }
         body.push_str("</ul>\n");
     }
@@ -785,9 +786,15 @@ async fn webhooks(
         _ => "other event".to_owned(),
     };
     let mut log = lock(&app.0.webhooks);
-    if log.len() >= WEBHOOK_LOG {
-        log.remove(0);
+    let repeat = delivery.event_id.is_some()
+        && log
+            .iter()
+            .any(|(id, _)| id.as_ref() == delivery.event_id.as_ref());
+    if !repeat {
+        if log.len() >= WEBHOOK_LOG {
+            log.remove(0);
+        }
+        log.push((delivery.event_id.clone(), summary));
     }
-    log.push(summary);
     StatusCode::OK.into_response()
 }
