@@ -51,7 +51,7 @@ use smartcar::webhooks::axum::VerifiedDelivery;
 use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
 use smartcar::{
     ApplicationSession, Client, Error, ErrorKind, MemoryTokenStore, Permission, Redirect, Session,
-    SignalCode, UserV3,
+    SignalCode, TokenStore as _, UserV3,
 };
 use smartcar_sim::Simulator;
 use tokio::net::TcpListener;
@@ -67,6 +67,8 @@ const SESSION_COOKIE: &str = "sc_session";
 const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// At most this many logins are pending at once (the oldest are dropped).
 const MAX_PENDING_LOGINS: usize = 10_000;
+/// At most this many signed-in sessions are kept (the oldest are dropped: sign in again).
+const MAX_SESSIONS: usize = 10_000;
 /// Webhook deliveries remembered for the page.
 const WEBHOOK_LOG: usize = 20;
 
@@ -120,6 +122,7 @@ enum Connected {
 struct UserSession {
     /// Echoed by every form of this session (checked on POST).
     csrf: String,
+    started: Instant,
     connected: Connected,
 }
 
@@ -476,13 +479,31 @@ fn finish_login(
 }
 
 fn start_session(app: &AppState, id: String, connected: Connected) -> Response {
-    lock(&app.0.sessions).insert(
-        id.clone(),
-        UserSession {
-            csrf: random_id(),
-            connected,
-        },
-    );
+    {
+        let mut sessions = lock(&app.0.sessions);
+        if sessions.len() >= MAX_SESSIONS {
+            let oldest = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.started)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                sessions.remove(&k);
+                // Its tokens go too (v2 sessions keep them under the session id).
+                let store = app.0.store.clone();
+                tokio::spawn(async move {
+                    let _ = store.delete(&k).await;
+                });
+            }
+        }
+        sessions.insert(
+            id.clone(),
+            UserSession {
+                csrf: random_id(),
+                started: Instant::now(),
+                connected,
+            },
+        );
+    }
     let mut response = HttpRedirect::to("/vehicles").into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &id, 86_400));
