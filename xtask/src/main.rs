@@ -6,6 +6,7 @@
 //! - `cargo xtask check [--spec PATH] [--out PATH]`: fail with a diff summary if the committed
 //!   generated file is not what `generate` would write.
 //! - `cargo xtask test`: the project's full test command (what CI runs).
+//! - `cargo xtask setup`: only its system set-up step (Debian/npm packages, test servers).
 //!
 //! Relative paths are resolved against the workspace root, never the current directory, so the
 //! commands behave the same from any directory of the workspace.
@@ -41,6 +42,7 @@ commands:
   generate [--spec PATH] [--out PATH]   regenerate the low-level client from the OpenAPI spec
   check    [--spec PATH] [--out PATH]   fail if the committed generated file is stale
   test                                  the full test suite (what CI runs)
+  setup                                 only the test suite's system set-up (packages, servers)
 
 defaults: --spec openapi/smartcar.yaml --out crates/smartcar-api/src/generated.rs
 (relative paths are relative to the workspace root)";
@@ -74,6 +76,15 @@ fn run(args: &[String]) -> Result<()> {
                 return Err(format!("`test` takes no options\n\n{USAGE}"));
             }
             test_cmd::run_all()
+        }
+        "setup" => {
+            if !rest.is_empty() {
+                return Err(format!("`setup` takes no options\n\n{USAGE}"));
+            }
+            for (name, value) in setup::ensure_all()? {
+                println!("{name}={value}");
+            }
+            Ok(())
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

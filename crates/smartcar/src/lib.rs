@@ -33,6 +33,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Tokens and vehicles: a [`Session`] keeps one user's tokens in a [`TokenStore`], refreshes
+//! ahead of expiry (once for any number of concurrent callers) and saves the rotated refresh
+//! token before using the new access token. [`Vehicle::batch`] reads several things in one
+//! request, with one `Result` per read:
+//!
+//! ```no_run
+//! # async fn demo(client: smartcar::Client, tokens: smartcar::Tokens) -> Result<(), smartcar::Error> {
+//! use std::sync::Arc;
+//! use smartcar::{MemoryTokenStore, Session};
+//!
+//! let session = Session::create(&client, Arc::new(MemoryTokenStore::new()), "user-1", tokens).await?;
+//! for id in session.vehicle_ids(None, None).await?.data.vehicles {
+//!     let vehicle = session.vehicle(id)?;
+//!     vehicle.lock().await?;
+//!     let batch = vehicle.batch().odometer().battery().lock_status().send().await?;
+//!     println!("{} km", batch.odometer()?.data.distance);
+//!     if let Err(e) = batch.battery() {
+//!         println!("no battery reading: {e}"); // e.g. a fuel car
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! The machine-to-machine flow (Vehicle API v3): Connect redirects with a `user_id`, and one
 //! application token serves every user, named by the `sc-user-id` header:
 //!
@@ -53,7 +76,24 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Webhooks: [`webhooks`] verifies deliveries (and, with the `axum` feature, gives an extractor).
+//! Webhooks: [`webhooks`] verifies deliveries (and, with the `axum` feature, gives an extractor):
+//!
+//! ```no_run
+//! # fn demo(amt: &str, signature: Option<&str>, body: &[u8]) -> Result<(), smartcar::webhooks::WebhookError> {
+//! use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
+//!
+//! let verifier = WebhookVerifier::new(amt); // the application management token
+//! let delivery = verifier.verify(signature, body)?; // `sc-signature`, constant time
+//! if let WebhookEvent::Verify { challenge } = &delivery.event {
+//!     println!("{}", verifier.challenge_response(challenge));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Runnable programs: the quickstart (`cargo run -p smartcar-sdk --example quickstart`) runs
+//! the whole flow against the embedded simulator, or the real platform when `SMARTCAR_*`
+//! credentials are set; `crates/smartcar-example-web` is an axum web app (Connect login, the
+//! code and `user_id` flows, a vehicle table with a Lock button, webhooks).
 //!
 //! Secrets (client secret, tokens, authorization codes, state) are held in types whose `Debug`
 //! shows `[redacted]`, and are never part of an error message.

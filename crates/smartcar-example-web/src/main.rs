@@ -1,0 +1,71 @@
+//! `cargo run -p smartcar-example-web`: the example web app on <http://localhost:8000>.
+//!
+//! Without `SMARTCAR_CLIENT_ID` it starts the Smartcar simulator in-process and uses it; with
+//! `SMARTCAR_CLIENT_ID`, `SMARTCAR_CLIENT_SECRET` and `SMARTCAR_REDIRECT_URI` it uses the real
+//! platform (the app listens on the redirect URI's port; `SMARTCAR_MANAGEMENT_TOKEN` enables
+//! `/webhooks`). `PORT` changes the port in simulator mode (default 8000).
+
+use std::process::ExitCode;
+
+use smartcar_example_web::{Config, serve, simulator_config};
+use smartcar_sim::Simulator;
+use tokio::net::TcpListener;
+use url::Url;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
+    let (_sim, running) = if std::env::var_os("SMARTCAR_CLIENT_ID").is_some() {
+        let client = smartcar::Client::from_env()?;
+        let redirect = client.redirect_uri().cloned().ok_or(
+            "SMARTCAR_REDIRECT_URI is not set: set it to http://localhost:8000/callback and \
+             register it in the Smartcar Dashboard",
+        )?;
+        let port = redirect.port_or_known_default().unwrap_or(8000);
+        let public_url = Url::parse(&redirect.origin().ascii_serialization())?;
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+        let config = Config {
+            client,
+            public_url,
+            webhook_amt: std::env::var("SMARTCAR_MANAGEMENT_TOKEN").ok(),
+        };
+        println!("using the Smartcar platform (client id from SMARTCAR_CLIENT_ID)");
+        (None, serve(listener, config))
+    } else {
+        let port: u16 = match std::env::var("PORT") {
+            Ok(p) => p
+                .parse()
+                .map_err(|_| format!("PORT is not a port number: {p}"))?,
+            Err(_) => 8000,
+        };
+        let sim = Simulator::start().await?;
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+            format!("cannot listen on 127.0.0.1:{port}: {e} (set PORT to use another port)")
+        })?;
+        let public_url = Url::parse(&format!("http://localhost:{port}"))?;
+        let config = simulator_config(&sim, public_url)?;
+        println!(
+            "using the embedded Smartcar simulator at {}",
+            sim.base_url()
+        );
+        println!("  log in as {} (any password)", sim.users()[0].email);
+        (Some(sim), serve(listener, config))
+    };
+    println!("open {}/login  (Ctrl-C to stop)", running.url());
+    tokio::signal::ctrl_c().await?;
+    running.stop().await;
+    Ok(())
+}
