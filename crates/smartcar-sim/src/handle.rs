@@ -164,6 +164,8 @@ impl Origins {
     /// | `SMARTCAR_VEHICLE_API_V3_ORIGIN` | Python |
     /// | `SMARTCAR_API_V3_ORIGIN` | Node, Java |
     /// | `SMARTCAR_VEHICLE_API_ORIGIN` | Ruby |
+    /// | `SMARTCAR_IAM_ORIGIN` | Rust crate `smartcar` (application tokens) |
+    /// | `SMARTCAR_MANAGEMENT_API_V3_ORIGIN` | Rust crate `smartcar` |
     ///
     /// `SMARTCAR_AUTH_ORIGIN` means the FULL token URL to Python and the Rust crate, but the
     /// origin (to which they append `/oauth/token`) to Node, Java and Ruby. The value given
@@ -180,6 +182,8 @@ impl Origins {
             ("SMARTCAR_VEHICLE_API_V3_ORIGIN", self.vehicle_v3.clone()),
             ("SMARTCAR_API_V3_ORIGIN", self.vehicle_v3.clone()),
             ("SMARTCAR_VEHICLE_API_ORIGIN", self.vehicle_v3.clone()),
+            ("SMARTCAR_IAM_ORIGIN", self.iam.clone()),
+            ("SMARTCAR_MANAGEMENT_API_V3_ORIGIN", self.management_v3.clone()),
         ]
     }
 }

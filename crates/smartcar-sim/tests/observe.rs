@@ -221,6 +221,8 @@ async fn handle_accessors_and_redacted_debug() {
         "SMARTCAR_VEHICLE_API_V3_ORIGIN",
         "SMARTCAR_API_V3_ORIGIN",
         "SMARTCAR_VEHICLE_API_ORIGIN",
+        "SMARTCAR_IAM_ORIGIN",
+        "SMARTCAR_MANAGEMENT_API_V3_ORIGIN",
     ] {
         assert!(env.iter().any(|(k, _)| *k == name), "{name}");
     }
