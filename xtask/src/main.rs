@@ -6,10 +6,13 @@
 //! - `cargo xtask check [--spec PATH] [--out PATH]`: fail with a diff summary if the committed
 //!   generated file is not what `generate` would write.
 //! - `cargo xtask test`: the project's full test command (what CI runs).
+//! - `cargo xtask bench [--quick | --rounds N --seconds S]`: the SDK against raw reqwest (see
+//!   BENCHMARKS.md); never part of `test`.
 //!
 //! Relative paths are resolved against the workspace root, never the current directory, so the
 //! commands behave the same from any directory of the workspace.
 
+mod bench;
 mod check;
 mod codegen;
 mod open_enums;
@@ -41,6 +44,8 @@ commands:
   generate [--spec PATH] [--out PATH]   regenerate the low-level client from the OpenAPI spec
   check    [--spec PATH] [--out PATH]   fail if the committed generated file is stale
   test                                  the full test suite (what CI runs)
+  bench    [--quick] [--rounds N] [--seconds S]
+                                        the SDK against raw reqwest; prints a table (BENCHMARKS.md)
 
 defaults: --spec openapi/smartcar.yaml --out crates/smartcar-api/src/generated.rs
 (relative paths are relative to the workspace root)";
@@ -75,6 +80,7 @@ fn run(args: &[String]) -> Result<()> {
             }
             test_cmd::run_all()
         }
+        "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
