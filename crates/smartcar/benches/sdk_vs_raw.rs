@@ -16,10 +16,13 @@
 //! - `raw`: a `reqwest::Client` GET of the same URL with the same headers (`authorization`,
 //!   `sc-unit-system`, the same user agent), the body decoded into the same generated
 //!   `Odometer` type — what hand-written code does;
+//! - `raw-timeout`: `raw` with the SDK's default timeouts (310 s per request, 10 s to connect),
+//!   to tell the cost of a per-request timer from the SDK's own;
 //! - `wire`: a minimal HTTP/1.1 keep-alive loop over tokio sockets (no reqwest, no hyper), for
 //!   the server's own ceiling on this machine.
 //!
-//! Throughput rounds alternate raw and SDK and the table shows the median of the rounds. The
+//! Throughput rounds alternate raw and SDK; the table shows the median of the rounds and, as
+//! SDK/raw, the median of each round's ratio (raw and SDK ran back to back). The
 //! parent itself measures TCP connections for 1 000 sequential calls, a batch of 10 reads against
 //! 10 single reads, and the token path (1 000 concurrent calls across an expiry) against the
 //! simulator.
@@ -159,12 +162,17 @@ impl Caller {
     async fn new(kind: &str, base: &str) -> Caller {
         match kind {
             "sdk" => Caller::Sdk(sdk_vehicle(base).await),
-            "raw" => {
-                let http = reqwest::Client::builder()
+            "raw" | "raw-timeout" => {
+                let mut builder = reqwest::Client::builder()
                     .user_agent(USER_AGENT)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .expect("reqwest client");
+                    .redirect(reqwest::redirect::Policy::none());
+                if kind == "raw-timeout" {
+                    // The SDK's defaults: a timer per request.
+                    builder = builder
+                        .timeout(smartcar::DEFAULT_TIMEOUT)
+                        .connect_timeout(Duration::from_secs(10));
+                }
+                let http = builder.build().expect("reqwest client");
                 let mut auth =
                     HeaderValue::from_str(&format!("Bearer {TOKEN}")).expect("header value");
                 auth.set_sensitive(true);
@@ -174,7 +182,7 @@ impl Caller {
                     auth,
                 }
             }
-            other => panic!("unknown client `{other}` (sdk or raw)"),
+            other => panic!("unknown client `{other}` (sdk, raw or raw-timeout)"),
         }
     }
 
@@ -246,13 +254,31 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time this process has used (user + system, every thread), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; in clock
+    // ticks, which are 1/100 s on Linux (USER_HZ).
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// What a load run measured.
+struct Measured {
+    rps: f64,
+    failed: u64,
+    /// Client CPU time per completed call.
+    cpu_per_call: Duration,
+}
+
 /// `in_flight` tasks call back to back; counts completions over `measure` after `warmup`.
-async fn load(
-    caller: Caller,
-    in_flight: usize,
-    warmup: Duration,
-    measure: Duration,
-) -> (f64, u64) {
+async fn load(caller: Caller, in_flight: usize, warmup: Duration, measure: Duration) -> Measured {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -272,15 +298,19 @@ async fn load(
         .collect();
     tokio::time::sleep(warmup).await;
     let before = ok.load(Ordering::Relaxed);
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), cpu_time());
     tokio::time::sleep(measure).await;
     let done = ok.load(Ordering::Relaxed) - before;
-    let elapsed = started.elapsed().as_secs_f64();
+    let (elapsed, cpu) = (started.elapsed().as_secs_f64(), cpu_time() - cpu_before);
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
-    (done as f64 / elapsed, failed.load(Ordering::Relaxed))
+    Measured {
+        rps: done as f64 / elapsed,
+        failed: failed.load(Ordering::Relaxed),
+        cpu_per_call: cpu / u32::try_from(done.max(1)).unwrap_or(u32::MAX),
+    }
 }
 
 /// The minimal HTTP/1.1 client: `connections` keep-alive sockets sending `request` back to back.
@@ -384,7 +414,7 @@ async fn exchange(
 
 /// `child <sdk|raw> <in-flight> <base-url> <warmup-ms> <measure-ms>` or
 /// `child wire <connections> <host:port> <warmup-ms> <measure-ms> <path> <token>`:
-/// prints `rps=<f64> failed=<n> base_kib=<n> hwm_kib=<n>` (`base`: resident set once the
+/// prints `rps=<f64> failed=<n> cpu_ns=<per call> base_kib=<n> hwm_kib=<n>` (`base`: resident set once the
 /// runtime and the client are built, before the first call).
 fn child(args: &[String]) {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -398,21 +428,26 @@ fn child(args: &[String]) {
         .build()
         .expect("runtime");
     let mut base_kib = 0;
-    let (rps, failed) = runtime.block_on(async {
+    let m = runtime.block_on(async {
         if kind == "wire" {
             let request = format!(
                 "GET {} HTTP/1.1\r\nHost: {base}\r\nAuthorization: Bearer {}\r\nsc-unit-system: metric\r\n\r\n",
                 arg(5),
                 arg(6)
             );
-            wire_load(
+            let (rps, failed) = wire_load(
                 base.clone(),
                 Arc::new(request.into_bytes()),
                 in_flight,
                 warmup,
                 measure,
             )
-            .await
+            .await;
+            Measured {
+                rps,
+                failed,
+                cpu_per_call: Duration::ZERO,
+            }
         } else {
             let caller = Caller::new(&kind, &base).await;
             base_kib = status_kib("VmRSS");
@@ -420,7 +455,10 @@ fn child(args: &[String]) {
         }
     });
     println!(
-        "rps={rps} failed={failed} base_kib={base_kib} hwm_kib={}",
+        "rps={} failed={} cpu_ns={} base_kib={base_kib} hwm_kib={}",
+        m.rps,
+        m.failed,
+        m.cpu_per_call.as_nanos(),
         status_kib("VmHWM")
     );
 }
@@ -459,6 +497,7 @@ fn serve() {
 // The parent: runs the children and its own measurements, prints the table.
 
 struct Options {
+    callgrind: bool,
     rounds: usize,
     warmup_ms: u64,
     measure_ms: u64,
@@ -466,14 +505,16 @@ struct Options {
 
 fn options(args: &[String]) -> Options {
     let mut o = Options {
-        rounds: 3,
-        warmup_ms: 500,
-        measure_ms: 2000,
+        callgrind: true,
+        rounds: 5,
+        warmup_ms: 300,
+        measure_ms: 1500,
     };
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).and_then(|v| v.parse::<f64>().ok());
         match args[i].as_str() {
+            "--no-callgrind" => o.callgrind = false,
             "--quick" => {
                 o.rounds = 1;
                 o.warmup_ms = 200;
@@ -499,6 +540,7 @@ fn options(args: &[String]) -> Options {
 struct Sample {
     rps: f64,
     failed: u64,
+    cpu_ns: f64,
     base_kib: u64,
     hwm_kib: u64,
 }
@@ -522,9 +564,43 @@ fn run_child(args: &[&str]) -> Sample {
     Sample {
         rps: field("rps").parse().expect("rps"),
         failed: field("failed").parse().expect("failed"),
+        cpu_ns: field("cpu_ns").parse().expect("cpu"),
         base_kib: field("base_kib").parse().expect("base"),
         hwm_kib: field("hwm_kib").parse().expect("hwm"),
     }
+}
+
+/// Instructions of one sequential call (SDK, raw) by callgrind: the `count` mode with 500 and
+/// 1 500 calls, the difference over 1 000 (start-up cancels out).
+fn instructions_per_call(base: &str) -> Result<(f64, f64), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir();
+    let run = |kind: &str, n: u64| -> Result<f64, String> {
+        let out_file = dir.join(format!(
+            "sdk_vs_raw.callgrind.{}.{kind}.{n}",
+            std::process::id()
+        ));
+        let out = Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out_file.display()))
+            .arg(&exe)
+            .args(["count", kind, base, &n.to_string()])
+            .output()
+            .map_err(|e| format!("cannot run valgrind: {e}"))?;
+        let _ = std::fs::remove_file(&out_file);
+        let text = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("valgrind failed: {text}"));
+        }
+        text.lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| "no instruction count in valgrind's output".to_owned())
+    };
+    eprintln!("  callgrind: counting instructions of 500 and 1500 sequential calls…");
+    let per =
+        |kind: &str| -> Result<f64, String> { Ok((run(kind, 1500)? - run(kind, 500)?) / 1000.0) };
+    Ok((per("sdk")?, per("raw")?))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -616,8 +692,7 @@ async fn sim_session(sim: &Simulator) -> (Vehicle, String, String) {
     let tokens = Tokens {
         access_token: AccessToken::new(minted.access_token.clone()),
         refresh_token: RefreshToken::new(minted.refresh_token),
-        expires_at: now
-            + chrono::Duration::from_std(sim.config().access_token_ttl).expect("ttl"),
+        expires_at: now + chrono::Duration::from_std(sim.config().access_token_ttl).expect("ttl"),
         refresh_expires_at: now
             + chrono::Duration::from_std(sim.config().refresh_token_ttl).expect("ttl"),
     };
@@ -859,7 +934,14 @@ fn parent(o: &Options) {
         "sdk_vs_raw: {} round(s) of {} ms (+{} ms warm-up) per client and concurrency",
         o.rounds, o.measure_ms, o.warmup_ms
     );
-    let modes = [("raw", "1"), ("sdk", "1"), ("raw", "64"), ("sdk", "64")];
+    let modes = [
+        ("raw", "1"),
+        ("sdk", "1"),
+        ("raw", "64"),
+        ("sdk", "64"),
+        ("raw-timeout", "1"),
+        ("raw-timeout", "64"),
+    ];
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); modes.len()];
     let mut wire_minimal = Vec::new();
     let mut wire_sim = Vec::new();
@@ -867,9 +949,10 @@ fn parent(o: &Options) {
         for (i, (kind, n)) in modes.iter().enumerate() {
             let s = run_child(&[kind, n, &base, &w, &m]);
             eprintln!(
-                "  round {}: {kind} x{n}: {:.0} req/s, {} failed, RSS {} KiB before the first call, peak {} KiB",
+                "  round {}: {kind} x{n}: {:.0} req/s, {:.1} µs CPU/call, {} failed, RSS {} KiB before the first call, peak {} KiB",
                 round + 1,
                 s.rps,
+                s.cpu_ns / 1000.0,
                 s.failed,
                 s.base_kib,
                 s.hwm_kib
@@ -897,6 +980,21 @@ fn parent(o: &Options) {
     let base_rss = |i: usize| samples[i].iter().map(|s| s.base_kib).max().unwrap_or(0);
     let failed: u64 = samples.iter().flatten().map(|s| s.failed).sum();
     let (raw1, sdk1, raw64, sdk64) = (rps(0), rps(1), rps(2), rps(3));
+    // Each round runs raw then SDK back to back: the ratio of a round compares neighbours, which
+    // a shared machine's drifting load disturbs less than the ratio of the medians.
+    let paired = |sdk: usize, raw: usize| {
+        let ratios: Vec<f64> = samples[sdk]
+            .iter()
+            .zip(&samples[raw])
+            .map(|(s, r)| s.rps / r.rps)
+            .collect();
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(0.0, f64::max);
+        (median(ratios), lo, hi)
+    };
+    let (ratio1, lo1, hi1) = paired(1, 0);
+    let (ratio64, lo64, hi64) = paired(3, 2);
+    let cpu = |i: usize| median(samples[i].iter().map(|s| s.cpu_ns / 1000.0).collect());
     let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
 
     let mut rows = vec![
@@ -904,17 +1002,49 @@ fn parent(o: &Options) {
             "odometer req/s, sequential (minimal server)",
             format!("{sdk1:.0}"),
             format!("{raw1:.0}"),
-            format!("{:.2}", sdk1 / raw1),
+            format!("{ratio1:.2} (rounds {lo1:.2}–{hi1:.2})"),
             "≥ 0.9",
-            Some(sdk1 / raw1 >= 0.9),
+            Some(ratio1 >= 0.9),
         ),
         row(
             "odometer req/s, 64 in flight (minimal server)",
             format!("{sdk64:.0}"),
             format!("{raw64:.0}"),
-            format!("{:.2}", sdk64 / raw64),
+            format!("{ratio64:.2} (rounds {lo64:.2}–{hi64:.2})"),
             "≥ 0.9",
-            Some(sdk64 / raw64 >= 0.9),
+            Some(ratio64 >= 0.9),
+        ),
+        row(
+            "client CPU per call, sequential (µs; SDK/raw = raw CPU / SDK CPU)",
+            format!("{:.1}", cpu(1)),
+            format!("{:.1}", cpu(0)),
+            format!("{:.2}", cpu(0) / cpu(1)),
+            "≥ 0.9",
+            Some(cpu(0) / cpu(1) >= 0.9),
+        ),
+        row(
+            "client CPU per call, 64 in flight (µs)",
+            format!("{:.1}", cpu(3)),
+            format!("{:.1}", cpu(2)),
+            format!("{:.2}", cpu(2) / cpu(3)),
+            "≥ 0.9",
+            Some(cpu(2) / cpu(3) >= 0.9),
+        ),
+        row(
+            "  raw reqwest with the SDK's timeouts (310 s request, 10 s connect): CPU µs/call, sequential / 64 in flight",
+            format!("{:.1} / {:.1}", cpu(1), cpu(3)),
+            format!("{:.1} / {:.1}", cpu(4), cpu(5)),
+            format!("{:.2} / {:.2}", cpu(4) / cpu(1), cpu(5) / cpu(3)),
+            "reported",
+            None,
+        ),
+        row(
+            "  raw reqwest with the SDK's timeouts: req/s, sequential / 64 in flight",
+            format!("{sdk1:.0} / {sdk64:.0}"),
+            format!("{:.0} / {:.0}", rps(4), rps(5)),
+            format!("{:.2} / {:.2}", sdk1 / rps(4), sdk64 / rps(5)),
+            "reported",
+            None,
         ),
         row(
             "peak RSS of the client process, 64 in flight",
@@ -934,8 +1064,7 @@ fn parent(o: &Options) {
         ),
     ];
     // Fresh clients, several times: the count depends on a race inside hyper's pool.
-    let (mut sdk_conns, mut raw_conns, mut sdk_failed, mut raw_failed) =
-        (vec![], vec![], 0, 0);
+    let (mut sdk_conns, mut raw_conns, mut sdk_failed, mut raw_failed) = (vec![], vec![], 0, 0);
     for _ in 0..5 {
         let (c, f) = runtime.block_on(connections_for_1000("sdk", &base, &counters));
         sdk_conns.push(c);
@@ -955,6 +1084,19 @@ fn parent(o: &Options) {
     let iterations = if o.rounds > 1 { 200 } else { 50 };
     rows.extend(runtime.block_on(batch_vs_single(&sim, &sim_vehicle, iterations)));
     rows.extend(runtime.block_on(token_path(&sim, &sim_vehicle, o.rounds)));
+    if o.callgrind {
+        match instructions_per_call(&base) {
+            Ok((sdk, raw)) => rows.push(row(
+                "instructions per sequential call (callgrind, client process)",
+                format!("{sdk:.0}"),
+                format!("{raw:.0}"),
+                format!("{:.3}", raw / sdk),
+                "≥ 0.9",
+                Some(raw / sdk >= 0.9),
+            )),
+            Err(e) => eprintln!("callgrind skipped: {e}"),
+        }
+    }
     let wm = median(wire_minimal.iter().map(|s| s.rps).collect());
     let ws = median(wire_sim.iter().map(|s| s.rps).collect());
     let sim_failed: u64 = wire_sim.iter().map(|s| s.failed).sum();
@@ -967,6 +1109,11 @@ fn parent(o: &Options) {
         Some(ws >= 50_000.0 && sim_failed == 0),
     ));
 
+    println!();
+    println!(
+        "req/s are medians of {} rounds; SDK/raw is the median of the rounds' ratios",
+        o.rounds
+    );
     println!();
     println!(
         "| measurement | SDK (or simulator) | raw reqwest (or reference) | SDK/raw | target | met |"
