@@ -628,6 +628,15 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// `a - b` with its sign.
+fn ms_delta(a: Duration, b: Duration) -> String {
+    if a >= b {
+        format!("+{}", ms(a - b))
+    } else {
+        format!("−{}", ms(b - a))
+    }
+}
+
 /// Table rows: (measurement, SDK, raw/other, ratio or note, target, met?).
 struct Row {
     what: String,
@@ -892,7 +901,7 @@ async fn token_path(sim: &Simulator, vehicle: &Vehicle, rounds: usize) -> Vec<Ro
             "1000 concurrent calls: wall time across an expiry vs valid token",
             ms(ew),
             ms(bw),
-            format!("+{}", ms(ew.saturating_sub(bw))),
+            ms_delta(ew, bw),
             "reported",
             None,
         ),
@@ -900,7 +909,7 @@ async fn token_path(sim: &Simulator, vehicle: &Vehicle, rounds: usize) -> Vec<Ro
             "  same, median call latency",
             ms(ep),
             ms(bp),
-            format!("+{}", ms(ep.saturating_sub(bp))),
+            ms_delta(ep, bp),
             "reported",
             None,
         ),
@@ -908,7 +917,7 @@ async fn token_path(sim: &Simulator, vehicle: &Vehicle, rounds: usize) -> Vec<Ro
             "  same, slowest call",
             ms(em),
             ms(bm),
-            format!("+{}", ms(em.saturating_sub(bm))),
+            ms_delta(em, bm),
             "reported",
             None,
         ),
