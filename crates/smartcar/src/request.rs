@@ -153,6 +153,8 @@ pub(crate) struct Call {
     /// The path template for tracing and errors (`/v2.0/vehicles/{vehicle_id}/odometer`).
     pub(crate) template: &'static str,
     pub(crate) headers: HeaderMap,
+    /// `sc-unit-system`, set on the request directly (no header map to fill and clone).
+    pub(crate) units: Option<UnitSystem>,
     pub(crate) body: Option<Vec<u8>>,
     pub(crate) credential: Credential,
     pub(crate) idempotency: Idempotency,
@@ -191,6 +193,7 @@ impl Call {
             url,
             template,
             headers: HeaderMap::new(),
+            units: None,
             body: None,
             credential,
             idempotency,
@@ -205,12 +208,9 @@ impl Call {
         Ok(self)
     }
 
-    /// Adds `sc-unit-system`, when `units` is given (a static value: nothing to check).
+    /// Sends `sc-unit-system`, when `units` is given.
     pub(crate) fn unit_system(mut self, units: Option<UnitSystem>) -> Call {
-        if let Some(units) = units {
-            self.headers
-                .insert(SC_UNIT_SYSTEM, HeaderValue::from_static(units.as_str()));
-        }
+        self.units = units;
         self
     }
 
@@ -371,13 +371,24 @@ impl Client {
         let mut request = self
             .inner
             .http
-            .request(call.method.clone(), call.url.clone())
-            .headers(call.headers.clone());
+            .request(call.method.clone(), call.url.clone());
+        if !call.headers.is_empty() {
+            request = request.headers(call.headers.clone());
+        }
+        if let Some(units) = call.units {
+            // A static value: nothing to check.
+            request = request.header(SC_UNIT_SYSTEM, HeaderValue::from_static(units.as_str()));
+        }
         match &call.credential {
             Credential::Bearer(token) => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                    Error::invalid("token", "contains characters not allowed in a header")
-                })?;
+                // Built in place and handed over without a copy.
+                let mut value = Vec::with_capacity(7 + token.len());
+                value.extend_from_slice(b"Bearer ");
+                value.extend_from_slice(token.as_bytes());
+                let mut v =
+                    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).map_err(|_| {
+                        Error::invalid("token", "contains characters not allowed in a header")
+                    })?;
                 v.set_sensitive(true);
                 request = request.header(http::header::AUTHORIZATION, v);
             }
