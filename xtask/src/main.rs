@@ -7,10 +7,13 @@
 //!   generated file is not what `generate` would write.
 //! - `cargo xtask test`: the project's full test command (what CI runs).
 //! - `cargo xtask setup`: only its system set-up step (Debian/npm packages, test servers).
+//! - `cargo xtask bench [--quick | --rounds N --seconds S]`: the SDK against raw reqwest (see
+//!   BENCHMARKS.md); never part of `test`.
 //!
 //! Relative paths are resolved against the workspace root, never the current directory, so the
 //! commands behave the same from any directory of the workspace.
 
+mod bench;
 mod check;
 mod codegen;
 mod open_enums;
@@ -43,6 +46,8 @@ commands:
   check    [--spec PATH] [--out PATH]   fail if the committed generated file is stale
   test                                  the full test suite (what CI runs)
   setup                                 only the test suite's system set-up (packages, servers)
+  bench    [--quick] [--rounds N] [--seconds S]
+                                        the SDK against raw reqwest; prints a table (BENCHMARKS.md)
 
 defaults: --spec openapi/smartcar.yaml --out crates/smartcar-api/src/generated.rs
 (relative paths are relative to the workspace root)";
@@ -86,6 +91,7 @@ fn run(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
+        "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

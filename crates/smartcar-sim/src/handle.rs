@@ -183,7 +183,10 @@ impl Origins {
             ("SMARTCAR_API_V3_ORIGIN", self.vehicle_v3.clone()),
             ("SMARTCAR_VEHICLE_API_ORIGIN", self.vehicle_v3.clone()),
             ("SMARTCAR_IAM_ORIGIN", self.iam.clone()),
-            ("SMARTCAR_MANAGEMENT_API_V3_ORIGIN", self.management_v3.clone()),
+            (
+                "SMARTCAR_MANAGEMENT_API_V3_ORIGIN",
+                self.management_v3.clone(),
+            ),
         ]
     }
 }

@@ -57,10 +57,13 @@ impl UnitSystem {
 
     /// Parses a `sc-unit-system` value (case-insensitive).
     pub fn parse(value: &str) -> Option<Self> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "metric" => Some(UnitSystem::Metric),
-            "imperial" => Some(UnitSystem::Imperial),
-            _ => None,
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("metric") {
+            Some(UnitSystem::Metric)
+        } else if value.eq_ignore_ascii_case("imperial") {
+            Some(UnitSystem::Imperial)
+        } else {
+            None
         }
     }
 }

@@ -32,20 +32,26 @@ pub struct Meta {
     pub request_id: Option<String>,
 }
 
+// The meta headers as constants: looking a `&str` name up parses it on every call.
+const SC_DATA_AGE: HeaderName = HeaderName::from_static("sc-data-age");
+const SC_FETCHED_AT: HeaderName = HeaderName::from_static("sc-fetched-at");
+const SC_UNIT_SYSTEM: HeaderName = HeaderName::from_static("sc-unit-system");
+const SC_REQUEST_ID: HeaderName = HeaderName::from_static("sc-request-id");
+
 impl Meta {
     /// Reads the meta headers (malformed values are left out, never an error).
     pub fn from_headers(headers: &HeaderMap) -> Meta {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let time = |name: &str| {
+        let get = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let time = |name: &HeaderName| {
             get(name)
                 .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
                 .map(|t| t.with_timezone(&Utc))
         };
         Meta {
-            data_age: time("sc-data-age"),
-            fetched_at: time("sc-fetched-at"),
-            unit_system: get("sc-unit-system").and_then(UnitSystem::parse),
-            request_id: get("sc-request-id").map(str::to_owned),
+            data_age: time(&SC_DATA_AGE),
+            fetched_at: time(&SC_FETCHED_AT),
+            unit_system: get(&SC_UNIT_SYSTEM).and_then(UnitSystem::parse),
+            request_id: get(&SC_REQUEST_ID).map(str::to_owned),
         }
     }
 }
@@ -147,6 +153,8 @@ pub(crate) struct Call {
     /// The path template for tracing and errors (`/v2.0/vehicles/{vehicle_id}/odometer`).
     pub(crate) template: &'static str,
     pub(crate) headers: HeaderMap,
+    /// `sc-unit-system`, set on the request directly (no header map to fill and clone).
+    pub(crate) units: Option<UnitSystem>,
     pub(crate) body: Option<Vec<u8>>,
     pub(crate) credential: Credential,
     pub(crate) idempotency: Idempotency,
@@ -168,11 +176,24 @@ impl Call {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
+        Call::to(method, url, template, credential, idempotency)
+    }
+
+    /// A call to a URL built beforehand (the vehicle handles keep theirs: building a URL
+    /// percent-encodes its path, which costs more than the rest of a call's own work).
+    pub(crate) fn to(
+        method: Method,
+        url: url::Url,
+        template: &'static str,
+        credential: Credential,
+        idempotency: Idempotency,
+    ) -> Call {
         Call {
             method,
             url,
             template,
             headers: HeaderMap::new(),
+            units: None,
             body: None,
             credential,
             idempotency,
@@ -185,6 +206,12 @@ impl Call {
             header(&mut self.headers, name, v)?;
         }
         Ok(self)
+    }
+
+    /// Sends `sc-unit-system`, when `units` is given.
+    pub(crate) fn unit_system(mut self, units: Option<UnitSystem>) -> Call {
+        self.units = units;
+        self
     }
 
     /// Sets a JSON body, when one is given.
@@ -200,8 +227,13 @@ impl Call {
     }
 
     pub(crate) fn operation(&self) -> String {
-        format!("{} {}", self.method, self.template)
+        operation(&self.method, self.template)
     }
+}
+
+/// `GET /v2.0/...`: how errors name a call (formatted only when an error needs it).
+fn operation(method: &Method, template: &str) -> String {
+    format!("{method} {template}")
 }
 
 /// Rejects ids that would change the path or query they are put in. Smartcar's ids are UUIDs;
@@ -251,10 +283,14 @@ pub(crate) struct RawResponse {
 
 impl RawResponse {
     /// Decodes the body as `T`, keeping status and request id in the error.
-    pub(crate) fn json<T: DeserializeOwned>(&self, operation: &str) -> Result<T, Error> {
+    pub(crate) fn json<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        template: &str,
+    ) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| {
             Error::Decode(Box::new(DecodeError {
-                operation: operation.to_owned(),
+                operation: operation(method, template),
                 status: Some(self.status),
                 request_id: Meta::from_headers(&self.headers).request_id,
                 message: e.to_string(),
@@ -282,12 +318,12 @@ impl Client {
         &self,
         call: Call,
     ) -> Result<Response<T>, Error> {
-        let operation = call.operation();
+        let (method, template) = (call.method.clone(), call.template);
         let raw = self.execute(call).await?;
         let data = if raw.body.is_empty() {
-            serde_json::from_slice(b"null").or_else(|_| raw.json(&operation))?
+            serde_json::from_slice(b"null").or_else(|_| raw.json(&method, template))?
         } else {
-            raw.json(&operation)?
+            raw.json(&method, template)?
         };
         Ok(Response {
             data,
@@ -361,13 +397,24 @@ impl Client {
         let mut request = self
             .inner
             .http
-            .request(call.method.clone(), call.url.clone())
-            .headers(call.headers.clone());
+            .request(call.method.clone(), call.url.clone());
+        if !call.headers.is_empty() {
+            request = request.headers(call.headers.clone());
+        }
+        if let Some(units) = call.units {
+            // A static value: nothing to check.
+            request = request.header(SC_UNIT_SYSTEM, HeaderValue::from_static(units.as_str()));
+        }
         match &call.credential {
             Credential::Bearer(token) => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                    Error::invalid("token", "contains characters not allowed in a header")
-                })?;
+                // Built in place and handed over without a copy.
+                let mut value = Vec::with_capacity(7 + token.len());
+                value.extend_from_slice(b"Bearer ");
+                value.extend_from_slice(token.as_bytes());
+                let mut v =
+                    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).map_err(|_| {
+                        Error::invalid("token", "contains characters not allowed in a header")
+                    })?;
                 v.set_sensitive(true);
                 request = request.header(http::header::AUTHORIZATION, v);
             }
@@ -380,9 +427,10 @@ impl Client {
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let response = request.send().await.map_err(|e| self.transport(call, e))?;
+        let mut response = request.send().await.map_err(|e| self.transport(call, e))?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        // Taken, not cloned: reading the body does not need them.
+        let headers = std::mem::take(response.headers_mut());
         let (body, complete) = read_body(response, MAX_RESPONSE_BODY)
             .await
             .map_err(|e| self.transport(call, e))?;
@@ -400,7 +448,7 @@ impl Client {
         }
         let span = tracing::Span::current();
         span.record("status", status);
-        if let Some(id) = headers.get("sc-request-id").and_then(|v| v.to_str().ok()) {
+        if let Some(id) = headers.get(&SC_REQUEST_ID).and_then(|v| v.to_str().ok()) {
             span.record("request_id", id);
         }
         // No redirect is followed: a 3xx is an error too.
@@ -445,12 +493,24 @@ pub(crate) async fn read_body(
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Ok((bytes::Bytes::new(), false));
     }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
+    // Most bodies arrive in one chunk: return it without copying.
+    let Some(first) = response.chunk().await? else {
+        return Ok((bytes::Bytes::new(), true));
+    };
+    if first.len() > limit {
+        return Ok((first.slice(..limit), false));
+    }
+    let Some(second) = response.chunk().await? else {
+        return Ok((first, true));
+    };
+    let mut body = bytes::BytesMut::from(&first[..]);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
         if body.len() + chunk.len() > limit {
             return Ok((body.freeze(), false));
         }
         body.extend_from_slice(&chunk);
+        next = response.chunk().await?;
     }
     Ok((body.freeze(), true))
 }

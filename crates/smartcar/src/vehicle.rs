@@ -1,5 +1,7 @@
 //! The user-level v2.0 API: the user, their vehicles, and one typed method per vehicle endpoint.
 
+use std::sync::{Arc, OnceLock};
+
 use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -96,20 +98,22 @@ impl Session {
             session: self.clone(),
             units: self.client().unit_system(),
             id,
+            urls: Arc::default(),
         })
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+    pub(crate) async fn send<'p, B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: Method,
-        path: &str,
+        path: impl Into<Target<'p>>,
         template: &'static str,
         query: &[(&str, String)],
         body: Option<&B>,
         idempotency: Idempotency,
         units: Option<UnitSystem>,
     ) -> Result<Response<T>, Error> {
+        let path = path.into();
         let token = self.access_token().await?;
         match self
             .send_with(
@@ -150,25 +154,68 @@ impl Session {
         &self,
         token: &crate::AccessToken,
         method: Method,
-        path: &str,
+        path: Target<'_>,
         template: &'static str,
         query: &[(&str, String)],
         body: Option<&B>,
         idempotency: Idempotency,
         units: Option<UnitSystem>,
     ) -> Result<Response<T>, Error> {
-        let call = Call::new(
-            method,
-            &self.client().origins().api,
-            path,
-            template,
-            query,
-            Credential::Bearer(token.secret().to_owned()),
-            idempotency,
-        )
-        .header("sc-unit-system", units.map(UnitSystem::as_str))?
+        let credential = Credential::Bearer(token.secret().to_owned());
+        let call = match path {
+            Target::Path(path) => Call::new(
+                method,
+                &self.client().origins().api,
+                path,
+                template,
+                query,
+                credential,
+                idempotency,
+            ),
+            Target::Url(url) => Call::to(method, url.clone(), template, credential, idempotency),
+        }
+        .unit_system(units)
         .json(body)?;
         self.client().fetch(call).await
+    }
+}
+
+/// Where a call of a [`Session`] goes: a path on the API origin, or a URL built beforehand.
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Path(&'a str),
+    Url(&'a url::Url),
+}
+
+impl<'a> From<&'a str> for Target<'a> {
+    fn from(path: &'a str) -> Self {
+        Target::Path(path)
+    }
+}
+
+impl<'a> From<&'a String> for Target<'a> {
+    fn from(path: &'a String) -> Self {
+        Target::Path(path)
+    }
+}
+
+impl<'a> From<&'a url::Url> for Target<'a> {
+    fn from(url: &'a url::Url) -> Self {
+        Target::Url(url)
+    }
+}
+
+/// How many v2.0 reads a [`Vehicle`] has (the `read!` methods).
+const READS: usize = 15;
+
+/// The URL of each read of one vehicle, built on first use and shared by the handle's clones:
+/// percent-encoding a path into a URL costs more than the rest of what the SDK does per call.
+#[derive(Default)]
+struct ReadUrls([OnceLock<url::Url>; READS]);
+
+impl std::fmt::Debug for ReadUrls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadUrls")
     }
 }
 
@@ -193,10 +240,11 @@ pub struct Vehicle {
     session: Session,
     id: String,
     units: UnitSystem,
+    urls: Arc<ReadUrls>,
 }
 
 macro_rules! read {
-    ($(#[$doc:meta])* $name:ident, $suffix:literal, $template:literal, $ty:ty) => {
+    ($(#[$doc:meta])* $name:ident, $index:literal, $suffix:literal, $template:literal, $ty:ty) => {
         $(#[$doc])*
         ///
         /// ```no_run
@@ -212,7 +260,7 @@ macro_rules! read {
         /// `COMPATIBILITY` when the vehicle cannot report it), transport, timeout, decode and
         /// token errors.
         pub async fn $name(&self) -> Result<Response<$ty>, Error> {
-            self.get(concat!("/", $suffix), $template).await
+            self.get($index, concat!("/", $suffix), $template).await
         }
     };
 }
@@ -271,15 +319,20 @@ impl Vehicle {
         format!("/v2.0/vehicles/{}{}", self.id, suffix)
     }
 
+    /// A read; `index` (below [`READS`], one per read) names its slot in the URL cache.
     async fn get<T: DeserializeOwned>(
         &self,
+        index: usize,
         suffix: &str,
         template: &'static str,
     ) -> Result<Response<T>, Error> {
+        let url = self.urls.0[index].get_or_init(|| {
+            crate::config::join(&self.session.client().origins().api, &self.path(suffix))
+        });
         self.session
             .send(
                 Method::GET,
-                &self.path(suffix),
+                url,
                 template,
                 &[],
                 None::<&()>,
@@ -311,63 +364,63 @@ impl Vehicle {
 
     read!(
         /// Make, model and year (`read_vehicle_info`).
-        attributes, "", "/v2.0/vehicles/{vehicle_id}", types::VehicleAttributes
+        attributes, 0, "", "/v2.0/vehicles/{vehicle_id}", types::VehicleAttributes
     );
     read!(
         /// The VIN (`read_vin`).
-        vin, "vin", "/v2.0/vehicles/{vehicle_id}/vin", types::Vin
+        vin, 1, "vin", "/v2.0/vehicles/{vehicle_id}/vin", types::Vin
     );
     read!(
         /// The odometer (`read_odometer`): km or miles.
-        odometer, "odometer", "/v2.0/vehicles/{vehicle_id}/odometer", types::Odometer
+        odometer, 2, "odometer", "/v2.0/vehicles/{vehicle_id}/odometer", types::Odometer
     );
     read!(
         /// The location in degrees (`read_location`).
-        location, "location", "/v2.0/vehicles/{vehicle_id}/location", types::Location
+        location, 3, "location", "/v2.0/vehicles/{vehicle_id}/location", types::Location
     );
     read!(
         /// The fuel tank (`read_fuel`): litres or US gallons, fraction, km or miles.
-        fuel, "fuel", "/v2.0/vehicles/{vehicle_id}/fuel", types::FuelTank
+        fuel, 4, "fuel", "/v2.0/vehicles/{vehicle_id}/fuel", types::FuelTank
     );
     read!(
         /// The traction battery's charge (fraction) and range (`read_battery`).
-        battery, "battery", "/v2.0/vehicles/{vehicle_id}/battery", types::Battery
+        battery, 5, "battery", "/v2.0/vehicles/{vehicle_id}/battery", types::Battery
     );
     read!(
         /// The traction battery's capacity in kWh (`read_battery`).
-        battery_capacity, "battery/capacity", "/v2.0/vehicles/{vehicle_id}/battery/capacity", types::BatteryCapacity
+        battery_capacity, 6, "battery/capacity", "/v2.0/vehicles/{vehicle_id}/battery/capacity", types::BatteryCapacity
     );
     read!(
         /// The nominal capacity and the candidates (`read_battery`).
-        nominal_capacity, "battery/nominal_capacity", "/v2.0/vehicles/{vehicle_id}/battery/nominal_capacity", types::NominalCapacity
+        nominal_capacity, 7, "battery/nominal_capacity", "/v2.0/vehicles/{vehicle_id}/battery/nominal_capacity", types::NominalCapacity
     );
     read!(
         /// Plugged in and charging state (`read_charge`).
-        charge, "charge", "/v2.0/vehicles/{vehicle_id}/charge", types::ChargeStatus
+        charge, 8, "charge", "/v2.0/vehicles/{vehicle_id}/charge", types::ChargeStatus
     );
     read!(
         /// The charge limit, a fraction (`read_charge`).
-        charge_limit, "charge/limit", "/v2.0/vehicles/{vehicle_id}/charge/limit", types::ChargeLimit
+        charge_limit, 9, "charge/limit", "/v2.0/vehicles/{vehicle_id}/charge/limit", types::ChargeLimit
     );
     read!(
         /// Engine oil life, a fraction (`read_engine_oil`).
-        engine_oil, "engine/oil", "/v2.0/vehicles/{vehicle_id}/engine/oil", types::EngineOil
+        engine_oil, 10, "engine/oil", "/v2.0/vehicles/{vehicle_id}/engine/oil", types::EngineOil
     );
     read!(
         /// Tire pressures, kPa or psi (`read_tires`).
-        tire_pressure, "tires/pressure", "/v2.0/vehicles/{vehicle_id}/tires/pressure", types::TirePressure
+        tire_pressure, 11, "tires/pressure", "/v2.0/vehicles/{vehicle_id}/tires/pressure", types::TirePressure
     );
     read!(
         /// Lock status, doors, windows, sunroof, storage, charging port (`read_security`).
-        lock_status, "security", "/v2.0/vehicles/{vehicle_id}/security", types::LockStatus
+        lock_status, 12, "security", "/v2.0/vehicles/{vehicle_id}/security", types::LockStatus
     );
     read!(
         /// The health of the vehicle's systems (`read_diagnostics`).
-        diagnostic_system_status, "diagnostics/system_status", "/v2.0/vehicles/{vehicle_id}/diagnostics/system_status", types::DiagnosticSystemStatus
+        diagnostic_system_status, 13, "diagnostics/system_status", "/v2.0/vehicles/{vehicle_id}/diagnostics/system_status", types::DiagnosticSystemStatus
     );
     read!(
         /// Active diagnostic trouble codes (`read_diagnostics`).
-        diagnostic_trouble_codes, "diagnostics/dtcs", "/v2.0/vehicles/{vehicle_id}/diagnostics/dtcs", types::DiagnosticTroubleCodes
+        diagnostic_trouble_codes, 14, "diagnostics/dtcs", "/v2.0/vehicles/{vehicle_id}/diagnostics/dtcs", types::DiagnosticTroubleCodes
     );
 
     /// Locks the vehicle (`control_security`). Sent once: a command is only retried when the
