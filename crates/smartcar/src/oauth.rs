@@ -32,7 +32,7 @@ type ReqwestError = HttpClientError<reqwest::Error>;
 /// response so that errors keep them (oauth2's error types do not).
 pub(crate) struct OAuthHttp {
     http: reqwest::Client,
-    last: Mutex<Option<(u16, http::HeaderMap)>>,
+    pub(crate) last: Mutex<Option<(u16, http::HeaderMap)>>,
 }
 
 impl OAuthHttp {
@@ -75,7 +75,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
 
 /// Which grant, for error mapping.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Grant {
+pub(crate) enum Grant {
     Code,
     Refresh,
     ClientCredentials,
@@ -202,13 +202,10 @@ impl Client {
             .await;
         let response =
             self.map_token_result(result, &http, Grant::ClientCredentials, &[secret.secret()])?;
-        Ok(ApplicationToken {
-            token: ApplicationTokenValue::new(response.access_token().secret().clone()),
-            expires_at: started + lifetime(&response, Duration::from_secs(3600)),
-        })
+        Ok(application_token(&response, started))
     }
 
-    fn map_token_result(
+    pub(crate) fn map_token_result(
         &self,
         result: Result<BasicTokenResponse, RequestTokenError<ReqwestError, BasicErrorResponse>>,
         http: &OAuthHttp,
@@ -225,7 +222,8 @@ impl Client {
             RequestTokenError::ServerResponse(body) => {
                 let oauth = OAuthError {
                     status: status.unwrap_or(400),
-                    error: body.error().as_ref().into(),
+                    // The code too: a platform that echoes a token may echo it anywhere.
+                    error: redact(body.error().as_ref(), secrets).as_str().into(),
                     description: body.error_description().map(|d| redact(d, secrets)),
                 };
                 // A refused refresh token (the platform answers invalid_grant or
@@ -320,12 +318,34 @@ fn add_flags(url: &mut url::Url, flags: &[(String, String)]) -> Result<(), Error
     Ok(())
 }
 
-fn lifetime(response: &BasicTokenResponse, default: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(response.expires_in().unwrap_or(default))
-        .unwrap_or(chrono::Duration::zero())
+pub(crate) fn application_token(
+    response: &BasicTokenResponse,
+    started: chrono::DateTime<Utc>,
+) -> ApplicationToken {
+    ApplicationToken {
+        token: ApplicationTokenValue::new(response.access_token().secret().clone()),
+        expires_at: expiry(response, started, Duration::from_secs(3600)),
+    }
 }
 
-fn user_tokens(
+/// The longest token lifetime believed from `expires_in`; a longer (or absurd) value is read as
+/// this, so that no answer can overflow the expiry time.
+const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// When the token of `response` expires, measured from `started`.
+fn expiry(
+    response: &BasicTokenResponse,
+    started: chrono::DateTime<Utc>,
+    default: Duration,
+) -> chrono::DateTime<Utc> {
+    let lifetime = response.expires_in().unwrap_or(default).min(MAX_LIFETIME);
+    chrono::Duration::from_std(lifetime)
+        .ok()
+        .and_then(|d| started.checked_add_signed(d))
+        .unwrap_or(started)
+}
+
+pub(crate) fn user_tokens(
     response: &BasicTokenResponse,
     started: chrono::DateTime<Utc>,
     grant: Grant,
@@ -343,7 +363,7 @@ fn user_tokens(
         access_token: AccessToken::new(response.access_token().secret().clone()),
         refresh_token: RefreshToken::new(refresh.secret().clone()),
         // Measured from when the request was sent, so a slow answer errs on the early side.
-        expires_at: started + lifetime(response, Duration::from_secs(7200)),
+        expires_at: expiry(response, started, Duration::from_secs(7200)),
         refresh_expires_at: started
             + chrono::Duration::from_std(REFRESH_TOKEN_LIFETIME)
                 .unwrap_or(chrono::Duration::zero()),
