@@ -6,12 +6,15 @@
 //! - `cargo xtask check [--spec PATH] [--out PATH]`: fail with a diff summary if the committed
 //!   generated file is not what `generate` would write.
 //! - `cargo xtask test`: the project's full test command (what CI runs).
+//! - `cargo xtask fuzz [--seconds N] [--build-only] [target...]`: build and run the fuzz
+//!   targets in `fuzz/` (cargo fuzz, libFuzzer), N seconds each, with a table of executions.
 //!
 //! Relative paths are resolved against the workspace root, never the current directory, so the
 //! commands behave the same from any directory of the workspace.
 
 mod check;
 mod codegen;
+mod fuzz;
 mod open_enums;
 mod setup;
 #[cfg(test)]
@@ -41,6 +44,8 @@ commands:
   generate [--spec PATH] [--out PATH]   regenerate the low-level client from the OpenAPI spec
   check    [--spec PATH] [--out PATH]   fail if the committed generated file is stale
   test                                  the full test suite (what CI runs)
+  fuzz [--seconds N] [--build-only] [target...]
+                                        build the fuzz targets and run each N s (default 60)
 
 defaults: --spec openapi/smartcar.yaml --out crates/smartcar-api/src/generated.rs
 (relative paths are relative to the workspace root)";
@@ -75,6 +80,7 @@ fn run(args: &[String]) -> Result<()> {
             }
             test_cmd::run_all()
         }
+        "fuzz" => fuzz::run(&fuzz::FuzzOptions::parse(rest)?),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
