@@ -240,16 +240,17 @@ impl Client {
             RequestTokenError::Parse(e, body) => match status {
                 // An error status with a body that is not an OAuth error (an HTML 502 page…).
                 Some(s) if s >= 400 => {
-                    let mut api = ApiError::from_response(s, &headers, &body);
-                    api.description = redact(&api.description, secrets);
-                    Error::Api(Box::new(api))
+                    Error::Api(Box::new(redacted_api_error(s, &headers, &body, secrets)))
                 }
                 _ => Error::Decode(Box::new(DecodeError {
                     operation,
                     status,
                     request_id: None,
                     message: redact(&e.to_string(), secrets),
-                    body_excerpt: redact(&excerpt(&body), secrets),
+                    // Redacted before the cut: a truncated secret is still a leak.
+                    body_excerpt: excerpt(
+                        redact(&String::from_utf8_lossy(&body), secrets).as_bytes(),
+                    ),
                 })),
             },
             RequestTokenError::Request(HttpClientError::Reqwest(e)) => {
@@ -273,10 +274,11 @@ impl Client {
             },
             // oauth2 reports an error status with an empty body this way.
             RequestTokenError::Other(_) if status.is_some_and(|s| s >= 400) => {
-                Error::Api(Box::new(ApiError::from_response(
+                Error::Api(Box::new(redacted_api_error(
                     status.unwrap_or(500),
                     &headers,
                     b"",
+                    secrets,
                 )))
             }
             RequestTokenError::Other(message) => Error::Decode(Box::new(DecodeError {
@@ -288,6 +290,22 @@ impl Client {
             })),
         })
     }
+}
+
+/// An error status with a body that is not an OAuth error, read with every secret sent redacted
+/// from the body before it is read (so that no field nor the cut excerpt carries one) and from
+/// what the headers add (request id, content type).
+fn redacted_api_error(
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    secrets: &[&str],
+) -> ApiError {
+    let body = redact(&String::from_utf8_lossy(body), secrets);
+    let mut api = ApiError::from_response(status, headers, body.as_bytes());
+    api.description = redact(&api.description, secrets);
+    api.request_id = api.request_id.map(|id| redact(&id, secrets));
+    api
 }
 
 /// A short description of a transport failure.
@@ -318,6 +336,7 @@ fn add_flags(url: &mut url::Url, flags: &[(String, String)]) -> Result<(), Error
     Ok(())
 }
 
+/// The application token of a client-credentials answer.
 pub(crate) fn application_token(
     response: &BasicTokenResponse,
     started: chrono::DateTime<Utc>,

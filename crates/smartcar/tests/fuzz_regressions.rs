@@ -46,3 +46,41 @@ fn a_huge_expires_in_does_not_overflow() {
     };
     assert!(token.expires_at <= chrono::Utc::now() + year);
 }
+
+/// token_response: an error status whose body is not an OAuth error is read as an API error;
+/// a secret echoed in one of its fields (`code` here) reached the message, since only the
+/// description was redacted.
+#[test]
+fn a_secret_echoed_in_a_non_oauth_error_body_is_redacted() {
+    let code = "code-SECRET-4f9e2a7713c0";
+    let body = br#"{"type":"X","code":"code-SECRET-4f9e2a7713c0"}"#;
+    let e = token_response(TokenGrant::Code, code, 400, &json(), body).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Api);
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains(code), "{text}");
+    }
+}
+
+/// token_response: a secret that straddles the 200-character cut of the body excerpt was cut
+/// before it was redacted, leaving its first characters in the message.
+#[test]
+fn a_secret_at_the_excerpt_cut_is_not_half_kept() {
+    let code = "code-SECRET-4f9e2a7713c0";
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("text/html"));
+    headers.insert(
+        "sc-request-id",
+        HeaderValue::from_static("code-SECRET-4f9e2a7713c0"),
+    );
+    let body = format!("{}{code} tail", "x".repeat(190));
+    let e = token_response(TokenGrant::Code, code, 502, &headers, body.as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Api);
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains("code-SECRE"), "{text}");
+    }
+    let e = token_response(TokenGrant::Code, code, 200, &json(), body.as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains("code-SECRE"), "{text}");
+    }
+}
