@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod crash;
 pub mod spec;
 
 /// Helpers for driving the SDK against the simulator.

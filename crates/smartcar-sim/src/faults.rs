@@ -1,7 +1,7 @@
 //! Faults on demand: a middleware that, for requests matching a rule, answers with an error or
 //! alters the real handler's response (rate limits, 5xx, HTML pages, empty or truncated bodies,
-//! unknown enum values, wrong content types, delays, stalls, huge bodies, dropped connections,
-//! vehicle-state / upstream / compatibility errors).
+//! unknown enum values, extra fields, wrong content types, delays, stalls, huge bodies, dropped
+//! connections, non-HTTP garbage, vehicle-state / upstream / compatibility errors).
 //!
 //! Rules are installed through the simulator handle:
 //!
@@ -35,8 +35,8 @@
 //! the OAuth `{error, error_description}` shape on the token endpoints, the v2 shape elsewhere.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -95,6 +95,13 @@ pub enum Fault {
     HugeBody(usize),
     /// Drops the connection without a complete response.
     ConnectionReset,
+    /// The real response with an undocumented field added to every JSON object (a platform
+    /// that grew a field the spec does not list yet).
+    ExtraFields,
+    /// Bytes that are not HTTP at all (a TLS alert record, as a TLS-only port answers a
+    /// plain-text client), then the connection is closed. Needs the simulator's own listener
+    /// (it knows the connection); elsewhere it degrades to [`Fault::ConnectionReset`].
+    Garbage,
 }
 
 impl Fault {
@@ -183,6 +190,16 @@ impl Fault {
         Fault::ConnectionReset
     }
 
+    /// Undocumented fields added to every object of the real body.
+    pub fn extra_fields() -> Self {
+        Fault::ExtraFields
+    }
+
+    /// Non-HTTP bytes on the socket instead of a response.
+    pub fn garbage() -> Self {
+        Fault::Garbage
+    }
+
     /// A short name for logs (`rate_limit`, `status`, …).
     pub fn name(&self) -> &'static str {
         match self {
@@ -198,6 +215,8 @@ impl Fault {
             Fault::StallBody(_) => "stall_body",
             Fault::HugeBody(_) => "huge_body",
             Fault::ConnectionReset => "connection_reset",
+            Fault::ExtraFields => "extra_fields",
+            Fault::Garbage => "garbage",
         }
     }
 }
@@ -230,6 +249,7 @@ struct Rules {
 #[derive(Debug)]
 pub struct FaultSet {
     active: AtomicUsize,
+    connections: Connections,
     rules: Mutex<Rules>,
     rng: Mutex<Rng>,
 }
@@ -239,9 +259,15 @@ impl FaultSet {
     pub fn new(seed: u64) -> Self {
         FaultSet {
             active: AtomicUsize::new(0),
+            connections: Connections::default(),
             rules: Mutex::new(Rules::default()),
             rng: Mutex::new(Rng::new(seed ^ 0xFA17_FA17_FA17_FA17)),
         }
+    }
+
+    /// The registry of open connections the listener fills (for [`Fault::Garbage`]).
+    pub(crate) fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     fn lock(&self) -> MutexGuard<'_, Rules> {
@@ -535,12 +561,18 @@ pub(crate) async fn run(state: &AppState, req: Request, next: Next) -> Response 
     };
     let name = fault.name();
     let shape = shape_of(req.uri().path());
-    let mut response = apply(fault, shape, req, next).await;
+    let mut response = apply(fault, shape, &state.faults.connections, req, next).await;
     response.extensions_mut().insert(FaultApplied(name));
     response
 }
 
-async fn apply(fault: Fault, shape: Shape, req: Request, next: Next) -> Response {
+async fn apply(
+    fault: Fault,
+    shape: Shape,
+    connections: &Connections,
+    req: Request,
+    next: Next,
+) -> Response {
     match fault {
         Fault::RateLimit { retry_after } => {
             error_response(shape, "RATE_LIMIT", Some("VEHICLE"), None, retry_after)
@@ -624,6 +656,171 @@ async fn apply(fault: Fault, shape: Shape, req: Request, next: Next) -> Response
                 .into_response()
         }
         Fault::ConnectionReset => Response::new(Body::new(ResetBody)),
+        Fault::ExtraFields => {
+            let (mut parts, bytes) = run_buffered(req, next).await;
+            let bytes = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(mut json) => {
+                    add_fields(&mut json);
+                    serde_json::to_vec(&json).map_or(bytes, Bytes::from)
+                }
+                Err(_) => bytes,
+            };
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Fault::Garbage => {
+            let poisoned = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<Peer>>()
+                .is_some_and(|info| poison(connections, info.0.0));
+            if poisoned {
+                // Whatever hyper writes now is replaced by the garbage (see `FaultyIo`).
+                StatusCode::OK.into_response()
+            } else {
+                Response::new(Body::new(ResetBody))
+            }
+        }
+    }
+}
+
+fn add_fields(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Array(items) => items.iter_mut().for_each(add_fields),
+        serde_json::Value::Object(map) => {
+            map.values_mut().for_each(add_fields);
+            map.insert(
+                "x_simulator_extra".to_owned(),
+                serde_json::json!({"added": true, "list": [1, 2]}),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// What a [`Fault::Garbage`] connection receives: a TLS alert record (`handshake_failure`)
+/// followed by binary noise; nothing an HTTP client can parse.
+const GARBAGE: &[u8] = b"\x15\x03\x01\x00\x02\x02\x28\x00\xff\xfe\x00garbage\r\n\r\n";
+
+/// Open connections of the simulator's listener, by peer address: the flag a [`Fault::Garbage`]
+/// sets so that the connection's next write is replaced by [`GARBAGE`].
+pub(crate) type Connections =
+    Arc<Mutex<std::collections::HashMap<std::net::SocketAddr, std::sync::Weak<AtomicBool>>>>;
+
+/// The peer address of a connection of the simulator's listener (axum's connect info).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer(pub(crate) std::net::SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, crate::observe::CountingListener>,
+    > for Peer
+{
+    fn connect_info(
+        stream: axum::serve::IncomingStream<'_, crate::observe::CountingListener>,
+    ) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// Marks the connection from `peer` so that its next write is garbage; false when the
+/// connection is not known (served by another listener).
+fn poison(connections: &Connections, peer: std::net::SocketAddr) -> bool {
+    let map = connections.lock().unwrap_or_else(|e| e.into_inner());
+    match map.get(&peer).and_then(std::sync::Weak::upgrade) {
+        Some(flag) => {
+            flag.store(true, Ordering::Release);
+            true
+        }
+        None => false,
+    }
+}
+
+/// A connection of the simulator's listener: a TCP stream that a [`Fault::Garbage`] can make
+/// write non-HTTP bytes instead of the response, then fail (hyper then closes it).
+#[derive(Debug)]
+pub(crate) struct FaultyIo {
+    inner: tokio::net::TcpStream,
+    poisoned: Arc<AtomicBool>,
+    garbage_left: &'static [u8],
+    connections: Connections,
+}
+
+impl FaultyIo {
+    /// Wraps a connection accepted from `peer`.
+    pub(crate) fn new(
+        inner: tokio::net::TcpStream,
+        peer: std::net::SocketAddr,
+        connections: &Connections,
+    ) -> Self {
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let mut map = connections.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= 1024 {
+            map.retain(|_, flag| flag.strong_count() > 0);
+        }
+        map.insert(peer, Arc::downgrade(&poisoned));
+        drop(map);
+        FaultyIo {
+            inner,
+            poisoned,
+            garbage_left: GARBAGE,
+            connections: connections.clone(),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for FaultyIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for FaultyIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if !self.poisoned.load(Ordering::Acquire) {
+            return Pin::new(&mut self.inner).poll_write(cx, buf);
+        }
+        while !self.garbage_left.is_empty() {
+            let left = self.garbage_left;
+            match Pin::new(&mut self.inner).poll_write(cx, left) {
+                Poll::Ready(Ok(n)) => self.garbage_left = &left[n.min(left.len())..],
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected garbage",
+        )))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Drop for FaultyIo {
+    fn drop(&mut self) {
+        if let Ok(peer) = self.inner.peer_addr() {
+            let mut map = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+            if map
+                .get(&peer)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.poisoned)))
+            {
+                map.remove(&peer);
+            }
+        }
     }
 }
 

@@ -149,11 +149,13 @@ impl Simulator {
         let listener = observe::CountingListener {
             inner: listener,
             accepted: state.observer.connection_counter(),
+            connections: state.faults.connections().clone(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             // Serving ends when the handle asks (or is dropped); accept errors are retried by
             // the listener.
+            let app = app.into_make_service_with_connect_info::<faults::Peer>();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;

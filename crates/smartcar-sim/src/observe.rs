@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http_body::Frame;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::state::AppState;
 
@@ -575,19 +575,22 @@ impl Drop for RecordingBody {
 pub(crate) struct CountingListener {
     pub(crate) inner: TcpListener,
     pub(crate) accepted: Arc<AtomicU64>,
+    /// Where each connection registers, so that a garbage fault can reach it.
+    pub(crate) connections: crate::faults::Connections,
 }
 
 impl axum::serve::Listener for CountingListener {
-    type Io = TcpStream;
+    type Io = crate::faults::FaultyIo;
     type Addr = std::net::SocketAddr;
 
-    async fn accept(&mut self) -> (TcpStream, std::net::SocketAddr) {
+    async fn accept(&mut self) -> (crate::faults::FaultyIo, std::net::SocketAddr) {
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     self.accepted.fetch_add(1, Ordering::Relaxed);
                     let _ = stream.set_nodelay(true);
-                    return (stream, addr);
+                    let io = crate::faults::FaultyIo::new(stream, addr, &self.connections);
+                    return (io, addr);
                 }
                 // Too many open files and the like: back off briefly, as axum's own listener.
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,

@@ -318,3 +318,47 @@ async fn probabilities_are_seeded_and_reproducible() {
     assert_eq!(pattern(5).await, pattern(5).await);
     assert_ne!(pattern(5).await, pattern(6).await);
 }
+
+/// `Fault::Garbage` puts bytes on the socket that are not HTTP (a TLS alert record), then
+/// closes; the next connection is served normally. `Fault::ExtraFields` adds an undocumented
+/// field to every object of the real body.
+#[tokio::test]
+async fn garbage_on_the_socket_and_extra_fields() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let sim = Simulator::start().await.unwrap();
+    sim.faults().inject(Fault::garbage()).on("/healthz").once();
+    let mut socket = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    // The server closes after the garbage (a reset instead of a clean close is as good).
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut received))
+        .await
+        .expect("the connection is closed");
+    assert!(received.starts_with(b"\x15\x03\x01"), "{received:?}");
+    assert!(!received.windows(4).any(|w| w == b"HTTP"), "{received:?}");
+    assert_eq!(get(&sim, "/healthz").await.status(), 200);
+
+    // Through an HTTP client: an error, not a response.
+    sim.faults().inject(Fault::garbage()).on("/healthz").once();
+    let result = client()
+        .get(format!("{}/healthz", sim.base_url()))
+        .send()
+        .await;
+    assert!(result.is_err(), "{result:?}");
+
+    sim.faults()
+        .inject(Fault::extra_fields())
+        .on("/oauth2/token")
+        .once();
+    let body: Value = client_credentials(&sim).await.json().await.unwrap();
+    assert!(body["access_token"].is_string(), "{body}");
+    assert_eq!(
+        body["x_simulator_extra"]["added"],
+        Value::Bool(true),
+        "{body}"
+    );
+}

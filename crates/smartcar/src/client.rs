@@ -344,9 +344,10 @@ impl ClientBuilder {
             .ok_or_else(|| Error::config("client_id", "not set"))?;
         let redirect_uri = match self.redirect_uri {
             None => None,
-            Some(uri) => Some(Url::parse(&uri).map_err(|e| {
-                Error::config("redirect_uri", format!("`{uri}` is not a URL ({e})"))
-            })?),
+            Some(uri) => Some(
+                crate::request::check_redirect_uri(&uri)
+                    .map_err(|e| Error::config("redirect_uri", e))?,
+            ),
         };
         if self
             .client_secret

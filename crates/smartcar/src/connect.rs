@@ -235,9 +235,8 @@ impl AuthorizeBuilder<'_> {
     pub fn build(self) -> Result<AuthorizationUrl, Error> {
         let client = self.client;
         let redirect = match &self.redirect_uri {
-            Some(uri) => Url::parse(uri).map_err(|e| {
-                Error::invalid("redirect URI", format!("`{uri}` is not a URL ({e})"))
-            })?,
+            Some(uri) => crate::request::check_redirect_uri(uri)
+                .map_err(|e| Error::invalid("redirect URI", e))?,
             None => client.redirect_uri().cloned().ok_or_else(|| {
                 Error::config(
                     "redirect_uri",

@@ -48,9 +48,10 @@ pub enum TokenOutcome {
 /// The client secret of the client used by [`token_response`].
 pub const CLIENT_SECRET: &str = "fuzz-client-secret-7c1d5e0a9b";
 
-/// Answers one token request of `grant` with `status`, `headers` and `body`, through `oauth2`'s
-/// parsing and the SDK's error mapping; `secret` is the code or refresh token sent (ignored for
-/// client credentials, whose secret is [`CLIENT_SECRET`]).
+/// Answers one token request of `grant` with `status`, `headers` and `body`, through the
+/// response `OAuthHttp` hands to `oauth2`, `oauth2`'s parsing and the SDK's error mapping;
+/// `secret` is the code or refresh token sent (ignored for client credentials, whose secret is
+/// [`CLIENT_SECRET`]).
 pub fn token_response(
     grant: TokenGrant,
     secret: &str,
@@ -71,13 +72,10 @@ pub fn token_response(
             CLIENT.get_or_init(|| built)
         }
     };
-    let mut response = http::Response::builder().status(status);
-    for (name, value) in headers {
-        response = response.header(name, value);
-    }
-    let response = response
-        .body(body.to_vec())
-        .map_err(|e| Error::invalid("status", e.to_string()))?;
+    let status_code =
+        http::StatusCode::from_u16(status).map_err(|e| Error::invalid("status", e.to_string()))?;
+    let response = crate::oauth::oauth_response(status_code, headers, body)
+        .map_err(|e| Error::invalid("response", e.to_string()))?;
     let canned = Canned(std::sync::Mutex::new(Some(response)));
     let http = OAuthHttp::new(client.http().clone());
     *http.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((status, headers.clone()));

@@ -92,7 +92,7 @@ pub use error::{ApiError, BodyShape, ConnectError, DecodeError, Error, ErrorKind
 /// HTTP methods, for [`Vehicle::request`].
 pub use http::Method;
 pub use management::{ConnectionFilter, ConnectionStream, Management};
-pub use oauth::ExchangeOptions;
+pub use oauth::{ExchangeOptions, REFRESH_RETRY_WINDOW};
 pub use request::{Clock, Meta, Response, Sleep, SystemClock, TokioSleep};
 pub use session::{ApplicationSession, DEFAULT_REFRESH_SKEW, Session};
 pub use store::{BoxFuture, CasOutcome, MemoryTokenStore, TokenStore};

@@ -184,8 +184,8 @@ impl Management {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] when neither id is given (nothing is sent); API and transport
-    /// errors.
+    /// [`Error::InvalidInput`] when neither id is given or one is malformed (nothing is sent);
+    /// API and transport errors.
     pub async fn delete_connections(
         &self,
         user_id: Option<&str>,
@@ -193,9 +193,12 @@ impl Management {
     ) -> Result<Response<types::DeletedConnections>, Error> {
         let mut query = Vec::new();
         if let Some(u) = user_id {
+            // An empty or odd id must not widen what a delete matches.
+            crate::request::check_id("user id", u)?;
             query.push(("user_id", u.to_owned()));
         }
         if let Some(v) = vehicle_id {
+            crate::request::check_id("vehicle id", v)?;
             query.push(("vehicle_id", v.to_owned()));
         }
         if query.is_empty() {

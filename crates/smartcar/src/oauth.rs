@@ -28,11 +28,29 @@ use crate::tokens::{
 
 type ReqwestError = HttpClientError<reqwest::Error>;
 
+/// How long [`Client::refresh_tokens`] keeps retrying the same refresh token after a failure
+/// that may have hidden a rotation: 50 seconds, inside the platform's grace period. Smartcar's
+/// documentation gives the grace period as 1 minute on some pages and 10 minutes on another
+/// (unverified which holds); the SDK assumes the shorter one.
+pub const REFRESH_RETRY_WINDOW: Duration = Duration::from_secs(50);
+
+/// Whether a failed refresh may be sent again with the same refresh token: when the platform
+/// may or may not have rotated it (the answer was lost, broken, or a server-side failure).
+fn refresh_retryable(error: &Error) -> bool {
+    match error {
+        Error::Transport { .. } | Error::Timeout { .. } | Error::Decode(_) => true,
+        Error::Api(api) => api.status == 429 || api.status >= 500,
+        Error::OAuth(oauth) => oauth.status == 429 || oauth.status >= 500,
+        _ => false,
+    }
+}
+
 /// `oauth2`'s HTTP client, over our `reqwest::Client`. Remembers the status and headers of the
 /// response so that errors keep them (oauth2's error types do not).
 pub(crate) struct OAuthHttp {
     http: reqwest::Client,
     pub(crate) last: Mutex<Option<(u16, http::HeaderMap)>>,
+    retry_after: Mutex<Option<Duration>>,
 }
 
 impl OAuthHttp {
@@ -40,7 +58,13 @@ impl OAuthHttp {
         OAuthHttp {
             http,
             last: Mutex::new(None),
+            retry_after: Mutex::new(None),
         }
+    }
+
+    /// The `Retry-After` of the last response.
+    fn retry_after(&self) -> Option<Duration> {
+        *self.retry_after.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn last(&self) -> (Option<u16>, http::HeaderMap) {
@@ -63,14 +87,41 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
             let headers = response.headers().clone();
             *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some((status.as_u16(), headers.clone()));
-            let body = response.bytes().await.map_err(Box::new)?;
-            let mut builder = http::Response::builder().status(status);
-            for (name, value) in &headers {
-                builder = builder.header(name, value);
-            }
-            builder.body(body.to_vec()).map_err(HttpClientError::Http)
+            *self.retry_after.lock().unwrap_or_else(|e| e.into_inner()) = headers
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::error::parse_retry_after);
+            // An oversized answer is cut at the limit: it then fails to parse (a decode error)
+            // without being read whole.
+            let (body, _complete) =
+                crate::request::read_body(response, crate::request::MAX_RESPONSE_BODY)
+                    .await
+                    .map_err(Box::new)?;
+            oauth_response(status, &headers, &body)
         })
     }
+}
+
+/// The response handed to `oauth2` for parsing.
+pub(crate) fn oauth_response(
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<HttpResponse, ReqwestError> {
+    let mut builder = http::Response::builder().status(status);
+    // A JSON body under another label (`text/plain`, as some gateways and proxies
+    // rewrite it) is still read as JSON; `oauth2` would otherwise refuse it.
+    let looks_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    for (name, value) in headers {
+        if looks_json && name == http::header::CONTENT_TYPE {
+            continue;
+        }
+        builder = builder.header(name, value);
+    }
+    if looks_json {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    builder.body(body.to_vec()).map_err(HttpClientError::Http)
 }
 
 /// Which grant, for error mapping.
@@ -130,9 +181,10 @@ impl Client {
         options: ExchangeOptions,
     ) -> Result<Tokens, Error> {
         let redirect = match options.redirect_uri {
-            Some(uri) => Some(
-                RedirectUrl::new(uri).map_err(|e| Error::invalid("redirect URI", e.to_string()))?,
-            ),
+            Some(uri) => Some(RedirectUrl::from_url(
+                crate::request::check_redirect_uri(&uri)
+                    .map_err(|e| Error::invalid("redirect URI", e))?,
+            )),
             None => self.redirect_uri().cloned().map(RedirectUrl::from_url),
         };
         let mut token_url = self.origins().token_url();
@@ -159,12 +211,61 @@ impl Client {
     /// returned replaces the one given, which stops working shortly after. Persist the result
     /// before using it ([`crate::Session`] does this for you).
     ///
+    /// **Retries of the same refresh.** When an attempt fails in a way that leaves open
+    /// whether the platform rotated the token (the connection broke, the answer timed out,
+    /// 5xx, 429, or a 2xx body that cannot be read), the same refresh token is sent again,
+    /// following the client's [`RetryPolicy`](crate::RetryPolicy), but never for longer than
+    /// [`REFRESH_RETRY_WINDOW`] after the first attempt: within the platform's grace period
+    /// the old refresh token answers with the same new pair, so a retry recovers a rotation
+    /// whose answer was lost instead of leaving the caller with a token the platform already
+    /// replaced. A refused token (4xx OAuth error) is never retried.
+    ///
     /// # Errors
     ///
     /// [`Error::ReauthorizationRequired`] when the platform rejects the refresh token (expired,
-    /// revoked or already used); otherwise as [`exchange_code`](Self::exchange_code).
+    /// revoked or already used); otherwise as [`exchange_code`](Self::exchange_code), for the
+    /// last attempt.
     pub async fn refresh_tokens(&self, refresh_token: &RefreshToken) -> Result<Tokens, Error> {
-        let secret = self.client_secret()?;
+        let policy = self.retry_policy().clone();
+        let budget = policy.max_total.min(REFRESH_RETRY_WINDOW);
+        let started = std::time::Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let (outcome, retry_after) = self.refresh_once(refresh_token).await;
+            let error = match &outcome {
+                Ok(_) => return outcome,
+                Err(e) => e,
+            };
+            if !refresh_retryable(error) || attempt >= policy.max_attempts {
+                return outcome;
+            }
+            let exp = policy
+                .initial_backoff
+                .saturating_mul(1u32 << (attempt - 1).min(16))
+                .min(policy.max_backoff);
+            let wait = retry_after.unwrap_or(exp);
+            if started.elapsed() + wait > budget {
+                return outcome;
+            }
+            tracing::debug!(
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying the refresh with the same refresh token (grace period)"
+            );
+            self.inner.sleep.sleep(wait).await;
+        }
+    }
+
+    /// One refresh request, and the `Retry-After` of its answer.
+    async fn refresh_once(
+        &self,
+        refresh_token: &RefreshToken,
+    ) -> (Result<Tokens, Error>, Option<Duration>) {
+        let secret = match self.client_secret() {
+            Ok(s) => s,
+            Err(e) => return (Err(e), None),
+        };
         let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
             .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
             .set_auth_type(AuthType::BasicAuth)
@@ -176,9 +277,11 @@ impl Client {
             .exchange_refresh_token(&token)
             .request_async(&http)
             .await;
-        let response =
-            self.map_token_result(result, &http, Grant::Refresh, &[refresh_token.secret()])?;
-        user_tokens(&response, started, Grant::Refresh)
+        let retry_after = http.retry_after();
+        let outcome = self
+            .map_token_result(result, &http, Grant::Refresh, &[refresh_token.secret()])
+            .and_then(|response| user_tokens(&response, started, Grant::Refresh));
+        (outcome, retry_after)
     }
 
     /// Requests an application token (client-credentials grant, for the v3 API and the M2M
@@ -227,8 +330,12 @@ impl Client {
                     description: body.error_description().map(|d| redact(d, secrets)),
                 };
                 // A refused refresh token (the platform answers invalid_grant or
-                // invalid_request) means the user's authorization is gone.
-                if grant == Grant::Refresh && oauth.status < 500 && oauth.status != 401 {
+                // invalid_request) means the user's authorization is gone. A 429 (rate
+                // limited, `temporarily_unavailable`) says nothing about the token.
+                if grant == Grant::Refresh
+                    && oauth.status < 500
+                    && !matches!(oauth.status, 401 | 429)
+                {
                     Error::ReauthorizationRequired {
                         reason: format!("the refresh token was refused ({})", oauth.error),
                         source: Some(Box::new(oauth)),

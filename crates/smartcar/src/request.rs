@@ -204,15 +204,41 @@ impl Call {
     }
 }
 
-/// Rejects ids that would change the path they are put in.
+/// Rejects ids that would change the path or query they are put in. Smartcar's ids are UUIDs;
+/// anything in URL's unreserved set (letters, digits, `-`, `.`, `_`, `~`) is accepted, except
+/// the dot segments `.` and `..` (a URL parser resolves them: `vehicles/../odometer` would
+/// reach another endpoint). Everything else (`/`, `\`, `?`, `#`, `%`, spaces, control
+/// characters, non-ASCII) is refused, as is an id longer than 256 bytes.
 pub(crate) fn check_id(what: &'static str, id: &str) -> Result<(), Error> {
-    if id.is_empty() || id.contains(['/', '?', '#']) || id.trim() != id {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
+    if id.is_empty() || id.len() > 256 || id == "." || id == ".." || !id.chars().all(allowed) {
+        let shown: String = id.chars().take(64).collect();
         return Err(Error::invalid(
             what,
-            format!("`{id}` is not a valid {what}"),
+            format!("{shown:?} is not a valid {what} (letters, digits, `-`, `.`, `_`, `~`)"),
         ));
     }
     Ok(())
+}
+
+/// Checks a redirect URI: an absolute URL (an http(s) one with a host, or a custom scheme as
+/// mobile apps register), without a fragment (RFC 6749 §3.1.2).
+pub(crate) fn check_redirect_uri(uri: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(uri).map_err(|e| format!("`{uri}` is not a URL ({e})"))?;
+    if url.cannot_be_a_base() {
+        return Err(format!(
+            "`{uri}` is not a URL a browser can be sent back to"
+        ));
+    }
+    if matches!(url.scheme(), "http" | "https") && url.host().is_none() {
+        return Err(format!("`{uri}` has no host"));
+    }
+    if url.fragment().is_some() {
+        return Err(format!(
+            "`{uri}` has a fragment (`#…`), which a redirect URI may not have (RFC 6749 §3.1.2)"
+        ));
+    }
+    Ok(url)
 }
 
 /// The raw answer of a successful call.
@@ -357,10 +383,21 @@ impl Client {
         let response = request.send().await.map_err(|e| self.transport(call, e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        let (body, complete) = read_body(response, MAX_RESPONSE_BODY)
             .await
             .map_err(|e| self.transport(call, e))?;
+        if !complete {
+            return Err(Error::Decode(Box::new(DecodeError {
+                operation: call.operation(),
+                status: Some(status),
+                request_id: Meta::from_headers(&headers).request_id,
+                message: format!(
+                    "the response body exceeds {} MiB; no Smartcar response is that large",
+                    MAX_RESPONSE_BODY / (1024 * 1024)
+                ),
+                body_excerpt: excerpt(&body),
+            })));
+        }
         let span = tracing::Span::current();
         span.record("status", status);
         if let Some(id) = headers.get("sc-request-id").and_then(|v| v.to_str().ok()) {
@@ -393,6 +430,29 @@ impl Client {
             }
         }
     }
+}
+
+/// The largest response body the SDK reads (8 MiB); a larger one is refused with a
+/// [`Error::Decode`] as soon as it is seen, before it is all in memory.
+pub(crate) const MAX_RESPONSE_BODY: usize = 8 * 1024 * 1024;
+
+/// Reads a response body up to `limit` bytes; `false` when there was more (the rest is not
+/// read: the connection is dropped).
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(bytes::Bytes, bool), reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok((bytes::Bytes::new(), false));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok((body.freeze(), false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body.freeze(), true))
 }
 
 /// Builds a header map entry, rejecting values that cannot be headers.

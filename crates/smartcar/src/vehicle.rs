@@ -87,15 +87,11 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] when `id` is empty or contains `/`, `?` or `#`.
+    /// [`Error::InvalidInput`] when `id` is empty, `.`/`..`, or has a character outside letters,
+    /// digits, `-`, `.`, `_`, `~`.
     pub fn vehicle(&self, id: impl Into<String>) -> Result<Vehicle, Error> {
         let id = id.into();
-        if id.is_empty() || id.contains(['/', '?', '#']) || id.trim() != id {
-            return Err(Error::invalid(
-                "vehicle id",
-                format!("`{id}` is not a Smartcar vehicle id"),
-            ));
-        }
+        check_id("vehicle id", &id)?;
         Ok(Vehicle {
             session: self.clone(),
             units: self.client().unit_system(),
