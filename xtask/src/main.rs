@@ -9,6 +9,8 @@
 //! - `cargo xtask setup`: only its system set-up step (Debian/npm packages, test servers).
 //! - `cargo xtask bench [--quick | --rounds N --seconds S]`: the SDK against raw reqwest (see
 //!   BENCHMARKS.md); never part of `test`.
+//! - `cargo xtask fuzz [--seconds N] [--build-only] [target...]`: build and run the fuzz
+//!   targets in `fuzz/` (cargo fuzz, libFuzzer), N seconds each, with a table of executions.
 //!
 //! Relative paths are resolved against the workspace root, never the current directory, so the
 //! commands behave the same from any directory of the workspace.
@@ -16,6 +18,7 @@
 mod bench;
 mod check;
 mod codegen;
+mod fuzz;
 mod open_enums;
 mod setup;
 #[cfg(test)]
@@ -48,6 +51,8 @@ commands:
   setup                                 only the test suite's system set-up (packages, servers)
   bench    [--quick] [--rounds N] [--seconds S]
                                         the SDK against raw reqwest; prints a table (BENCHMARKS.md)
+  fuzz [--seconds N] [--build-only] [target...]
+                                        build the fuzz targets and run each N s (default 60)
 
 defaults: --spec openapi/smartcar.yaml --out crates/smartcar-api/src/generated.rs
 (relative paths are relative to the workspace root)";
@@ -92,6 +97,7 @@ fn run(args: &[String]) -> Result<()> {
             Ok(())
         }
         "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(&fuzz::FuzzOptions::parse(rest)?),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

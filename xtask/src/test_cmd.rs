@@ -1,5 +1,8 @@
 //! `cargo xtask test`: the project's full test command (what `.ci/run` runs).
 //!
+//! The last step is a fuzz smoke: every target of `fuzz/` built and run a few seconds
+//! (`cargo xtask fuzz`; `SMARTCAR_FUZZ_SMOKE_SECONDS=0` only builds them).
+//!
 //! Each step is printed as it starts; the first failure stops the run. Timings are printed at
 //! the end.
 
@@ -79,6 +82,10 @@ pub fn run_all() -> Result<()> {
             })
         },
         step("cargo tree -d: one reqwest, one hyper", single_versions),
+        step(
+            "cargo xtask fuzz: fuzz smoke (cargo fuzz, libFuzzer)",
+            fuzz_smoke,
+        ),
     ];
 
     let mut timings: Vec<(&str, Duration)> = Vec::new();
@@ -107,6 +114,27 @@ pub fn run_all() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Seconds each fuzz target runs in the test command (the smoke); a longer run is
+/// `cargo xtask fuzz --seconds 600`.
+const FUZZ_SMOKE_SECONDS: u64 = 10;
+
+/// Builds every fuzz target and runs each [`FUZZ_SMOKE_SECONDS`] seconds.
+/// `SMARTCAR_FUZZ_SMOKE_SECONDS=N` changes the time; `0` only builds the targets.
+fn fuzz_smoke() -> Result<()> {
+    let seconds = match std::env::var("SMARTCAR_FUZZ_SMOKE_SECONDS") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("SMARTCAR_FUZZ_SMOKE_SECONDS={v}: not a number of seconds"))?,
+        Err(_) => FUZZ_SMOKE_SECONDS,
+    };
+    crate::fuzz::run(&crate::fuzz::FuzzOptions {
+        seconds: seconds.max(1),
+        build_only: seconds == 0,
+        targets: Vec::new(),
+    })
 }
 
 /// The cargo that runs this xtask (so the same toolchain is used throughout).

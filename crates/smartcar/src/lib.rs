@@ -105,6 +105,9 @@ mod compatibility;
 mod config;
 mod connect;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod management;
 mod oauth;
 mod paging;

@@ -49,7 +49,7 @@ fn refresh_retryable(error: &Error) -> bool {
 /// response so that errors keep them (oauth2's error types do not).
 pub(crate) struct OAuthHttp {
     http: reqwest::Client,
-    last: Mutex<Option<(u16, http::HeaderMap)>>,
+    pub(crate) last: Mutex<Option<(u16, http::HeaderMap)>>,
     retry_after: Mutex<Option<Duration>>,
 }
 
@@ -97,27 +97,36 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
                 crate::request::read_body(response, crate::request::MAX_RESPONSE_BODY)
                     .await
                     .map_err(Box::new)?;
-            let mut builder = http::Response::builder().status(status);
-            // A JSON body under another label (`text/plain`, as some gateways and proxies
-            // rewrite it) is still read as JSON; `oauth2` would otherwise refuse it.
-            let looks_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-            for (name, value) in &headers {
-                if looks_json && name == http::header::CONTENT_TYPE {
-                    continue;
-                }
-                builder = builder.header(name, value);
-            }
-            if looks_json {
-                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
-            }
-            builder.body(body.to_vec()).map_err(HttpClientError::Http)
+            oauth_response(status, &headers, &body)
         })
     }
 }
 
+/// The response handed to `oauth2` for parsing.
+pub(crate) fn oauth_response(
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<HttpResponse, ReqwestError> {
+    let mut builder = http::Response::builder().status(status);
+    // A JSON body under another label (`text/plain`, as some gateways and proxies
+    // rewrite it) is still read as JSON; `oauth2` would otherwise refuse it.
+    let looks_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    for (name, value) in headers {
+        if looks_json && name == http::header::CONTENT_TYPE {
+            continue;
+        }
+        builder = builder.header(name, value);
+    }
+    if looks_json {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    builder.body(body.to_vec()).map_err(HttpClientError::Http)
+}
+
 /// Which grant, for error mapping.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Grant {
+pub(crate) enum Grant {
     Code,
     Refresh,
     ClientCredentials,
@@ -296,13 +305,10 @@ impl Client {
             .await;
         let response =
             self.map_token_result(result, &http, Grant::ClientCredentials, &[secret.secret()])?;
-        Ok(ApplicationToken {
-            token: ApplicationTokenValue::new(response.access_token().secret().clone()),
-            expires_at: started + lifetime(&response, Duration::from_secs(3600)),
-        })
+        Ok(application_token(&response, started))
     }
 
-    fn map_token_result(
+    pub(crate) fn map_token_result(
         &self,
         result: Result<BasicTokenResponse, RequestTokenError<ReqwestError, BasicErrorResponse>>,
         http: &OAuthHttp,
@@ -319,7 +325,8 @@ impl Client {
             RequestTokenError::ServerResponse(body) => {
                 let oauth = OAuthError {
                     status: status.unwrap_or(400),
-                    error: body.error().as_ref().into(),
+                    // The code too: a platform that echoes a token may echo it anywhere.
+                    error: redact(body.error().as_ref(), secrets).as_str().into(),
                     description: body.error_description().map(|d| redact(d, secrets)),
                 };
                 // A refused refresh token (the platform answers invalid_grant or
@@ -340,16 +347,17 @@ impl Client {
             RequestTokenError::Parse(e, body) => match status {
                 // An error status with a body that is not an OAuth error (an HTML 502 page…).
                 Some(s) if s >= 400 => {
-                    let mut api = ApiError::from_response(s, &headers, &body);
-                    api.description = redact(&api.description, secrets);
-                    Error::Api(Box::new(api))
+                    Error::Api(Box::new(redacted_api_error(s, &headers, &body, secrets)))
                 }
                 _ => Error::Decode(Box::new(DecodeError {
                     operation,
                     status,
                     request_id: None,
                     message: redact(&e.to_string(), secrets),
-                    body_excerpt: redact(&excerpt(&body), secrets),
+                    // Redacted before the cut: a truncated secret is still a leak.
+                    body_excerpt: excerpt(
+                        redact(&String::from_utf8_lossy(&body), secrets).as_bytes(),
+                    ),
                 })),
             },
             RequestTokenError::Request(HttpClientError::Reqwest(e)) => {
@@ -373,10 +381,11 @@ impl Client {
             },
             // oauth2 reports an error status with an empty body this way.
             RequestTokenError::Other(_) if status.is_some_and(|s| s >= 400) => {
-                Error::Api(Box::new(ApiError::from_response(
+                Error::Api(Box::new(redacted_api_error(
                     status.unwrap_or(500),
                     &headers,
                     b"",
+                    secrets,
                 )))
             }
             RequestTokenError::Other(message) => Error::Decode(Box::new(DecodeError {
@@ -388,6 +397,22 @@ impl Client {
             })),
         })
     }
+}
+
+/// An error status with a body that is not an OAuth error, read with every secret sent redacted
+/// from the body before it is read (so that no field nor the cut excerpt carries one) and from
+/// what the headers add (request id, content type).
+fn redacted_api_error(
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    secrets: &[&str],
+) -> ApiError {
+    let body = redact(&String::from_utf8_lossy(body), secrets);
+    let mut api = ApiError::from_response(status, headers, body.as_bytes());
+    api.description = redact(&api.description, secrets);
+    api.request_id = api.request_id.map(|id| redact(&id, secrets));
+    api
 }
 
 /// A short description of a transport failure.
@@ -418,12 +443,35 @@ fn add_flags(url: &mut url::Url, flags: &[(String, String)]) -> Result<(), Error
     Ok(())
 }
 
-fn lifetime(response: &BasicTokenResponse, default: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(response.expires_in().unwrap_or(default))
-        .unwrap_or(chrono::Duration::zero())
+/// The application token of a client-credentials answer.
+pub(crate) fn application_token(
+    response: &BasicTokenResponse,
+    started: chrono::DateTime<Utc>,
+) -> ApplicationToken {
+    ApplicationToken {
+        token: ApplicationTokenValue::new(response.access_token().secret().clone()),
+        expires_at: expiry(response, started, Duration::from_secs(3600)),
+    }
 }
 
-fn user_tokens(
+/// The longest token lifetime believed from `expires_in`; a longer (or absurd) value is read as
+/// this, so that no answer can overflow the expiry time.
+const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// When the token of `response` expires, measured from `started`.
+fn expiry(
+    response: &BasicTokenResponse,
+    started: chrono::DateTime<Utc>,
+    default: Duration,
+) -> chrono::DateTime<Utc> {
+    let lifetime = response.expires_in().unwrap_or(default).min(MAX_LIFETIME);
+    chrono::Duration::from_std(lifetime)
+        .ok()
+        .and_then(|d| started.checked_add_signed(d))
+        .unwrap_or(started)
+}
+
+pub(crate) fn user_tokens(
     response: &BasicTokenResponse,
     started: chrono::DateTime<Utc>,
     grant: Grant,
@@ -441,7 +489,7 @@ fn user_tokens(
         access_token: AccessToken::new(response.access_token().secret().clone()),
         refresh_token: RefreshToken::new(refresh.secret().clone()),
         // Measured from when the request was sent, so a slow answer errs on the early side.
-        expires_at: started + lifetime(response, Duration::from_secs(7200)),
+        expires_at: expiry(response, started, Duration::from_secs(7200)),
         refresh_expires_at: started
             + chrono::Duration::from_std(REFRESH_TOKEN_LIFETIME)
                 .unwrap_or(chrono::Duration::zero()),

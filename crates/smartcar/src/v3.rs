@@ -608,7 +608,7 @@ impl Signal {
         self.status == SignalStatusValue::Success
     }
 
-    fn from_resource(r: types::SignalResource) -> Signal {
+    pub(crate) fn from_resource(r: types::SignalResource) -> Signal {
         let ms = |v: Option<i64>| v.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
         Signal {
             code: r.attributes.code,

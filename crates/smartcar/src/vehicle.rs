@@ -1044,7 +1044,7 @@ impl BatchBuilder<'_> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct BatchResponse {
-    items: Vec<types::BatchResponseItem>,
+    pub(crate) items: Vec<types::BatchResponseItem>,
     /// The batch request's own meta (its `sc-request-id`).
     pub meta: crate::request::Meta,
 }
