@@ -156,10 +156,13 @@ pub fn decode_response<T: DeserializeOwned>(
         headers: headers.clone(),
         body: bytes::Bytes::copy_from_slice(body),
     };
+    // `operation` is "METHOD /template", as errors name calls.
+    let (method, template) = operation.split_once(' ').unwrap_or(("GET", operation));
+    let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET);
     let data = if raw.body.is_empty() {
-        serde_json::from_slice(b"null").or_else(|_| raw.json(operation))?
+        serde_json::from_slice(b"null").or_else(|_| raw.json(&method, template))?
     } else {
-        raw.json(operation)?
+        raw.json(&method, template)?
     };
     Ok(Response {
         data,
