@@ -41,6 +41,8 @@ commands:
   generate [--spec PATH] [--out PATH]   regenerate the low-level client from the OpenAPI spec
   check    [--spec PATH] [--out PATH]   fail if the committed generated file is stale
   test                                  the full test suite (what CI runs)
+  setup                                 only the system set-up of `test` (packages, test
+                                        servers); prints the variables it sets (DATABASE_URL)
 
 defaults: --spec openapi/smartcar.yaml --out crates/smartcar-api/src/generated.rs
 (relative paths are relative to the workspace root)";
@@ -74,6 +76,12 @@ fn run(args: &[String]) -> Result<()> {
                 return Err(format!("`test` takes no options\n\n{USAGE}"));
             }
             test_cmd::run_all()
+        }
+        "setup" => {
+            for (name, value) in setup::ensure_all()? {
+                println!("{name}={value}");
+            }
+            Ok(())
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
