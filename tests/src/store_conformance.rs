@@ -12,22 +12,29 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use smartcar::{
-    AccessToken, CasOutcome, Client, RefreshToken, Redirect, Session, TokenStore, Tokens,
+    AccessToken, CasOutcome, Client, Redirect, RefreshToken, Session, TokenStore, Tokens,
 };
 use smartcar_sim::{ApproveOptions, Simulator};
 
 use crate::flow::{CALLBACK, PERMISSIONS, client_for};
 
 /// Opens a new handle onto the storage under test.
-pub type Open = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn TokenStore>> + Send>> + Send + Sync>;
+pub type Open =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn TokenStore>> + Send>> + Send + Sync>;
 
 /// Tokens whose values contain `tag` (expiries with sub-millisecond precision, which a store
 /// must keep exactly).
 pub fn tokens(tag: &str) -> Tokens {
     let now: DateTime<Utc> = Utc::now();
     Tokens {
-        access_token: AccessToken::new(format!("access-{tag}-{}", now.timestamp_nanos_opt().unwrap_or(0))),
-        refresh_token: RefreshToken::new(format!("refresh-{tag}-{}", now.timestamp_nanos_opt().unwrap_or(0))),
+        access_token: AccessToken::new(format!(
+            "access-{tag}-{}",
+            now.timestamp_nanos_opt().unwrap_or(0)
+        )),
+        refresh_token: RefreshToken::new(format!(
+            "refresh-{tag}-{}",
+            now.timestamp_nanos_opt().unwrap_or(0)
+        )),
         expires_at: now + chrono::Duration::nanoseconds(7_200_000_000_123),
         refresh_expires_at: now + chrono::Duration::days(60),
     }
@@ -55,11 +62,23 @@ async fn basics(name: &str, a: &dyn TokenStore, b: &dyn TokenStore) {
     a.delete(key).await.expect("deleting a missing key is fine");
     let first = tokens("basics-1");
     a.save(key, &first).await.unwrap();
-    assert_eq!(a.load(key).await.unwrap().as_ref(), Some(&first), "{name}: exact round trip");
-    assert_eq!(b.load(key).await.unwrap().as_ref(), Some(&first), "{name}: other handle sees it");
+    assert_eq!(
+        a.load(key).await.unwrap().as_ref(),
+        Some(&first),
+        "{name}: exact round trip"
+    );
+    assert_eq!(
+        b.load(key).await.unwrap().as_ref(),
+        Some(&first),
+        "{name}: other handle sees it"
+    );
     let second = tokens("basics-2");
     b.save(key, &second).await.unwrap();
-    assert_eq!(a.load(key).await.unwrap(), Some(second), "{name}: save overwrites");
+    assert_eq!(
+        a.load(key).await.unwrap(),
+        Some(second),
+        "{name}: save overwrites"
+    );
     a.delete(key).await.unwrap();
     assert_eq!(b.load(key).await.unwrap(), None, "{name}: deleted");
 }
@@ -69,25 +88,39 @@ async fn compare_and_swap(name: &str, a: &Arc<dyn TokenStore>, b: &Arc<dyn Token
     let old = tokens("cas-old");
     let new = tokens("cas-new");
     assert_eq!(
-        a.compare_and_swap(key, &old.refresh_token, &new).await.unwrap(),
+        a.compare_and_swap(key, &old.refresh_token, &new)
+            .await
+            .unwrap(),
         CasOutcome::Conflict(None),
         "{name}: CAS on a missing key"
     );
-    assert_eq!(a.load(key).await.unwrap(), None, "{name}: a failed CAS writes nothing");
+    assert_eq!(
+        a.load(key).await.unwrap(),
+        None,
+        "{name}: a failed CAS writes nothing"
+    );
     a.save(key, &old).await.unwrap();
     assert_eq!(
-        b.compare_and_swap(key, &old.refresh_token, &new).await.unwrap(),
+        b.compare_and_swap(key, &old.refresh_token, &new)
+            .await
+            .unwrap(),
         CasOutcome::Swapped,
         "{name}: CAS from the stored refresh token"
     );
     assert_eq!(a.load(key).await.unwrap().as_ref(), Some(&new));
     let other = tokens("cas-other");
     assert_eq!(
-        a.compare_and_swap(key, &old.refresh_token, &other).await.unwrap(),
+        a.compare_and_swap(key, &old.refresh_token, &other)
+            .await
+            .unwrap(),
         CasOutcome::Conflict(Some(new.clone())),
         "{name}: CAS from a stale refresh token reports what is stored"
     );
-    assert_eq!(a.load(key).await.unwrap().as_ref(), Some(&new), "{name}: unchanged");
+    assert_eq!(
+        a.load(key).await.unwrap().as_ref(),
+        Some(&new),
+        "{name}: unchanged"
+    );
 
     // 16 racers on two handles, all from the same refresh token: exactly one wins.
     let racers: Vec<_> = (0..16)
@@ -112,27 +145,45 @@ async fn compare_and_swap(name: &str, a: &Arc<dyn TokenStore>, b: &Arc<dyn Token
     }
     assert_eq!(winners.len(), 1, "{name}: exactly one racer swaps");
     let stored = a.load(key).await.unwrap();
-    assert_eq!(stored.as_ref(), Some(&winners[0]), "{name}: the winner is stored");
+    assert_eq!(
+        stored.as_ref(),
+        Some(&winners[0]),
+        "{name}: the winner is stored"
+    );
     for current in losers {
-        assert_eq!(current.as_ref(), Some(&winners[0]), "{name}: losers see the winner");
+        assert_eq!(
+            current.as_ref(),
+            Some(&winners[0]),
+            "{name}: losers see the winner"
+        );
     }
     a.delete(key).await.unwrap();
 }
 
 async fn keys_are_independent(name: &str, a: &dyn TokenStore, b: &dyn TokenStore) {
-    let keys = ["user-1", "user-2", "ユーザー/3 'quoted' \"x\"", &"k".repeat(500)];
+    let keys = [
+        "user-1",
+        "user-2",
+        "ユーザー/3 'quoted' \"x\"",
+        &"k".repeat(500),
+    ];
     for (i, key) in keys.iter().enumerate() {
         a.save(key, &tokens(&format!("keys-{i}"))).await.unwrap();
     }
     for (i, key) in keys.iter().enumerate() {
         let t = b.load(key).await.unwrap().expect("stored");
         assert!(
-            t.access_token.secret().starts_with(&format!("access-keys-{i}-")),
+            t.access_token
+                .secret()
+                .starts_with(&format!("access-keys-{i}-")),
             "{name}: key {i} holds its own tokens"
         );
     }
     a.delete(keys[0]).await.unwrap();
-    assert!(b.load(keys[1]).await.unwrap().is_some(), "{name}: delete is per key");
+    assert!(
+        b.load(keys[1]).await.unwrap().is_some(),
+        "{name}: delete is per key"
+    );
     for key in keys {
         a.delete(key).await.unwrap();
     }
@@ -164,7 +215,10 @@ async fn refresh_lock(name: &str, a: &Arc<dyn TokenStore>, b: &Arc<dyn TokenStor
         tokio::spawn(async move { b.lock_for_refresh("lock").await.unwrap() })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiter.is_finished(), "{name}: a second lock on the same key waits");
+    assert!(
+        !waiter.is_finished(),
+        "{name}: a second lock on the same key waits"
+    );
     // …but not for another key.
     let other = completes(b.lock_for_refresh("lock-other"), Duration::from_secs(5))
         .await
@@ -192,7 +246,10 @@ pub async fn connected_tokens(sim: &Simulator, client: &Client) -> Tokens {
     let redirect = sim
         .approve(auth.url.as_str(), ApproveOptions::new())
         .expect("Connect redirects");
-    let Redirect::Code(code) = client.handle_redirect(redirect.as_str(), &auth.state).unwrap() else {
+    let Redirect::Code(code) = client
+        .handle_redirect(redirect.as_str(), &auth.state)
+        .unwrap()
+    else {
         panic!("expected a code, got {redirect}")
     };
     client.exchange_code(&code).await.unwrap()
@@ -200,11 +257,17 @@ pub async fn connected_tokens(sim: &Simulator, client: &Client) -> Tokens {
 
 /// Three sessions over two handles, 3 × 100 concurrent calls across an expiry: one refresh.
 async fn sessions_refresh_once(name: &str, a: &Arc<dyn TokenStore>, b: &Arc<dyn TokenStore>) {
-    let sim = Simulator::builder().log_requests(false).start().await.unwrap();
+    let sim = Simulator::builder()
+        .log_requests(false)
+        .start()
+        .await
+        .unwrap();
     let client = client_for(&sim, CALLBACK).build().unwrap();
     let initial = connected_tokens(&sim, &client).await;
     let key = "session-user";
-    let first = Session::create(&client, a.clone(), key, initial.clone()).await.unwrap();
+    let first = Session::create(&client, a.clone(), key, initial.clone())
+        .await
+        .unwrap();
     let sessions = [
         first,
         Session::resume(&client, a.clone(), key).await.unwrap(),
@@ -219,13 +282,29 @@ async fn sessions_refresh_once(name: &str, a: &Arc<dyn TokenStore>, b: &Arc<dyn 
         })
         .collect();
     for c in calls {
-        c.await.unwrap().unwrap_or_else(|e| panic!("{name}: call failed: {e}"));
+        c.await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{name}: call failed: {e}"));
     }
-    assert_eq!(sim.refresh_count(), 1, "{name}: one refresh for three sessions");
+    // Requests, not rotations: a second refresh with the same token within the grace period
+    // would rotate nothing. The first request was the code exchange.
+    assert_eq!(
+        sim.request_count("POST", "/oauth/token"),
+        2,
+        "{name}: one refresh request for three sessions"
+    );
+    assert_eq!(sim.refresh_count(), 1);
     let stored = a.load(key).await.unwrap().unwrap();
-    assert_ne!(stored.refresh_token, initial.refresh_token, "{name}: rotated and saved");
+    assert_ne!(
+        stored.refresh_token, initial.refresh_token,
+        "{name}: rotated and saved"
+    );
     for s in &sessions {
-        assert_eq!(s.tokens().as_ref(), Some(&stored), "{name}: every session adopted them");
+        assert_eq!(
+            s.tokens().as_ref(),
+            Some(&stored),
+            "{name}: every session adopted them"
+        );
     }
     a.delete(key).await.unwrap();
     sim.shutdown().await;

@@ -92,6 +92,9 @@ pub use management::{ConnectionFilter, ConnectionStream, Management};
 pub use oauth::ExchangeOptions;
 pub use request::{Clock, Meta, Response, Sleep, SystemClock, TokioSleep};
 pub use session::{ApplicationSession, DEFAULT_REFRESH_SKEW, Session};
+/// The `sqlx` the SQL token stores are built on (to hand them a pool of your own).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sqlx;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::LockTimeouts;
 #[cfg(feature = "postgres")]
@@ -101,9 +104,6 @@ pub use store::SqliteTokenStore;
 #[cfg(feature = "encryption")]
 pub use store::TokenCipher;
 pub use store::{BoxFuture, CasOutcome, HeldLock, MemoryTokenStore, RefreshLock, TokenStore};
-/// The `sqlx` the SQL token stores are built on (to hand them a pool of your own).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use sqlx;
 pub use tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,

@@ -54,7 +54,9 @@ async fn calls(store: PostgresTokenStore, key: String) {
         })
         .build()
         .unwrap();
-    let session = Session::resume(&client, Arc::new(store), key).await.unwrap();
+    let session = Session::resume(&client, Arc::new(store), key)
+        .await
+        .unwrap();
     let vehicle = session.vehicle(var("VEHICLE_ID")).unwrap();
     let n: usize = var("CALLS").parse().unwrap();
     println!("ready");

@@ -33,10 +33,21 @@ pub fn ensure(env: &mut TestEnv) -> Result<()> {
     if !data.join("PG_VERSION").exists() {
         std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
         if root {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir))?;
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir))?;
         }
         run(as_server_user(root, &bin.join("initdb"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "-D"])
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "-D",
+            ])
             .arg(&data))?;
     }
     let running = as_server_user(root, &bin.join("pg_ctl"))

@@ -80,7 +80,13 @@ impl TokenCipher {
         let aad = Self::aad(key);
         let sealed = self
             .aead
-            .encrypt(&nonce, Payload { msg: plain, aad: &aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| store_error("cannot encrypt tokens"))?;
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
@@ -128,7 +134,11 @@ mod tests {
         assert_eq!(c.open("alice", &sealed).unwrap(), b"secret-value");
         assert!(c.open("bob", &sealed).is_err(), "bound to the key");
         assert!(TokenCipher::new([2; 32]).open("alice", &sealed).is_err());
-        assert_ne!(c.seal("alice", b"secret-value").unwrap(), sealed, "fresh nonce");
+        assert_ne!(
+            c.seal("alice", b"secret-value").unwrap(),
+            sealed,
+            "fresh nonce"
+        );
         assert!(c.open("alice", &sealed[..5]).is_err());
     }
 

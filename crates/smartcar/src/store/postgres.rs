@@ -185,26 +185,30 @@ impl PostgresTokenStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error("migrate: cannot lock"))?;
-        (&mut *tx).execute(
-            "CREATE TABLE IF NOT EXISTS smartcar_schema_migrations (
+        (&mut *tx)
+            .execute(
+                "CREATE TABLE IF NOT EXISTS smartcar_schema_migrations (
                 version BIGINT PRIMARY KEY,
                 description TEXT NOT NULL,
                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )",
-        )
-        .await
-        .map_err(db_error("migrate: cannot create smartcar_schema_migrations"))?;
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM smartcar_schema_migrations")
-            .fetch_all(&mut *tx)
+            )
             .await
-            .map_err(db_error("migrate: cannot read smartcar_schema_migrations"))?;
+            .map_err(db_error(
+                "migrate: cannot create smartcar_schema_migrations",
+            ))?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM smartcar_schema_migrations")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error("migrate: cannot read smartcar_schema_migrations"))?;
         for (version, description, sql) in MIGRATIONS {
             if applied.contains(version) {
                 continue;
             }
-            (&mut *tx).execute(*sql)
-                .await
-                .map_err(db_error(format!("migration {version} ({description}) failed")))?;
+            (&mut *tx).execute(*sql).await.map_err(db_error(format!(
+                "migration {version} ({description}) failed"
+            )))?;
             sqlx::query(
                 "INSERT INTO smartcar_schema_migrations (version, description) VALUES ($1, $2)",
             )
@@ -243,7 +247,8 @@ impl PostgresTokenStore {
             .await
             .map_err(db_error("refresh lock: cannot connect"))?;
         let ms = |d: std::time::Duration| d.as_millis().max(1).to_string();
-        (&mut conn).execute("BEGIN")
+        (&mut conn)
+            .execute("BEGIN")
             .await
             .map_err(db_error("refresh lock: cannot begin"))?;
         sqlx::query(

@@ -176,19 +176,23 @@ impl SqliteTokenStore {
             .await
             .map_err(db_error("migrate: cannot connect"))?;
         // IMMEDIATE: take the write lock now, so concurrent migrations run one after another.
-        (&mut *conn).execute("BEGIN IMMEDIATE")
+        (&mut *conn)
+            .execute("BEGIN IMMEDIATE")
             .await
             .map_err(db_error("migrate: cannot begin"))?;
         let result = async {
-            (&mut *conn).execute(
-                "CREATE TABLE IF NOT EXISTS smartcar_schema_migrations (
+            (&mut *conn)
+                .execute(
+                    "CREATE TABLE IF NOT EXISTS smartcar_schema_migrations (
                     version INTEGER PRIMARY KEY NOT NULL,
                     description TEXT NOT NULL,
                     applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                 )",
-            )
-            .await
-            .map_err(db_error("migrate: cannot create smartcar_schema_migrations"))?;
+                )
+                .await
+                .map_err(db_error(
+                    "migrate: cannot create smartcar_schema_migrations",
+                ))?;
             let applied: Vec<i64> =
                 sqlx::query_scalar("SELECT version FROM smartcar_schema_migrations")
                     .fetch_all(&mut *conn)
@@ -198,9 +202,9 @@ impl SqliteTokenStore {
                 if applied.contains(version) {
                     continue;
                 }
-                (&mut *conn).execute(*sql)
-                    .await
-                    .map_err(db_error(format!("migration {version} ({description}) failed")))?;
+                (&mut *conn).execute(*sql).await.map_err(db_error(format!(
+                    "migration {version} ({description}) failed"
+                )))?;
                 sqlx::query(
                     "INSERT INTO smartcar_schema_migrations (version, description) VALUES (?, ?)",
                 )
@@ -213,11 +217,7 @@ impl SqliteTokenStore {
             Ok::<(), Error>(())
         }
         .await;
-        let end = if result.is_ok() {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = (&mut *conn).execute(end).await;
         result?;
         ended
