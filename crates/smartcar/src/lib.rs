@@ -55,6 +55,30 @@
 //!
 //! Webhooks: [`webhooks`] verifies deliveries (and, with the `axum` feature, gives an extractor).
 //!
+//! Choosing a token store (where a [`Session`] keeps a user's tokens; see [`TokenStore`]):
+//! - [`MemoryTokenStore`]: tests, examples, a process that may lose tokens on restart.
+//! - `SqliteTokenStore` (feature `sqlite`): a file, nothing to run; the durable default for one
+//!   process.
+//! - `PostgresTokenStore` (feature `postgres`): several instances of a service; a refresh is
+//!   single-flight across all of them (an advisory lock per key, released on commit, when the
+//!   holder's connection dies, or after a lease timeout).
+//! - `TokenCipher` (feature `encryption`): the SQL stores encrypt token values at rest with your
+//!   key (off by default).
+//! - Your own database: implement [`TokenStore`]; override
+//!   [`TokenStore::lock_for_refresh`] for cross-process single flight.
+//!
+//! ```no_run
+//! # async fn demo(client: smartcar::Client, tokens: smartcar::Tokens) -> Result<(), smartcar::Error> {
+//! use std::sync::Arc;
+//! use smartcar::{MemoryTokenStore, Session, TokenStore};
+//!
+//! // With the `postgres` feature: `smartcar::PostgresTokenStore::connect(&url).await?`.
+//! let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
+//! let session = Session::create(&client, store, "user-42", tokens).await?;
+//! # let _ = session;
+//! # Ok(()) }
+//! ```
+//!
 //! Secrets (client secret, tokens, authorization codes, state) are held in types whose `Debug`
 //! shows `[redacted]`, and are never part of an error message.
 
