@@ -445,3 +445,32 @@ async fn four_processes_refresh_once_per_expiry() {
         .expect("the stored refresh token is the newest");
     sim.shutdown().await;
 }
+
+/// SQLite: a holder that never releases (here: its lock is leaked, as by a process that died
+/// mid-refresh) loses the lease after `lease`, and another process's store takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_lease_of_a_vanished_holder_expires() {
+    let path = temp_sqlite("lease");
+    let short = LockTimeouts {
+        lease: Duration::from_millis(500),
+        wait: Duration::from_secs(10),
+    };
+    let gone = SqliteTokenStore::open(&path)
+        .await
+        .unwrap()
+        .with_lock_timeouts(short);
+    let other = SqliteTokenStore::open(&path)
+        .await
+        .unwrap()
+        .with_lock_timeouts(short);
+    std::mem::forget(gone.lock_for_refresh("k").await.unwrap());
+    let start = Instant::now();
+    let lock = other.lock_for_refresh("k").await.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "it waited for the lease: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    lock.release().await.unwrap();
+}
