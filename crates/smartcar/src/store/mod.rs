@@ -75,7 +75,10 @@ pub enum CasOutcome {
 /// them with [`compare_and_swap`](Self::compare_and_swap) *before* it uses the new access token,
 /// so a crash right after a refresh leaves the store holding a working refresh token.
 ///
-/// Implement it over your database; [`MemoryTokenStore`] ships for one process.
+/// [`MemoryTokenStore`] ships for tests and single processes; with the `sqlite` and `postgres`
+/// features, `SqliteTokenStore` and `PostgresTokenStore` are durable (the crate docs say how
+/// to choose). Or implement it over your own database: the four required methods, and
+/// [`lock_for_refresh`](Self::lock_for_refresh) for single-flight refresh across processes.
 ///
 /// ```no_run
 /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
