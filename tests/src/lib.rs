@@ -8,7 +8,9 @@
 #![deny(missing_docs)]
 
 pub mod crash;
+pub mod pg;
 pub mod spec;
+pub mod store_conformance;
 
 /// Helpers for driving the SDK against the simulator.
 pub mod flow {

@@ -48,7 +48,8 @@ commands:
   generate [--spec PATH] [--out PATH]   regenerate the low-level client from the OpenAPI spec
   check    [--spec PATH] [--out PATH]   fail if the committed generated file is stale
   test                                  the full test suite (what CI runs)
-  setup                                 only the test suite's system set-up (packages, servers)
+  setup                                 only the system set-up of `test` (packages, test
+                                        servers); prints the variables it sets (DATABASE_URL)
   bench    [--quick] [--rounds N] [--seconds S]
                                         the SDK against raw reqwest; prints a table (BENCHMARKS.md)
   fuzz [--seconds N] [--build-only] [target...]

@@ -95,6 +95,30 @@
 //! credentials are set; `crates/smartcar-example-web` is an axum web app (Connect login, the
 //! code and `user_id` flows, a vehicle table with a Lock button, webhooks).
 //!
+//! Choosing a token store (where a [`Session`] keeps a user's tokens; see [`TokenStore`]):
+//! - [`MemoryTokenStore`]: tests, examples, a process that may lose tokens on restart.
+//! - `SqliteTokenStore` (feature `sqlite`): a file, nothing to run; the durable default for one
+//!   process.
+//! - `PostgresTokenStore` (feature `postgres`): several instances of a service; a refresh is
+//!   single-flight across all of them (an advisory lock per key, released on commit, when the
+//!   holder's connection dies, or after a lease timeout).
+//! - `TokenCipher` (feature `encryption`): the SQL stores encrypt token values at rest with your
+//!   key (off by default).
+//! - Your own database: implement [`TokenStore`]; override
+//!   [`TokenStore::lock_for_refresh`] for cross-process single flight.
+//!
+//! ```no_run
+//! # async fn demo(client: smartcar::Client, tokens: smartcar::Tokens) -> Result<(), smartcar::Error> {
+//! use std::sync::Arc;
+//! use smartcar::{MemoryTokenStore, Session, TokenStore};
+//!
+//! // With the `postgres` feature: `smartcar::PostgresTokenStore::connect(&url).await?`.
+//! let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
+//! let session = Session::create(&client, store, "user-42", tokens).await?;
+//! # let _ = session;
+//! # Ok(()) }
+//! ```
+//!
 //! Secrets (client secret, tokens, authorization codes, state) are held in types whose `Debug`
 //! shows `[redacted]`, and are never part of an error message.
 
@@ -135,7 +159,18 @@ pub use management::{ConnectionFilter, ConnectionStream, Management};
 pub use oauth::{ExchangeOptions, REFRESH_RETRY_WINDOW};
 pub use request::{Clock, Meta, Response, Sleep, SystemClock, TokioSleep};
 pub use session::{ApplicationSession, DEFAULT_REFRESH_SKEW, Session};
-pub use store::{BoxFuture, CasOutcome, MemoryTokenStore, TokenStore};
+/// The `sqlx` the SQL token stores are built on (to hand them a pool of your own).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sqlx;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::LockTimeouts;
+#[cfg(feature = "postgres")]
+pub use store::PostgresTokenStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteTokenStore;
+#[cfg(feature = "encryption")]
+pub use store::TokenCipher;
+pub use store::{BoxFuture, CasOutcome, HeldLock, MemoryTokenStore, RefreshLock, TokenStore};
 pub use tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,

@@ -18,9 +18,11 @@ pub const DEFAULT_REFRESH_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Guarantees:
 /// - **Single flight.** However many tasks call [`access_token`](Self::access_token) at once
 ///   around an expiry, this session sends one refresh request; the others wait for it and share
-///   its result. (Two `Session`s over the same store and key in one process, or several
-///   processes, are coordinated by the store's compare-and-swap: the loser of a race adopts the
-///   winner's tokens.)
+///   its result. Sessions in other tasks or processes over the same store and key are
+///   coordinated by the store: [`TokenStore::lock_for_refresh`] is held around
+///   load → refresh → save (the SQLite and PostgreSQL stores lock across processes, the
+///   in-memory store within the process), and compare-and-swap covers stores without a lock
+///   (the loser of a race adopts the winner's tokens).
 /// - **Save before use.** After a refresh the new tokens are written to the [`TokenStore`]
 ///   (compare-and-swap on the old refresh token) *before* the new access token is returned. If
 ///   the process dies in between, the store still holds the refresh token the platform issued
@@ -252,18 +254,19 @@ impl Session {
             return Ok(t.access_token);
         }
         // Another session or process may have refreshed: the store is the truth.
-        let stored = self.inner.store.load(&self.inner.key).await?;
-        let current = match stored {
-            Some(t) => t,
-            None => {
-                return Err(Error::ReauthorizationRequired {
-                    reason: format!("no tokens are stored for `{}`", self.inner.key),
-                    source: None,
-                });
-            }
-        };
+        let current = self.load_stored().await?;
         let now = self.inner.client.now();
         if !current.expires_within_at(now, self.inner.skew) && usable(&current) {
+            self.set_cached(current.clone());
+            return Ok(current.access_token);
+        }
+        // Refresh, single flight across every session and process sharing the store: wait for
+        // the store's lock, then read again (whoever held it may have refreshed already).
+        let lock = self.inner.store.lock_for_refresh(&self.inner.key).await?;
+        let current = self.load_stored().await?;
+        let now = self.inner.client.now();
+        if !current.expires_within_at(now, self.inner.skew) && usable(&current) {
+            self.release(lock).await;
             self.set_cached(current.clone());
             return Ok(current.access_token);
         }
@@ -299,9 +302,29 @@ impl Session {
                 });
             }
         };
+        self.release(lock).await;
         self.set_cached(adopted.clone());
         tracing::debug!(key = %self.inner.key, expires_at = %adopted.expires_at, "access token refreshed");
         Ok(adopted.access_token)
+    }
+
+    async fn load_stored(&self) -> Result<Tokens, Error> {
+        self.inner
+            .store
+            .load(&self.inner.key)
+            .await?
+            .ok_or_else(|| Error::ReauthorizationRequired {
+                reason: format!("no tokens are stored for `{}`", self.inner.key),
+                source: None,
+            })
+    }
+
+    /// Releases the store's refresh lock. The tokens are saved by then, so a failure to release
+    /// (the store then releases it by itself: connection close, lease expiry) is only logged.
+    async fn release(&self, lock: crate::store::RefreshLock) {
+        if let Err(e) = lock.release().await {
+            tracing::warn!(key = %self.inner.key, error = %e, "releasing the refresh lock failed");
+        }
     }
 
     fn fresh_cached(&self) -> Option<Tokens> {
