@@ -245,13 +245,13 @@ impl Session {
 
     async fn ensure(&self, rejected: Option<&AccessToken>) -> Result<AccessToken, Error> {
         let usable = |t: &Tokens| rejected.is_none_or(|r| t.access_token != *r);
-        if let Some(t) = self.fresh_cached().filter(|t| usable(t)) {
-            return Ok(t.access_token);
+        if let Some(token) = self.fresh_cached(usable) {
+            return Ok(token);
         }
         let _guard = self.inner.refresh_lock.lock().await;
         // Someone may have refreshed while we waited for the lock.
-        if let Some(t) = self.fresh_cached().filter(|t| usable(t)) {
-            return Ok(t.access_token);
+        if let Some(token) = self.fresh_cached(usable) {
+            return Ok(token);
         }
         // Another session or process may have refreshed: the store is the truth.
         let current = self.load_stored().await?;
@@ -327,13 +327,15 @@ impl Session {
         }
     }
 
-    fn fresh_cached(&self) -> Option<Tokens> {
+    /// The cached access token when it is not within the skew of expiry and `usable` accepts
+    /// it (the hot path of every call: one read lock, one string clone).
+    fn fresh_cached(&self, usable: impl Fn(&Tokens) -> bool) -> Option<AccessToken> {
         let now = self.inner.client.now();
         let cached = self.inner.cached.read().unwrap_or_else(|e| e.into_inner());
         cached
             .as_ref()
-            .filter(|t| !t.expires_within_at(now, self.inner.skew))
-            .cloned()
+            .filter(|t| !t.expires_within_at(now, self.inner.skew) && usable(t))
+            .map(|t| t.access_token.clone())
     }
 
     fn set_cached(&self, tokens: Tokens) {
