@@ -288,6 +288,9 @@ async fn run() -> Result<(), BoxError> {
             v.in_motion = false;
             v.locked = false;
         }
+        println!(
+            "    (simulator: the car is parked and its doors unlocked, so the lock has work to do)"
+        );
     }
     let doors = |locked: bool| if locked { "locked" } else { "unlocked" };
     println!(
