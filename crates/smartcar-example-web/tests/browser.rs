@@ -131,13 +131,13 @@ async fn login_approve_table_lock_and_deny_in_chromium() {
         .or(user.vehicle_ids.first())
         .expect("the simulated user has vehicles")
         .clone();
-    let vin = {
-        let mut world = sim.state().world();
-        let v = world.vehicles.get_mut(&chosen).expect("chosen vehicle");
-        v.locked = false;
-        v.in_motion = false;
-        v.vin.clone()
-    };
+    let vin = sim
+        .edit_vehicle(&chosen, |v| {
+            v.locked = false;
+            v.in_motion = false;
+            v.vin.clone()
+        })
+        .expect("chosen vehicle");
     let app = smartcar_example_web::start_on_simulator(
         &sim,
         "127.0.0.1:0".parse().expect("address"),

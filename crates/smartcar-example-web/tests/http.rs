@@ -34,6 +34,22 @@ fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
+/// The `/vehicles` page as the browser holding `session` sees it.
+async fn vehicles_page(
+    app: &smartcar_example_web::Running,
+    http: &reqwest::Client,
+    session: &str,
+) -> String {
+    http.get(format!("{}/vehicles", app.url()))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// `/login?flow=…` → Connect, approved in-process; returns the redirect back and the cookie.
 async fn login(
     sim: &Simulator,
@@ -83,15 +99,7 @@ async fn v3_flow_shows_the_table_and_locks_with_the_csrf_token() {
         .unwrap();
     assert_eq!(replay.status(), 400);
 
-    let page = http
-        .get(format!("{}/vehicles", app.url()))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = vehicles_page(&app, &http, &session).await;
     assert!(page.contains("Vehicle API v3"), "{page}");
     let user = sim.users()[0].clone();
     for id in &user.vehicle_ids {
@@ -111,12 +119,11 @@ async fn v3_flow_shows_the_table_and_locks_with_the_csrf_token() {
         .unwrap()
         .to_owned();
     let id = user.vehicle_ids[0].clone();
-    {
-        let mut world = sim.state().world();
-        let v = world.vehicles.get_mut(&id).unwrap();
+    sim.edit_vehicle(&id, |v| {
         v.locked = false;
         v.in_motion = false;
-    }
+    })
+    .unwrap();
     let lock_url = format!("{}/vehicles/{id}/lock", app.url());
 
     // Without the session's CSRF token, nothing is sent to the car.
@@ -243,15 +250,7 @@ async fn simulator_webhooks_are_verified_and_shown() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
 
-    let page = http
-        .get(format!("{}/vehicles", app.url()))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = vehicles_page(&app, &http, &session).await;
     // Every distinct event the simulator delivered, once (retries share an event id).
     let mut delivered: Vec<String> = sim
         .webhook_deliveries()

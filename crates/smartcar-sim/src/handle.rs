@@ -351,6 +351,25 @@ impl Simulator {
         self.state().world().vehicles.values().cloned().collect()
     }
 
+    /// Changes the vehicle `id` in place (to set up a scenario: park it, unlock it, open a
+    /// door…); `None` when there is no such vehicle.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let sim = smartcar_sim::Simulator::start().await?;
+    /// let id = sim.vehicles()[0].id.clone();
+    /// let vin = sim.edit_vehicle(&id, |v| {
+    ///     v.in_motion = false;
+    ///     v.locked = false;
+    ///     v.vin.clone()
+    /// });
+    /// # let _ = vin;
+    /// # Ok(()) }
+    /// ```
+    pub fn edit_vehicle<R>(&self, id: &str, f: impl FnOnce(&mut Vehicle) -> R) -> Option<R> {
+        self.state().world().vehicles.get_mut(id).map(f)
+    }
+
     /// Simulated now.
     pub fn now(&self) -> DateTime<Utc> {
         self.state().now()

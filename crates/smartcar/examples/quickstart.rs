@@ -284,10 +284,10 @@ async fn run() -> Result<(), BoxError> {
     if let Backend::Sim(sim) = &backend {
         // Park the simulated car and leave it unlocked, so the lock has something to do (a
         // moving car refuses to lock, as a real one does).
-        if let Some(v) = sim.state().world().vehicles.get_mut(&ids[0]) {
+        sim.edit_vehicle(&ids[0], |v| {
             v.in_motion = false;
             v.locked = false;
-        }
+        });
         println!(
             "    (simulator: the car is parked and its doors unlocked, so the lock has work to do)"
         );

@@ -120,8 +120,7 @@ impl Env {
 
     /// Changes a vehicle in the world.
     pub fn edit(&self, id: &str, f: impl FnOnce(&mut Vehicle)) {
-        let mut w = self.sim.state().world();
-        f(w.vehicles.get_mut(id).expect("vehicle exists"));
+        self.sim.edit_vehicle(id, f).expect("vehicle exists");
     }
 
     /// A copy of a vehicle's state.
