@@ -208,40 +208,29 @@ impl Caller {
                 .await
                 .map(|r| r.data.distance)
                 .map_err(|e| e.to_string()),
-            Caller::Raw { http, url, auth } => {
-                let response = http
-                    .get(&**url)
-                    .header(header::AUTHORIZATION, auth.clone())
-                    .header("sc-unit-system", "metric")
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !response.status().is_success() {
-                    return Err(format!("status {}", response.status()));
-                }
-                let body = response.bytes().await.map_err(|e| e.to_string())?;
-                let odometer: types::Odometer =
-                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-                Ok(odometer.distance)
-            }
-            Caller::RawUrl { http, url, auth } => {
-                let response = http
-                    .get(url.clone())
-                    .header(header::AUTHORIZATION, auth.clone())
-                    .header("sc-unit-system", "metric")
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !response.status().is_success() {
-                    return Err(format!("status {}", response.status()));
-                }
-                let body = response.bytes().await.map_err(|e| e.to_string())?;
-                let odometer: types::Odometer =
-                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-                Ok(odometer.distance)
-            }
+            // As hand-written code does: the URL parsed from a string on every call…
+            Caller::Raw { http, url, auth } => raw_odometer(http.get(&**url), auth).await,
+            // …or kept parsed and cloned.
+            Caller::RawUrl { http, url, auth } => raw_odometer(http.get(url.clone()), auth).await,
         }
     }
+}
+
+/// Sends a raw odometer request with the headers the SDK sends, and decodes the body into the
+/// same generated type.
+async fn raw_odometer(request: reqwest::RequestBuilder, auth: &HeaderValue) -> Result<f64, String> {
+    let response = request
+        .header(header::AUTHORIZATION, auth.clone())
+        .header("sc-unit-system", "metric")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    let odometer: types::Odometer = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    Ok(odometer.distance)
 }
 
 /// A vehicle handle of an SDK session on `base` (every host there), with a token valid for two
