@@ -10,27 +10,21 @@
 //! Not part of `cargo xtask test`: timings on a shared machine are not pass/fail material. The
 //! tests' clippy `--all-targets` step type-checks the bench.
 
-use crate::{Result, workspace_root};
+use crate::{Result, cargo_bin, run_command, workspace_root};
 
 /// Runs the benchmark with `args` passed through.
 pub fn run(args: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(&cargo)
-        .args([
-            "bench",
-            "--package",
-            "smartcar-sdk",
-            "--bench",
-            "sdk_vs_raw",
-            "--",
-        ])
-        .args(args)
-        .current_dir(workspace_root())
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the benchmark exited with {status}"))
-    }
+    run_command(
+        std::process::Command::new(cargo_bin())
+            .args([
+                "bench",
+                "--package",
+                "smartcar-sdk",
+                "--bench",
+                "sdk_vs_raw",
+                "--",
+            ])
+            .args(args)
+            .current_dir(workspace_root()),
+    )
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Result, workspace_root};
+use crate::{Result, cargo_bin, run_command, workspace_root};
 
 /// Options of `cargo xtask fuzz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ fn fuzz_dir() -> PathBuf {
 
 /// `cargo fuzz …` in `fuzz/`, with the stable-toolchain escape hatch and its own target dir.
 fn cargo_fuzz(args: &[&str]) -> Command {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut command = Command::new(cargo_bin());
     command
         .arg("fuzz")
         .args(args)
@@ -109,14 +109,12 @@ pub fn ensure_cargo_fuzz() -> Result<()> {
     }
     println!("`cargo fuzz` is missing: cargo install cargo-fuzz --locked");
     let started = Instant::now();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["install", "cargo-fuzz", "--locked"])
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .map_err(|e| format!("cannot run cargo install: {e}"))?;
-    if !status.success() {
-        return Err("could not install cargo-fuzz (`cargo install cargo-fuzz --locked`)".into());
-    }
+    run_command(
+        Command::new(cargo_bin())
+            .args(["install", "cargo-fuzz", "--locked"])
+            .env_remove("CARGO_TARGET_DIR"),
+    )
+    .map_err(|e| format!("could not install cargo-fuzz: {e}"))?;
     println!("installed cargo-fuzz in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -147,14 +145,7 @@ fn target_dir() -> String {
 /// Builds every target (one cargo invocation).
 fn build() -> Result<()> {
     let target_dir = target_dir();
-    let status = cargo_fuzz(&["build", "--target-dir", &target_dir])
-        .status()
-        .map_err(|e| format!("cannot run cargo fuzz build: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo fuzz build` exited with {status}"))
-    }
+    run_command(&mut cargo_fuzz(&["build", "--target-dir", &target_dir]))
 }
 
 /// Runs one target for `seconds` and reads libFuzzer's final statistics.

@@ -26,7 +26,7 @@ mod surface;
 mod test_cmd;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 /// Default OpenAPI description, relative to the workspace root.
 pub const DEFAULT_SPEC: &str = "openapi/smartcar.yaml";
@@ -104,6 +104,30 @@ fn run(args: &[String]) -> Result<()> {
             Ok(())
         }
         other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    }
+}
+
+/// The cargo that runs this xtask (so the same toolchain is used throughout).
+pub fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Runs `cmd` to completion, its output on the terminal; the error names the command and how it
+/// ended.
+pub fn run_command(cmd: &mut Command) -> Result<()> {
+    let program = Path::new(cmd.get_program());
+    let shown = std::iter::once(program.file_name().unwrap_or(program.as_os_str()))
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` exited with {status}"))
     }
 }
 

@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{Paths, Result, check, setup, workspace_root};
+use crate::{Paths, Result, cargo_bin, check, run_command, setup, workspace_root};
 
 /// Crates of which the dependency graph must hold exactly one version.
 const SINGLE_VERSION: [&str; 2] = ["reqwest", "hyper"];
@@ -137,27 +137,17 @@ fn fuzz_smoke() -> Result<()> {
     })
 }
 
-/// The cargo that runs this xtask (so the same toolchain is used throughout).
-fn cargo_bin() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 fn cargo(args: &[&str]) -> Result<()> {
     cargo_env(args, &[])
 }
 
 fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    let status = Command::new(cargo_bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(workspace_root())
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo {}` exited with {status}", args.join(" ")))
-    }
+    run_command(
+        Command::new(cargo_bin())
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(workspace_root()),
+    )
 }
 
 fn succeeds(program: &str, args: &[&str]) -> bool {

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::TestEnv;
-use crate::{Result, workspace_root};
+use crate::{Result, run_command, workspace_root};
 
 /// The browser script's npm package, relative to the workspace root.
 const BROWSER_DIR: &str = "crates/smartcar-example-web/browser";
@@ -31,14 +31,12 @@ pub fn ensure(env: &mut TestEnv) -> Result<()> {
         .exists()
     {
         println!("npm ci in {BROWSER_DIR}");
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .map_err(|e| format!("cannot run npm: {e}"))?;
-        if !status.success() {
-            return Err(format!("`npm ci` in {BROWSER_DIR} exited with {status}"));
-        }
+        run_command(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir),
+        )
+        .map_err(|e| format!("in {BROWSER_DIR}: {e}"))?;
     }
     env.push(("SMARTCAR_CHROMIUM".into(), "/usr/bin/chromium".into()));
     Ok(())

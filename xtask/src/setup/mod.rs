@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use crate::Result;
+use crate::{Result, run_command};
 
 mod browser;
 mod postgres;
@@ -47,10 +47,7 @@ pub fn apt_install(names: &[&str]) -> Result<()> {
         return Ok(());
     }
     println!("installing Debian packages: {}", missing.join(" "));
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let root = is_root();
     let run = |args: &[&str]| -> Result<()> {
         let mut cmd = if root {
             Command::new(args[0])
@@ -59,19 +56,21 @@ pub fn apt_install(names: &[&str]) -> Result<()> {
             c.arg(args[0]);
             c
         };
-        let status = cmd
-            .args(&args[1..])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("`{}` exited with {status}", args.join(" ")))
-        }
+        run_command(
+            cmd.args(&args[1..])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
     };
     run(&["apt-get", "update", "-q"])?;
     let mut install = vec!["apt-get", "install", "-y", "-q", "--no-install-recommends"];
     install.extend(&missing);
     run(&install)
+}
+
+/// Whether this process runs as root (`id -u` is 0).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }

@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{TestEnv, apt_install};
-use crate::{Result, workspace_root};
+use super::{TestEnv, apt_install, is_root};
+use crate::{Result, run_command, workspace_root};
 
 /// Installs PostgreSQL when missing, starts the test cluster, and sets `DATABASE_URL`.
 pub fn ensure(env: &mut TestEnv) -> Result<()> {
@@ -34,22 +34,26 @@ pub fn ensure(env: &mut TestEnv) -> Result<()> {
     if !data.join("PG_VERSION").exists() {
         std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
         if root {
-            run(Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir))?;
+            run_command(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&dir),
+            )?;
         }
-        run(as_server_user(root, &bin.join("initdb"))
-            .args([
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "-D",
-            ])
-            .arg(&data))?;
+        run_command(
+            as_server_user(root, &bin.join("initdb"))
+                .args([
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                    "-D",
+                ])
+                .arg(&data),
+        )?;
     }
     let running = as_server_user(root, &bin.join("pg_ctl"))
         .arg("status")
@@ -64,16 +68,18 @@ pub fn ensure(env: &mut TestEnv) -> Result<()> {
              -c full_page_writes=off -c max_connections=400",
             dir.display()
         );
-        run(as_server_user(root, &bin.join("pg_ctl"))
-            .arg("start")
-            .arg("-w")
-            .args(["-t", "60"])
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.join("server.log"))
-            .arg("-o")
-            .arg(options))?;
+        run_command(
+            as_server_user(root, &bin.join("pg_ctl"))
+                .arg("start")
+                .arg("-w")
+                .args(["-t", "60"])
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(dir.join("server.log"))
+                .arg("-o")
+                .arg(options),
+        )?;
     }
     env.push((
         "DATABASE_URL".to_owned(),
@@ -98,13 +104,6 @@ fn server_bin_dir() -> Result<PathBuf> {
     Ok(base.join(newest.to_string()).join("bin"))
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// The command, run as `postgres` when we are root.
 fn as_server_user(root: bool, program: &Path) -> Command {
     if root {
@@ -124,15 +123,4 @@ fn port_for(path: &Path) -> u16 {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     20_000 + (hash % 10_000) as u16
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{cmd:?} exited with {status}"))
-    }
 }
