@@ -17,9 +17,8 @@ use oauth2::{AuthType, ClientId, ClientSecret as OAuthSecret, HttpClientError, T
 use serde::de::DeserializeOwned;
 use smartcar_api::types;
 
-use crate::error::ApiError;
 use crate::oauth::{Grant, OAuthHttp, user_tokens};
-use crate::request::{Meta, RawResponse, Response};
+use crate::request::{RawResponse, Response};
 use crate::tokens::{ApplicationToken, Tokens};
 use crate::v3::Signal;
 use crate::vehicle::BatchResponse;
@@ -146,28 +145,11 @@ pub fn decode_response<T: DeserializeOwned>(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<Response<T>, Error> {
-    if !(200..300).contains(&status) {
-        return Err(Error::Api(Box::new(ApiError::from_response(
-            status, headers, body,
-        ))));
-    }
-    let raw = RawResponse {
-        status,
-        headers: headers.clone(),
-        body: bytes::Bytes::copy_from_slice(body),
-    };
+    let raw = RawResponse::checked(status, headers.clone(), bytes::Bytes::copy_from_slice(body))?;
     // `operation` is "METHOD /template", as errors name calls.
     let (method, template) = operation.split_once(' ').unwrap_or(("GET", operation));
     let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET);
-    let data = if raw.body.is_empty() {
-        serde_json::from_slice(b"null").or_else(|_| raw.json(&method, template))?
-    } else {
-        raw.json(&method, template)?
-    };
-    Ok(Response {
-        data,
-        meta: Meta::from_headers(&raw.headers),
-    })
+    raw.decode(&method, template)
 }
 
 /// A batch answer as [`BatchResponse`] (what `vehicle.batch()…send()` returns for this body).

@@ -282,6 +282,42 @@ pub(crate) struct RawResponse {
 }
 
 impl RawResponse {
+    /// A whole answer as the SDK accepts it: any non-2xx status (a 3xx too: no redirect is
+    /// followed) is an [`Error::Api`] read from the body.
+    pub(crate) fn checked(
+        status: u16,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    ) -> Result<RawResponse, Error> {
+        if !(200..300).contains(&status) {
+            return Err(Error::Api(Box::new(ApiError::from_response(
+                status, &headers, &body,
+            ))));
+        }
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The body decoded as `T` (an empty body decodes as `null`), with the response's [`Meta`].
+    pub(crate) fn decode<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        template: &str,
+    ) -> Result<Response<T>, Error> {
+        let data = if self.body.is_empty() {
+            serde_json::from_slice(b"null").or_else(|_| self.json(method, template))?
+        } else {
+            self.json(method, template)?
+        };
+        Ok(Response {
+            data,
+            meta: Meta::from_headers(&self.headers),
+        })
+    }
+
     /// Decodes the body as `T`, keeping status and request id in the error.
     pub(crate) fn json<T: DeserializeOwned>(
         &self,
@@ -319,16 +355,7 @@ impl Client {
         call: Call,
     ) -> Result<Response<T>, Error> {
         let (method, template) = (call.method.clone(), call.template);
-        let raw = self.execute(call).await?;
-        let data = if raw.body.is_empty() {
-            serde_json::from_slice(b"null").or_else(|_| raw.json(&method, template))?
-        } else {
-            raw.json(&method, template)?
-        };
-        Ok(Response {
-            data,
-            meta: Meta::from_headers(&raw.headers),
-        })
+        self.execute(call).await?.decode(&method, template)
     }
 
     /// Sends a call with retries; any non-2xx status becomes an error.
@@ -451,17 +478,7 @@ impl Client {
         if let Some(id) = headers.get(&SC_REQUEST_ID).and_then(|v| v.to_str().ok()) {
             span.record("request_id", id);
         }
-        // No redirect is followed: a 3xx is an error too.
-        if !(200..300).contains(&status) {
-            return Err(Error::Api(Box::new(ApiError::from_response(
-                status, &headers, &body,
-            ))));
-        }
-        Ok(RawResponse {
-            status,
-            headers,
-            body,
-        })
+        RawResponse::checked(status, headers, body)
     }
 
     fn transport(&self, call: &Call, e: reqwest::Error) -> Error {
