@@ -109,7 +109,10 @@ async fn trace_output_and_errors_name_the_key_hash_not_the_key() {
             shown.push_str(&format!(" {s} {s:?}"));
             source = s.source();
         }
-        assert!(!shown.contains(key), "{what}: the key is in the error: {shown}");
+        assert!(
+            !shown.contains(key),
+            "{what}: the key is in the error: {shown}"
+        );
     }
     assert!(
         resume.to_string().contains(&store_key_hash(&missing)),

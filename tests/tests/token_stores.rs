@@ -19,9 +19,7 @@ use smartcar::{
 use smartcar_sim::Simulator;
 use smartcar_tests::flow::{CALLBACK, client_for};
 use smartcar_tests::pg::fresh_database;
-use smartcar_tests::store_conformance::{
-    self, EncryptClearRows, Open, connected_tokens, tokens,
-};
+use smartcar_tests::store_conformance::{self, EncryptClearRows, Open, connected_tokens, tokens};
 
 /// The token endpoint's route (code exchange and refresh).
 const TOKEN_PATH: &str = "/oauth/token";

@@ -128,8 +128,8 @@ impl TokenCipher {
     }
 }
 
-/// Why a SQL store that [requires encryption](crate::SqliteTokenStore::require_encryption)
-/// refused the tokens stored under a key: they are stored in clear.
+/// Why a SQL store that requires encryption (`require_encryption` of `SqliteTokenStore` and
+/// `PostgresTokenStore`) refused the tokens stored under a key: they are stored in clear.
 ///
 /// The source of the [`Error::TokenStore`] that `load` (and a compare-and-swap that reads the
 /// row back) returns. What to do: encrypt the rows written before encryption was turned on,

@@ -5,7 +5,9 @@ use std::fmt;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, Row};
 
-use super::sql::{Clear, Codec, LockTimeouts, db_error, fingerprint, lock_id, millis, of_key, store_error};
+use super::sql::{
+    Clear, Codec, LockTimeouts, db_error, fingerprint, lock_id, millis, of_key, store_error,
+};
 use super::{BoxFuture, CasOutcome, HeldLock, RefreshLock, TokenStore};
 use crate::Error;
 use crate::tokens::{RefreshToken, Tokens};

@@ -106,8 +106,9 @@ impl Codec {
         if self.requires_encryption() && !self.encrypted() {
             return Err(Error::Configuration {
                 setting: "require_encryption".to_owned(),
-                message: "the store requires encryption but has no TokenCipher: call with_cipher as well"
-                    .to_owned(),
+                message:
+                    "the store requires encryption but has no TokenCipher: call with_cipher as well"
+                        .to_owned(),
             });
         }
         let row = Row {

@@ -385,10 +385,7 @@ fn owner_only(path: &Path) -> Result<(), Error> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
     let name = path.as_os_str();
-    if name.is_empty()
-        || name == ":memory:"
-        || name.as_encoded_bytes().starts_with(b"file:")
-    {
+    if name.is_empty() || name == ":memory:" || name.as_encoded_bytes().starts_with(b"file:") {
         return Ok(());
     }
     let failed = |what: &str, e: std::io::Error| Error::TokenStore {
