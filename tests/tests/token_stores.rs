@@ -576,3 +576,22 @@ async fn sqlite_files_are_owner_only() {
     old.pool().close().await;
     reopened.pool().close().await;
 }
+
+/// `Debug` of the stores never shows a key (it may be a session-cookie value) or a token.
+#[tokio::test]
+async fn store_debug_shows_no_key() {
+    let key = "cookie-value-4b1d9e0c7a";
+    let t = tokens("debug-key");
+    let memory = MemoryTokenStore::new();
+    memory.save(key, &t).await.unwrap();
+    let _lock = memory.lock_for_refresh(key).await.unwrap();
+    let sqlite = SqliteTokenStore::open(temp_sqlite("debug_key"))
+        .await
+        .unwrap();
+    sqlite.save(key, &t).await.unwrap();
+    let shown = format!("{memory:?} {sqlite:?}");
+    assert!(shown.contains("keys: 1"), "{shown}");
+    for secret in [key, t.access_token.secret(), t.refresh_token.secret()] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}

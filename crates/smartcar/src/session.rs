@@ -178,7 +178,8 @@ impl Session {
         &self.inner.client
     }
 
-    /// The store key.
+    /// The store key. It may be a credential (a session-cookie value) or personal data: to
+    /// log it, log [`crate::store_key_hash`] of it, as the SDK does.
     ///
     /// ```no_run
     /// # fn demo(session: smartcar::Session) {

@@ -318,10 +318,20 @@ pub(crate) fn process_lock(guard: tokio::sync::OwnedMutexGuard<()>) -> RefreshLo
 /// assert!(store.load("alice").await?.is_none());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Default)]
+///
+/// `Debug` shows how many keys it holds, never the keys (they may be credentials) or tokens.
+#[derive(Default)]
 pub struct MemoryTokenStore {
     tokens: Mutex<HashMap<String, Tokens>>,
     locks: KeyedLocks,
+}
+
+impl fmt::Debug for MemoryTokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryTokenStore")
+            .field("keys", &self.map().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryTokenStore {
