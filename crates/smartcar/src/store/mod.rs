@@ -5,7 +5,8 @@
 //!   machine).
 //! - `PostgresTokenStore` (feature `postgres`): several instances of a service; a refresh is
 //!   single-flight across all of them (a PostgreSQL advisory lock per key).
-//! - `TokenCipher` (feature `encryption`): the SQL stores can encrypt the token values at rest.
+//! - `TokenCipher` (feature `encryption`): the SQL stores can encrypt the token values at rest,
+//!   and with `require_encryption` refuse rows stored in clear.
 //!
 //! Store keys may be credentials (a session-cookie value) or personal data (a user id): the SDK
 //! never writes a key into a log line or an error, only [`store_key_hash`].

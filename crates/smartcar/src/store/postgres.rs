@@ -40,7 +40,9 @@ const MIGRATION_LOCK: i64 = 0x736d_6172_7463_6172; // "smartcar"
 ///   if the holder crashes, its connection closes and the server releases the lock; if the
 ///   holder hangs, `idle_in_transaction_session_timeout` (the [`LockTimeouts::lease`]) makes
 ///   the server end its session. Waiters give up after [`LockTimeouts::wait`] (`lock_timeout`).
-/// - **Encryption at rest**: see [`with_cipher`](Self::with_cipher) (feature `encryption`).
+/// - **Encryption at rest**: see [`with_cipher`](Self::with_cipher) (feature `encryption`),
+///   and `require_encryption` to refuse rows stored in clear once every row is encrypted.
+/// - **Store keys** appear in its errors only as [`crate::store_key_hash`].
 /// - **TLS**: this crate enables no TLS backend of `sqlx` (so that an application that does
 ///   not need one compiles none). Three ways to keep the connection private:
 ///   - *TLS from `sqlx`*: add `sqlx` to your own `Cargo.toml` with a TLS feature, e.g.

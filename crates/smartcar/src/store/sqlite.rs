@@ -43,7 +43,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 ///   the file, a *lease* row in `smartcar_refresh_leases` (insert, or take over an expired
 ///   one; waiters poll every 10–100 ms). A crashed holder's lease expires after
 ///   [`LockTimeouts::lease`]. For several machines, use `PostgresTokenStore`.
-/// - **Encryption at rest**: see [`with_cipher`](Self::with_cipher) (feature `encryption`).
+/// - **Encryption at rest**: see [`with_cipher`](Self::with_cipher) (feature `encryption`),
+///   and `require_encryption` to refuse rows stored in clear once every row is encrypted.
+/// - **Store keys** appear in its errors only as [`crate::store_key_hash`].
 ///
 /// ```no_run
 /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
