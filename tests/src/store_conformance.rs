@@ -309,3 +309,76 @@ async fn sessions_refresh_once(name: &str, a: &Arc<dyn TokenStore>, b: &Arc<dyn 
     a.delete(key).await.unwrap();
     sim.shutdown().await;
 }
+
+/// Runs the pass over the rows stored in clear (`encrypt_clear_rows` of the store under test).
+pub type EncryptClearRows = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<u64, smartcar::Error>> + Send>> + Send + Sync,
+>;
+
+/// `require_encryption` of a SQL store, over one database: `clear` writes rows in clear,
+/// `strict` has a cipher and requires encryption, `encrypt` is `encrypt_clear_rows` of a store
+/// with the same cipher.
+///
+/// - a clear row is refused by `strict` with [`smartcar::ClearTokensRefused`] as the source of
+///   an [`smartcar::ErrorKind::TokenStore`] error that names the key's hash, never the key or a
+///   token, and says what to do;
+/// - what `strict` writes it reads back; `clear` cannot read it;
+/// - `encrypt` encrypts exactly the clear rows, after which `strict` reads them; a second
+///   pass has nothing to do.
+///
+/// # Panics
+///
+/// On the first check that fails.
+pub async fn require_encryption(
+    name: &str,
+    clear: &dyn TokenStore,
+    strict: &dyn TokenStore,
+    encrypt: EncryptClearRows,
+) {
+    use std::error::Error as _;
+
+    let key = "strict-user-7f3a9c";
+    let old = tokens("strict-clear");
+    clear.save(key, &old).await.unwrap();
+    let e = strict.load(key).await.unwrap_err();
+    assert_eq!(e.kind(), smartcar::ErrorKind::TokenStore, "{name}: {e}");
+    let refused = e
+        .source()
+        .and_then(|s| s.downcast_ref::<smartcar::ClearTokensRefused>())
+        .unwrap_or_else(|| panic!("{name}: typed source: {e:?}"));
+    assert_eq!(refused.key_hash(), smartcar::store_key_hash(key));
+    let shown = format!("{e} {e:?}");
+    for secret in [key, old.access_token.secret(), old.refresh_token.secret()] {
+        assert!(!shown.contains(secret), "{name}: {shown}");
+    }
+    assert!(
+        shown.contains("encrypt_clear_rows") && shown.contains(&smartcar::store_key_hash(key)),
+        "{name}: says what to do, and which key: {e}"
+    );
+
+    // An encrypted row: fine both ways through `strict`, unreadable without the key.
+    let sealed = tokens("strict-sealed");
+    strict.save("strict-sealed", &sealed).await.unwrap();
+    assert_eq!(
+        strict.load("strict-sealed").await.unwrap().as_ref(),
+        Some(&sealed),
+        "{name}: encrypted rows are read"
+    );
+    assert!(clear.load("strict-sealed").await.is_err(), "{name}");
+
+    // Migration: exactly the clear row is encrypted, then readable under `strict`.
+    assert_eq!(encrypt().await.unwrap(), 1, "{name}: one clear row");
+    assert_eq!(
+        strict.load(key).await.unwrap().as_ref(),
+        Some(&old),
+        "{name}: readable once encrypted"
+    );
+    assert_eq!(encrypt().await.unwrap(), 0, "{name}: nothing left in clear");
+    assert_eq!(
+        strict.load("strict-sealed").await.unwrap().as_ref(),
+        Some(&sealed),
+        "{name}: encrypted rows untouched"
+    );
+    strict.delete(key).await.unwrap();
+    strict.delete("strict-sealed").await.unwrap();
+}

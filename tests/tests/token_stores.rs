@@ -1,7 +1,9 @@
 //! The token stores: one conformance suite run against the in-memory, SQLite and PostgreSQL
-//! stores (clear and encrypted); encryption at rest as seen in the database; a crashed or hung
-//! refresher's lock being released; and several processes sharing one PostgreSQL store
-//! refreshing exactly once per expiry.
+//! stores (clear, and encrypted with `require_encryption`); encryption at rest as seen in the
+//! database; clear rows refused under `require_encryption` and encrypted by
+//! `encrypt_clear_rows`; the SQLite file's permissions; a crashed or hung refresher's lock
+//! being released; and several processes sharing one PostgreSQL store refreshing exactly once
+//! per expiry.
 //!
 //! The PostgreSQL tests need `DATABASE_URL` (`cargo xtask test` sets it); without it they are
 //! skipped with a message, except under CI where they fail.
@@ -17,7 +19,7 @@ use smartcar::{
 use smartcar_sim::Simulator;
 use smartcar_tests::flow::{CALLBACK, client_for};
 use smartcar_tests::pg::fresh_database;
-use smartcar_tests::store_conformance::{self, Open, connected_tokens, tokens};
+use smartcar_tests::store_conformance::{self, EncryptClearRows, Open, connected_tokens, tokens};
 
 /// The token endpoint's route (code exchange and refresh).
 const TOKEN_PATH: &str = "/oauth/token";
@@ -52,7 +54,7 @@ async fn sqlite_conforms(test: &str, encrypted: bool) {
         Box::pin(async move {
             let store = SqliteTokenStore::open(&path).await.unwrap();
             let store = if encrypted {
-                store.with_cipher(cipher())
+                store.with_cipher(cipher()).require_encryption()
             } else {
                 store
             };
@@ -81,7 +83,7 @@ async fn postgres_conforms(test: &str, encrypted: bool) {
         Box::pin(async move {
             let store = PostgresTokenStore::connect(&url).await.unwrap();
             let store = if encrypted {
-                store.with_cipher(cipher())
+                store.with_cipher(cipher()).require_encryption()
             } else {
                 store
             };
@@ -473,4 +475,123 @@ async fn sqlite_lease_of_a_vanished_holder_expires() {
     );
     assert!(waited < Duration::from_secs(5), "{waited:?}");
     lock.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_require_encryption_refuses_clear_rows() {
+    let path = temp_sqlite("require_encryption");
+    let clear = SqliteTokenStore::open(&path).await.unwrap();
+    let strict = SqliteTokenStore::open(&path)
+        .await
+        .unwrap()
+        .with_cipher(cipher())
+        .require_encryption();
+    let migrator = SqliteTokenStore::open(&path)
+        .await
+        .unwrap()
+        .with_cipher(cipher());
+    let encrypt: EncryptClearRows = Arc::new(move || {
+        let m = migrator.clone();
+        Box::pin(async move { m.encrypt_clear_rows().await })
+    });
+    store_conformance::require_encryption("sqlite", &clear, &strict, encrypt).await;
+
+    // Misconfigurations are reported, not silently written in clear.
+    let e = clear.encrypt_clear_rows().await.unwrap_err();
+    assert_eq!(e.kind(), smartcar::ErrorKind::Configuration, "{e}");
+    let e = clear
+        .clone()
+        .require_encryption()
+        .save("k", &tokens("no-cipher"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), smartcar::ErrorKind::Configuration, "{e}");
+    assert!(e.to_string().contains("with_cipher"), "{e}");
+    assert_eq!(clear.load("k").await.unwrap(), None, "nothing written");
+}
+
+#[tokio::test]
+async fn postgres_require_encryption_refuses_clear_rows() {
+    let Some(url) = fresh_database("pg_require_encryption").await else {
+        return;
+    };
+    let clear = PostgresTokenStore::connect(&url).await.unwrap();
+    let strict = PostgresTokenStore::connect(&url)
+        .await
+        .unwrap()
+        .with_cipher(cipher())
+        .require_encryption();
+    let migrator = PostgresTokenStore::connect(&url)
+        .await
+        .unwrap()
+        .with_cipher(cipher());
+    let encrypt: EncryptClearRows = Arc::new(move || {
+        let m = migrator.clone();
+        Box::pin(async move { m.encrypt_clear_rows().await })
+    });
+    store_conformance::require_encryption("postgres", &clear, &strict, encrypt).await;
+    let e = clear.encrypt_clear_rows().await.unwrap_err();
+    assert_eq!(e.kind(), smartcar::ErrorKind::Configuration, "{e}");
+}
+
+/// The permission bits of `path`, or `None` when it does not exist.
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+/// The database file and its `-wal`/`-shm` companions are owner-only, whether `open` creates
+/// the file or finds it group- and world-readable.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let path = temp_sqlite("permissions");
+    let store = SqliteTokenStore::open(&path).await.unwrap();
+    store.save("k", &tokens("perm")).await.unwrap();
+    let wal = path.with_file_name("tokens.db-wal");
+    let shm = path.with_file_name("tokens.db-shm");
+    for file in [&path, &wal, &shm] {
+        assert_eq!(mode_of(file), Some(0o600), "{}", file.display());
+    }
+    store.pool().close().await;
+
+    // An existing file others can read (an older release, a copy, a restore) is tightened.
+    let loose = temp_sqlite("permissions_loose");
+    let old = SqliteTokenStore::open(&loose).await.unwrap();
+    old.save("k", &tokens("loose")).await.unwrap();
+    let loose_wal = loose.with_file_name("tokens.db-wal");
+    for file in [&loose, &loose_wal] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let reopened = SqliteTokenStore::open(&loose).await.unwrap();
+    assert!(reopened.load("k").await.unwrap().is_some());
+    for file in [&loose, &loose_wal] {
+        assert_eq!(mode_of(file), Some(0o600), "{}", file.display());
+    }
+    old.pool().close().await;
+    reopened.pool().close().await;
+}
+
+/// `Debug` of the stores never shows a key (it may be a session-cookie value) or a token.
+#[tokio::test]
+async fn store_debug_shows_no_key() {
+    let key = "cookie-value-4b1d9e0c7a";
+    let t = tokens("debug-key");
+    let memory = MemoryTokenStore::new();
+    memory.save(key, &t).await.unwrap();
+    let _lock = memory.lock_for_refresh(key).await.unwrap();
+    let sqlite = SqliteTokenStore::open(temp_sqlite("debug_key"))
+        .await
+        .unwrap();
+    sqlite.save(key, &t).await.unwrap();
+    let shown = format!("{memory:?} {sqlite:?}");
+    assert!(shown.contains("keys: 1"), "{shown}");
+    for secret in [key, t.access_token.secret(), t.refresh_token.secret()] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
 }

@@ -168,9 +168,11 @@ pub use store::LockTimeouts;
 pub use store::PostgresTokenStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteTokenStore;
+pub use store::{
+    BoxFuture, CasOutcome, HeldLock, MemoryTokenStore, RefreshLock, TokenStore, store_key_hash,
+};
 #[cfg(feature = "encryption")]
-pub use store::TokenCipher;
-pub use store::{BoxFuture, CasOutcome, HeldLock, MemoryTokenStore, RefreshLock, TokenStore};
+pub use store::{ClearTokensRefused, TokenCipher};
 pub use tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,

@@ -51,7 +51,7 @@ struct SessionInner {
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("key", &self.inner.key)
+            .field("key_hash", &crate::store_key_hash(&self.inner.key))
             .field("skew", &self.inner.skew)
             .field(
                 "tokens",
@@ -113,7 +113,10 @@ impl Session {
             .load(&key)
             .await?
             .ok_or_else(|| Error::ReauthorizationRequired {
-                reason: format!("no tokens are stored for `{key}`"),
+                reason: format!(
+                    "no tokens are stored under key {}",
+                    crate::store_key_hash(&key)
+                ),
                 source: None,
             })?;
         Ok(Self::with(client, store, key, Some(tokens)))
@@ -175,7 +178,8 @@ impl Session {
         &self.inner.client
     }
 
-    /// The store key.
+    /// The store key. It may be a credential (a session-cookie value) or personal data: to
+    /// log it, log [`crate::store_key_hash`] of it, as the SDK does.
     ///
     /// ```no_run
     /// # fn demo(session: smartcar::Session) {
@@ -295,8 +299,8 @@ impl Session {
             CasOutcome::Conflict(None) => {
                 return Err(Error::ReauthorizationRequired {
                     reason: format!(
-                        "the tokens of `{}` were deleted during a refresh",
-                        self.inner.key
+                        "the tokens of key {} were deleted during a refresh",
+                        crate::store_key_hash(&self.inner.key)
                     ),
                     source: None,
                 });
@@ -304,7 +308,11 @@ impl Session {
         };
         self.release(lock).await;
         self.set_cached(adopted.clone());
-        tracing::debug!(key = %self.inner.key, expires_at = %adopted.expires_at, "access token refreshed");
+        tracing::debug!(
+            key_hash = %crate::store_key_hash(&self.inner.key),
+            expires_at = %adopted.expires_at,
+            "access token refreshed"
+        );
         Ok(adopted.access_token)
     }
 
@@ -314,7 +322,10 @@ impl Session {
             .load(&self.inner.key)
             .await?
             .ok_or_else(|| Error::ReauthorizationRequired {
-                reason: format!("no tokens are stored for `{}`", self.inner.key),
+                reason: format!(
+                    "no tokens are stored under key {}",
+                    crate::store_key_hash(&self.inner.key)
+                ),
                 source: None,
             })
     }
@@ -323,7 +334,11 @@ impl Session {
     /// (the store then releases it by itself: connection close, lease expiry) is only logged.
     async fn release(&self, lock: crate::store::RefreshLock) {
         if let Err(e) = lock.release().await {
-            tracing::warn!(key = %self.inner.key, error = %e, "releasing the refresh lock failed");
+            tracing::warn!(
+                key_hash = %crate::store_key_hash(&self.inner.key),
+                error = %e,
+                "releasing the refresh lock failed"
+            );
         }
     }
 

@@ -27,7 +27,10 @@ const NONCE_LEN: usize = 12;
 /// a leaked dump) learns nothing but expiry times. Keep the 32-byte key outside the database
 /// (a secret manager, an environment variable); losing it means every user must reconnect.
 /// A store with a cipher still reads rows written in clear (and encrypts them on the next
-/// write), so encryption can be turned on for an existing table.
+/// write), so encryption can be turned on for an existing table. Once every row is encrypted
+/// (the stores' `encrypt_clear_rows` does it in one pass), the stores' `require_encryption`
+/// makes a clear row an error ([`ClearTokensRefused`]) instead of something read: someone who
+/// can write to the database then cannot plant tokens of their own choosing.
 ///
 /// `Debug` never shows the key.
 ///
@@ -124,6 +127,59 @@ impl TokenCipher {
             })
     }
 }
+
+/// Why a SQL store that requires encryption (`require_encryption` of `SqliteTokenStore` and
+/// `PostgresTokenStore`) refused the tokens stored under a key: they are stored in clear.
+///
+/// The source of the [`Error::TokenStore`] that `load` (and a compare-and-swap that reads the
+/// row back) returns. What to do: encrypt the rows written before encryption was turned on,
+/// once, with `encrypt_clear_rows` on a store that has the cipher; or delete the row, so that
+/// the user connects again. A clear row that appears after that was written by something
+/// without the key: find out what.
+///
+/// ```
+/// # fn demo(e: &smartcar::Error) {
+/// use std::error::Error as _;
+/// if let Some(refused) = e.source().and_then(|s| s.downcast_ref::<smartcar::ClearTokensRefused>()) {
+///     eprintln!("clear tokens under key {}", refused.key_hash());
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClearTokensRefused {
+    key_hash: String,
+}
+
+impl ClearTokensRefused {
+    pub(crate) fn new(key: &str) -> Self {
+        ClearTokensRefused {
+            key_hash: super::store_key_hash(key),
+        }
+    }
+
+    /// The [`store_key_hash`](crate::store_key_hash) of the key whose row is in clear.
+    ///
+    /// ```
+    /// # fn demo(refused: &smartcar::ClearTokensRefused) {
+    /// println!("{}", refused.key_hash());
+    /// # }
+    /// ```
+    pub fn key_hash(&self) -> &str {
+        &self.key_hash
+    }
+}
+
+impl fmt::Display for ClearTokensRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the tokens under key {} are stored in clear and this store requires encryption",
+            self.key_hash
+        )
+    }
+}
+
+impl std::error::Error for ClearTokensRefused {}
 
 impl fmt::Debug for TokenCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

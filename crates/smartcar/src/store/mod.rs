@@ -5,7 +5,11 @@
 //!   machine).
 //! - `PostgresTokenStore` (feature `postgres`): several instances of a service; a refresh is
 //!   single-flight across all of them (a PostgreSQL advisory lock per key).
-//! - `TokenCipher` (feature `encryption`): the SQL stores can encrypt the token values at rest.
+//! - `TokenCipher` (feature `encryption`): the SQL stores can encrypt the token values at rest,
+//!   and with `require_encryption` refuse rows stored in clear.
+//!
+//! Store keys may be credentials (a session-cookie value) or personal data (a user id): the SDK
+//! never writes a key into a log line or an error, only [`store_key_hash`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,13 +30,34 @@ mod sql;
 mod sqlite;
 
 #[cfg(feature = "encryption")]
-pub use cipher::TokenCipher;
+pub use cipher::{ClearTokensRefused, TokenCipher};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresTokenStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::LockTimeouts;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteTokenStore;
+
+/// A short, stable pseudonym of a store key: the first 8 hex digits of the SHA-256 of the key's
+/// UTF-8 bytes. It is what the SDK puts into log lines (the `key_hash` field) and error
+/// messages instead of the key, which may be a credential (a session-cookie value) or
+/// personal data (a user id).
+///
+/// The same key gives the same hash in every process and release, so a log line can be
+/// matched to a key: `printf %s "$KEY" | sha256sum | cut -c1-8`. It is a pseudonym, not a
+/// secret: a key drawn from a small set (a sequential user id) can be found by hashing the
+/// candidates. A high-entropy key (a random session id) cannot be recovered from it.
+///
+/// ```
+/// assert_eq!(smartcar::store_key_hash("user-42").len(), 8);
+/// assert_eq!(smartcar::store_key_hash("abc"), "ba7816bf");
+/// assert!(!smartcar::store_key_hash("session-cookie-value").contains("session"));
+/// ```
+pub fn store_key_hash(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    hex::encode(&digest[..4])
+}
 
 /// A boxed `Send` future (token stores are used through `dyn TokenStore`).
 ///
@@ -294,10 +319,20 @@ pub(crate) fn process_lock(guard: tokio::sync::OwnedMutexGuard<()>) -> RefreshLo
 /// assert!(store.load("alice").await?.is_none());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Default)]
+///
+/// `Debug` shows how many keys it holds, never the keys (they may be credentials) or tokens.
+#[derive(Default)]
 pub struct MemoryTokenStore {
     tokens: Mutex<HashMap<String, Tokens>>,
     locks: KeyedLocks,
+}
+
+impl fmt::Debug for MemoryTokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryTokenStore")
+            .field("keys", &self.map().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryTokenStore {

@@ -5,7 +5,9 @@ use std::fmt;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, Row};
 
-use super::sql::{Codec, LockTimeouts, db_error, fingerprint, lock_id, millis, store_error};
+use super::sql::{
+    Clear, Codec, LockTimeouts, db_error, fingerprint, lock_id, millis, of_key, store_error,
+};
 use super::{BoxFuture, CasOutcome, HeldLock, RefreshLock, TokenStore};
 use crate::Error;
 use crate::tokens::{RefreshToken, Tokens};
@@ -38,9 +40,22 @@ const MIGRATION_LOCK: i64 = 0x736d_6172_7463_6172; // "smartcar"
 ///   if the holder crashes, its connection closes and the server releases the lock; if the
 ///   holder hangs, `idle_in_transaction_session_timeout` (the [`LockTimeouts::lease`]) makes
 ///   the server end its session. Waiters give up after [`LockTimeouts::wait`] (`lock_timeout`).
-/// - **Encryption at rest**: see [`with_cipher`](Self::with_cipher) (feature `encryption`).
-/// - **TLS**: this crate enables no TLS backend of `sqlx`; connect over loopback, a Unix
-///   socket (`postgres:///db?host=/var/run/postgresql`) or a sidecar/private network.
+/// - **Encryption at rest**: see [`with_cipher`](Self::with_cipher) (feature `encryption`),
+///   and `require_encryption` to refuse rows stored in clear once every row is encrypted.
+/// - **Store keys** appear in its errors only as [`crate::store_key_hash`].
+/// - **TLS**: this crate enables no TLS backend of `sqlx` (so that an application that does
+///   not need one compiles none). Three ways to keep the connection private:
+///   - *TLS from `sqlx`*: add `sqlx` to your own `Cargo.toml` with a TLS feature, e.g.
+///     `sqlx = { version = "0.8", default-features = false, features = ["tls-rustls-ring-native-roots"] }`
+///     (rustls with the system's roots; `tls-rustls-aws-lc-rs` for rustls with webpki roots,
+///     `tls-native-tls` for OpenSSL). Cargo unifies features, so the `sqlx` this store uses
+///     gains TLS. Then ask for a verified connection in the URL:
+///     `postgres://app@db.example.com/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem`.
+///     Use `verify-full` (or `require`), never the default `prefer`: without a TLS feature a
+///     `verify-full` URL fails to connect, while `prefer` silently connects in clear.
+///   - *A Unix socket* on the same machine: `postgres:///app?host=/var/run/postgresql`.
+///   - *A sidecar or tunnel* that terminates TLS (e.g. `cloud-sql-proxy`, `pgbouncer` with
+///     `server_tls_sslmode = verify-full`, an SSH tunnel): connect to it over loopback.
 ///
 /// `Debug` shows neither the connection options (they hold the password) nor tokens.
 ///
@@ -117,7 +132,8 @@ impl PostgresTokenStore {
     }
 
     /// This store, encrypting the token values it writes with `cipher` (see
-    /// [`crate::TokenCipher`]). Rows written in clear remain readable.
+    /// [`crate::TokenCipher`]). Rows written in clear remain readable, unless
+    /// [`require_encryption`](Self::require_encryption) is set too.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), smartcar::Error> {
@@ -132,6 +148,86 @@ impl PostgresTokenStore {
     pub fn with_cipher(mut self, cipher: super::TokenCipher) -> Self {
         self.codec.cipher = Some(cipher);
         self
+    }
+
+    /// This store, refusing rows stored in clear: `load` (and the read-back of a
+    /// compare-and-swap) returns [`Error::TokenStore`] with a [`crate::ClearTokensRefused`]
+    /// source instead of the tokens. Use it with [`with_cipher`](Self::with_cipher) once
+    /// every row is encrypted ([`encrypt_clear_rows`](Self::encrypt_clear_rows)), so that
+    /// someone who can write to the table but lacks the key cannot plant tokens of their
+    /// choosing, and an instance that forgot the cipher is noticed. Without a cipher, every
+    /// save fails with [`Error::Configuration`].
+    ///
+    /// ```no_run
+    /// # async fn demo(cipher: smartcar::TokenCipher) -> Result<(), smartcar::Error> {
+    /// let store = smartcar::PostgresTokenStore::connect("postgres://app@127.0.0.1/app")
+    ///     .await?
+    ///     .with_cipher(cipher);
+    /// store.encrypt_clear_rows().await?; // once, after turning encryption on
+    /// let store = store.require_encryption();
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "encryption")]
+    pub fn require_encryption(mut self) -> Self {
+        self.codec.require_encryption = true;
+        self
+    }
+
+    /// Encrypts every row stored in clear with this store's cipher (rows written before
+    /// encryption was turned on), and returns how many it encrypted. Idempotent; safe while
+    /// the service runs (a row written meanwhile is left to its writer).
+    ///
+    /// ```no_run
+    /// # async fn demo(store: smartcar::PostgresTokenStore) -> Result<(), smartcar::Error> {
+    /// let encrypted = store.encrypt_clear_rows().await?;
+    /// println!("{encrypted} rows encrypted");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] without a cipher ([`with_cipher`](Self::with_cipher));
+    /// [`Error::TokenStore`] when the database fails or a clear row cannot be decoded.
+    #[cfg(feature = "encryption")]
+    pub async fn encrypt_clear_rows(&self) -> Result<u64, Error> {
+        super::sql::require_cipher(&self.codec)?;
+        let mut encrypted = 0;
+        loop {
+            let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                "SELECT key, tokens FROM smartcar_tokens \
+                 WHERE substring(tokens FROM 1 FOR 1) = '\\x00'::bytea ORDER BY key LIMIT 200",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read the rows stored in clear"))?;
+            if rows.is_empty() {
+                return Ok(encrypted);
+            }
+            let mut done = 0;
+            for (key, clear) in rows {
+                let tokens = self.codec.open(&key, &clear, Clear::Allowed)?;
+                let sealed = self.codec.seal(&key, &tokens)?;
+                // Only if nobody rewrote the row meanwhile.
+                done += sqlx::query(
+                    "UPDATE smartcar_tokens SET tokens = $1, version = version + 1, \
+                     updated_at = now() WHERE key = $2 AND tokens = $3",
+                )
+                .bind(sealed)
+                .bind(&key)
+                .bind(&clear)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error(of_key("cannot encrypt the tokens", &key)))?
+                .rows_affected();
+            }
+            encrypted += done;
+            if done == 0 {
+                // Every row of the batch was rewritten by someone else (in clear again: an
+                // instance without the cipher). Stop rather than race it forever.
+                return Ok(encrypted);
+            }
+        }
     }
 
     /// This store with other refresh-lock timeouts (default: lease 30 s, wait 60 s).
@@ -228,14 +324,14 @@ impl PostgresTokenStore {
             .bind(key)
             .fetch_optional(&self.pool)
             .await
-            .map_err(db_error(format!("cannot load the tokens of `{key}`")))?;
+            .map_err(db_error(of_key("cannot load the tokens", key)))?;
         match row {
             None => Ok(None),
             Some(row) => {
                 let bytes: Vec<u8> = row
                     .try_get(0)
                     .map_err(db_error("unexpected smartcar_tokens row"))?;
-                self.codec.open(key, &bytes).map(Some)
+                self.codec.open(key, &bytes, Clear::AsConfigured).map(Some)
             }
         }
     }
@@ -268,8 +364,9 @@ impl PostgresTokenStore {
             Ok(_) => Ok(RefreshLock::new(PgHeld { conn })),
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
                 Err(store_error(format!(
-                    "waited {:?} for another instance to finish refreshing the tokens of `{key}`",
-                    self.timeouts.wait
+                    "waited {:?} for another instance to finish refreshing the tokens of key {}",
+                    self.timeouts.wait,
+                    super::store_key_hash(key)
                 )))
             }
             Err(e) => Err(db_error("refresh lock: cannot lock")(e)),
@@ -321,7 +418,7 @@ impl TokenStore for PostgresTokenStore {
             .bind(millis(tokens.refresh_expires_at))
             .execute(&self.pool)
             .await
-            .map_err(db_error(format!("cannot save the tokens of `{key}`")))?;
+            .map_err(db_error(of_key("cannot save the tokens", key)))?;
             Ok(())
         })
     }
@@ -348,7 +445,7 @@ impl TokenStore for PostgresTokenStore {
             .bind(millis(new.refresh_expires_at))
             .execute(&self.pool)
             .await
-            .map_err(db_error(format!("cannot update the tokens of `{key}`")))?;
+            .map_err(db_error(of_key("cannot update the tokens", key)))?;
             if done.rows_affected() == 1 {
                 Ok(CasOutcome::Swapped)
             } else {
@@ -363,7 +460,7 @@ impl TokenStore for PostgresTokenStore {
                 .bind(key)
                 .execute(&self.pool)
                 .await
-                .map_err(db_error(format!("cannot delete the tokens of `{key}`")))?;
+                .map_err(db_error(of_key("cannot delete the tokens", key)))?;
             Ok(())
         })
     }

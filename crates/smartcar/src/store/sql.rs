@@ -54,6 +54,19 @@ const SEALED: u8 = 1;
 pub(crate) struct Codec {
     #[cfg(feature = "encryption")]
     pub(crate) cipher: Option<super::TokenCipher>,
+    /// Refuse rows stored in clear (`require_encryption`).
+    #[cfg(feature = "encryption")]
+    pub(crate) require_encryption: bool,
+}
+
+/// Whether [`Codec::open`] may return a row stored in clear.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Clear {
+    /// Unless the store requires encryption.
+    AsConfigured,
+    /// Always (`encrypt_clear_rows` reads them to encrypt them).
+    #[cfg_attr(not(feature = "encryption"), allow(dead_code))]
+    Allowed,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -76,8 +89,28 @@ impl Codec {
         }
     }
 
+    /// Whether rows in clear are refused.
+    pub(crate) fn requires_encryption(&self) -> bool {
+        #[cfg(feature = "encryption")]
+        {
+            self.require_encryption
+        }
+        #[cfg(not(feature = "encryption"))]
+        {
+            false
+        }
+    }
+
     /// The column bytes for `tokens` stored under `key`.
     pub(crate) fn seal(&self, key: &str, tokens: &Tokens) -> Result<Vec<u8>, Error> {
+        if self.requires_encryption() && !self.encrypted() {
+            return Err(Error::Configuration {
+                setting: "require_encryption".to_owned(),
+                message:
+                    "the store requires encryption but has no TokenCipher: call with_cipher as well"
+                        .to_owned(),
+            });
+        }
         let row = Row {
             access_token: tokens.access_token.clone(),
             refresh_token: tokens.refresh_token.clone(),
@@ -99,10 +132,26 @@ impl Codec {
     }
 
     /// The tokens of the column bytes stored under `key`.
-    pub(crate) fn open(&self, key: &str, bytes: &[u8]) -> Result<Tokens, Error> {
+    pub(crate) fn open(&self, key: &str, bytes: &[u8], clear: Clear) -> Result<Tokens, Error> {
         let _ = key;
         let json: Vec<u8> = match bytes.split_first() {
-            Some((&CLEAR, json)) => json.to_vec(),
+            #[cfg(feature = "encryption")]
+            Some((&CLEAR, _)) if self.require_encryption && clear == Clear::AsConfigured => {
+                return Err(Error::TokenStore {
+                    message: format!(
+                        "the tokens under key {} are stored in clear and this store requires encryption: \
+                         encrypt the rows written before encryption was turned on with \
+                         encrypt_clear_rows() (once, on a store with the cipher), or delete the row \
+                         so that the user connects again",
+                        super::store_key_hash(key)
+                    ),
+                    source: Some(Box::new(super::ClearTokensRefused::new(key))),
+                });
+            }
+            Some((&CLEAR, json)) => {
+                let _ = clear;
+                json.to_vec()
+            }
             #[cfg(feature = "encryption")]
             Some((&SEALED, sealed)) => match &self.cipher {
                 Some(cipher) => cipher.open(key, sealed)?,
@@ -132,6 +181,19 @@ impl Codec {
     }
 }
 
+/// An error unless the codec has a cipher (for `encrypt_clear_rows`).
+#[cfg(feature = "encryption")]
+pub(crate) fn require_cipher(codec: &Codec) -> Result<(), Error> {
+    if codec.encrypted() {
+        Ok(())
+    } else {
+        Err(Error::Configuration {
+            setting: "encrypt_clear_rows".to_owned(),
+            message: "the store has no TokenCipher: call with_cipher first".to_owned(),
+        })
+    }
+}
+
 /// SHA-256 of a refresh token: what compare-and-swap compares (the token itself may be
 /// encrypted with a random nonce, so it cannot be compared in SQL).
 pub(crate) fn fingerprint(refresh: &RefreshToken) -> Vec<u8> {
@@ -141,6 +203,11 @@ pub(crate) fn fingerprint(refresh: &RefreshToken) -> Vec<u8> {
 /// Milliseconds since the Unix epoch (informational columns).
 pub(crate) fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
+}
+
+/// `what`, naming the key by its [`store_key_hash`](super::store_key_hash) (never the key).
+pub(crate) fn of_key(what: &str, key: &str) -> String {
+    format!("{what} of key {}", super::store_key_hash(key))
 }
 
 /// An [`Error::TokenStore`] without a source.
@@ -192,14 +259,14 @@ mod tests {
         let t = tokens();
         let bytes = codec.seal("k", &t).unwrap();
         assert_eq!(bytes[0], CLEAR);
-        assert_eq!(codec.open("k", &bytes).unwrap(), t);
+        assert_eq!(codec.open("k", &bytes, Clear::AsConfigured).unwrap(), t);
     }
 
     #[test]
     fn garbage_is_an_error_without_content() {
         let codec = Codec::default();
         for bytes in [&b""[..], b"\x00{\"access_token\":\"secret-x\"", b"\x07abc"] {
-            let e = codec.open("k", bytes).unwrap_err();
+            let e = codec.open("k", bytes, Clear::AsConfigured).unwrap_err();
             assert!(!format!("{e} {e:?}").contains("secret-x"), "{e:?}");
         }
     }

@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, Row};
 
-use super::sql::{Codec, LockTimeouts, db_error, fingerprint, millis, store_error};
+use super::sql::{Clear, Codec, LockTimeouts, db_error, fingerprint, millis, of_key, store_error};
 use super::{BoxFuture, CasOutcome, HeldLock, KeyedLocks, RefreshLock, TokenStore};
 use crate::Error;
 use crate::tokens::{RefreshToken, Tokens};
@@ -31,13 +31,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 ///   (`migrations/sqlite/`). [`open`](Self::open) migrates for you.
 /// - The file is opened in WAL mode with a 5-second busy timeout, so readers never block the
 ///   writer.
+/// - **File permissions** (Unix): [`open`](Self::open) creates the file `0600` (owner read and
+///   write only); SQLite gives its `-wal` and `-shm` files the same mode. An existing file (or
+///   `-wal`/`-shm`) that group or others may access is tightened to owner-only, with a warning
+///   in the log; if that fails (another owner), `open` fails rather than keep tokens readable.
+///   To share the file with a group on purpose (a backup agent), open the pool yourself and use
+///   [`from_pool`](Self::from_pool), which leaves permissions alone.
 /// - **Compare-and-swap** is one `UPDATE … WHERE key = ? AND refresh_fingerprint = ?`
 ///   (SHA-256 of the expected refresh token).
 /// - **Single-flight refresh**: within the process, a mutex per key; across processes sharing
 ///   the file, a *lease* row in `smartcar_refresh_leases` (insert, or take over an expired
 ///   one; waiters poll every 10–100 ms). A crashed holder's lease expires after
 ///   [`LockTimeouts::lease`]. For several machines, use `PostgresTokenStore`.
-/// - **Encryption at rest**: see [`with_cipher`](Self::with_cipher) (feature `encryption`).
+/// - **Encryption at rest**: see [`with_cipher`](Self::with_cipher) (feature `encryption`),
+///   and `require_encryption` to refuse rows stored in clear once every row is encrypted.
+/// - **Store keys** appear in its errors only as [`crate::store_key_hash`].
 ///
 /// ```no_run
 /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
@@ -78,8 +86,12 @@ impl SqliteTokenStore {
     ///
     /// # Errors
     ///
-    /// [`Error::TokenStore`] when the file cannot be opened or created, or a migration fails.
+    /// [`Error::TokenStore`] when the file cannot be opened or created, its permissions cannot
+    /// be restricted to its owner, or a migration fails.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        #[cfg(unix)]
+        owner_only(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -115,7 +127,8 @@ impl SqliteTokenStore {
     }
 
     /// This store, encrypting the token values it writes with `cipher` (see
-    /// [`crate::TokenCipher`]). Rows written in clear remain readable.
+    /// [`crate::TokenCipher`]). Rows written in clear remain readable, unless
+    /// [`require_encryption`](Self::require_encryption) is set too.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), smartcar::Error> {
@@ -128,6 +141,85 @@ impl SqliteTokenStore {
     pub fn with_cipher(mut self, cipher: super::TokenCipher) -> Self {
         self.codec.cipher = Some(cipher);
         self
+    }
+
+    /// This store, refusing rows stored in clear: `load` (and the read-back of a
+    /// compare-and-swap) returns [`Error::TokenStore`] with a [`crate::ClearTokensRefused`]
+    /// source instead of the tokens. Use it with [`with_cipher`](Self::with_cipher) once
+    /// every row is encrypted ([`encrypt_clear_rows`](Self::encrypt_clear_rows)), so that
+    /// someone who can write to the database but lacks the key cannot plant tokens of their
+    /// choosing, and a writer that forgot the cipher is noticed. Without a cipher, every save
+    /// fails with [`Error::Configuration`].
+    ///
+    /// ```no_run
+    /// # async fn demo(cipher: smartcar::TokenCipher) -> Result<(), smartcar::Error> {
+    /// let store = smartcar::SqliteTokenStore::open("tokens.db").await?.with_cipher(cipher);
+    /// store.encrypt_clear_rows().await?; // once, after turning encryption on
+    /// let store = store.require_encryption();
+    /// # let _ = store;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "encryption")]
+    pub fn require_encryption(mut self) -> Self {
+        self.codec.require_encryption = true;
+        self
+    }
+
+    /// Encrypts every row stored in clear with this store's cipher (rows written before
+    /// encryption was turned on), and returns how many it encrypted. Idempotent; safe while
+    /// the service runs (a row written meanwhile is left to its writer).
+    ///
+    /// ```no_run
+    /// # async fn demo(store: smartcar::SqliteTokenStore) -> Result<(), smartcar::Error> {
+    /// let encrypted = store.encrypt_clear_rows().await?;
+    /// println!("{encrypted} rows encrypted");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] without a cipher ([`with_cipher`](Self::with_cipher));
+    /// [`Error::TokenStore`] when the database fails or a clear row cannot be decoded.
+    #[cfg(feature = "encryption")]
+    pub async fn encrypt_clear_rows(&self) -> Result<u64, Error> {
+        super::sql::require_cipher(&self.codec)?;
+        let mut encrypted = 0;
+        loop {
+            let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                "SELECT key, tokens FROM smartcar_tokens \
+                 WHERE substr(tokens, 1, 1) = X'00' ORDER BY key LIMIT 200",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read the rows stored in clear"))?;
+            if rows.is_empty() {
+                return Ok(encrypted);
+            }
+            let mut done = 0;
+            for (key, clear) in rows {
+                let tokens = self.codec.open(&key, &clear, Clear::Allowed)?;
+                let sealed = self.codec.seal(&key, &tokens)?;
+                // Only if nobody rewrote the row meanwhile.
+                done += sqlx::query(
+                    "UPDATE smartcar_tokens SET tokens = ?1, version = version + 1, \
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                     WHERE key = ?2 AND tokens = ?3",
+                )
+                .bind(sealed)
+                .bind(&key)
+                .bind(&clear)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error(of_key("cannot encrypt the tokens", &key)))?
+                .rows_affected();
+            }
+            encrypted += done;
+            if done == 0 {
+                // Every row of the batch was rewritten by someone else (in clear again: a
+                // writer without the cipher). Stop rather than race it forever.
+                return Ok(encrypted);
+            }
+        }
     }
 
     /// This store with other refresh-lock timeouts (default: lease 30 s, wait 60 s).
@@ -230,14 +322,14 @@ impl SqliteTokenStore {
             .bind(key)
             .fetch_optional(&self.pool)
             .await
-            .map_err(db_error(format!("cannot load the tokens of `{key}`")))?;
+            .map_err(db_error(of_key("cannot load the tokens", key)))?;
         match row {
             None => Ok(None),
             Some(row) => {
                 let bytes: Vec<u8> = row
                     .try_get(0)
                     .map_err(db_error("unexpected smartcar_tokens row"))?;
-                self.codec.open(key, &bytes).map(Some)
+                self.codec.open(key, &bytes, Clear::AsConfigured).map(Some)
             }
         }
     }
@@ -287,9 +379,61 @@ impl SqliteTokenStore {
     }
 }
 
+/// Creates the database file `0600` if it is missing, and takes group and other access away
+/// from an existing one and from its `-wal` and `-shm` files (`:memory:` and `file:` URIs are
+/// left to SQLite).
+#[cfg(unix)]
+fn owner_only(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    let name = path.as_os_str();
+    if name.is_empty() || name == ":memory:" || name.as_encoded_bytes().starts_with(b"file:") {
+        return Ok(());
+    }
+    let failed = |what: &str, e: std::io::Error| Error::TokenStore {
+        message: format!(
+            "{what} the SQLite database file {}: check the directory exists and is writable by this user",
+            path.display()
+        ),
+        source: Some(Box::new(e)),
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed("cannot create", e)),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue; // -wal and -shm exist only while the database is open
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(|e| failed("cannot restrict to its owner the permissions of", e))?;
+        tracing::warn!(
+            file = %file.display(),
+            was = format_args!("{:o}", mode & 0o777),
+            now = format_args!("{:o}", mode & 0o700),
+            "the token database was readable by group or others: restricted it to its owner"
+        );
+    }
+    Ok(())
+}
+
 fn waited(key: &str, wait: Duration) -> Error {
     store_error(format!(
-        "waited {wait:?} for another process to finish refreshing the tokens of `{key}`"
+        "waited {wait:?} for another process to finish refreshing the tokens of key {}",
+        super::store_key_hash(key)
     ))
 }
 
@@ -382,7 +526,7 @@ impl TokenStore for SqliteTokenStore {
             .bind(millis(tokens.refresh_expires_at))
             .execute(&self.pool)
             .await
-            .map_err(db_error(format!("cannot save the tokens of `{key}`")))?;
+            .map_err(db_error(of_key("cannot save the tokens", key)))?;
             Ok(())
         })
     }
@@ -409,7 +553,7 @@ impl TokenStore for SqliteTokenStore {
             .bind(millis(new.refresh_expires_at))
             .execute(&self.pool)
             .await
-            .map_err(db_error(format!("cannot update the tokens of `{key}`")))?;
+            .map_err(db_error(of_key("cannot update the tokens", key)))?;
             if done.rows_affected() == 1 {
                 Ok(CasOutcome::Swapped)
             } else {
@@ -424,7 +568,7 @@ impl TokenStore for SqliteTokenStore {
                 .bind(key)
                 .execute(&self.pool)
                 .await
-                .map_err(db_error(format!("cannot delete the tokens of `{key}`")))?;
+                .map_err(db_error(of_key("cannot delete the tokens", key)))?;
             Ok(())
         })
     }
