@@ -43,6 +43,7 @@ mod compat;
 mod connect;
 mod management;
 mod oauth;
+mod serve;
 mod v2;
 mod v3;
 mod vehicle_commands;
@@ -60,7 +61,8 @@ use tokio::net::TcpListener;
 
 pub use crate::faults::{Fault, FaultId, FaultRule, Faults};
 pub use crate::handle::{
-    AppCredentials, ApproveOptions, ConnectError, MintedTokens, Origins, SimulatorBuilder,
+    AppCredentials, ApproveOptions, ConnectError, DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, MintedTokens, Origins, SimulatorBuilder,
 };
 pub use crate::observe::RecordedRequest;
 pub use crate::state::Config;
@@ -136,7 +138,7 @@ impl Simulator {
             now,
         });
         let clock = options.epoch.map(Clock::fixed).unwrap_or_default();
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             options.config.clone(),
             clock,
             world,
@@ -144,6 +146,8 @@ impl Simulator {
             options.seed,
         );
         shared.observer.set_logging(options.log_requests);
+        shared.observer.set_log_max_bytes(options.log_max_bytes);
+        shared.body_timeout = options.body_timeout;
         let state = AppState(Arc::new(shared));
         let app = router(state.clone());
         let listener = observe::CountingListener {
@@ -152,16 +156,14 @@ impl Simulator {
             connections: state.faults.connections().clone(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            // Serving ends when the handle asks (or is dropped); accept errors are retried by
-            // the listener.
-            let app = app.into_make_service_with_connect_info::<faults::Peer>();
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        // Serving ends when the handle asks (or is dropped); accept errors are retried by the
+        // listener.
+        let task = tokio::spawn(serve::serve(
+            listener,
+            app,
+            options.header_read_timeout,
+            stopped,
+        ));
         Ok(Self {
             addr,
             state,
