@@ -3,6 +3,19 @@
 //! management v3) on one port, for tests, examples and demos. Responses are serialised from the
 //! generated types of `smartcar-api`, so the simulator cannot drift from the OpenAPI spec.
 //!
+//! Limits that keep a long-running simulator healthy against careless or hostile clients:
+//!
+//! - a client must send a request's line and headers within 10 seconds (also the longest a
+//!   kept-alive connection stays idle) and its body within 30 seconds after that (408), see
+//!   [`SimulatorBuilder::header_read_timeout`] and [`SimulatorBuilder::body_timeout`];
+//!   request bodies over 16 MiB are refused (413);
+//! - the request log keeps at most 10 000 exchanges and 64 MiB
+//!   ([`SimulatorBuilder::log_max_bytes`]), of each body a copy of at most 1 MiB, secrets
+//!   masked (see [`observe`]);
+//! - showing a Connect page changes nothing; only the user's answer does (see the Connect
+//!   notes in the crate's `connect` module: a `single_select_vin` vehicle is created on
+//!   Approve, at most 1 000 in a simulator's life).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
@@ -188,8 +201,8 @@ impl Simulator {
         &self.state
     }
 
-    /// Stops accepting connections, lets requests in flight finish (at most 5 seconds, then
-    /// they are cut), and waits for the server task to end.
+    /// Stops accepting connections, closes idle ones, lets requests in flight finish (at most
+    /// 5 seconds, then they are cut), and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

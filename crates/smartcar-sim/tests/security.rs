@@ -40,7 +40,11 @@ async fn the_request_log_keeps_bounded_copies_of_big_bodies() {
             .unwrap();
         // Larger than the token endpoint takes (2 MiB).
         assert_eq!(r.status(), 413);
-        assert!(sim.request_log_bytes() <= BOUND, "{}", sim.request_log_bytes());
+        assert!(
+            sim.request_log_bytes() <= BOUND,
+            "{}",
+            sim.request_log_bytes()
+        );
     }
     // A 3 MiB response (an injected huge body) is cut at the capture limit too.
     sim.faults()
@@ -116,7 +120,11 @@ fn vin(n: u32) -> String {
 
 #[tokio::test]
 async fn viewing_connect_pages_changes_nothing_and_approval_adds_one_vehicle() {
-    let sim = Simulator::builder().log_requests(false).start().await.unwrap();
+    let sim = Simulator::builder()
+        .log_requests(false)
+        .start()
+        .await
+        .unwrap();
     let user = sim.users()[0].clone();
     let fleet = sim.vehicles().len();
     let connections = sim.state().world().connections.len();
@@ -179,7 +187,11 @@ async fn viewing_connect_pages_changes_nothing_and_approval_adds_one_vehicle() {
 
 #[tokio::test]
 async fn vehicles_created_by_single_select_vin_are_bounded() {
-    let sim = Simulator::builder().log_requests(false).start().await.unwrap();
+    let sim = Simulator::builder()
+        .log_requests(false)
+        .start()
+        .await
+        .unwrap();
     let fleet = sim.vehicles().len();
     let approve = |n: u32| {
         sim.approve(
@@ -356,6 +368,16 @@ async fn slow_clients_are_disconnected() {
     let (_, took) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
     assert!(took >= Duration::from_millis(900), "{took:?}");
 
+    // A kept-alive connection left idle after an answer: closed too.
+    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: sim\r\n\r\n")
+        .await
+        .unwrap();
+    let (received, took) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(received.starts_with("HTTP/1.1 200"), "{received}");
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+
     // Headers, then a body that never completes: 408, then closed, logging on or off.
     for logging in [true, false] {
         sim.set_request_logging(logging);
@@ -370,7 +392,10 @@ async fn slow_clients_are_disconnected() {
             .unwrap();
         let (received, took) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
         assert!(received.starts_with("HTTP/1.1 408"), "{received}");
-        assert!(received.contains("did not arrive within 1 seconds"), "{received}");
+        assert!(
+            received.contains("did not arrive within 1 seconds"),
+            "{received}"
+        );
         assert!(took >= Duration::from_millis(900), "{took:?}");
     }
 
