@@ -512,6 +512,11 @@ enum BodyError {
 
 /// Buffers a body of at most [`REQUEST_BODY_LIMIT`] bytes (a body in one frame is not copied).
 async fn collect(mut body: Body) -> Result<Bytes, BodyError> {
+    // The announced length (hyper's hint from `content-length`), so that joining the frames
+    // allocates once.
+    let expected = usize::try_from(body.size_hint().lower())
+        .unwrap_or(usize::MAX)
+        .min(REQUEST_BODY_LIMIT);
     let mut first: Option<Bytes> = None;
     let mut joined: Vec<u8> = Vec::new();
     let mut len = 0usize;
@@ -526,6 +531,9 @@ async fn collect(mut body: Body) -> Result<Bytes, BodyError> {
         match first.take() {
             None if joined.is_empty() => first = Some(data),
             previous => {
+                if joined.is_empty() {
+                    joined.reserve(expected.max(len));
+                }
                 if let Some(previous) = previous {
                     joined.extend_from_slice(&previous);
                 }
