@@ -23,6 +23,12 @@
 //! error of the catalogue (`VEHICLE_STATE.ASLEEP@smartcar.com`): a test account whose vehicle
 //! fails every request with that error. The password field is ignored.
 //!
+//! `single_select_vin`: the page offers the vehicle with that VIN, the fleet's if one has it,
+//! else the vehicle the VIN describes (a Smartcar test VIN fails every request with its
+//! error). Showing the page changes nothing: only Approve adds the vehicle to the user's
+//! account (creating it if no vehicle has that VIN). At most [`MAX_VIN_VEHICLES`] vehicles are
+//! created that way in a simulator's life; past that, approving a new VIN shows an error page.
+//!
 //! Without a browser: add `sim_auto_approve=true` (or `deny`) to the authorize URL, optionally
 //! with `sim_user=<e-mail>` and `sim_vehicles=<id>,<id>`: the page is skipped and Connect
 //! redirects at once. In-process, `Simulator::approve` does the same.
@@ -48,6 +54,8 @@ use crate::state::{AppState, Shared, random_id};
 const PENDING_TTL_MINUTES: i64 = 60;
 /// How many unanswered Connect pages are kept.
 const PENDING_CAPACITY: usize = 10_000;
+/// How many vehicles approving a `single_select_vin` may create (VINs no vehicle had).
+pub(crate) const MAX_VIN_VEHICLES: usize = 1_000;
 
 /// Routes of this part of the platform.
 pub(crate) fn routes() -> Router<AppState> {
@@ -84,6 +92,8 @@ pub(crate) struct Pending {
     /// The user whose vehicles the page shows.
     shown_user: String,
     expires_at: DateTime<Utc>,
+    /// The fleet seed: what a `single_select_vin` vehicle would be is derived from it.
+    seed: u64,
 }
 
 /// What a Connect step answers.
@@ -424,6 +434,7 @@ pub(crate) fn validate_authorize(
         user_flow,
         shown_user,
         expires_at: shared.now() + Duration::minutes(PENDING_TTL_MINUTES),
+        seed: shared.seed,
     })
 }
 
@@ -473,6 +484,7 @@ pub(crate) fn validate_reauthenticate(
         user_flow: false,
         shown_user,
         expires_at: shared.now() + Duration::minutes(PENDING_TTL_MINUTES),
+        seed: shared.seed,
     })
 }
 
@@ -541,43 +553,66 @@ fn login(
     Ok(Some(id))
 }
 
-/// The vehicle with `vin` on `user_id`'s account, creating it (a test VIN gets its forced
-/// error) or adding an existing one to the account.
-fn ensure_vin_vehicle(
-    world: &mut World,
-    user_id: &str,
+/// The vehicle a `single_select_vin` offers: the fleet's vehicle with that VIN, else the one
+/// approving it would create (derived from the seed and the VIN; not stored).
+fn vin_vehicle<'w>(
+    world: &'w World,
     vin: &str,
     seed: u64,
     now: DateTime<Utc>,
-) -> String {
-    let id = match world
+) -> std::borrow::Cow<'w, crate::model::Vehicle> {
+    match world
         .vehicles
         .values()
         .find(|v| v.vin.eq_ignore_ascii_case(vin))
     {
-        Some(v) => v.id.clone(),
+        Some(v) => std::borrow::Cow::Borrowed(v),
         None => {
             let mut rng = Rng::new(seed ^ stable_hash(vin));
             let mut vehicle = fleet::make_vehicle(&mut rng, now);
             vehicle.vin = vin.to_owned();
             vehicle.forced_error =
                 fleet::test_vin_error(vin).map(|(t, c)| (t.to_owned(), c.to_owned()));
-            let id = vehicle.id.clone();
-            world.vehicles.insert(id.clone(), vehicle);
-            id
+            std::borrow::Cow::Owned(vehicle)
         }
-    };
+    }
+}
+
+/// On Approve: the vehicle with `vin` joins `user_id`'s account, created first if no vehicle
+/// has that VIN (at most [`MAX_VIN_VEHICLES`] in all; `Err` past that).
+fn ensure_vin_vehicle(
+    world: &mut World,
+    user_id: &str,
+    vin: &str,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> Result<String, Outcome> {
+    let vehicle = vin_vehicle(world, vin, seed, now);
+    let id = vehicle.id.clone();
+    if let std::borrow::Cow::Owned(vehicle) = vehicle {
+        if world.vin_vehicles_created >= MAX_VIN_VEHICLES {
+            return Err(Outcome::ErrorPage(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "This simulator already created {MAX_VIN_VEHICLES} vehicles for single_select_vin: \
+                     use the VIN of a vehicle it has, or restart it."
+                ),
+            ));
+        }
+        world.vin_vehicles_created += 1;
+        world.vehicles.insert(id.clone(), vehicle);
+    }
     if let Some(user) = world.users.iter_mut().find(|u| u.id == user_id)
         && !user.vehicle_ids.contains(&id)
     {
         user.vehicle_ids.push(id.clone());
     }
-    id
+    Ok(id)
 }
 
-/// The vehicles the page offers `user_id` (make bypass, single-select VIN).
+/// The vehicles the page offers `user_id` (make bypass, single-select VIN). Changes nothing.
 fn offered(
-    world: &mut World,
+    world: &World,
     pending: &Pending,
     user_id: &str,
     seed: u64,
@@ -587,7 +622,7 @@ fn offered(
         return vec![vehicle_id.clone()];
     }
     if let Some(vin) = &pending.single_select_vin {
-        return vec![ensure_vin_vehicle(world, user_id, vin, seed, now)];
+        return vec![vin_vehicle(world, vin, seed, now).id.clone()];
     }
     let Some(user) = world.user(user_id) else {
         return Vec::new();
@@ -631,7 +666,7 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
     };
     let switched = user_id != pending.shown_user;
     pending.shown_user = user_id.clone();
-    let available = offered(&mut world, pending, &user_id, shared.seed, now);
+    let available = offered(&world, pending, &user_id, shared.seed, now);
     if decision.action == Action::Login || (switched && decision.vehicle_ids.is_some()) {
         let message = switched.then(|| "Choose the vehicles to share.".to_owned());
         return Outcome::Page(StatusCode::OK, render(&world, pending, message.as_deref()));
@@ -686,6 +721,12 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
             "Select only one vehicle."
         };
         return Outcome::Page(StatusCode::OK, render(&world, pending, Some(message)));
+    }
+    if let Some(vin) = &pending.single_select_vin {
+        // Only now, on Approve, does the offered vehicle join the account.
+        if let Err(outcome) = ensure_vin_vehicle(&mut world, &user_id, vin, shared.seed, now) {
+            return outcome;
+        }
     }
     let scopes: BTreeSet<String> = pending.scopes.iter().cloned().collect();
     for vehicle_id in &chosen {
@@ -828,21 +869,21 @@ fn render(world: &World, pending: &Pending, message: Option<&str>) -> String {
         }
         let _ = writeln!(body, "</ul>");
     }
-    let vehicles: Vec<&crate::model::Vehicle> = match &pending.kind {
-        PendingKind::Reauthenticate(id) => world.vehicles.get(id).into_iter().collect(),
-        PendingKind::Authorize => {
-            let ids: Vec<&String> = match &pending.single_select_vin {
-                Some(vin) => world
-                    .vehicles
-                    .values()
-                    .filter(|v| v.vin.eq_ignore_ascii_case(vin))
-                    .map(|v| &v.id)
-                    .collect(),
-                None => user
-                    .map(|u| u.vehicle_ids.iter().collect())
-                    .unwrap_or_default(),
-            };
-            ids.into_iter()
+    let vehicles: Vec<std::borrow::Cow<'_, crate::model::Vehicle>> = match &pending.kind {
+        PendingKind::Reauthenticate(id) => world
+            .vehicles
+            .get(id)
+            .map(std::borrow::Cow::Borrowed)
+            .into_iter()
+            .collect(),
+        // The VIN's vehicle (shown, not created: the page has no side effect); the time only
+        // sets its data age, which the page does not show.
+        PendingKind::Authorize => match &pending.single_select_vin {
+            Some(vin) => vec![vin_vehicle(world, vin, pending.seed, pending.expires_at)],
+            None => user
+                .map(|u| u.vehicle_ids.as_slice())
+                .unwrap_or_default()
+                .iter()
                 .filter_map(|id| world.vehicles.get(id.as_str()))
                 .filter(|v| {
                     pending
@@ -850,8 +891,9 @@ fn render(world: &World, pending: &Pending, message: Option<&str>) -> String {
                         .as_deref()
                         .is_none_or(|m| v.make.eq_ignore_ascii_case(m))
                 })
-                .collect()
-        }
+                .map(std::borrow::Cow::Borrowed)
+                .collect(),
+        },
     };
     let _ = writeln!(body, "<h2>Vehicles</h2>\n<fieldset id=\"vehicles\">");
     if vehicles.is_empty() {
@@ -898,16 +940,9 @@ fn render(world: &World, pending: &Pending, message: Option<&str>) -> String {
     page(&format!("Connect your vehicle – {app}"), &body)
 }
 
-/// Stores `pending` and renders its page.
+/// Stores `pending` and renders its page (the world is only read).
 fn show(shared: &Shared, pending: Pending) -> Response {
-    let now = shared.now();
-    let html = {
-        let mut world = shared.world();
-        let user = pending.shown_user.clone();
-        // Creates the single-select VIN's vehicle before rendering it.
-        let _ = offered(&mut world, &pending, &user, shared.seed, now);
-        render(&world, &pending, None)
-    };
+    let html = render(&shared.world(), &pending, None);
     respond(shared, None, pending, Outcome::Page(StatusCode::OK, html))
 }
 

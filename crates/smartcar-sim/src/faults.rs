@@ -706,21 +706,10 @@ const GARBAGE: &[u8] = b"\x15\x03\x01\x00\x02\x02\x28\x00\xff\xfe\x00garbage\r\n
 pub(crate) type Connections =
     Arc<Mutex<std::collections::HashMap<std::net::SocketAddr, std::sync::Weak<AtomicBool>>>>;
 
-/// The peer address of a connection of the simulator's listener (axum's connect info).
+/// The peer address of a connection of the simulator's listener (axum's connect info, set by
+/// the accept loop).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Peer(pub(crate) std::net::SocketAddr);
-
-impl
-    axum::extract::connect_info::Connected<
-        axum::serve::IncomingStream<'_, crate::observe::CountingListener>,
-    > for Peer
-{
-    fn connect_info(
-        stream: axum::serve::IncomingStream<'_, crate::observe::CountingListener>,
-    ) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
 
 /// Marks the connection from `peer` so that its next write is garbage; false when the
 /// connection is not known (served by another listener).

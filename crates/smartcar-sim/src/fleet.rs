@@ -96,7 +96,8 @@ pub(crate) const CATALOGUE: &[(&str, &str, Powertrain, &str, f64, f64)] = &[
 const PHEV_BATTERY: (f64, f64) = (14.0, 60.0);
 
 /// Smartcar's test VINs that make every request to the vehicle fail with a given error
-/// (docs: errors/testing-errors). A Connect `single_select_vin` with one of these adds it.
+/// (docs: errors/testing-errors). Approving a Connect `single_select_vin` with one of these
+/// adds it to the user's account.
 pub const TEST_ERROR_VINS: &[(&str, &str, &str)] = &[
     ("0SCLR000270BE6600", "COMPATIBILITY", "MAKE_NOT_COMPATIBLE"),
     ("0SCLR0002DC18F57F", "COMPATIBILITY", "SMARTCAR_NOT_CAPABLE"),
@@ -405,6 +406,7 @@ pub fn generate(options: &FleetOptions) -> World {
         subscriptions: Default::default(),
         next_family: 1,
         v3: Default::default(),
+        vin_vehicles_created: 0,
     }
 }
 

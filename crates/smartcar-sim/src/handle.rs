@@ -39,8 +39,16 @@ pub struct SimulatorBuilder {
     pub(crate) port: u16,
     pub(crate) config: Config,
     pub(crate) log_requests: bool,
+    pub(crate) log_max_bytes: usize,
     pub(crate) epoch: Option<DateTime<Utc>>,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) body_timeout: Duration,
 }
+
+/// Default of [`SimulatorBuilder::header_read_timeout`]: 10 seconds.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`SimulatorBuilder::body_timeout`]: 30 seconds.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for SimulatorBuilder {
     fn default() -> Self {
@@ -51,7 +59,10 @@ impl Default for SimulatorBuilder {
             port: 0,
             config: Config::default(),
             log_requests: true,
+            log_max_bytes: crate::observe::DEFAULT_LOG_MAX_BYTES,
             epoch: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -88,8 +99,45 @@ impl SimulatorBuilder {
     }
 
     /// Records every exchange in the request log (default on; counters run either way).
+    ///
+    /// Memory: the log keeps the last 10 000 exchanges, and of each at most 1 MiB of the
+    /// request body and 1 MiB of the response body (copies), but never more than
+    /// [`SimulatorBuilder::log_max_bytes`] in all (64 MiB by default): the oldest exchanges are
+    /// dropped first.
     pub fn log_requests(mut self, on: bool) -> Self {
         self.log_requests = on;
+        self
+    }
+
+    /// Bound of the memory the request log retains, in bytes (default 64 MiB,
+    /// [`crate::observe::DEFAULT_LOG_MAX_BYTES`]); past it the oldest exchanges are dropped.
+    /// [`Simulator::request_log_bytes`] tells what the log holds now.
+    pub fn log_max_bytes(mut self, bytes: usize) -> Self {
+        self.log_max_bytes = bytes;
+        self
+    }
+
+    /// How long a client may take to send a request's line and headers (default 10 seconds,
+    /// also the longest a kept-alive connection may stay idle); past it the connection is
+    /// closed without an answer. A zero duration means the default.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = if timeout.is_zero() {
+            DEFAULT_HEADER_READ_TIMEOUT
+        } else {
+            timeout
+        };
+        self
+    }
+
+    /// How long a client may take to send a request's body once its headers arrived (default
+    /// 30 seconds); past it the request fails with 408 and the connection is closed. A zero
+    /// duration means the default.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = if timeout.is_zero() {
+            DEFAULT_BODY_TIMEOUT
+        } else {
+            timeout
+        };
         self
     }
 
@@ -456,10 +504,16 @@ impl Simulator {
         Faults::new(&self.state().faults)
     }
 
-    /// The request log, oldest first (at most the last 10 000 exchanges; empty while logging
-    /// is off).
+    /// The request log, oldest first (at most the last 10 000 exchanges and
+    /// [`SimulatorBuilder::log_max_bytes`] of data; empty while logging is off).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state().observer.requests()
+    }
+
+    /// The bytes the request log retains now (at most [`SimulatorBuilder::log_max_bytes`];
+    /// see [`RecordedRequest::retained_bytes`]).
+    pub fn request_log_bytes(&self) -> usize {
+        self.state().observer.retained_bytes()
     }
 
     /// Empties the request log.

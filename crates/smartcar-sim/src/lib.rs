@@ -3,6 +3,19 @@
 //! management v3) on one port, for tests, examples and demos. Responses are serialised from the
 //! generated types of `smartcar-api`, so the simulator cannot drift from the OpenAPI spec.
 //!
+//! Limits that keep a long-running simulator healthy against careless or hostile clients:
+//!
+//! - a client must send a request's line and headers within 10 seconds (also the longest a
+//!   kept-alive connection stays idle) and its body within 30 seconds after that (408), see
+//!   [`SimulatorBuilder::header_read_timeout`] and [`SimulatorBuilder::body_timeout`];
+//!   request bodies over 16 MiB are refused (413);
+//! - the request log keeps at most 10 000 exchanges and 64 MiB
+//!   ([`SimulatorBuilder::log_max_bytes`]), of each body a copy of at most 1 MiB, secrets
+//!   masked (see [`observe`]);
+//! - showing a Connect page changes nothing; only the user's answer does (see the Connect
+//!   notes in the crate's `connect` module: a `single_select_vin` vehicle is created on
+//!   Approve, at most 1 000 in a simulator's life).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
@@ -43,6 +56,7 @@ mod compat;
 mod connect;
 mod management;
 mod oauth;
+mod serve;
 mod v2;
 mod v3;
 mod vehicle_commands;
@@ -60,7 +74,8 @@ use tokio::net::TcpListener;
 
 pub use crate::faults::{Fault, FaultId, FaultRule, Faults};
 pub use crate::handle::{
-    AppCredentials, ApproveOptions, ConnectError, MintedTokens, Origins, SimulatorBuilder,
+    AppCredentials, ApproveOptions, ConnectError, DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, MintedTokens, Origins, SimulatorBuilder,
 };
 pub use crate::observe::RecordedRequest;
 pub use crate::state::Config;
@@ -136,7 +151,7 @@ impl Simulator {
             now,
         });
         let clock = options.epoch.map(Clock::fixed).unwrap_or_default();
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             options.config.clone(),
             clock,
             world,
@@ -144,6 +159,8 @@ impl Simulator {
             options.seed,
         );
         shared.observer.set_logging(options.log_requests);
+        shared.observer.set_log_max_bytes(options.log_max_bytes);
+        shared.body_timeout = options.body_timeout;
         let state = AppState(Arc::new(shared));
         let app = router(state.clone());
         let listener = observe::CountingListener {
@@ -152,16 +169,14 @@ impl Simulator {
             connections: state.faults.connections().clone(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            // Serving ends when the handle asks (or is dropped); accept errors are retried by
-            // the listener.
-            let app = app.into_make_service_with_connect_info::<faults::Peer>();
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        // Serving ends when the handle asks (or is dropped); accept errors are retried by the
+        // listener.
+        let task = tokio::spawn(serve::serve(
+            listener,
+            app,
+            options.header_read_timeout,
+            stopped,
+        ));
         Ok(Self {
             addr,
             state,
@@ -186,8 +201,8 @@ impl Simulator {
         &self.state
     }
 
-    /// Stops accepting connections, lets requests in flight finish (at most 5 seconds, then
-    /// they are cut), and waits for the server task to end.
+    /// Stops accepting connections, closes idle ones, lets requests in flight finish (at most
+    /// 5 seconds, then they are cut), and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -1,5 +1,6 @@
-//! `smartcar-sim [--port N] [--seed N] [--vehicles N] [--users N] [--no-log]`: run the Smartcar
-//! platform simulator on 127.0.0.1 until Ctrl-C.
+//! `smartcar-sim [--port N] [--seed N] [--vehicles N] [--users N] [--no-log] [--log-max-mib N]
+//! [--header-timeout S] [--body-timeout S]`: run the Smartcar platform simulator on 127.0.0.1
+//! until Ctrl-C.
 
 use std::process::ExitCode;
 
@@ -14,7 +15,20 @@ Options:
   --vehicles N   number of vehicles (default 6)
   --users N      number of users (default 3)
   --no-log       do not keep the in-memory request log
+  --log-max-mib N
+                 memory bound of the request log in MiB (default 64)
+  --header-timeout S
+                 seconds a client may take to send a request's headers, and may leave a
+                 kept-alive connection idle (default 10)
+  --body-timeout S
+                 seconds a client may take to send a request's body after its headers
+                 (default 30; past it: 408)
   -h, --help     print this help
+
+Memory: the request log keeps the last 10,000 exchanges, of each at most 1 MiB of the request
+body and 1 MiB of the response body (copies), and never more than --log-max-mib in all: the
+oldest exchanges are dropped first. Request bodies over 16 MiB are refused (413). With --no-log
+nothing is kept.
 ";
 
 /// Parsed command line.
@@ -25,6 +39,9 @@ struct Args {
     vehicles: usize,
     users: usize,
     log: bool,
+    log_max_mib: usize,
+    header_timeout: u64,
+    body_timeout: u64,
 }
 
 impl Default for Args {
@@ -35,6 +52,9 @@ impl Default for Args {
             vehicles: 6,
             users: 3,
             log: true,
+            log_max_mib: 64,
+            header_timeout: 10,
+            body_timeout: 30,
         }
     }
 }
@@ -77,6 +97,11 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
             "--vehicles" => parsed.vehicles = number("--vehicles", value(), 1)?,
             "--users" => parsed.users = number("--users", value(), 1)?,
             "--no-log" if inline.is_none() => parsed.log = false,
+            "--log-max-mib" => parsed.log_max_mib = number("--log-max-mib", value(), 1)?,
+            "--header-timeout" => {
+                parsed.header_timeout = number("--header-timeout", value(), 1)?;
+            }
+            "--body-timeout" => parsed.body_timeout = number("--body-timeout", value(), 1)?,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -102,6 +127,9 @@ async fn main() -> ExitCode {
         .vehicles(args.vehicles)
         .users(args.users)
         .log_requests(args.log)
+        .log_max_bytes(args.log_max_mib.saturating_mul(1024 * 1024))
+        .header_read_timeout(std::time::Duration::from_secs(args.header_timeout))
+        .body_timeout(std::time::Duration::from_secs(args.body_timeout))
         .start()
         .await
     {
@@ -196,14 +224,22 @@ mod tests {
                 "--vehicles",
                 "12",
                 "--users=2",
-                "--no-log"
+                "--no-log",
+                "--log-max-mib",
+                "8",
+                "--header-timeout=3",
+                "--body-timeout",
+                "5"
             ]),
             Ok(Command::Run(Args {
                 port: 0,
                 seed: 9,
                 vehicles: 12,
                 users: 2,
-                log: false
+                log: false,
+                log_max_mib: 8,
+                header_timeout: 3,
+                body_timeout: 5,
             }))
         );
         assert_eq!(run(&["--port", "1", "-h"]), Ok(Command::Help));
@@ -225,6 +261,14 @@ mod tests {
             Err("--vehicles must be at least 1, found 0".into())
         );
         assert_eq!(run(&["--fast"]), Err("unknown argument `--fast`".into()));
+        assert_eq!(
+            run(&["--log-max-mib", "0"]),
+            Err("--log-max-mib must be at least 1, found 0".into())
+        );
+        assert_eq!(
+            run(&["--body-timeout=soon"]),
+            Err("--body-timeout needs a number, found `soon`".into())
+        );
         assert_eq!(
             run(&["--no-log=yes"]),
             Err("unknown argument `--no-log`".into())

@@ -397,6 +397,9 @@ pub struct World {
     pub next_family: u64,
     /// Vehicle API v3 command executions and webhook delivery state.
     pub v3: V3State,
+    /// Vehicles created by approving a Connect `single_select_vin` that no vehicle had
+    /// (bounded: see the module docs of Connect).
+    pub vin_vehicles_created: usize,
 }
 
 impl World {

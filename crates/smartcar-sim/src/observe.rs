@@ -5,10 +5,18 @@
 //!
 //! What is masked in the log: the `authorization` header (`Bearer ***` / `Basic ***`),
 //! `cookie`, the values of the form fields `client_secret`, `refresh_token`, `code`,
-//! `access_token`, `challenge`, `password` and `token`, the same keys in JSON bodies (except
-//! `code`, which in JSON bodies is an error code, not a secret), and `code`/`user_id`-free
-//! secrets in a redirect's `Location` query (`code`). Tokens therefore never reach a wire
-//! snapshot.
+//! `access_token`, `challenge`, `password` and `token` (in form bodies and in the query
+//! string), the same keys in JSON bodies (except `code`, which in JSON bodies is an error code,
+//! not a secret), and secrets in a redirect's `Location` query (`code`). Every secret the
+//! request carried (those values, the bearer token, the Basic password) is also masked wherever
+//! the response echoes it: `"error_description": "Invalid code: ***."`. Tokens therefore never
+//! reach a wire snapshot.
+//!
+//! Memory: the log keeps at most [`LOG_CAPACITY`] exchanges and at most
+//! [`DEFAULT_LOG_MAX_BYTES`] (64 MiB; `SimulatorBuilder::log_max_bytes`, `--log-max-bytes`)
+//! of retained data, whichever is reached first; the oldest exchanges are dropped first. Of
+//! each request and response body it keeps a copy of at most [`BODY_CAPTURE_LIMIT`] (1 MiB),
+//! so a large upload is freed as soon as its request ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -29,9 +37,19 @@ use crate::state::AppState;
 
 /// How many exchanges the log keeps (the oldest are dropped first).
 pub const LOG_CAPACITY: usize = 10_000;
-/// How many bytes of each request and response body the log keeps.
+/// How many bytes of each request and response body the log keeps (a copy: the rest of a
+/// large body is never retained).
 pub const BODY_CAPTURE_LIMIT: usize = 1024 * 1024;
-/// Largest request body accepted while logging (the body is buffered to be recorded).
+/// Default bound of the bytes the whole log retains (bodies, headers, paths and a fixed
+/// overhead per exchange; see [`RecordedRequest::retained_bytes`]): 64 MiB.
+pub const DEFAULT_LOG_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// What [`RecordedRequest::retained_bytes`] counts for an exchange besides its text and bodies.
+const ENTRY_OVERHEAD: usize = 256;
+/// Shortest echoed secret that is masked in free text (a shorter value would mask ordinary
+/// words; such values are not real secrets of the platform).
+const MIN_ECHO_LEN: usize = 4;
+/// Largest request body accepted (bodies are buffered, within the body timeout, before a
+/// handler runs).
 const REQUEST_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Distinct (path template) keys counted; past this, requests count under `<other>`.
 const MAX_COUNTED_PATHS: usize = 4096;
@@ -126,6 +144,23 @@ impl RecordedRequest {
     pub fn response_json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.response_body).ok()
     }
+
+    /// The bytes this entry holds in memory as the log counts them against its bound: both
+    /// bodies, every header, the path, template and query, plus a fixed overhead.
+    pub fn retained_bytes(&self) -> usize {
+        let text = |pairs: &[(String, String)]| -> usize {
+            pairs.iter().map(|(k, v)| k.len() + v.len() + 48).sum()
+        };
+        ENTRY_OVERHEAD
+            + self.method.len()
+            + self.path.len()
+            + self.template.as_ref().map_or(0, String::len)
+            + self.query.as_ref().map_or(0, String::len)
+            + text(&self.headers)
+            + text(&self.response_headers)
+            + self.body.len()
+            + self.response_body.len()
+    }
 }
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -152,11 +187,19 @@ fn method_index(method: &Method) -> usize {
 
 type Counts = [AtomicU64; 8];
 
+/// The recorded exchanges and the bytes they retain.
+#[derive(Debug, Default)]
+struct Log {
+    entries: VecDeque<RecordedRequest>,
+    bytes: usize,
+}
+
 /// Request log and counters of one simulator (reached through the handle).
 #[derive(Debug)]
 pub struct Observer {
     logging: AtomicBool,
-    log: Mutex<VecDeque<RecordedRequest>>,
+    log: Mutex<Log>,
+    max_bytes: std::sync::atomic::AtomicUsize,
     seq: AtomicU64,
     total: AtomicU64,
     counts: RwLock<HashMap<String, Counts>>,
@@ -168,7 +211,8 @@ impl Default for Observer {
     fn default() -> Self {
         Observer {
             logging: AtomicBool::new(true),
-            log: Mutex::new(VecDeque::new()),
+            log: Mutex::new(Log::default()),
+            max_bytes: std::sync::atomic::AtomicUsize::new(DEFAULT_LOG_MAX_BYTES),
             seq: AtomicU64::new(0),
             total: AtomicU64::new(0),
             counts: RwLock::new(HashMap::new()),
@@ -191,12 +235,38 @@ impl Observer {
 
     /// A copy of the log, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.lock_log().iter().cloned().collect()
+        self.lock_log().entries.iter().cloned().collect()
     }
 
     /// Empties the log (the counters keep counting).
     pub fn clear_requests(&self) {
-        self.lock_log().clear();
+        let mut log = self.lock_log();
+        log.entries = VecDeque::new();
+        log.bytes = 0;
+    }
+
+    /// The bytes the log retains now (the sum of [`RecordedRequest::retained_bytes`]); never
+    /// more than [`Observer::log_max_bytes`].
+    pub fn retained_bytes(&self) -> usize {
+        self.lock_log().bytes
+    }
+
+    /// The bound of [`Observer::retained_bytes`] (default [`DEFAULT_LOG_MAX_BYTES`]).
+    pub fn log_max_bytes(&self) -> usize {
+        self.max_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sets the bound of the retained bytes; the oldest exchanges are dropped at once until
+    /// the log fits.
+    pub fn set_log_max_bytes(&self, max: usize) {
+        self.max_bytes.store(max, Ordering::Relaxed);
+        let mut log = self.lock_log();
+        while log.bytes > max {
+            let Some(old) = log.entries.pop_front() else {
+                break;
+            };
+            log.bytes = log.bytes.saturating_sub(old.retained_bytes());
+        }
     }
 
     /// Requests received for `method` and `template` (the route as registered, such as
@@ -251,7 +321,7 @@ impl Observer {
         self.connections.clone()
     }
 
-    fn lock_log(&self) -> std::sync::MutexGuard<'_, VecDeque<RecordedRequest>> {
+    fn lock_log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -276,11 +346,23 @@ impl Observer {
 
     fn push(&self, mut entry: RecordedRequest) {
         entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let size = entry.retained_bytes();
+        let max = self.log_max_bytes();
         let mut log = self.lock_log();
-        if log.len() >= LOG_CAPACITY {
-            log.pop_front();
+        // Oldest first, until both the count and the byte bound hold with the new entry.
+        while !log.entries.is_empty()
+            && (log.entries.len() >= LOG_CAPACITY || log.bytes + size > max)
+        {
+            if let Some(old) = log.entries.pop_front() {
+                log.bytes = log.bytes.saturating_sub(old.retained_bytes());
+            }
         }
-        log.push_back(entry);
+        if size > max {
+            // Larger than the whole bound on its own (a tiny bound): not kept.
+            return;
+        }
+        log.bytes += size;
+        log.entries.push_back(entry);
     }
 }
 
@@ -299,26 +381,34 @@ pub(crate) async fn middleware(
         Some(template) => observer.count(req.method(), template.as_str()),
         None => observer.count(req.method(), req.uri().path()),
     }
+    // A request with a body: read it whole within the body timeout (a client trickling it,
+    // or announcing more than it sends, cannot hold the connection open).
+    let (parts, body) = req.into_parts();
+    let body = if body.is_end_stream() {
+        None
+    } else {
+        match read_body(&state, body).await {
+            Ok(bytes) => Some(bytes),
+            Err(response) => {
+                let mut response = *response;
+                ensure_request_id(response.headers_mut());
+                return response;
+            }
+        }
+    };
     if !observer.logging() {
+        let req = Request::from_parts(parts, body.map_or_else(Body::empty, Body::from));
         let mut response = crate::faults::run(&state, req, next).await;
         ensure_request_id(response.headers_mut());
         return response;
     }
-
-    let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, REQUEST_BODY_LIMIT).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return crate::error::ApiError::validation("body", "The request body is too large.")
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-                .into_response();
-        }
-    };
+    let body = body.unwrap_or_default();
     let form = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.contains("x-www-form-urlencoded"));
+    let secrets = received_secrets(&parts.headers, parts.uri.query(), &body, form);
     let entry = RecordedRequest {
         seq: 0,
         at: state.now(),
@@ -328,9 +418,11 @@ pub(crate) async fn middleware(
             .extensions
             .get::<MatchedPath>()
             .map(|m| m.as_str().to_owned()),
-        query: parts.uri.query().map(str::to_owned),
+        query: parts.uri.query().map(mask_query),
         headers: masked_headers(&parts.headers),
-        body: mask_body(&body, form),
+        // Masked on the whole body (a cut JSON body would not parse), then copied: the log
+        // never shares the request's buffer.
+        body: capture(&mask_body(&body, form)),
         status: 0,
         response_headers: Vec::new(),
         response_body: Bytes::new(),
@@ -359,12 +451,7 @@ pub(crate) async fn middleware(
         let bytes = axum::body::to_bytes(body, usize::MAX)
             .await
             .unwrap_or_default();
-        let captured = bytes.slice(..bytes.len().min(BODY_CAPTURE_LIMIT));
-        entry.response_body = if json {
-            mask_body(&captured, false)
-        } else {
-            captured
-        };
+        entry.response_body = mask_response(&bytes, json, &secrets);
         observer.push(entry);
         Response::from_parts(parts, Body::from(bytes))
     } else {
@@ -375,10 +462,225 @@ pub(crate) async fn middleware(
             captured: Vec::new(),
             entry: Some(entry),
             json,
+            secrets,
             state: state.clone(),
         };
         Response::from_parts(parts, Body::new(recording))
     }
+}
+
+/// Reads a request body whole: at most [`REQUEST_BODY_LIMIT`] bytes (413 past it), within
+/// the body timeout counted from now (408 past it, and the connection is closed).
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, Box<Response>> {
+    let timeout = state.body_timeout;
+    let error = |status: StatusCode, message: &str| {
+        let mut response = crate::error::ApiError::validation("body", message)
+            .with_status(status)
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        Box::new(response)
+    };
+    match tokio::time::timeout(timeout, collect(body)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(BodyError::TooLarge)) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body is too large: send at most 16 MiB.",
+        )),
+        Ok(Err(BodyError::Broken)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read: send it again, whole.",
+        )),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "The request body did not arrive within {} seconds of its headers: send the whole body at once.",
+                timeout.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+/// Why a request body could not be read.
+enum BodyError {
+    /// Longer than [`REQUEST_BODY_LIMIT`].
+    TooLarge,
+    /// The client went away or sent a broken encoding.
+    Broken,
+}
+
+/// Buffers a body of at most [`REQUEST_BODY_LIMIT`] bytes (a body in one frame is not copied).
+async fn collect(mut body: Body) -> Result<Bytes, BodyError> {
+    // The announced length (hyper's hint from `content-length`), so that joining the frames
+    // allocates once.
+    let expected = usize::try_from(body.size_hint().lower())
+        .unwrap_or(usize::MAX)
+        .min(REQUEST_BODY_LIMIT);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    let mut len = 0usize;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(data) = frame.map_err(|_| BodyError::Broken)?.into_data() else {
+            continue; // trailers
+        };
+        len += data.len();
+        if len > REQUEST_BODY_LIMIT {
+            return Err(BodyError::TooLarge);
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            previous => {
+                if joined.is_empty() {
+                    joined.reserve(expected.max(len));
+                }
+                if let Some(previous) = previous {
+                    joined.extend_from_slice(&previous);
+                }
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| Bytes::from(joined)))
+}
+
+/// A copy of the first [`BODY_CAPTURE_LIMIT`] bytes of `body` (never a view of its buffer).
+fn capture(body: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(&body[..body.len().min(BODY_CAPTURE_LIMIT)])
+}
+
+/// Every secret value a request carried: the bearer token, the Basic password, the secret form
+/// fields and JSON keys of its body, secret query parameters. Longest first, so that masking
+/// one never leaves part of a longer one.
+fn received_secrets(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+    form: bool,
+) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for value in headers.get_all(header::AUTHORIZATION) {
+        let Ok(text) = value.to_str() else { continue };
+        let Some((scheme, credential)) = text.trim().split_once(' ') else {
+            secrets.push(text.trim().to_owned());
+            continue;
+        };
+        let credential = credential.trim();
+        secrets.push(credential.to_owned());
+        if scheme.eq_ignore_ascii_case("basic") {
+            use base64::Engine as _;
+            if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credential)
+                && let Ok(decoded) = String::from_utf8(decoded)
+            {
+                if let Some((_, password)) = decoded.split_once(':') {
+                    secrets.push(password.to_owned());
+                }
+                secrets.push(decoded);
+            }
+        }
+    }
+    let secret_pairs = |raw: &[u8], secrets: &mut Vec<String>| {
+        for (k, v) in url::form_urlencoded::parse(raw) {
+            if SECRET_FORM_FIELDS.contains(&k.as_ref()) {
+                secrets.push(v.into_owned());
+            }
+        }
+    };
+    if let Some(query) = query {
+        secret_pairs(query.as_bytes(), &mut secrets);
+    }
+    if form {
+        secret_pairs(body, &mut secrets);
+    } else if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        json_secrets(&value, &mut secrets);
+    }
+    secrets.retain(|s| s.len() >= MIN_ECHO_LEN);
+    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    secrets.dedup();
+    secrets
+}
+
+/// The string values of [`SECRET_JSON_KEYS`] anywhere in `value`.
+fn json_secrets(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    serde_json::Value::String(s) if SECRET_JSON_KEYS.contains(&k.as_str()) => {
+                        out.push(s.clone());
+                    }
+                    other => json_secrets(other, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_secrets(v, out)),
+        _ => {}
+    }
+}
+
+/// Replaces every occurrence of a secret in `text`; true when something was replaced.
+fn mask_echoes(text: &mut String, secrets: &[String]) -> bool {
+    let mut changed = false;
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            *text = text.replace(secret.as_str(), MASK);
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Masks echoed secrets in every string value of `value`; true when something was masked.
+fn mask_json_echoes(value: &mut serde_json::Value, secrets: &[String]) -> bool {
+    match value {
+        serde_json::Value::String(s) => mask_echoes(s, secrets),
+        serde_json::Value::Object(map) => map
+            .values_mut()
+            .fold(false, |changed, v| mask_json_echoes(v, secrets) | changed),
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| mask_json_echoes(v, secrets) | changed),
+        _ => false,
+    }
+}
+
+/// What the log keeps of a response body: at most [`BODY_CAPTURE_LIMIT`] bytes, a copy,
+/// secret JSON keys masked, and every secret of the request masked where it is echoed.
+fn mask_response(body: &[u8], json: bool, secrets: &[String]) -> Bytes {
+    let captured = &body[..body.len().min(BODY_CAPTURE_LIMIT)];
+    if json && let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(captured) {
+        let masked = mask_json(&mut value) | mask_json_echoes(&mut value, secrets);
+        if masked && let Ok(out) = serde_json::to_vec(&value) {
+            return Bytes::from(out);
+        }
+        return Bytes::copy_from_slice(captured);
+    }
+    if !secrets.is_empty()
+        && let Ok(text) = std::str::from_utf8(captured)
+    {
+        let mut text = text.to_owned();
+        mask_echoes(&mut text, secrets);
+        return Bytes::from(text);
+    }
+    Bytes::copy_from_slice(captured)
+}
+
+/// Masks secret parameters ([`SECRET_FORM_FIELDS`]) of a query string.
+fn mask_query(query: &str) -> String {
+    let secret = url::form_urlencoded::parse(query.as_bytes())
+        .any(|(k, _)| SECRET_FORM_FIELDS.contains(&k.as_ref()));
+    if !secret {
+        return query.to_owned();
+    }
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if SECRET_FORM_FIELDS.contains(&k.as_ref()) {
+            out.append_pair(&k, MASK);
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
 }
 
 fn ensure_request_id(headers: &mut HeaderMap) {
@@ -514,18 +816,16 @@ struct RecordingBody {
     captured: Vec<u8>,
     entry: Option<RecordedRequest>,
     json: bool,
+    /// Secrets the request carried, masked where the response echoes them.
+    secrets: Vec<String>,
     state: AppState,
 }
 
 impl RecordingBody {
     fn finish(&mut self) {
         if let Some(mut entry) = self.entry.take() {
-            let bytes = Bytes::from(std::mem::take(&mut self.captured));
-            entry.response_body = if self.json {
-                mask_body(&bytes, false)
-            } else {
-                bytes
-            };
+            let captured = std::mem::take(&mut self.captured);
+            entry.response_body = mask_response(&captured, self.json, &self.secrets);
             self.state.observer.push(entry);
         }
     }

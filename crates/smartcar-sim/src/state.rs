@@ -99,6 +99,8 @@ pub struct Shared {
     pub(crate) pending: Mutex<HashMap<String, Pending>>,
     /// The fleet seed (also seeds the fault RNG and the accounts of test identities).
     pub seed: u64,
+    /// How long a request's body may take to arrive once its headers did (408 past it).
+    pub(crate) body_timeout: Duration,
 }
 
 impl Shared {
@@ -113,6 +115,7 @@ impl Shared {
             faults: FaultSet::new(seed),
             pending: Mutex::new(HashMap::new()),
             seed,
+            body_timeout: crate::handle::DEFAULT_BODY_TIMEOUT,
         }
     }
 

@@ -179,7 +179,8 @@ async fn make_bypass_single_select_and_single_select_vin() {
     );
     assert_eq!(html.matches(" checked>").count(), 1);
 
-    // A Smartcar test VIN adds a vehicle that fails with its error.
+    // A Smartcar test VIN offers a vehicle that fails with its error; showing the page does
+    // not create it, approving does.
     let html = get(&authorize_url(
         &sim,
         "single_select=true&single_select_vin=0SCLR0002E8896323",
@@ -189,14 +190,9 @@ async fn make_bypass_single_select_and_single_select_vin() {
     .await
     .unwrap();
     assert!(html.contains("VIN 0SCLR0002E8896323"));
-    let test_vehicle = sim
-        .vehicles()
-        .into_iter()
-        .find(|v| v.vin == "0SCLR0002E8896323")
-        .expect("test vehicle created");
-    assert_eq!(
-        test_vehicle.forced_error,
-        Some(("VEHICLE_STATE".into(), "ASLEEP".into()))
+    assert!(
+        !sim.vehicles().iter().any(|v| v.vin == "0SCLR0002E8896323"),
+        "showing the page created the vehicle"
     );
     assert_eq!(html.matches("name=\"vehicle\"").count(), 1);
     let redirect = sim
@@ -209,6 +205,18 @@ async fn make_bypass_single_select_and_single_select_vin() {
         )
         .unwrap();
     let code = param(&redirect, "code").unwrap();
+    let test_vehicle = sim
+        .vehicles()
+        .into_iter()
+        .find(|v| v.vin == "0SCLR0002E8896323")
+        .expect("test vehicle created on approval");
+    assert_eq!(
+        test_vehicle.forced_error,
+        Some(("VEHICLE_STATE".into(), "ASLEEP".into()))
+    );
+    // The page offered the vehicle approval created (same id).
+    assert!(html.contains(test_vehicle.id.as_str()));
+    assert!(sim.users()[0].vehicle_ids.contains(&test_vehicle.id));
     let world = sim.state().world();
     assert_eq!(
         world.codes[&code].vehicle_ids,

@@ -10,7 +10,13 @@
 //! - `DELETE /v3/users/{user_id}`: removes every connection of the user (and so every vehicle
 //!   their tokens reached, and their subscriptions); 204, 404 for a user the platform does not
 //!   know. The user's connected-services account itself stays, so they can connect again.
-//! - `createdAt` and `updatedAt` are both the time of the (last) connection.
+//! - `createdAt` and `updatedAt` are both the simulated time of the (last) connection: a
+//!   connection is created when the user approves in Connect (or by
+//!   `Simulator::mint_access_token`), never at fleet generation (the fleet starts without
+//!   connections) nor by showing the Connect page. Approving the same vehicle again renews the
+//!   connection: the id stays, both times become the new approval's, and the permissions are
+//!   merged. So "this user has a connection created after this login started" holds exactly
+//!   when the user approved during that login.
 
 use std::collections::BTreeSet;
 
