@@ -101,8 +101,9 @@ const SESSION_COOKIE: &str = "sc_session";
 const MAX_USED_LOGINS: usize = 100_000;
 /// Webhook deliveries remembered for the page.
 const WEBHOOK_LOG: usize = 20;
-/// Request bodies larger than this are refused (forms and webhook deliveries are far smaller).
-const MAX_BODY: usize = 1 << 20;
+/// Request bodies larger than this are refused: one byte over the webhook verifier's limit, so
+/// that the verifier still answers its own 413.
+const MAX_BODY: usize = smartcar::webhooks::DEFAULT_MAX_BODY + 1;
 /// The security headers of every response.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
@@ -151,8 +152,9 @@ pub struct Options {
     /// (503) until sessions expire or log out: no one is logged out by a flood of sign-ins.
     pub max_sessions: usize,
     /// Sessions created per minute, for the whole app (default 60); beyond it sign-ins are
-    /// answered 429. A global limit keeps the example simple; behind a proxy, also limit per
-    /// client address there.
+    /// answered 429. Only sign-ins that would succeed count (a flood of failing attempts
+    /// cannot spend the budget). A global limit keeps the example simple; behind a proxy,
+    /// also limit per client address there.
     pub new_sessions_per_minute: u32,
     /// The clock skew allowed between this server and Smartcar when checking that a v3
     /// `user_id` connected during the login (default [`smartcar::USER_ID_SKEW`]).
@@ -332,12 +334,14 @@ pub fn router(config: Config) -> Router {
         webhooks: Mutex::new(Vec::new()),
     }));
     let hooks = match verifier {
-        Some(verifier) => Router::new()
-            .route("/webhooks", post(webhooks))
-            .with_state(WebhookRoute {
-                app: state.clone(),
-                verifier,
-            }),
+        Some(verifier) => {
+            Router::new()
+                .route("/webhooks", post(webhooks))
+                .with_state(WebhookRoute {
+                    app: state.clone(),
+                    verifier,
+                })
+        }
         // No management token: every delivery (and every challenge) is refused.
         None => Router::new().route("/webhooks", post(|| async { StatusCode::UNAUTHORIZED })),
     };
@@ -363,7 +367,10 @@ async fn read_body(State(timeout): State<Duration>, request: Request, next: Next
     }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Ok(Err(_)) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
         Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
     }
@@ -850,7 +857,10 @@ fn finish_login(
             return Err(Error::StateMismatch);
         }
         if used.len() >= MAX_USED_LOGINS {
-            let oldest = used.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone());
+            let oldest = used
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 used.remove(&k);
             }
@@ -943,13 +953,14 @@ async fn callback(
         }
         Err(e) => return sdk_error_page(&e),
     };
-    if !app.admit_session() {
-        return too_many_sign_ins();
-    }
     let tokens = match app.0.client.exchange_code(&code).await {
         Ok(t) => t,
         Err(e) => return sdk_error_page(&e),
     };
+    // Counted only for a sign-in that succeeds: failed attempts cannot spend the budget.
+    if !app.admit_session() {
+        return too_many_sign_ins();
+    }
     let cookie_value = random_id();
     let key = store_key(&cookie_value);
     match Session::create(&app.0.client, app.0.store.clone(), key, tokens).await {
@@ -974,9 +985,6 @@ async fn exchange(
         }
         Err(e) => return sdk_error_page(&e),
     };
-    if !app.admit_session() {
-        return too_many_sign_ins();
-    }
     // The user id is an identifier anyone can type into the URL: accept it only if that user
     // connected a vehicle to this application during this login.
     let verified = app
@@ -985,6 +993,7 @@ async fn exchange(
         .verify_user_id(&user_id, started, app.0.options.user_id_skew)
         .await;
     match verified {
+        Ok(_) if !app.admit_session() => too_many_sign_ins(),
         Ok(user) => start_session(&app, &headers, &random_id(), Connected::V3(user)),
         Err(UserIdError::Check(e)) if e.kind() != ErrorKind::InvalidInput => sdk_error_page(&e),
         Err(_) => error_page(

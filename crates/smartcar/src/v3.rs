@@ -143,7 +143,9 @@ impl ApplicationSession {
         };
         let started: DateTime<Utc> = login_started_at.into();
         let skew = chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::MAX);
-        let earliest = started.checked_sub_signed(skew).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let earliest = started
+            .checked_sub_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         // Only this user's connections count, whatever the server's filter did.
         let created: Vec<Option<DateTime<Utc>>> = connections
             .iter()

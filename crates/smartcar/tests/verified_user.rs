@@ -73,7 +73,10 @@ async fn a_user_who_approved_before_the_login_started_is_refused() {
         }
         other => panic!("expected NotConnectedDuringLogin, got {other:?}"),
     }
-    assert!(err.to_string().contains("do not sign this browser in"), "{err}");
+    assert!(
+        err.to_string().contains("do not sign this browser in"),
+        "{err}"
+    );
 
     // The same connection is accepted for a login that started before it.
     let earlier = SystemTime::now() - Duration::from_secs(60);
@@ -92,23 +95,21 @@ async fn unknown_and_unconnected_ids_are_refused() {
 
     // A made-up id.
     let err = app
-        .verify_user_id("0b5e8d4c-3f7a-4b1e-9c2d-6a8f0e1d2c3b", started, USER_ID_SKEW)
+        .verify_user_id(
+            "0b5e8d4c-3f7a-4b1e-9c2d-6a8f0e1d2c3b",
+            started,
+            USER_ID_SKEW,
+        )
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, UserIdError::NotConnected { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, UserIdError::NotConnected { .. }), "{err:?}");
     // A real user of the platform who never connected to this application.
     let stranger = sim.users()[1].id.clone();
     let err = app
         .verify_user_id(&stranger, started, USER_ID_SKEW)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, UserIdError::NotConnected { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, UserIdError::NotConnected { .. }), "{err:?}");
     // A malformed id: refused before any request.
     let err = app
         .verify_user_id("../v3/users", started, USER_ID_SKEW)
