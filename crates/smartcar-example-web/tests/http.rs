@@ -776,3 +776,63 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
     app.stop().await;
     sim.shutdown().await;
 }
+
+/// A flood of logins (more than the 10 000 pending logins the server used to keep) does not
+/// evict a login in progress: the login lives in the browser's sealed cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_logins_does_not_evict_a_login_in_progress() {
+    let (sim, app, http) = setup().await;
+    let r = http
+        .get(format!("{}/login", app.url()))
+        .send()
+        .await
+        .unwrap();
+    let victim_login = cookie_of(&r, "sc_login");
+    let back = sim.approve(&location(&r), ApproveOptions::new()).unwrap();
+
+    let started = std::time::Instant::now();
+    let mut flood = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (http, url) = (http.clone(), format!("{}/login", app.url()));
+        flood.spawn(async move {
+            for _ in (worker..10_016).step_by(16) {
+                let r = http.get(&url).send().await.unwrap();
+                assert_eq!(r.status(), 303);
+            }
+        });
+    }
+    while let Some(done) = flood.join_next().await {
+        done.unwrap();
+    }
+    eprintln!("10 016 logins in {:?}", started.elapsed());
+
+    let r = http
+        .get(back.as_str())
+        .header("cookie", &victim_login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the victim's login survived the flood");
+    assert!(has_cookie(&r, "sc_session"));
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+/// When the session table is full, new sign-ins are refused: nobody already signed in is
+/// logged out by them.
+#[tokio::test]
+async fn a_full_session_table_refuses_new_sign_ins_instead_of_logging_users_out() {
+    let sim = Simulator::start().await.unwrap();
+    let app = start_app(&sim, |c| c.options.max_sessions = 1).await;
+    let http = http_client();
+    let first = cookie_of(&sign_in(&sim, &app, &http, None).await, "sc_session");
+    let r = sign_in(&sim, &app, &http, None).await;
+    assert_eq!(r.status(), 503);
+    assert!(!has_cookie(&r, "sc_session"));
+    assert!(
+        signed_in(&app, &http, &first).await,
+        "the first user is still signed in"
+    );
+    app.stop().await;
+    sim.shutdown().await;
+}
