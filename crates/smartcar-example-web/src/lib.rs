@@ -76,8 +76,7 @@ use axum::routing::{get, post};
 use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::{Aead, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use sha2::{Digest, Sha256};
 use smartcar::webhooks::axum::VerifiedDelivery;
@@ -416,7 +415,7 @@ impl Running {
     }
 }
 
-/// Serves [`router`]`(config)` on `listener` in the background (HTTP/1.1 and HTTP/2), closing
+/// Serves [`router`]`(config)` on `listener` in the background (HTTP/1.1), closing
 /// connections that do not send their headers within [`Options::header_read_timeout`].
 pub fn serve(listener: TcpListener, config: Config) -> Running {
     let url = config.public_url.as_str().trim_end_matches('/').to_owned();
@@ -440,16 +439,10 @@ pub fn serve(listener: TcpListener, config: Config) -> Running {
             let service = TowerToHyperService::new(app.clone());
             let mut close = close.clone();
             connections.spawn(async move {
-                let mut builder = ConnBuilder::new(TokioExecutor::new());
-                builder
-                    .http1()
+                let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout);
-                builder
-                    .http2()
-                    .timer(TokioTimer::new())
-                    .keep_alive_interval(None);
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
                 let mut conn = std::pin::pin!(conn);
                 tokio::select! {
                     _ = conn.as_mut() => {}
