@@ -69,6 +69,12 @@ try {
   out.after = await rows(page);
   await page.screenshot({ path: screenshot.replace(/\.png$/, '-locked.png'), fullPage: true });
 
+  step('sign out');
+  await Promise.all([page.waitForURL(`${appUrl}/`), page.click('#logout button.logout')]);
+  out.cookiesAfterLogout = (await context.cookies()).map((c) => c.name);
+  await page.goto(`${appUrl}/vehicles`);
+  out.afterLogout = page.url();
+
   step('deny path');
   await page.goto(`${appUrl}/login`);
   await page.waitForSelector('#deny');

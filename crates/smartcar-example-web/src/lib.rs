@@ -4,16 +4,39 @@
 //! | route | what it does |
 //! |---|---|
 //! | `GET /` | a page with the two ways to connect a vehicle |
-//! | `GET /login` (`?flow=v3`) | remembers a fresh `state` under a `sc_login` cookie and redirects to Smartcar Connect |
+//! | `GET /login` (`?flow=v3`) | seals a fresh `state` (and the login's start) into the `sc_login` cookie and redirects to Smartcar Connect |
 //! | `GET /callback` | authorization-code flow (v2): checks the state, exchanges the code, keeps the tokens server-side |
-//! | `GET /exchange` | machine-to-machine flow (v3): checks the state, keeps the `user_id`; calls use the application token |
+//! | `GET /exchange` | machine-to-machine flow (v3): checks the state, then that the `user_id` connected a vehicle during this login; calls use the application token |
 //! | `GET /vehicles` | an HTML table of the connected vehicles (make, model, year, VIN, odometer, battery or fuel, lock status) with a Lock button |
 //! | `POST /vehicles/{id}/lock` | locks a vehicle (form with the session's CSRF token) |
-//! | `POST /webhooks` | webhook deliveries, verified by the SDK's axum extractor; challenges answered |
+//! | `POST /logout` | ends the session and deletes its tokens (form with the session's CSRF token) |
+//! | `POST /webhooks` | webhook deliveries, verified by the SDK's axum extractor; challenges answered; every delivery refused without a management token |
 //!
-//! Tokens never reach the browser: the browser holds only an opaque random `sc_session`
-//! cookie (HttpOnly, SameSite=Lax); the tokens live in a [`smartcar::TokenStore`] keyed by it.
-//! Everything shown is HTML-escaped.
+//! Security choices, in the order a request meets them:
+//!
+//! - The server closes connections that do not send their request headers within
+//!   [`Options::header_read_timeout`] or their body within [`Options::body_timeout`].
+//! - Every response carries a strict `Content-Security-Policy` (no scripts, no frames, forms
+//!   only to this app), `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` and
+//!   `Cache-Control: no-store`.
+//! - A login's `state`, flow and start time live in a cookie sealed with ChaCha20-Poly1305
+//!   under a key only the server knows (random per process unless [`Options::cookie_key`] is
+//!   set): no server-side table of pending logins for a flood to evict, and a forged redirect
+//!   consumes nothing. A redirect whose `state` matches is remembered until the login expires,
+//!   so each login is used once.
+//! - A v3 redirect's `user_id` is only an identifier: it is accepted through
+//!   [`smartcar::ApplicationSession::verify_user_id`], that is, only if that user connected a
+//!   vehicle to this application after the login started.
+//! - New sessions are rate limited ([`Options::new_sessions_per_minute`], for the whole app),
+//!   bounded in number ([`Options::max_sessions`]: when full, new sign-ins are refused rather
+//!   than older users logged out) and expire on the server after [`Options::session_ttl`]. A new
+//!   sign-in ends the browser's previous session; `POST /logout` ends it on demand.
+//! - The browser holds only an opaque random session id (HttpOnly, SameSite=Lax; `Secure` and
+//!   `__Host-` names when the public URL is https). Tokens never reach the browser: they live
+//!   in a [`smartcar::TokenStore`] under a SHA-256 hash of that id, not the id itself.
+//! - Error pages show the SDK's message only for errors meant for the user (Connect errors,
+//!   invalid input); otherwise a fixed message and Smartcar's request id. Everything shown is
+//!   HTML-escaped.
 //!
 //! Run it on the embedded simulator (no credentials) and open <http://localhost:8000/login>:
 //!
@@ -23,7 +46,8 @@
 //!
 //! With `SMARTCAR_CLIENT_ID`, `SMARTCAR_CLIENT_SECRET` and `SMARTCAR_REDIRECT_URI`
 //! (e.g. `http://localhost:8000/callback`, registered in the Smartcar Dashboard) it talks to
-//! the real platform instead; `SMARTCAR_MANAGEMENT_TOKEN` enables `/webhooks`.
+//! the real platform instead; a non-empty `SMARTCAR_MANAGEMENT_TOKEN` lets `/webhooks` accept
+//! deliveries.
 //!
 //! In a test, [`start_on_simulator`] serves the app on a free port next to a simulator:
 //!
@@ -40,48 +64,63 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{FromRef, Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::Body;
+use axum::extract::{FromRef, Path, Query, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect as HttpRedirect, Response};
 use axum::routing::{get, post};
+use chacha20poly1305::aead::rand_core::RngCore;
+use chacha20poly1305::aead::{Aead, KeyInit, OsRng, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use sha2::{Digest, Sha256};
 use smartcar::webhooks::axum::VerifiedDelivery;
 use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
 use smartcar::{
     ApplicationSession, Client, Error, ErrorKind, MemoryTokenStore, Permission, Redirect, Session,
-    SignalCode, TokenStore as _, UserV3,
+    SignalCode, TokenStore as _, UserIdError, UserV3,
 };
 use smartcar_sim::Simulator;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use url::Url;
 
-/// Cookie naming the pending login (its `state` is kept server-side).
+/// Cookie holding the sealed pending login (`__Host-` prefixed over https).
 const LOGIN_COOKIE: &str = "sc_login";
-/// Cookie naming the user's session (its tokens are kept server-side).
+/// Cookie naming the user's session (`__Host-` prefixed over https).
 const SESSION_COOKIE: &str = "sc_session";
-/// How long a started login may take.
-const LOGIN_TTL: Duration = Duration::from_secs(600);
-/// At most this many logins are pending at once (the oldest are dropped).
-const MAX_PENDING_LOGINS: usize = 10_000;
-/// At most this many signed-in sessions are kept (the oldest are dropped: sign in again).
-const MAX_SESSIONS: usize = 10_000;
+/// Logins whose redirect was already used are remembered (until they expire) up to this many;
+/// past it the oldest are forgotten (a replayed code still fails at the token endpoint).
+const MAX_USED_LOGINS: usize = 100_000;
 /// Webhook deliveries remembered for the page.
 const WEBHOOK_LOG: usize = 20;
+/// Request bodies larger than this are refused: one byte over the webhook verifier's limit, so
+/// that the verifier still answers its own 413.
+const MAX_BODY: usize = smartcar::webhooks::DEFAULT_MAX_BODY + 1;
+/// The security headers of every response.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
 
 /// What the app needs: the SDK client (credentials and origins), where browsers reach the app,
-/// and the application management token that signs webhooks (none: no `/webhooks` route).
+/// the application management token that signs webhooks, and the security [`Options`].
 pub struct Config {
     /// The SDK client. Its redirect URI is not used: the app sends `{public_url}/callback`
     /// (code flow) or `{public_url}/exchange` (v3 flow), which must be registered.
     pub client: Client,
-    /// Where browsers reach this app, e.g. `http://localhost:8000`.
+    /// Where browsers reach this app, e.g. `http://localhost:8000`. With `https`, cookies are
+    /// `Secure` and named with the `__Host-` prefix.
     pub public_url: Url,
-    /// The application management token (verifies webhook signatures).
+    /// The application management token (verifies webhook signatures). `None` or an empty
+    /// string: `/webhooks` refuses every delivery.
     pub webhook_amt: Option<String>,
+    /// Limits, lifetimes and the cookie key.
+    pub options: Options,
 }
 
 impl std::fmt::Debug for Config {
@@ -93,6 +132,66 @@ impl std::fmt::Debug for Config {
                 "webhook_amt",
                 &self.webhook_amt.as_ref().map(|_| "[redacted]"),
             )
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// The app's limits and lifetimes. [`Options::default`] is what `cargo run` uses.
+#[derive(Clone)]
+pub struct Options {
+    /// The 32-byte key sealing the login cookie (ChaCha20-Poly1305). `None`: a random key per
+    /// process (logins in progress fail after a restart; several instances need one shared key).
+    pub cookie_key: Option<[u8; 32]>,
+    /// How long a started login may take (default 10 minutes).
+    pub login_ttl: Duration,
+    /// How long a session lasts on the server (default 24 hours).
+    pub session_ttl: Duration,
+    /// At most this many sessions at once (default 10 000). When full, new sign-ins are refused
+    /// (503) until sessions expire or log out: no one is logged out by a flood of sign-ins.
+    pub max_sessions: usize,
+    /// Sessions created per minute, for the whole app (default 60); beyond it sign-ins are
+    /// answered 429. Only sign-ins that would succeed count (a flood of failing attempts
+    /// cannot spend the budget). A global limit keeps the example simple; behind a proxy,
+    /// also limit per client address there.
+    pub new_sessions_per_minute: u32,
+    /// The clock skew allowed between this server and Smartcar when checking that a v3
+    /// `user_id` connected during the login (default [`smartcar::USER_ID_SKEW`]).
+    pub user_id_skew: Duration,
+    /// A connection that has not sent its request headers within this time is closed
+    /// (default 10 s).
+    pub header_read_timeout: Duration,
+    /// A request whose body has not fully arrived within this time is answered 408
+    /// (default 10 s).
+    pub body_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cookie_key: None,
+            login_ttl: Duration::from_secs(600),
+            session_ttl: Duration::from_secs(24 * 3600),
+            max_sessions: 10_000,
+            new_sessions_per_minute: 60,
+            user_id_skew: smartcar::USER_ID_SKEW,
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("cookie_key", &self.cookie_key.map(|_| "[redacted]"))
+            .field("login_ttl", &self.login_ttl)
+            .field("session_ttl", &self.session_ttl)
+            .field("max_sessions", &self.max_sessions)
+            .field("new_sessions_per_minute", &self.new_sessions_per_minute)
+            .field("user_id_skew", &self.user_id_skew)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_timeout", &self.body_timeout)
             .finish()
     }
 }
@@ -106,10 +205,12 @@ enum Flow {
     UserId,
 }
 
+/// A login in progress, as sealed into the login cookie.
 struct PendingLogin {
-    state: smartcar::State,
+    state: String,
     flow: Flow,
-    started: Instant,
+    /// When the browser was sent to Connect (wall clock: compared with Smartcar's `createdAt`).
+    started: SystemTime,
 }
 
 #[derive(Clone)]
@@ -122,35 +223,83 @@ enum Connected {
 struct UserSession {
     /// Echoed by every form of this session (checked on POST).
     csrf: String,
-    started: Instant,
+    created: Instant,
     connected: Connected,
+}
+
+/// A fixed one-minute window counting created sessions.
+struct RateWindow {
+    started: Instant,
+    count: u32,
 }
 
 struct Inner {
     client: Client,
     public_url: String,
+    /// Whether browsers reach the app over https (`Secure`, `__Host-` cookies).
+    secure: bool,
+    options: Options,
+    cipher: ChaCha20Poly1305,
     store: Arc<MemoryTokenStore>,
     app_session: ApplicationSession,
-    logins: Mutex<HashMap<String, PendingLogin>>,
+    /// Logins whose redirect was used: their `state`, until they expire.
+    used_logins: Mutex<HashMap<String, Instant>>,
+    /// Sessions by [`store_key`] of the cookie value (the value itself is not kept).
     sessions: Mutex<HashMap<String, UserSession>>,
-    verifier: Option<WebhookVerifier>,
+    rate: Mutex<RateWindow>,
     /// Recent deliveries: event id (deliveries are retried: deduplicated on it) and summary.
     webhooks: Mutex<Vec<(Option<String>, String)>>,
+}
+
+impl Inner {
+    fn login_cookie(&self) -> &'static str {
+        if self.secure {
+            "__Host-sc_login"
+        } else {
+            LOGIN_COOKIE
+        }
+    }
+
+    fn session_cookie(&self) -> &'static str {
+        if self.secure {
+            "__Host-sc_session"
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    fn set_cookie(&self, name: &str, value: &str, max_age: u64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
 }
 
 /// The app's shared state (cheap to clone).
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
-impl FromRef<AppState> for WebhookVerifier {
-    fn from_ref(state: &AppState) -> WebhookVerifier {
-        // The route is mounted only with a verifier; an empty key would reject every delivery.
-        state
-            .0
-            .verifier
-            .clone()
-            .unwrap_or_else(|| WebhookVerifier::new(""))
+/// The state of the `/webhooks` route: it exists only with a verifier keyed by a non-empty
+/// management token, so no verifier is ever made from an empty key.
+#[derive(Clone)]
+struct WebhookRoute {
+    app: AppState,
+    verifier: WebhookVerifier,
+}
+
+impl FromRef<WebhookRoute> for WebhookVerifier {
+    fn from_ref(route: &WebhookRoute) -> WebhookVerifier {
+        route.verifier.clone()
     }
+}
+
+/// The verifier for a configured management token; `None` for none or an empty one (an empty
+/// HMAC key is public: anyone could sign deliveries with it).
+fn webhook_verifier(amt: Option<&str>) -> Option<WebhookVerifier> {
+    let amt = amt.filter(|a| !a.trim().is_empty())?;
+    Some(WebhookVerifier::new(amt))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -160,28 +309,89 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The app's routes over `config`.
 pub fn router(config: Config) -> Router {
     let public_url = config.public_url.as_str().trim_end_matches('/').to_owned();
-    let with_webhooks = config.webhook_amt.is_some();
+    let key = config.options.cookie_key.unwrap_or_else(|| {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        key
+    });
+    let verifier = webhook_verifier(config.webhook_amt.as_deref());
+    let body_timeout = config.options.body_timeout;
     let state = AppState(Arc::new(Inner {
         app_session: ApplicationSession::new(&config.client),
         client: config.client,
+        secure: config.public_url.scheme() == "https",
         public_url,
+        options: config.options,
+        cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
         store: Arc::new(MemoryTokenStore::new()),
-        logins: Mutex::new(HashMap::new()),
+        used_logins: Mutex::new(HashMap::new()),
         sessions: Mutex::new(HashMap::new()),
-        verifier: config.webhook_amt.map(WebhookVerifier::new),
+        rate: Mutex::new(RateWindow {
+            started: Instant::now(),
+            count: 0,
+        }),
         webhooks: Mutex::new(Vec::new()),
     }));
-    let mut router = Router::new()
+    let hooks = match verifier {
+        Some(verifier) => {
+            Router::new()
+                .route("/webhooks", post(webhooks))
+                .with_state(WebhookRoute {
+                    app: state.clone(),
+                    verifier,
+                })
+        }
+        // No management token: every delivery (and every challenge) is refused.
+        None => Router::new().route("/webhooks", post(|| async { StatusCode::UNAUTHORIZED })),
+    };
+    Router::new()
         .route("/", get(index))
         .route("/login", get(login))
         .route("/callback", get(callback))
         .route("/exchange", get(exchange))
         .route("/vehicles", get(vehicles))
-        .route("/vehicles/{id}/lock", post(lock_vehicle));
-    if with_webhooks {
-        router = router.route("/webhooks", post(webhooks));
+        .route("/vehicles/{id}/lock", post(lock_vehicle))
+        .route("/logout", post(logout))
+        .with_state(state)
+        .merge(hooks)
+        .layer(middleware::from_fn_with_state(body_timeout, read_body))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// Reads a request's body completely within `timeout` (at most [`MAX_BODY`] bytes), so that a
+/// client sending it slowly cannot hold a handler; 408 or 413 otherwise.
+async fn read_body(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    if request.method() == Method::GET || request.method() == Method::HEAD {
+        return next.run(request).await;
     }
-    router.with_state(state)
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // Pages show vehicle data and carry CSRF tokens: never cached.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The app serving in the background; [`Running::stop`] ends it.
@@ -198,24 +408,54 @@ impl Running {
         &self.url
     }
 
-    /// Stops serving and waits for the server to finish.
+    /// Stops serving and waits for the server to finish (open connections get 5 s).
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = self.task.await;
     }
 }
 
-/// Serves [`router`]`(config)` on `listener` in the background.
+/// Serves [`router`]`(config)` on `listener` in the background (HTTP/1.1), closing
+/// connections that do not send their headers within [`Options::header_read_timeout`].
 pub fn serve(listener: TcpListener, config: Config) -> Running {
     let url = config.public_url.as_str().trim_end_matches('/').to_owned();
+    let header_timeout = config.options.header_read_timeout;
     let app = router(config);
-    let (shutdown, stopped) = oneshot::channel::<()>();
+    let (shutdown, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
+        let (closing, close) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                _ = &mut stopped => break,
+                accepted = listener.accept() => accepted,
+            };
+            while connections.try_join_next().is_some() {}
+            let Ok((stream, _)) = accepted else {
+                // Out of file descriptors and the like: let it pass, do not spin.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            let service = TowerToHyperService::new(app.clone());
+            let mut close = close.clone();
+            connections.spawn(async move {
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                let mut conn = std::pin::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = close.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                    }
+                }
+            });
+        }
+        drop(listener);
+        let _ = closing.send(true);
+        while connections.join_next().await.is_some() {}
     });
     Running {
         url,
@@ -256,6 +496,7 @@ pub fn simulator_config(sim: &Simulator, public_url: Url) -> Result<Config, Erro
         client,
         public_url,
         webhook_amt: Some(app.amt),
+        options: Options::default(),
     })
 }
 
@@ -326,6 +567,11 @@ fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 }
 
 /// A page for an SDK error: what happened and what the user can do.
+///
+/// Only errors meant for the user show the SDK's message (a Connect error: what the user did
+/// on Connect; invalid input: what the browser sent). Any other message may quote what a
+/// server answered, and a token endpoint's answer holds tokens: those pages show a fixed text
+/// and Smartcar's request id (for support) instead.
 fn sdk_error_page(e: &Error) -> Response {
     match e.kind() {
         ErrorKind::Connect => {
@@ -345,6 +591,9 @@ fn sdk_error_page(e: &Error) -> Response {
                 )
             }
         }
+        ErrorKind::InvalidInput => {
+            error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.to_string())
+        }
         ErrorKind::StateMismatch => error_page(
             StatusCode::BAD_REQUEST,
             "This login link is not valid",
@@ -356,11 +605,23 @@ fn sdk_error_page(e: &Error) -> Response {
             "Please connect your vehicle again",
             "The access you gave has ended or was revoked.",
         ),
-        _ => error_page(
-            StatusCode::BAD_GATEWAY,
-            "Smartcar did not answer as expected",
-            &e.to_string(),
-        ),
+        _ => {
+            let mut message = String::from(
+                "Smartcar did not answer as expected. Try again in a moment; if it keeps \
+                 happening, contact the site's operator",
+            );
+            match e.request_id() {
+                Some(id) => {
+                    let _ = write!(message, " with Smartcar request id {id}.");
+                }
+                None => message.push('.'),
+            }
+            error_page(
+                StatusCode::BAD_GATEWAY,
+                "Smartcar did not answer as expected",
+                &message,
+            )
+        }
     }
 }
 
@@ -375,15 +636,120 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(name: &str, value: &str, max_age: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
+/// 256 random bits, hex.
+fn random_id() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
-fn random_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// The key under which a session (and its tokens) is kept: a hash of the cookie value, so that
+/// neither the store nor the session table holds what a browser presents.
+fn store_key(cookie_value: &str) -> String {
+    let digest = Sha256::digest(format!("smartcar-example-web session\0{cookie_value}"));
+    hex::encode(digest)
+}
+
+/// Constant-time comparison of two strings.
+fn same(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+impl AppState {
+    /// `nonce || ChaCha20-Poly1305(flow | started ms | state)`, hex; the cookie's name is the
+    /// associated data.
+    fn seal(&self, login: &PendingLogin) -> Option<String> {
+        let flow = match login.flow {
+            Flow::Code => 'c',
+            Flow::UserId => 'u',
+        };
+        let started = login.started.duration_since(UNIX_EPOCH).ok()?.as_millis();
+        let plain = format!("{flow}|{started}|{}", login.state);
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .0
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: LOGIN_COOKIE.as_bytes(),
+                },
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Some(hex::encode(out))
+    }
+
+    /// The login sealed in `value`, if this server sealed it.
+    fn unseal(&self, value: &str) -> Option<PendingLogin> {
+        if value.len() > 2048 {
+            return None;
+        }
+        let bytes = hex::decode(value).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let plain = self
+            .0
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: LOGIN_COOKIE.as_bytes(),
+                },
+            )
+            .ok()?;
+        let plain = String::from_utf8(plain).ok()?;
+        let mut parts = plain.splitn(3, '|');
+        let flow = match parts.next()? {
+            "c" => Flow::Code,
+            "u" => Flow::UserId,
+            _ => return None,
+        };
+        let started_ms: u64 = parts.next()?.parse().ok()?;
+        let state = parts.next()?.to_owned();
+        Some(PendingLogin {
+            state,
+            flow,
+            started: UNIX_EPOCH.checked_add(Duration::from_millis(started_ms))?,
+        })
+    }
+
+    /// Counts one new session against the per-minute limit; `false` when over it.
+    fn admit_session(&self) -> bool {
+        let mut rate = lock(&self.0.rate);
+        if rate.started.elapsed() >= Duration::from_secs(60) {
+            rate.started = Instant::now();
+            rate.count = 0;
+        }
+        if rate.count >= self.0.options.new_sessions_per_minute {
+            return false;
+        }
+        rate.count += 1;
+        true
+    }
+
+    /// Removes a session and deletes its tokens.
+    fn drop_session(&self, key: &str) {
+        let removed = lock(&self.0.sessions).remove(key);
+        if let Some(UserSession {
+            connected: Connected::V2(_),
+            ..
+        }) = removed
+        {
+            let store = self.0.store.clone();
+            let key = key.to_owned();
+            tokio::spawn(async move {
+                let _ = store.delete(&key).await;
+            });
+        }
+    }
 }
 
 async fn index() -> Html<String> {
@@ -431,83 +797,136 @@ async fn login(State(app): State<AppState>, Query(q): Query<LoginQuery>) -> Resp
         Ok(a) => a,
         Err(e) => return sdk_error_page(&e),
     };
-    let id = random_id();
-    {
-        let mut logins = lock(&app.0.logins);
-        logins.retain(|_, p| p.started.elapsed() < LOGIN_TTL);
-        if logins.len() >= MAX_PENDING_LOGINS {
-            let oldest = logins
-                .iter()
-                .min_by_key(|(_, p)| p.started)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                logins.remove(&k);
-            }
-        }
-        logins.insert(
-            id.clone(),
-            PendingLogin {
-                state: auth.state,
-                flow,
-                started: Instant::now(),
-            },
+    let pending = PendingLogin {
+        state: auth.state.secret().to_owned(),
+        flow,
+        started: SystemTime::now(),
+    };
+    let Some(sealed) = app.seal(&pending) else {
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Could not start the login",
+            "Try again.",
         );
-    }
+    };
     let mut response = HttpRedirect::to(auth.url.as_str()).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, &id, LOGIN_TTL.as_secs()),
+        app.0.set_cookie(
+            app.0.login_cookie(),
+            &sealed,
+            app.0.options.login_ttl.as_secs(),
+        ),
     );
     response
 }
 
-/// Takes the login this browser started (single use) and checks the redirect against it.
+/// Checks the redirect against the login sealed in this browser's cookie. Nothing
+/// server-side is consumed by a redirect whose state does not match (a forged redirect cannot
+/// spend the victim's login); a matching one marks the login used (single use).
 fn finish_login(
     app: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
     flow: Flow,
-) -> Result<Redirect, Error> {
-    let pending = cookie(headers, LOGIN_COOKIE).and_then(|id| lock(&app.0.logins).remove(id));
-    let Some(pending) = pending.filter(|p| p.flow == flow && p.started.elapsed() < LOGIN_TTL)
-    else {
+) -> Result<(Redirect, SystemTime), Error> {
+    let ttl = app.0.options.login_ttl;
+    let pending = cookie(headers, app.0.login_cookie())
+        .and_then(|value| app.unseal(value))
+        .filter(|p| p.flow == flow)
+        .filter(|p| p.started.elapsed().is_ok_and(|age| age < ttl));
+    let Some(pending) = pending else {
         return Err(Error::StateMismatch);
     };
-    app.0
-        .client
-        .handle_redirect(query.unwrap_or(""), &pending.state)
-}
-
-fn start_session(app: &AppState, id: String, connected: Connected) -> Response {
+    let state = smartcar::State::new(pending.state.clone());
+    let result = app.0.client.handle_redirect(query.unwrap_or(""), &state);
+    if matches!(result, Err(Error::StateMismatch)) {
+        return Err(Error::StateMismatch);
+    }
     {
-        let mut sessions = lock(&app.0.sessions);
-        if sessions.len() >= MAX_SESSIONS {
-            let oldest = sessions
+        let mut used = lock(&app.0.used_logins);
+        used.retain(|_, at| at.elapsed() < ttl);
+        if used.contains_key(&pending.state) {
+            return Err(Error::StateMismatch);
+        }
+        if used.len() >= MAX_USED_LOGINS {
+            let oldest = used
                 .iter()
-                .min_by_key(|(_, s)| s.started)
+                .min_by_key(|(_, at)| **at)
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
-                sessions.remove(&k);
-                // Its tokens go too (v2 sessions keep them under the session id).
-                let store = app.0.store.clone();
-                tokio::spawn(async move {
-                    let _ = store.delete(&k).await;
-                });
+                used.remove(&k);
             }
         }
+        used.insert(pending.state, Instant::now());
+    }
+    result.map(|redirect| (redirect, pending.started))
+}
+
+fn too_many_sign_ins() -> Response {
+    error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-ins right now",
+        "This site is receiving more sign-ins than it accepts. Wait a minute and connect \
+         your vehicle again.",
+    )
+}
+
+/// Records a new session (ending the one this browser had) and sets its cookie.
+fn start_session(
+    app: &AppState,
+    headers: &HeaderMap,
+    cookie_value: &str,
+    connected: Connected,
+) -> Response {
+    let key = store_key(cookie_value);
+    if let Some(old) = cookie(headers, app.0.session_cookie()) {
+        app.drop_session(&store_key(old));
+    }
+    let ttl = app.0.options.session_ttl;
+    let expired: Vec<String> = lock(&app.0.sessions)
+        .iter()
+        .filter(|(_, s)| s.created.elapsed() >= ttl)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in &expired {
+        app.drop_session(k);
+    }
+    {
+        let mut sessions = lock(&app.0.sessions);
+        if sessions.len() >= app.0.options.max_sessions {
+            drop(sessions);
+            // The v2 tokens were saved under the new key already.
+            let store = app.0.store.clone();
+            tokio::spawn(async move {
+                let _ = store.delete(&key).await;
+            });
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many people are signed in",
+                "This site has reached the number of sessions it keeps. Try again later.",
+            );
+        }
         sessions.insert(
-            id.clone(),
+            key,
             UserSession {
                 csrf: random_id(),
-                started: Instant::now(),
+                created: Instant::now(),
                 connected,
             },
         );
     }
     let mut response = HttpRedirect::to("/vehicles").into_response();
     let headers = response.headers_mut();
-    headers.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &id, 86_400));
-    headers.append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0));
+    headers.append(
+        header::SET_COOKIE,
+        app.0
+            .set_cookie(app.0.session_cookie(), cookie_value, ttl.as_secs()),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        app.0.set_cookie(app.0.login_cookie(), "", 0),
+    );
     response
 }
 
@@ -517,7 +936,7 @@ async fn callback(
     RawQuery(query): RawQuery,
 ) -> Response {
     let code = match finish_login(&app, &headers, query.as_deref(), Flow::Code) {
-        Ok(Redirect::Code(code)) => code,
+        Ok((Redirect::Code(code), _)) => code,
         Ok(_) => {
             return error_page(
                 StatusCode::BAD_REQUEST,
@@ -531,9 +950,14 @@ async fn callback(
         Ok(t) => t,
         Err(e) => return sdk_error_page(&e),
     };
-    let id = random_id();
-    match Session::create(&app.0.client, app.0.store.clone(), id.clone(), tokens).await {
-        Ok(session) => start_session(&app, id, Connected::V2(session)),
+    // Counted only for a sign-in that succeeds: failed attempts cannot spend the budget.
+    if !app.admit_session() {
+        return too_many_sign_ins();
+    }
+    let cookie_value = random_id();
+    let key = store_key(&cookie_value);
+    match Session::create(&app.0.client, app.0.store.clone(), key, tokens).await {
+        Ok(session) => start_session(&app, &headers, &cookie_value, Connected::V2(session)),
         Err(e) => sdk_error_page(&e),
     }
 }
@@ -543,8 +967,8 @@ async fn exchange(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let user_id = match finish_login(&app, &headers, query.as_deref(), Flow::UserId) {
-        Ok(Redirect::UserId(user_id)) => user_id,
+    let (user_id, started) = match finish_login(&app, &headers, query.as_deref(), Flow::UserId) {
+        Ok((Redirect::UserId(user_id), started)) => (user_id, started),
         Ok(_) => {
             return error_page(
                 StatusCode::BAD_REQUEST,
@@ -554,15 +978,35 @@ async fn exchange(
         }
         Err(e) => return sdk_error_page(&e),
     };
-    match app.0.app_session.user(user_id) {
-        Ok(user) => start_session(&app, random_id(), Connected::V3(user)),
-        Err(e) => sdk_error_page(&e),
+    // The user id is an identifier anyone can type into the URL: accept it only if that user
+    // connected a vehicle to this application during this login.
+    let verified = app
+        .0
+        .app_session
+        .verify_user_id(&user_id, started, app.0.options.user_id_skew)
+        .await;
+    match verified {
+        Ok(_) if !app.admit_session() => too_many_sign_ins(),
+        Ok(user) => start_session(&app, &headers, &random_id(), Connected::V3(user)),
+        Err(UserIdError::Check(e)) if e.kind() != ErrorKind::InvalidInput => sdk_error_page(&e),
+        Err(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "This login could not be verified",
+            "Smartcar did not confirm that you connected a vehicle during this login. \
+             Connect your vehicle again.",
+        ),
     }
 }
 
-fn current_session(app: &AppState, headers: &HeaderMap) -> Option<UserSession> {
-    let id = cookie(headers, SESSION_COOKIE)?;
-    lock(&app.0.sessions).get(id).cloned()
+/// The browser's session (and its key), unless it expired (then it is removed).
+fn current_session(app: &AppState, headers: &HeaderMap) -> Option<(String, UserSession)> {
+    let key = store_key(cookie(headers, app.0.session_cookie())?);
+    let session = lock(&app.0.sessions).get(&key).cloned()?;
+    if session.created.elapsed() >= app.0.options.session_ttl {
+        app.drop_session(&key);
+        return None;
+    }
+    Some((key, session))
 }
 
 /// One row of the vehicle table.
@@ -590,7 +1034,8 @@ async fn v2_row(session: &Session, id: &str) -> Result<Row, Error> {
         .await?;
     let name = match batch.attributes() {
         Ok(a) => format!("{} {} {}", a.data.year, a.data.make, a.data.model),
-        Err(e) => format!("unavailable ({e})"),
+        // The error may quote the server's answer: not shown.
+        Err(_) => "unavailable".to_owned(),
     };
     let energy = match (batch.battery(), batch.fuel()) {
         (Ok(b), _) => format!("{:.0}% battery", b.data.percent_remaining * 100.0),
@@ -660,7 +1105,7 @@ async fn vehicles(
     headers: HeaderMap,
     Query(q): Query<VehiclesQuery>,
 ) -> Response {
-    let Some(session) = current_session(&app, &headers) else {
+    let Some((_, session)) = current_session(&app, &headers) else {
         return HttpRedirect::to("/").into_response();
     };
     let (api, ids) = match &session.connected {
@@ -693,11 +1138,17 @@ async fn vehicles(
         esc(api),
         rows.len()
     );
-    if let Some(id) = &q.locked {
+    // Only for a vehicle of this page: a crafted link cannot put words on it.
+    if let Some(row) = q
+        .locked
+        .as_deref()
+        .and_then(|id| rows.iter().find(|r| r.id == id))
+    {
         let _ = writeln!(
             body,
-            "<p class=\"notice\" id=\"notice\">Lock command sent to {}.</p>",
-            esc(id)
+            "<p class=\"notice\" id=\"notice\">Lock command sent to {} ({}).</p>",
+            esc(&row.name),
+            esc(&row.id)
         );
     }
     body.push_str(
@@ -735,37 +1186,41 @@ async fn vehicles(
         }
         body.push_str("</ul>\n");
     }
-    body.push_str("<p><a href=\"/\">Connect another vehicle</a></p>");
+    let _ = write!(
+        body,
+        "<p><a href=\"/\">Connect another vehicle</a> · \
+         <form method=\"post\" action=\"/logout\" id=\"logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <button type=\"submit\" class=\"logout\">Sign out</button></form></p>",
+        esc(&session.csrf)
+    );
     page("Your vehicles", &body).into_response()
 }
 
 #[derive(serde::Deserialize)]
-struct LockForm {
+struct CsrfForm {
     csrf: String,
+}
+
+fn forged_form() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        "This form does not belong to your session. Reload the page and try again.",
+    )
 }
 
 async fn lock_vehicle(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<LockForm>,
+    axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
-    let Some(session) = current_session(&app, &headers) else {
+    let Some((_, session)) = current_session(&app, &headers) else {
         return HttpRedirect::to("/").into_response();
     };
-    let expected = session.csrf.as_bytes();
-    if form.csrf.len() != expected.len()
-        || !form
-            .csrf
-            .bytes()
-            .zip(expected)
-            .fold(true, |ok, (a, b)| ok & (a == *b))
-    {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form does not belong to your session. Reload the page and try again.",
-        );
+    if !same(&form.csrf, &session.csrf) {
+        return forged_form();
     }
     let result = match &session.connected {
         Connected::V2(s) => match s.vehicle(id.as_str()) {
@@ -789,16 +1244,41 @@ async fn lock_vehicle(
     }
 }
 
-async fn webhooks(
+/// Ends the session: removes it and deletes its tokens, clears the cookie.
+async fn logout(
     State(app): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let Some((key, session)) = current_session(&app, &headers) else {
+        return HttpRedirect::to("/").into_response();
+    };
+    if !same(&form.csrf, &session.csrf) {
+        return forged_form();
+    }
+    let removed = lock(&app.0.sessions).remove(&key);
+    if let Some(UserSession {
+        connected: Connected::V2(_),
+        ..
+    }) = removed
+    {
+        let _ = app.0.store.delete(&key).await;
+    }
+    let mut response = HttpRedirect::to("/").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        app.0.set_cookie(app.0.session_cookie(), "", 0),
+    );
+    response
+}
+
+async fn webhooks(
+    State(route): State<WebhookRoute>,
     VerifiedDelivery(delivery): VerifiedDelivery,
 ) -> Response {
     let summary = match &delivery.event {
         WebhookEvent::Verify { challenge } => {
-            let Some(verifier) = &app.0.verifier else {
-                return StatusCode::NOT_FOUND.into_response();
-            };
-            return axum::Json(verifier.challenge_response(challenge)).into_response();
+            return axum::Json(route.verifier.challenge_response(challenge)).into_response();
         }
         WebhookEvent::VehicleState(_) => "VEHICLE_STATE (v3)".to_owned(),
         WebhookEvent::VehicleError(_) => "VEHICLE_ERROR (v3)".to_owned(),
@@ -806,7 +1286,7 @@ async fn webhooks(
         WebhookEvent::Unknown { event_type } => format!("{event_type} (not modelled)"),
         _ => "other event".to_owned(),
     };
-    let mut log = lock(&app.0.webhooks);
+    let mut log = lock(&route.app.0.webhooks);
     let repeat = delivery.event_id.is_some()
         && log
             .iter()

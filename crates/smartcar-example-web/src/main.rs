@@ -2,12 +2,13 @@
 //!
 //! Without `SMARTCAR_CLIENT_ID` it starts the Smartcar simulator in-process and uses it; with
 //! `SMARTCAR_CLIENT_ID`, `SMARTCAR_CLIENT_SECRET` and `SMARTCAR_REDIRECT_URI` it uses the real
-//! platform (the app listens on the redirect URI's port; `SMARTCAR_MANAGEMENT_TOKEN` enables
-//! `/webhooks`). `PORT` changes the port in simulator mode (default 8000).
+//! platform (the app listens on the redirect URI's port; a non-empty `SMARTCAR_MANAGEMENT_TOKEN`
+//! lets `/webhooks` accept deliveries). `PORT` changes the port in simulator mode (default
+//! 8000); `SMARTCAR_EXAMPLE_COOKIE_KEY` (64 hex digits) fixes the key sealing the login cookie.
 
 use std::process::ExitCode;
 
-use smartcar_example_web::{Config, serve, simulator_config};
+use smartcar_example_web::{Config, Options, serve, simulator_config};
 use smartcar_sim::Simulator;
 use tokio::net::TcpListener;
 use url::Url;
@@ -40,7 +41,11 @@ async fn run() -> Result<(), BoxError> {
         let config = Config {
             client,
             public_url,
-            webhook_amt: std::env::var("SMARTCAR_MANAGEMENT_TOKEN").ok(),
+            // An empty value is the same as none: an empty HMAC key would let anyone sign.
+            webhook_amt: std::env::var("SMARTCAR_MANAGEMENT_TOKEN")
+                .ok()
+                .filter(|amt| !amt.trim().is_empty()),
+            options: options()?,
         };
         println!("using the Smartcar platform (client id from SMARTCAR_CLIENT_ID)");
         (None, serve(listener, config))
@@ -56,7 +61,8 @@ async fn run() -> Result<(), BoxError> {
             format!("cannot listen on 127.0.0.1:{port}: {e} (set PORT to use another port)")
         })?;
         let public_url = Url::parse(&format!("http://localhost:{port}"))?;
-        let config = simulator_config(&sim, public_url)?;
+        let mut config = simulator_config(&sim, public_url)?;
+        config.options = options()?;
         println!(
             "using the embedded Smartcar simulator at {}",
             sim.base_url()
@@ -68,4 +74,21 @@ async fn run() -> Result<(), BoxError> {
     tokio::signal::ctrl_c().await?;
     running.stop().await;
     Ok(())
+}
+
+/// The app's options; `SMARTCAR_EXAMPLE_COOKIE_KEY` (64 hex digits) fixes the key sealing the
+/// login cookie (needed when several instances serve one site), else a random key per process.
+fn options() -> Result<Options, BoxError> {
+    let mut options = Options::default();
+    if let Ok(hex_key) = std::env::var("SMARTCAR_EXAMPLE_COOKIE_KEY") {
+        let key = hex::decode(hex_key.trim())
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or(
+                "SMARTCAR_EXAMPLE_COOKIE_KEY must be 64 hex digits (32 bytes), e.g. from \
+                 `openssl rand -hex 32`; unset it to use a random key per process",
+            )?;
+        options.cookie_key = Some(key);
+    }
+    Ok(options)
 }

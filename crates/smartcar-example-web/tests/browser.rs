@@ -1,7 +1,7 @@
 //! The web example in a real browser: headless Chromium (Debian's `chromium`, driven by
 //! `playwright-core` through `browser/flow.mjs`) opens `/login`, lands on the simulator's
 //! Connect page, chooses one vehicle, approves, lands on the vehicle table, presses Lock, then
-//! goes through Connect again and denies.
+//! signs out, goes through Connect again and denies.
 //!
 //! Prerequisites are installed by `cargo xtask test` (`xtask/src/setup/browser.rs`). Without
 //! them the test is skipped with a message, except under `CI=true`, where it fails.
@@ -212,6 +212,16 @@ async fn login_approve_table_lock_and_deny_in_chromium() {
     assert_eq!(
         sim.request_count("POST", "/v2.0/vehicles/{vehicle_id}/security"),
         1
+    );
+
+    // Sign out ended the session: the cookie is gone and the table sends back home.
+    assert_eq!(seen["afterLogout"], format!("{}/", app.url()).as_str());
+    assert!(
+        !seen["cookiesAfterLogout"]
+            .to_string()
+            .contains("sc_session"),
+        "{}",
+        seen["cookiesAfterLogout"]
     );
 
     // Tokens stay server-side: no access or refresh token in the page or the cookies.

@@ -369,6 +369,13 @@ pub enum Redirect {
     /// Authorization-code flow: exchange the code for tokens ([`Client::exchange_code`]).
     Code(AuthorizationCode),
     /// Application-token flow (v3): the Smartcar user id to send as `sc-user-id`.
+    ///
+    /// An identifier, **not a credential**: the checked `state` proves which browser started
+    /// the login, not which user finished it, and anyone can put another user's id into the
+    /// redirect URL. Before signing the browser in as this user, check with
+    /// [`ApplicationSession::verify_user_id`](crate::ApplicationSession::verify_user_id) that
+    /// the user connected a vehicle to your application during this login (a connection
+    /// created at or after the login's start, minus a small skew).
     UserId(String),
     /// Re-authentication succeeded for this vehicle; existing tokens keep working.
     VehicleId(String),

@@ -177,7 +177,7 @@ pub use tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,
 };
-pub use v3::{Signal, UserV3, VehicleV3};
+pub use v3::{Signal, USER_ID_SKEW, UserIdError, UserV3, VehicleV3};
 pub use vehicle::{BatchBuilder, BatchResponse, Vehicle, VehicleStream};
 pub use vin::Vin;
 

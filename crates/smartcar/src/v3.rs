@@ -39,9 +39,137 @@ fn has_next(links: Option<&types::PageLinks>) -> bool {
     links.and_then(|l| l.next.as_ref()).is_some()
 }
 
+/// How far back before the login's start a connection may have been created and still count
+/// for [`ApplicationSession::verify_user_id`]: 30 seconds, for the clocks of your server and
+/// Smartcar's disagreeing a little. Keep it small: it widens the window described there.
+pub const USER_ID_SKEW: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why [`ApplicationSession::verify_user_id`] did not accept a `user_id`.
+///
+/// The first two variants mean: **do not sign this browser in as that user**. The `user_id`
+/// of a Connect redirect is an identifier anyone can copy into a URL, not a proof that the
+/// browser's owner finished Connect.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum UserIdError {
+    /// The platform knows no connection between this user and this application: a made-up or
+    /// mistyped id, a user who never approved this application, or one who disconnected since.
+    #[error(
+        "user id {user_id:?} has no connection to this application: it was not approved in Smartcar Connect (a made-up or copied id, or a user who disconnected); do not sign this browser in, send it through Connect again"
+    )]
+    NotConnected {
+        /// The rejected id (an identifier, not a secret).
+        user_id: String,
+    },
+    /// The user has connections to this application, but none was created during this login:
+    /// the id belongs to someone who approved earlier (possibly another person whose id was
+    /// copied into the redirect).
+    #[error(
+        "user id {user_id:?} approved no vehicle during this login (newest connection created {newest:?}, login started {login_started_at}); do not sign this browser in, send it through Connect again"
+    )]
+    NotConnectedDuringLogin {
+        /// The rejected id.
+        user_id: String,
+        /// When the user's newest connection was created, if the platform said.
+        newest: Option<DateTime<Utc>>,
+        /// When the login started (as given).
+        login_started_at: DateTime<Utc>,
+    },
+    /// The check could not be made: malformed id, or listing the connections failed (API,
+    /// transport, token). Nothing was verified; treat it as a refusal and show a retry.
+    #[error("the user id could not be verified: {0}")]
+    Check(#[from] Error),
+}
+
 impl ApplicationSession {
+    /// The handle on the user named by a Connect redirect's `user_id` (the machine-to-machine
+    /// flow, [`Redirect::UserId`](crate::Redirect::UserId)), **once the platform confirms that
+    /// this user connected a vehicle to this application during this login**.
+    ///
+    /// The `state` of the redirect proves which browser *started* the login, not which user
+    /// finished it; the `user_id` is an identifier, not a credential. Without this check a
+    /// browser that starts a login and approves nothing can put any other user's id into the
+    /// redirect URL and be signed in on their vehicles. This lists the user's connections to
+    /// this application with the application token and accepts the user only if one of them was
+    /// created at or after `login_started_at - skew` ([`USER_ID_SKEW`] is a good `skew`: the
+    /// two clocks may differ a little). Keep `login_started_at` with the login's state (in
+    /// your session or a sealed cookie), taken when you sent the browser to Connect.
+    ///
+    /// What remains: a victim who connects a vehicle to *your* application inside the window
+    /// of an attacker's pending login (from its start minus `skew` until the attacker's
+    /// redirect) is still accepted for the attacker. Keep logins short-lived (e.g. 10 minutes),
+    /// the skew small, and each login single use.
+    ///
+    /// If the platform keeps a connection's original `createdAt` when a user approves again a
+    /// vehicle already connected, such a re-approval is refused: ask the user to disconnect
+    /// the vehicle first, or use the authorization-code flow, whose code is a credential.
+    ///
+    /// ```no_run
+    /// # async fn demo(
+    /// #     client: smartcar::Client,
+    /// #     redirect_query: &str,
+    /// #     state: smartcar::State,
+    /// #     login_started_at: std::time::SystemTime,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// use smartcar::{ApplicationSession, Redirect, USER_ID_SKEW};
+    ///
+    /// let app = ApplicationSession::new(&client);
+    /// if let Redirect::UserId(user_id) = client.handle_redirect(redirect_query, &state)? {
+    ///     // Refuses made-up ids and ids of users who connected before this login started.
+    ///     let user = app.verify_user_id(&user_id, login_started_at, USER_ID_SKEW).await?;
+    ///     println!("signed in as {}", user.id());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`UserIdError::NotConnected`] (no connection at all: unknown, made up, disconnected),
+    /// [`UserIdError::NotConnectedDuringLogin`] (only connections older than the login), and
+    /// [`UserIdError::Check`] when the check could not be made (malformed id, API, transport,
+    /// token errors).
+    pub async fn verify_user_id(
+        &self,
+        user_id: &str,
+        login_started_at: std::time::SystemTime,
+        skew: std::time::Duration,
+    ) -> Result<UserV3, UserIdError> {
+        let user = self.user(user_id)?;
+        let connections = match self.connections(Some(user_id), None).await {
+            Ok(c) => c,
+            // An id the platform does not know at all.
+            Err(Error::Api(e)) if e.status == 404 => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let started: DateTime<Utc> = login_started_at.into();
+        let skew = chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::MAX);
+        let earliest = started
+            .checked_sub_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        // Only this user's connections count, whatever the server's filter did.
+        let created: Vec<Option<DateTime<Utc>>> = connections
+            .iter()
+            .filter(|c| c.relationships.user.data.id == user_id)
+            .map(|c| c.meta.as_ref().and_then(|m| m.created_at))
+            .collect();
+        if created.is_empty() {
+            return Err(UserIdError::NotConnected {
+                user_id: user_id.to_owned(),
+            });
+        }
+        if created.iter().flatten().any(|at| *at >= earliest) {
+            return Ok(user);
+        }
+        Err(UserIdError::NotConnectedDuringLogin {
+            user_id: user_id.to_owned(),
+            newest: created.into_iter().flatten().max(),
+            login_started_at: started,
+        })
+    }
+
     /// A handle on one Smartcar user (the `user_id` of the Connect redirect): every call sends
-    /// `sc-user-id`.
+    /// `sc-user-id`. It trusts the id as given: for an id from a redirect, use
+    /// [`verify_user_id`](Self::verify_user_id) instead.
     ///
     /// ```no_run
     /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
