@@ -207,7 +207,7 @@ async fn quickstart_flow_prints_and_traces_no_secret() {
     audit.show_error("management error", &e);
 
     // Webhooks, keyed with the AMT.
-    let verifier = WebhookVerifier::new(app.amt.clone());
+    let verifier = WebhookVerifier::new(app.amt.clone()).unwrap();
     audit.show("WebhookVerifier", &verifier);
     let e = verifier.verify(Some("00ff"), b"{}").unwrap_err();
     audit.show_error("webhook error", &e);
