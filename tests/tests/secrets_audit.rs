@@ -6,6 +6,11 @@
 //! flow touches printed with `{:?}` (and errors also with `{}` and their source chain). Neither
 //! the trace output nor any of those prints may contain the client secret, an access or
 //! refresh token, an authorization code, an application token or the AMT.
+//!
+//! Then what a server *returns* (issue 15, bug 1), from a hostile platform on 127.0.0.1: tokens
+//! in 2xx token answers the SDK cannot read, or in token-endpoint error pages, must reach
+//! neither an error nor a TRACE line; API error bodies echoing the call's own bearer token or
+//! management token (as sent, URL-encoded, JSON-escaped) are redacted.
 
 use std::fmt::{Debug, Write as _};
 use std::sync::{Arc, Mutex};

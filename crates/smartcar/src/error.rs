@@ -3,8 +3,17 @@
 //! Every failure is an [`Error`]; [`Error::kind`] says coarsely what happened (for matching and
 //! metrics), and the variants carry the details. API errors keep every field Smartcar sends
 //! ([`ApiError`]), whatever the body's shape (v2.0, v1.0, v3 `errors[]`, or a non-JSON gateway
-//! page), and always the HTTP status and `sc-request-id`. No variant ever holds a secret: token
-//! values echoed by the platform in OAuth error descriptions are redacted.
+//! page), and always the HTTP status and `sc-request-id`. No variant ever holds a secret:
+//! - the credential a request sent (client secret, code, refresh token, bearer token,
+//!   management token) is redacted wherever an answer echoes it, as sent, URL-encoded or
+//!   JSON-escaped;
+//! - nothing of a token endpoint's answer that the SDK could not read is kept (no excerpt,
+//!   no serde message quoting a value): such an answer may hold freshly issued tokens. The
+//!   error keeps the status, the request id and, in the SDK's words, what was wrong.
+//!
+//! Errors of API calls may quote the start of a response body
+//! ([`DecodeError::body_excerpt`]), which can hold the vehicle owner's personal data: show
+//! users a fixed message and the request id rather than the error's text.
 
 use std::fmt;
 use std::time::Duration;
@@ -697,9 +706,10 @@ pub struct DecodeError {
     pub status: Option<u16>,
     /// `sc-request-id`.
     pub request_id: Option<String>,
-    /// What was wrong (e.g. the serde error with its JSON path). For a token endpoint's
-    /// answer only the SDK's own words: the kind of problem, the field when it is one of the
-    /// token response's, the line and column; never a value of the body.
+    /// What was wrong (e.g. the serde error with its JSON path, which for an API call may
+    /// quote a value of the response: see [`body_excerpt`](Self::body_excerpt)). For a token
+    /// endpoint's answer only the SDK's own words: the kind of problem, the field when it is
+    /// one of the token response's, the line and column; never a value of the body.
     pub message: String,
     /// The first characters of the body (at most 200, on one line), to tell what came back.
     ///
