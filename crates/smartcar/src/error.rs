@@ -319,14 +319,14 @@ impl ApiError {
             fix(field);
         }
         if let Some(t) = &self.error_type {
-            let (text, redacted) = (t.to_string(), redact(&t.to_string(), secrets));
-            if text != redacted {
+            let redacted = redact(t.as_ref(), secrets);
+            if redacted != t.as_ref() {
                 self.error_type = Some(ErrorType::from(redacted.as_str()));
             }
         }
         if let Some(r) = &self.resolution {
-            let (text, redacted) = (r.to_string(), redact(&r.to_string(), secrets));
-            if text != redacted {
+            let redacted = redact(r.as_ref(), secrets);
+            if redacted != r.as_ref() {
                 self.resolution = Some(ResolutionType::from(redacted.as_str()));
             }
         }
