@@ -123,7 +123,9 @@ pub fn json_strings(body: &[u8]) -> Vec<JsonString> {
 /// does not contain (so the answer keeps its shape, and its length, but no longer carries
 /// the value). `None` when no such replacement is possible.
 pub fn without(body: &[u8], value: &str) -> Option<Vec<u8>> {
-    let filler = ['Q', 'Z', 'J', '#', '@'].into_iter().find(|c| !value.contains(*c))?;
+    let filler = ['Q', 'Z', 'J', '#', '@']
+        .into_iter()
+        .find(|c| !value.contains(*c))?;
     let text = std::str::from_utf8(body).ok()?;
     let replaced = text.replace(value, &filler.to_string().repeat(value.chars().count()));
     (!replaced.contains(value)).then(|| replaced.into_bytes())

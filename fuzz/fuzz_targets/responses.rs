@@ -39,7 +39,11 @@ fn check<T: DeserializeOwned + Serialize>(m: &common::Message<'_>) {
             assert_eq!(e.kind(), ErrorKind::Api);
             assert_eq!(e.status(), Some(m.status));
             let shown = format!("{e} {e:?}");
-            for form in [TOKEN, "bearer%2FTOKEN%2B3c9f1e7a5d", "bearer%2fTOKEN%2b3c9f1e7a5d"] {
+            for form in [
+                TOKEN,
+                "bearer%2FTOKEN%2B3c9f1e7a5d",
+                "bearer%2fTOKEN%2b3c9f1e7a5d",
+            ] {
                 assert!(!shown.contains(form), "the bearer token leaked: {shown}");
             }
         }

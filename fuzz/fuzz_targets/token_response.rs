@@ -78,7 +78,10 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let again = token_response(grant, secret, m.status, &m.headers, &other);
                 let ours = again.is_err_and(|e| format!("{e} {e:?}").contains(value));
-                assert!(ours, "a value the endpoint returned reached the error: {value:?} in {shown}");
+                assert!(
+                    ours,
+                    "a value the endpoint returned reached the error: {value:?} in {shown}"
+                );
             }
             if grant == TokenGrant::Refresh && e.kind() == ErrorKind::OAuth {
                 let status = e.status().unwrap_or(0);

@@ -65,7 +65,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let debug = format!("{verifier:?}");
-    if amt.len() >= 8 && !"WebhookVerifier { amt: \"[redacted]\", max_body: 65536, max_age: None, .. }".contains(&amt)
+    if amt.len() >= 8
+        && !"WebhookVerifier { amt: \"[redacted]\", max_body: 65536, max_age: None, .. }"
+            .contains(&amt)
     {
         assert!(!debug.contains(&amt));
     }
@@ -74,7 +76,10 @@ fuzz_target!(|data: &[u8]| {
     // `deliveredAt` is within the max age before now and the allowed skew after it.
     if let Ok(d) = &verified {
         let now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
-        let aged = verifier.clone().max_age(std::time::Duration::from_secs(300)).clock(move || now);
+        let aged = verifier
+            .clone()
+            .max_age(std::time::Duration::from_secs(300))
+            .clock(move || now);
         let outcome = aged.verify(Some(&right), body);
         match d.delivered_at {
             None => assert_eq!(outcome.as_ref(), Ok(d)),

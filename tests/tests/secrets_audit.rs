@@ -370,7 +370,9 @@ async fn tokens_the_server_returns_never_reach_errors_or_traces() {
             "truncated",
             200,
             "application/json",
-            format!(r#"{{"access_token":"{ACCESS}","token_type":"Bearer","refresh_token":"{REFRESH}"#),
+            format!(
+                r#"{{"access_token":"{ACCESS}","token_type":"Bearer","refresh_token":"{REFRESH}"#
+            ),
         ),
         (
             "HTML with status 200",

@@ -24,13 +24,16 @@ async fn receiver(
     let record = seen.clone();
     let app: Router = Router::new().route(
         "/webhooks",
-        handler(WebhookVerifier::new(amt).unwrap(), move |delivery: Delivery| {
-            let record = record.clone();
-            async move {
-                record.lock().unwrap().push(delivery);
-                StatusCode::OK
-            }
-        }),
+        handler(
+            WebhookVerifier::new(amt).unwrap(),
+            move |delivery: Delivery| {
+                let record = record.clone();
+                async move {
+                    record.lock().unwrap().push(delivery);
+                    StatusCode::OK
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhooks", listener.local_addr().unwrap());
@@ -183,7 +186,11 @@ async fn signed_deliveries_are_verified_and_tampered_ones_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 401, "a replay outside the max age is refused");
+    assert_eq!(
+        resp.status(),
+        401,
+        "a replay outside the max age is refused"
+    );
     assert!(resp.text().await.unwrap().is_empty(), "no detail leaks");
     // Forged with the empty key (what an unset management token used to verify with).
     let resp = http

@@ -525,6 +525,9 @@ mod debug_tests {
         let shown = format!("{auth:?} {auth:#?}");
         assert!(!shown.contains("state-SECRET"), "{shown}");
         assert!(shown.contains("state=%5Bredacted%5D"), "{shown}");
-        assert!(shown.contains("client_id=client-id"), "the rest is shown: {shown}");
+        assert!(
+            shown.contains("client_id=client-id"),
+            "the rest is shown: {shown}"
+        );
     }
 }

@@ -489,8 +489,7 @@ impl Client {
                 ),
                 // Redacted before the cut: a truncated token is still a leak.
                 body_excerpt: excerpt(
-                    redact(&String::from_utf8_lossy(&body), &[call.credential.secret()])
-                        .as_bytes(),
+                    redact(&String::from_utf8_lossy(&body), &[call.credential.secret()]).as_bytes(),
                 ),
             })));
         }

@@ -571,7 +571,10 @@ mod tests {
         );
         assert!(matches!(
             check(&v, now_ms + 61_000),
-            Err(WebhookError::FromTheFuture { ahead_ms: 61_000, .. })
+            Err(WebhookError::FromTheFuture {
+                ahead_ms: 61_000,
+                ..
+            })
         ));
         // Extremes do not overflow.
         assert!(matches!(

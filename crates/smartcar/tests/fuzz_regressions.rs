@@ -139,9 +139,16 @@ fn an_unreadable_2xx_token_answer_keeps_nothing_of_the_body() {
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert!(e.to_string().contains("text/html"), "{e}");
     assert!(!format!("{e} {e:?}").contains("fresh-"), "{e:?}");
-    let app_answer = format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":3600}}"#);
-    let e = token_response(TokenGrant::Code, "c-1234", 200, &json(), app_answer.as_bytes())
-        .unwrap_err();
+    let app_answer =
+        format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":3600}}"#);
+    let e = token_response(
+        TokenGrant::Code,
+        "c-1234",
+        200,
+        &json(),
+        app_answer.as_bytes(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("no refresh_token"), "{e}");
     assert!(!format!("{e} {e:?}").contains("fresh-"), "{e:?}");
 }
@@ -151,10 +158,12 @@ fn an_unreadable_2xx_token_answer_keeps_nothing_of_the_body() {
 #[test]
 fn a_token_endpoint_error_page_is_not_quoted() {
     let mut html = HeaderMap::new();
-    html.insert("content-type", HeaderValue::from_static("text/html; charset=utf-8"));
+    html.insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     let page = "<h1>Bad Gateway</h1><pre>fresh-ACCESS-9c2e7b1d40f3</pre>";
-    let e = token_response(TokenGrant::Refresh, "r-1234", 502, &html, page.as_bytes())
-        .unwrap_err();
+    let e = token_response(TokenGrant::Refresh, "r-1234", 502, &html, page.as_bytes()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Api);
     assert_eq!(e.status(), Some(502));
     let text = e.to_string();
@@ -179,5 +188,8 @@ fn an_api_error_echoing_the_bearer_token_is_redacted() {
     .unwrap_err();
     let text = format!("{e} {e:?}");
     assert!(!text.contains("5e1f0c9d7a2b"), "{text}");
-    assert!(text.contains("token [redacted] or [redacted] or [redacted]"), "{text}");
+    assert!(
+        text.contains("token [redacted] or [redacted] or [redacted]"),
+        "{text}"
+    );
 }
