@@ -73,3 +73,60 @@ pub fn leaks(text: &str, secret: &str, input: &[u8]) -> bool {
     let input = String::from_utf8_lossy(input).replace(secret, "");
     text.contains(prefix) && !input.contains(prefix)
 }
+
+/// A JSON string value found in a body, with the key it is the value of (when it is one).
+pub struct JsonString {
+    pub value: String,
+    pub key: Option<String>,
+}
+
+/// Every string *value* of a JSON-ish body, found by scanning its text, so that truncated or
+/// otherwise broken JSON is covered too (a cut-off last string is kept as far as it goes).
+/// Object keys are not values: a string followed by `:` becomes the key of the next value.
+/// Escapes are decoded when they are valid JSON escapes; a string with a broken escape is
+/// kept raw.
+pub fn json_strings(body: &[u8]) -> Vec<JsonString> {
+    let mut out = Vec::new();
+    let mut key: Option<String> = None;
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let mut j = start;
+        while j < body.len() && body[j] != b'"' {
+            j += if body[j] == b'\\' { 2 } else { 1 };
+        }
+        let raw = &body[start..j.min(body.len())];
+        let raw = String::from_utf8_lossy(raw).into_owned();
+        let text = serde_json::from_str::<String>(&format!("\"{raw}\"")).unwrap_or(raw);
+        i = j + 1;
+        let mut k = i;
+        while k < body.len() && body[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        if body.get(k) == Some(&b':') {
+            key = Some(text);
+        } else {
+            out.push(JsonString {
+                value: text,
+                key: key.take(),
+            });
+        }
+    }
+    out
+}
+
+/// `body` with every occurrence of `value` replaced by as many copies of a character `value`
+/// does not contain (so the answer keeps its shape, and its length, but no longer carries
+/// the value). `None` when no such replacement is possible.
+pub fn without(body: &[u8], value: &str) -> Option<Vec<u8>> {
+    let filler = ['Q', 'Z', 'J', '#', '@']
+        .into_iter()
+        .find(|c| !value.contains(*c))?;
+    let text = std::str::from_utf8(body).ok()?;
+    let replaced = text.replace(value, &filler.to_string().repeat(value.chars().count()));
+    (!replaced.contains(value)).then(|| replaced.into_bytes())
+}

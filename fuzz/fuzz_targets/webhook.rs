@@ -21,7 +21,14 @@ fuzz_target!(|data: &[u8]| {
     let (key, rest) = line(data);
     let (header, body) = line(rest);
     let amt = String::from_utf8_lossy(key).into_owned();
-    let verifier = WebhookVerifier::new(amt.clone()).max_body(64 * 1024);
+    // An empty or blank key is refused: an HMAC keyed with it would let anyone sign.
+    let Ok(verifier) = WebhookVerifier::new(amt.clone()) else {
+        assert!(amt.trim().is_empty(), "refused a real key");
+        return;
+    };
+    assert!(!amt.trim().is_empty(), "accepted an empty key");
+    // The age check is its own property below; here every signed body must verify.
+    let verifier = verifier.max_body(64 * 1024).without_max_age();
     let right = sign(&amt, body);
     assert_eq!(right.len(), 64);
 
@@ -41,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         flipped[i] ^= 1 << (body.len() % 8);
         assert_eq!(verifier.verify(Some(&right), &flipped), bad);
     }
-    let other = WebhookVerifier::new(format!("{amt}x"));
+    let other = WebhookVerifier::new(format!("{amt}x")).expect("not empty");
     assert_eq!(other.verify(Some(&right), body), bad);
     assert_eq!(verifier.verify(Some(&right[..62]), body), bad);
     assert_eq!(
@@ -57,9 +64,35 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => panic!("unexpected {e:?}"),
     }
 
-    if amt.len() >= 8 && !"WebhookVerifier { amt: \"[redacted]\", max_body: 65536 }".contains(&amt)
+    let debug = format!("{verifier:?}");
+    if amt.len() >= 8
+        && !"WebhookVerifier { amt: \"[redacted]\", max_body: 65536, max_age: None, .. }"
+            .contains(&amt)
     {
-        assert!(!format!("{verifier:?}").contains(&amt));
+        assert!(!debug.contains(&amt));
+    }
+
+    // Replay window: with a clock at the epoch, a v3 delivery verifies exactly when its signed
+    // `deliveredAt` is within the max age before now and the allowed skew after it.
+    if let Ok(d) = &verified {
+        let now = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let aged = verifier
+            .clone()
+            .max_age(std::time::Duration::from_secs(300))
+            .clock(move || now);
+        let outcome = aged.verify(Some(&right), body);
+        match d.delivered_at {
+            None => assert_eq!(outcome.as_ref(), Ok(d)),
+            Some(at) => {
+                let age = now.timestamp_millis().saturating_sub(at);
+                match outcome {
+                    Ok(_) => assert!((-60_000..=300_000).contains(&age), "age {age} accepted"),
+                    Err(WebhookError::TooOld { .. }) => assert!(age > 300_000),
+                    Err(WebhookError::FromTheFuture { .. }) => assert!(age < -60_000),
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+        }
     }
     if let Ok(challenge) = std::str::from_utf8(body) {
         assert_eq!(

@@ -6,6 +6,11 @@
 //! flow touches printed with `{:?}` (and errors also with `{}` and their source chain). Neither
 //! the trace output nor any of those prints may contain the client secret, an access or
 //! refresh token, an authorization code, an application token or the AMT.
+//!
+//! Then what a server *returns* (issue 15, bug 1), from a hostile platform on 127.0.0.1: tokens
+//! in 2xx token answers the SDK cannot read, or in token-endpoint error pages, must reach
+//! neither an error nor a TRACE line; API error bodies echoing the call's own bearer token or
+//! management token (as sent, URL-encoded, JSON-escaped) are redacted.
 
 use std::fmt::{Debug, Write as _};
 use std::sync::{Arc, Mutex};
@@ -207,7 +212,7 @@ async fn quickstart_flow_prints_and_traces_no_secret() {
     audit.show_error("management error", &e);
 
     // Webhooks, keyed with the AMT.
-    let verifier = WebhookVerifier::new(app.amt.clone());
+    let verifier = WebhookVerifier::new(app.amt.clone()).unwrap();
     audit.show("WebhookVerifier", &verifier);
     let e = verifier.verify(Some("00ff"), b"{}").unwrap_err();
     audit.show_error("webhook error", &e);
@@ -291,5 +296,285 @@ async fn quickstart_flow_prints_and_traces_no_secret() {
         audit.secrets.len(),
         log.len()
     );
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
+
+/// A hostile platform on 127.0.0.1: every path answers `status` with `content_type` and `body`.
+async fn hostile(
+    status: u16,
+    content_type: &'static str,
+    body: String,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move {
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [
+                    ("content-type", content_type),
+                    ("sc-request-id", "req-hostile-1"),
+                ],
+                body,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task)
+}
+
+/// Bug 1 of issue 15: a token endpoint answering 2xx with a body the SDK cannot read (a bad
+/// `expires_in`, a truncated body, an HTML page with status 200, an application-token answer
+/// to a code exchange, JSON labelled `text/plain`), or an error status with a page quoting the
+/// tokens, must not put the tokens it *returns* into the error (`Display`, `Debug`, source
+/// chain) nor into a TRACE line. Each answer comes from a hostile server over real HTTP, to
+/// the code exchange, the refresh and the client-credentials request.
+#[tokio::test(flavor = "current_thread")]
+async fn tokens_the_server_returns_never_reach_errors_or_traces() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut audit = Audit::default();
+
+    const ACCESS: &str = "fresh-ACCESS-token-5e1f0c9d7a2b4e68";
+    const REFRESH: &str = "fresh-REFRESH-token-0b6d3f8e1c7a9240";
+    audit.secret("returned access token", ACCESS);
+    audit.secret("returned refresh token", REFRESH);
+    let long = "x".repeat(150);
+    let answers: Vec<(&str, u16, &'static str, String)> = vec![
+        (
+            "expires_in quoting a token",
+            200,
+            "application/json",
+            format!(
+                r#"{{"access_token":"{ACCESS}","token_type":"Bearer","expires_in":"{REFRESH}","refresh_token":"{REFRESH}"}}"#
+            ),
+        ),
+        (
+            "bad expires_in",
+            200,
+            "application/json",
+            format!(
+                r#"{{"access_token":"{ACCESS}","token_type":"Bearer","expires_in":"bad","refresh_token":"{REFRESH}"}}"#
+            ),
+        ),
+        (
+            "truncated",
+            200,
+            "application/json",
+            format!(
+                r#"{{"access_token":"{ACCESS}","token_type":"Bearer","refresh_token":"{REFRESH}"#
+            ),
+        ),
+        (
+            "HTML with status 200",
+            200,
+            "text/html",
+            format!("<html><body>token {ACCESS} refresh {REFRESH}</body></html>"),
+        ),
+        (
+            "text/plain JSON with a wrong token_type",
+            200,
+            "text/plain",
+            format!(
+                r#"{{"access_token":"{ACCESS}","token_type":["{REFRESH}"],"refresh_token":"{REFRESH}"}}"#
+            ),
+        ),
+        (
+            "tokens past the excerpt cut",
+            200,
+            "application/json",
+            format!(
+                r#"{{"padding":"{long}","access_token":"{ACCESS}","expires_in":{{}},"refresh_token":"{REFRESH}"}}"#
+            ),
+        ),
+        (
+            "500 page quoting the tokens",
+            500,
+            "text/html",
+            format!("<h1>upstream said</h1><pre>{ACCESS} {REFRESH}</pre>"),
+        ),
+        (
+            "400 v2 body with the tokens in detail",
+            400,
+            "application/json",
+            format!(
+                r#"{{"type":"VALIDATION","description":"bad","detail":[{{"access_token":"{ACCESS}","refresh_token":"{REFRESH}"}}]}}"#
+            ),
+        ),
+    ];
+    for (name, status, content_type, body) in answers {
+        let (origin, server) = hostile(status, content_type, body).await;
+        let client = Client::builder()
+            .client_id("client-id")
+            .client_secret("client-secret-0123456789")
+            .redirect_uri("https://app.example/callback")
+            .origin(&origin)
+            .disable_retries()
+            .build()
+            .unwrap();
+        let code = smartcar::AuthorizationCode::new("code-0123456789");
+        let e = client.exchange_code(&code).await.unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::Decode | ErrorKind::Api),
+            "{name}: {e}"
+        );
+        if status == 200 {
+            assert_eq!(e.request_id(), Some("req-hostile-1"), "{name}: {e}");
+            let smartcar::Error::Decode(d) = &e else {
+                panic!("{name}: {e:?}")
+            };
+            assert!(d.body_excerpt.is_empty(), "{name}: {d:?}");
+        }
+        audit.show_error(&format!("{name}: code exchange"), &e);
+        let e = client
+            .refresh_tokens(&RefreshToken::new("sent-refresh-token-42"))
+            .await
+            .unwrap_err();
+        audit.show_error(&format!("{name}: refresh"), &e);
+        // Answers without a refresh token are fine for client credentials: only the failures
+        // are audited.
+        if let Err(e) = client.request_application_token().await {
+            audit.show_error(&format!("{name}: application token"), &e);
+        }
+        server.abort();
+    }
+    // The error for a bad `expires_in` still says what was wrong, in the SDK's words.
+    assert!(
+        audit
+            .printed
+            .contains("`expires_in` has a value of the wrong type"),
+        "{}",
+        audit.printed
+    );
+    assert!(audit.printed.contains("HTTP 500"), "the status is kept");
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("connected to 127.0.0.1"),
+        "the trace was captured: {log}"
+    );
+    let mut leaks = Vec::new();
+    for (name, secret) in &audit.secrets {
+        // Whole, or cut (the first 12 characters).
+        for needle in [secret.as_str(), &secret[..12]] {
+            if log.contains(needle) {
+                leaks.push(format!("{name} in the TRACE output"));
+            }
+            if let Some(line) = audit.printed.lines().find(|l| l.contains(needle)) {
+                leaks.push(format!("{name} printed: {line}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
+
+/// `RawResponse::checked`: an API error body echoing the call's own credential — the bearer
+/// token as sent, URL-encoded (as a server quoting a query string shows it) or JSON-escaped,
+/// and the management token of a Basic call — never reaches the error.
+#[tokio::test(flavor = "current_thread")]
+async fn api_error_bodies_echoing_the_callers_credential_are_redacted() {
+    // What the bearer calls print, and what the management calls print: each must not show
+    // its own credential (a call cannot redact a secret it never sent).
+    let (mut bearer, mut management) = (Audit::default(), Audit::default());
+    const ACCESS: &str = "api/ACCESS+token=5e1f0c9d7a2b";
+    const ENCODED: &str = "api%2FACCESS%2Btoken%3D5e1f0c9d7a2b";
+    const AMT: &str = "management-token-7f3e9a1c5b";
+    bearer.secret("access token", ACCESS);
+    bearer.secret("access token, URL-encoded", ENCODED);
+    management.secret("AMT", AMT);
+    let answers: Vec<(&str, u16, &'static str, String)> = vec![
+        (
+            "v2 body",
+            403,
+            "application/json",
+            format!(
+                r#"{{"type":"PERMISSION","description":"token {ACCESS} lacks it; see https://x/?access_token={ENCODED}","code":"{ACCESS}","detail":[{{"t":"{ACCESS}"}}],"requestId":"{ENCODED}"}}"#
+            ),
+        ),
+        (
+            "JSON-escaped",
+            403,
+            "application/json",
+            r#"{"type":"PERMISSION","description":"token api\/ACCESS+token=5e1f0c9d7a2b"}"#
+                .to_owned(),
+        ),
+        (
+            "HTML page",
+            502,
+            "text/html",
+            format!("<p>Bearer {ACCESS} / {ENCODED} / Basic password {AMT}</p>"),
+        ),
+        (
+            "v1 body",
+            403,
+            "application/json",
+            format!(r#"{{"error":"authentication_error","message":"bad credentials {AMT}"}}"#),
+        ),
+    ];
+    for (name, status, content_type, body) in answers {
+        let (origin, server) = hostile(status, content_type, body).await;
+        let client = Client::builder()
+            .client_id("client-id")
+            .client_secret("client-secret-0123456789")
+            .origin(&origin)
+            .disable_retries()
+            .build()
+            .unwrap();
+        let store = Arc::new(MemoryTokenStore::new());
+        let tokens = smartcar::Tokens {
+            access_token: smartcar::AccessToken::new(ACCESS),
+            refresh_token: RefreshToken::new("refresh-token-0123456789"),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(2),
+            refresh_expires_at: chrono::Utc::now() + chrono::Duration::days(60),
+        };
+        let session = Session::create(&client, store, "user-1", tokens)
+            .await
+            .unwrap();
+        let e = session
+            .vehicle("vehicle-1")
+            .unwrap()
+            .odometer()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Api, "{name}: {e}");
+        assert_eq!(e.status(), Some(status));
+        bearer.show_error(&format!("{name}: bearer"), &e);
+        let e = client
+            .management(AMT)
+            .connections_page(&ConnectionFilter::default(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Api, "{name}: {e}");
+        management.show_error(&format!("{name}: management"), &e);
+        server.abort();
+    }
+    assert!(bearer.printed.contains("[redacted]"), "{}", bearer.printed);
+    assert!(bearer.printed.contains("lacks it"), "the rest is kept");
+    assert!(
+        management.printed.contains("bad credentials [redacted]"),
+        "{}",
+        management.printed
+    );
+    let leaks: Vec<_> = [&bearer, &management]
+        .into_iter()
+        .flat_map(|audit| {
+            audit.secrets.iter().filter_map(|(name, secret)| {
+                audit
+                    .printed
+                    .lines()
+                    .find(|l| l.contains(secret.as_str()))
+                    .map(|l| format!("{name}: {l}"))
+            })
+        })
+        .collect();
     assert!(leaks.is_empty(), "{leaks:#?}");
 }

@@ -24,13 +24,16 @@ async fn receiver(
     let record = seen.clone();
     let app: Router = Router::new().route(
         "/webhooks",
-        handler(WebhookVerifier::new(amt), move |delivery: Delivery| {
-            let record = record.clone();
-            async move {
-                record.lock().unwrap().push(delivery);
-                StatusCode::OK
-            }
-        }),
+        handler(
+            WebhookVerifier::new(amt).unwrap(),
+            move |delivery: Delivery| {
+                let record = record.clone();
+                async move {
+                    record.lock().unwrap().push(delivery);
+                    StatusCode::OK
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhooks", listener.local_addr().unwrap());
@@ -148,8 +151,12 @@ async fn signed_deliveries_are_verified_and_tampered_ones_refused() {
 
     // A tampered delivery (signature of another body) and an unsigned one: 401, not recorded.
     let http = reqwest::Client::new();
-    let genuine = br#"{"eventId":"e","eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"v"},"signals":[]},"meta":{"deliveryId":"d","deliveredAt":1}}"#;
-    let tampered = br#"{"eventId":"e","eventType":"VEHICLE_STATE","data":{"vehicle":{"id":"x"},"signals":[]},"meta":{"deliveryId":"d","deliveredAt":1}}"#;
+    let body = |vehicle: &str, delivered_at: i64| {
+        format!(r#"{{"eventId":"e","eventType":"VEHICLE_STATE","data":{{"vehicle":{{"id":"{vehicle}"}},"signals":[]}},"meta":{{"deliveryId":"d","deliveredAt":{delivered_at}}}}}"#).into_bytes()
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let genuine = &body("v", now_ms)[..];
+    let tampered = &body("x", now_ms)[..];
     let resp = http
         .post(&url)
         .header("SC-Signature", sign(&amt, genuine))
@@ -169,6 +176,31 @@ async fn signed_deliveries_are_verified_and_tampered_ones_refused() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200, "the genuine body passes");
+    assert_eq!(seen.lock().unwrap().len(), count + 1);
+    // A correctly signed delivery captured 10 minutes ago and replayed: 401, not recorded.
+    let replayed = body("v", now_ms - 10 * 60 * 1000);
+    let resp = http
+        .post(&url)
+        .header("SC-Signature", sign(&amt, &replayed))
+        .body(replayed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        401,
+        "a replay outside the max age is refused"
+    );
+    assert!(resp.text().await.unwrap().is_empty(), "no detail leaks");
+    // Forged with the empty key (what an unset management token used to verify with).
+    let resp = http
+        .post(&url)
+        .header("SC-Signature", sign("", genuine))
+        .body(genuine.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
     assert_eq!(seen.lock().unwrap().len(), count + 1);
 
     // Unsubscribe with the management token: no more deliveries to that vehicle.

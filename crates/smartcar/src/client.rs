@@ -9,9 +9,24 @@ use url::Url;
 use crate::Error;
 use crate::config::{Mode, Origins, RetryPolicy, UnitSystem};
 
-/// The application's client secret. `Debug` never shows it.
+/// The application's client secret. `Debug` never shows it; `==` compares in constant time
+/// (for values of equal length); the value is wiped from memory when dropped.
 #[derive(Clone)]
 pub struct ClientSecret(String);
+
+impl PartialEq for ClientSecret {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for ClientSecret {}
+
+impl Drop for ClientSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl ClientSecret {
     /// Wraps a secret.
@@ -403,6 +418,16 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn client_secret_compares_in_constant_time_and_hides_its_value() {
+        let a = ClientSecret::new("client-secret-0123");
+        assert_eq!(a, ClientSecret::new("client-secret-0123"));
+        assert_ne!(a, ClientSecret::new("client-secret-0124"));
+        assert_ne!(a, ClientSecret::new("client-secret-012"));
+        assert_eq!(a.clone(), a);
+        assert_eq!(format!("{a:?}"), "ClientSecret([redacted])");
     }
 
     #[test]

@@ -76,13 +76,45 @@ impl fmt::Debug for State {
     }
 }
 
-/// A Connect URL and the `state` it carries.
-#[derive(Clone, Debug)]
+/// A Connect URL and the `state` it carries. `Debug` shows the URL with its `state`
+/// parameter masked (a logged state would let whoever reads the log finish the login).
+#[derive(Clone)]
 pub struct AuthorizationUrl {
     /// Where to send the user's browser.
     pub url: Url,
     /// What the redirect must echo back.
     pub state: State,
+}
+
+impl fmt::Debug for AuthorizationUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.url.clone();
+        let pairs: Vec<(String, String)> = self
+            .url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "state" {
+                    "[redacted]".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        if !pairs.is_empty() {
+            shown.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        let mut text = shown.to_string();
+        // Belt and braces: the raw value, wherever else it might appear.
+        let state = self.state.secret();
+        if state.len() >= 4 {
+            text = crate::error::redact(&text, &[state]);
+        }
+        f.debug_struct("AuthorizationUrl")
+            .field("url", &text)
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 /// Builds a Smartcar Connect URL. Start it with [`Client::authorize`].
@@ -479,5 +511,30 @@ impl Client {
             "Connect redirect",
             "it carries none of code, user_id, vehicle_id or error",
         ))
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    #[test]
+    fn authorization_url_debug_masks_the_state() {
+        let client = crate::Client::builder()
+            .client_id("client-id")
+            .redirect_uri("https://app.example/callback")
+            .build()
+            .unwrap();
+        let auth = client
+            .authorize()
+            .state("state-SECRET-9f3a1c")
+            .build()
+            .unwrap();
+        assert!(auth.url.as_str().contains("state=state-SECRET-9f3a1c"));
+        let shown = format!("{auth:?} {auth:#?}");
+        assert!(!shown.contains("state-SECRET"), "{shown}");
+        assert!(shown.contains("state=%5Bredacted%5D"), "{shown}");
+        assert!(
+            shown.contains("client_id=client-id"),
+            "the rest is shown: {shown}"
+        );
     }
 }

@@ -3,8 +3,17 @@
 //! Every failure is an [`Error`]; [`Error::kind`] says coarsely what happened (for matching and
 //! metrics), and the variants carry the details. API errors keep every field Smartcar sends
 //! ([`ApiError`]), whatever the body's shape (v2.0, v1.0, v3 `errors[]`, or a non-JSON gateway
-//! page), and always the HTTP status and `sc-request-id`. No variant ever holds a secret: token
-//! values echoed by the platform in OAuth error descriptions are redacted.
+//! page), and always the HTTP status and `sc-request-id`. No variant ever holds a secret:
+//! - the credential a request sent (client secret, code, refresh token, bearer token,
+//!   management token) is redacted wherever an answer echoes it, as sent, URL-encoded or
+//!   JSON-escaped;
+//! - nothing of a token endpoint's answer that the SDK could not read is kept (no excerpt,
+//!   no serde message quoting a value): such an answer may hold freshly issued tokens. The
+//!   error keeps the status, the request id and, in the SDK's words, what was wrong.
+//!
+//! Errors of API calls may quote the start of a response body
+//! ([`DecodeError::body_excerpt`]), which can hold the vehicle owner's personal data: show
+//! users a fixed message and the request id rather than the error's text.
 
 use std::fmt;
 use std::time::Duration;
@@ -271,8 +280,76 @@ impl ApiError {
         self.resolution == Some(ResolutionType::Reauthenticate)
     }
 
+    /// Reads an error response like [`from_response`](Self::from_response), with every form
+    /// of each of `secrets` (the credential the call sent) redacted: from the body before it
+    /// is read (so that no field, nor the cut excerpt, keeps part of one) and from every field
+    /// after (so that a JSON-escaped echo is caught too). With `show_body` false an
+    /// unrecognised body is not quoted at all.
+    pub(crate) fn from_response_redacted(
+        status: u16,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        secrets: &[&str],
+        show_body: bool,
+    ) -> ApiError {
+        if !secrets.iter().any(|s| s.len() >= MIN_SECRET_LEN) {
+            return ApiError::read(status, headers, body, show_body);
+        }
+        let text = redact(&String::from_utf8_lossy(body), secrets);
+        let mut error = ApiError::read(status, headers, text.as_bytes(), show_body);
+        error.redact(secrets);
+        error
+    }
+
+    /// Redacts every form of each of `secrets` from every field.
+    pub(crate) fn redact(&mut self, secrets: &[&str]) {
+        let fix = |s: &mut String| *s = redact(s, secrets);
+        fix(&mut self.description);
+        for field in [
+            &mut self.code,
+            &mut self.doc_url,
+            &mut self.request_id,
+            &mut self.resolution_url,
+            &mut self.suggested_user_message,
+            &mut self.title,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(field);
+        }
+        if let Some(t) = &self.error_type {
+            let redacted = redact(t.as_ref(), secrets);
+            if redacted != t.as_ref() {
+                self.error_type = Some(ErrorType::from(redacted.as_str()));
+            }
+        }
+        if let Some(r) = &self.resolution {
+            let redacted = redact(r.as_ref(), secrets);
+            if redacted != r.as_ref() {
+                self.resolution = Some(ResolutionType::from(redacted.as_str()));
+            }
+        }
+        for value in &mut self.detail {
+            redact_json(value, secrets);
+        }
+    }
+
     /// Reads an error response: any status ≥ 400, any body. Never fails.
     pub fn from_response(status: u16, headers: &http::HeaderMap, body: &[u8]) -> ApiError {
+        ApiError::read(status, headers, body, true)
+    }
+
+    /// [`from_response`](Self::from_response); with `show_body` false an unrecognised body is
+    /// described by its status, media type and size only, never quoted.
+    fn read(status: u16, headers: &http::HeaderMap, body: &[u8], show_body: bool) -> ApiError {
+        let unrecognized = |status, headers, body: &[u8]| {
+            if show_body {
+                describe_unrecognized(status, headers, body)
+            } else {
+                describe_withheld(status, headers, body.len())
+            }
+        };
         let header = |name: &str| {
             headers
                 .get(name)
@@ -342,11 +419,11 @@ impl ApiError {
                 }
             }
             _ => {
-                error.description = describe_unrecognized(status, headers, body);
+                error.description = unrecognized(status, headers, body);
             }
         }
         if error.description.is_empty() {
-            error.description = describe_unrecognized(status, headers, body);
+            error.description = unrecognized(status, headers, body);
         }
         error
     }
@@ -425,6 +502,31 @@ fn describe_unrecognized(status: u16, headers: &http::HeaderMap, body: &[u8]) ->
     }
 }
 
+/// The media type of a response (`text/html`), when it is a plain one; what a message may say
+/// of a body it does not show.
+pub(crate) fn media_type(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next()?.trim();
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '+' | '-');
+    (!media.is_empty() && media.len() <= 64 && media.chars().all(plain)).then_some(media)
+}
+
+/// What an error says of a body it does not show: its status, media type and size.
+pub(crate) fn describe_withheld(status: u16, headers: &http::HeaderMap, size: usize) -> String {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("error");
+    if size == 0 {
+        return format!("HTTP {status} {reason} with an empty body");
+    }
+    format!(
+        "HTTP {status} {reason} with an unexpected body ({}, {size} bytes; not shown, as a \
+         token endpoint's answers may carry credentials)",
+        media_type(headers).unwrap_or("no or an unusual content type")
+    )
+}
+
 /// `retry-after`: delay-seconds, or an HTTP date.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
@@ -495,13 +597,63 @@ impl fmt::Display for OAuthError {
 
 impl std::error::Error for OAuthError {}
 
-/// Replaces every occurrence of each secret in `text` with `[redacted]`.
+/// Secrets shorter than this are not searched for (they would match ordinary words).
+const MIN_SECRET_LEN: usize = 4;
+
+/// Replaces every occurrence of each secret in `text` with `[redacted]`: the secret as sent,
+/// URL-encoded (percent-encoded with upper- or lower-case hex, and form-encoded, as a server
+/// quoting a query string or a form body would show it) and JSON-escaped (`/` as `\/`).
 pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(s, "[redacted]");
+    for s in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
+        for form in secret_forms(s) {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), "[redacted]");
+            }
+        }
     }
     out
+}
+
+/// The forms in which a secret may be echoed back.
+fn secret_forms(secret: &str) -> Vec<String> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let mut upper = String::with_capacity(secret.len() * 3);
+    let mut lower = String::with_capacity(secret.len() * 3);
+    for &b in secret.as_bytes() {
+        if unreserved(b) {
+            upper.push(b as char);
+            lower.push(b as char);
+        } else {
+            upper.push_str(&format!("%{b:02X}"));
+            lower.push_str(&format!("%{b:02x}"));
+        }
+    }
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let json = secret.replace('/', "\\/");
+    let mut forms = vec![secret.to_owned()];
+    for f in [upper, lower, form, json] {
+        if !forms.contains(&f) {
+            forms.push(f);
+        }
+    }
+    forms
+}
+
+/// Redacts every string (and object key) of a JSON value.
+fn redact_json(value: &mut serde_json::Value, secrets: &[&str]) {
+    match value {
+        serde_json::Value::String(s) => *s = redact(s, secrets),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| redact_json(v, secrets)),
+        serde_json::Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (k, mut v) in entries {
+                redact_json(&mut v, secrets);
+                map.insert(redact(&k, secrets), v);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Smartcar Connect's error redirect (`error`, `error_description`, and for incompatible
@@ -554,9 +706,21 @@ pub struct DecodeError {
     pub status: Option<u16>,
     /// `sc-request-id`.
     pub request_id: Option<String>,
-    /// What was wrong (e.g. the serde error with its JSON path).
+    /// What was wrong (e.g. the serde error with its JSON path, which for an API call may
+    /// quote a value of the response: see [`body_excerpt`](Self::body_excerpt)). For a token
+    /// endpoint's answer only the SDK's own words: the kind of problem, the field when it is
+    /// one of the token response's, the line and column; never a value of the body.
     pub message: String,
-    /// The first characters of the body.
+    /// The first characters of the body (at most 200, on one line), to tell what came back.
+    ///
+    /// **Always empty for a token endpoint's answer**: a 2xx answer the SDK cannot read (a
+    /// bad `expires_in`, a truncated body, an HTML page) may still hold freshly issued access
+    /// and refresh tokens, so none of it is kept.
+    ///
+    /// For an API call it is the start of the response body, which may carry **personal
+    /// data** of the vehicle's owner (a VIN, a location, a name): like the response itself,
+    /// do not show it to other users nor send it to logs that must not hold personal data;
+    /// show the error's request id instead (`Error::request_id`).
     pub body_excerpt: String,
 }
 

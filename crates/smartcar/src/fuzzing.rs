@@ -145,7 +145,24 @@ pub fn decode_response<T: DeserializeOwned>(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<Response<T>, Error> {
-    let raw = RawResponse::checked(status, headers.clone(), bytes::Bytes::copy_from_slice(body))?;
+    decode_response_with_token(operation, "", status, headers, body)
+}
+
+/// [`decode_response`] for a call that sent `token` as its bearer token (redacted from API
+/// errors that echo it).
+pub fn decode_response_with_token<T: DeserializeOwned>(
+    operation: &str,
+    token: &str,
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<Response<T>, Error> {
+    let raw = RawResponse::checked(
+        status,
+        headers.clone(),
+        bytes::Bytes::copy_from_slice(body),
+        token,
+    )?;
     // `operation` is "METHOD /template", as errors name calls.
     let (method, template) = operation.split_once(' ').unwrap_or(("GET", operation));
     let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET);

@@ -79,11 +79,13 @@
 //! Webhooks: [`webhooks`] verifies deliveries (and, with the `axum` feature, gives an extractor):
 //!
 //! ```no_run
-//! # fn demo(amt: &str, signature: Option<&str>, body: &[u8]) -> Result<(), smartcar::webhooks::WebhookError> {
+//! # fn demo(amt: &str, signature: Option<&str>, body: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
 //! use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
 //!
-//! let verifier = WebhookVerifier::new(amt); // the application management token
-//! let delivery = verifier.verify(signature, body)?; // `sc-signature`, constant time
+//! // The application management token; an empty one is refused.
+//! let verifier = WebhookVerifier::new(amt)?;
+//! // `sc-signature` in constant time, then (v3) the signed `deliveredAt` within 5 minutes.
+//! let delivery = verifier.verify(signature, body)?;
 //! if let WebhookEvent::Verify { challenge } = &delivery.event {
 //!     println!("{}", verifier.challenge_response(challenge));
 //! }

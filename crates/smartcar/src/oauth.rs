@@ -20,7 +20,7 @@ use oauth2::{
 use crate::Error;
 use crate::client::Client;
 use crate::connect::AuthorizationCode;
-use crate::error::{ApiError, DecodeError, OAuthError, excerpt, redact};
+use crate::error::{ApiError, DecodeError, OAuthError, redact};
 use crate::tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,
@@ -347,17 +347,17 @@ impl Client {
             RequestTokenError::Parse(e, body) => match status {
                 // An error status with a body that is not an OAuth error (an HTML 502 page…).
                 Some(s) if s >= 400 => {
-                    Error::Api(Box::new(redacted_api_error(s, &headers, &body, secrets)))
+                    Error::Api(Box::new(token_endpoint_error(s, &headers, &body, secrets)))
                 }
+                // A 2xx answer that is not a token response may still carry freshly issued
+                // tokens (a bad `expires_in`, a truncated body): nothing of it is kept, and
+                // serde's message, which quotes values, is replaced by the SDK's own words.
                 _ => Error::Decode(Box::new(DecodeError {
                     operation,
                     status,
-                    request_id: None,
-                    message: redact(&e.to_string(), secrets),
-                    // Redacted before the cut: a truncated secret is still a leak.
-                    body_excerpt: excerpt(
-                        redact(&String::from_utf8_lossy(&body), secrets).as_bytes(),
-                    ),
+                    request_id: request_id(&headers, secrets),
+                    message: unreadable_token_answer(&e.path().to_string(), e.inner()),
+                    body_excerpt: String::new(),
                 })),
             },
             RequestTokenError::Request(HttpClientError::Reqwest(e)) => {
@@ -381,37 +381,91 @@ impl Client {
             },
             // oauth2 reports an error status with an empty body this way.
             RequestTokenError::Other(_) if status.is_some_and(|s| s >= 400) => {
-                Error::Api(Box::new(redacted_api_error(
+                Error::Api(Box::new(token_endpoint_error(
                     status.unwrap_or(500),
                     &headers,
                     b"",
                     secrets,
                 )))
             }
-            RequestTokenError::Other(message) => Error::Decode(Box::new(DecodeError {
+            // A 2xx answer with an empty body or one that is not labelled JSON (an HTML page
+            // with status 200): oauth2's message quotes the content type; ours names it only
+            // when it is a plain media type, and never shows the body.
+            RequestTokenError::Other(_) => Error::Decode(Box::new(DecodeError {
                 operation,
                 status,
-                request_id: None,
-                message: redact(&message, secrets),
+                request_id: request_id(&headers, secrets),
+                message: format!(
+                    "the token endpoint answered with an empty body or one that is not JSON \
+                     ({}); the body is not shown, as a token answer carries credentials: \
+                     quote the request id to Smartcar support",
+                    crate::error::media_type(&headers).unwrap_or("no or an unusual content type")
+                ),
                 body_excerpt: String::new(),
             })),
         })
     }
 }
 
-/// An error status with a body that is not an OAuth error, read with every secret sent redacted
-/// from the body before it is read (so that no field nor the cut excerpt carries one) and from
-/// what the headers add (request id, content type).
-fn redacted_api_error(
+/// The `sc-request-id` of a token endpoint's answer, with the secrets sent redacted.
+fn request_id(headers: &http::HeaderMap, secrets: &[&str]) -> Option<String> {
+    headers
+        .get("sc-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|id| redact(id, secrets))
+}
+
+/// What was wrong with a 2xx token answer, in the SDK's own words: the kind of problem, the
+/// field when it is one of a token response's, the line and column. Never a value of the body
+/// (serde's messages quote them: `invalid type: string "…", expected u64`).
+fn unreadable_token_answer(path: &str, e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    const FIELDS: [&str; 5] = [
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "scope",
+    ];
+    let what = match e.classify() {
+        Category::Eof => "it ends before its JSON does (truncated?)".to_owned(),
+        Category::Syntax => "it is not valid JSON".to_owned(),
+        Category::Io => "it could not be read".to_owned(),
+        Category::Data => {
+            let text = e.to_string();
+            let missing = text
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split_once('`'))
+                .map(|(name, _)| name)
+                .and_then(|name| FIELDS.iter().find(|f| **f == name));
+            match (missing, FIELDS.iter().find(|f| **f == path)) {
+                (Some(name), _) => format!("it has no `{name}`"),
+                (None, Some(field)) => format!("`{field}` has a value of the wrong type"),
+                (None, None) => "a field has a value of the wrong type".to_owned(),
+            }
+        }
+    };
+    format!(
+        "the token endpoint's answer is not a token response: {what} (line {}, column {}); the \
+         body is not shown, as a token answer carries credentials: quote the request id to \
+         Smartcar support",
+        e.line(),
+        e.column()
+    )
+}
+
+/// An error status with a body that is not an OAuth error: its error fields (type, code,
+/// description of a v2, v1 or v3 error body), with every form of the secrets sent redacted;
+/// no excerpt of an unrecognised body (an HTML page) and no `detail`, since a token endpoint's
+/// answers may carry credentials.
+fn token_endpoint_error(
     status: u16,
     headers: &http::HeaderMap,
     body: &[u8],
     secrets: &[&str],
 ) -> ApiError {
-    let body = redact(&String::from_utf8_lossy(body), secrets);
-    let mut api = ApiError::from_response(status, headers, body.as_bytes());
-    api.description = redact(&api.description, secrets);
-    api.request_id = api.request_id.map(|id| redact(&id, secrets));
+    let mut api = ApiError::from_response_redacted(status, headers, body, secrets, false);
+    api.detail.clear();
     api
 }
 

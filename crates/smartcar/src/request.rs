@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 use crate::Error;
 use crate::client::Client;
 use crate::config::UnitSystem;
-use crate::error::{ApiError, DecodeError, excerpt};
+use crate::error::{ApiError, DecodeError, excerpt, redact};
 use crate::oauth::transport_message;
 use crate::store::BoxFuture;
 
@@ -134,6 +134,16 @@ pub(crate) enum Idempotency {
 pub(crate) enum Credential {
     Bearer(String),
     Basic(String, String),
+}
+
+impl Credential {
+    /// The secret part: the bearer token, or the Basic password.
+    pub(crate) fn secret(&self) -> &str {
+        match self {
+            Credential::Bearer(token) => token,
+            Credential::Basic(_, password) => password,
+        }
+    }
 }
 
 impl fmt::Debug for Credential {
@@ -283,15 +293,22 @@ pub(crate) struct RawResponse {
 
 impl RawResponse {
     /// A whole answer as the SDK accepts it: any non-2xx status (a 3xx too: no redirect is
-    /// followed) is an [`Error::Api`] read from the body.
+    /// followed) is an [`Error::Api`] read from the body, with the call's own credential
+    /// (`secret`: the bearer token or the Basic password) redacted wherever the body echoes
+    /// it, as sent or URL-encoded.
     pub(crate) fn checked(
         status: u16,
         headers: HeaderMap,
         body: bytes::Bytes,
+        secret: &str,
     ) -> Result<RawResponse, Error> {
         if !(200..300).contains(&status) {
-            return Err(Error::Api(Box::new(ApiError::from_response(
-                status, &headers, &body,
+            return Err(Error::Api(Box::new(ApiError::from_response_redacted(
+                status,
+                &headers,
+                &body,
+                &[secret],
+                true,
             ))));
         }
         Ok(RawResponse {
@@ -470,7 +487,10 @@ impl Client {
                     "the response body exceeds {} MiB; no Smartcar response is that large",
                     MAX_RESPONSE_BODY / (1024 * 1024)
                 ),
-                body_excerpt: excerpt(&body),
+                // Redacted before the cut: a truncated token is still a leak.
+                body_excerpt: excerpt(
+                    redact(&String::from_utf8_lossy(&body), &[call.credential.secret()]).as_bytes(),
+                ),
             })));
         }
         let span = tracing::Span::current();
@@ -478,7 +498,7 @@ impl Client {
         if let Some(id) = headers.get(&SC_REQUEST_ID).and_then(|v| v.to_str().ok()) {
             span.record("request_id", id);
         }
-        RawResponse::checked(status, headers, body)
+        RawResponse::checked(status, headers, body, call.credential.secret())
     }
 
     fn transport(&self, call: &Call, e: reqwest::Error) -> Error {

@@ -5,21 +5,46 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 macro_rules! secret_string {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         ///
-        /// `Debug` shows `[redacted]`; the value is only reachable through `secret()`.
+        /// `Debug` shows `[redacted]`; the value is only reachable through `secret()`. `==`
+        /// compares in constant time (for values of equal length), and the value is wiped
+        /// from memory when dropped (copies made with `secret().to_owned()` are not).
         ///
         /// ```no_run
         #[doc = concat!("let value = smartcar::", stringify!($name), "::new(\"example\");")]
         #[doc = concat!("assert_eq!(format!(\"{value:?}\"), \"", stringify!($name), "([redacted])\");")]
         /// assert_eq!(value.secret(), "example");
         /// ```
-        #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Clone, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl $name {
+            /// Overwrites the value's whole buffer with zeros (what `Drop` does).
+            fn wipe(&mut self) {
+                self.0.zeroize();
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                self.wipe();
+            }
+        }
 
         impl $name {
             /// Wraps a value.
@@ -224,5 +249,41 @@ impl ApplicationToken {
     pub fn expires_within_at(&self, now: DateTime<Utc>, margin: Duration) -> bool {
         let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
         now + margin >= self.expires_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each secret newtype: equal values are equal (through the constant-time comparison),
+    /// different values or lengths are not, clones and serde round trips keep the value, and
+    /// dropping wipes the bytes the value owned.
+    macro_rules! secret_checks {
+        ($($name:ident),*) => {$(
+            let a = $name::new("same-value-0123");
+            assert_eq!(a, $name::new("same-value-0123"));
+            assert_ne!(a, $name::new("same-value-0124"));
+            assert_ne!(a, $name::new("same-value-012"));
+            assert_eq!(a.clone(), a);
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(json, "\"same-value-0123\"");
+            assert_eq!(serde_json::from_str::<$name>(&json).unwrap(), a);
+            assert!(!format!("{a:?}").contains("same-value"));
+
+            let mut value = $name::new("wipe-me-please-0123");
+            value.wipe();
+            assert!(value.0.is_empty());
+            // SAFETY: `wipe` wrote zeros over the whole allocated capacity, so every byte of
+            // the spare capacity is initialised.
+            let spare = unsafe { value.0.as_mut_vec() }.spare_capacity_mut();
+            assert!(spare.len() >= "wipe-me-please-0123".len());
+            assert!(spare.iter().all(|b| unsafe { b.assume_init() } == 0));
+        )*};
+    }
+
+    #[test]
+    fn secret_newtypes_compare_in_constant_time_and_wipe_on_drop() {
+        secret_checks!(AccessToken, RefreshToken, ApplicationTokenValue);
     }
 }

@@ -1,18 +1,19 @@
 //! Receiving Smartcar webhooks: signature verification (constant time), the verification
-//! challenge, and typed events (v3 payload version 4.0 and legacy v2.0).
+//! challenge, replay protection, and typed events (v3 payload version 4.0 and legacy v2.0).
 //!
 //! Every delivery carries `SC-Signature`: the lowercase hex HMAC-SHA256 of the raw body, keyed
 //! with the application management token (AMT). Verify it over the *raw bytes* received, before
 //! parsing (re-serialising a parsed body, as some official SDKs do, breaks on any formatting
-//! difference).
+//! difference). An empty key would let anyone sign: [`WebhookVerifier::new`] refuses one.
 //!
 //! ```
 //! use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
 //!
-//! let verifier = WebhookVerifier::new("amt");
-//! let body = br#"{"eventId":"e-1","eventType":"VERIFY","data":{"challenge":"challenge"},"meta":{"deliveryId":"d-1","deliveredAt":1761896351529}}"#;
-//! let signature = smartcar::webhooks::sign("amt", body);
-//! let delivery = verifier.verify(Some(&signature), body)?;
+//! let verifier = WebhookVerifier::new("amt")?;
+//! let now_ms = chrono::Utc::now().timestamp_millis();
+//! let body = format!(r#"{{"eventId":"e-1","eventType":"VERIFY","data":{{"challenge":"challenge"}},"meta":{{"deliveryId":"d-1","deliveredAt":{now_ms}}}}}"#);
+//! let signature = smartcar::webhooks::sign("amt", body.as_bytes());
+//! let delivery = verifier.verify(Some(&signature), body.as_bytes())?;
 //! match &delivery.event {
 //!     WebhookEvent::Verify { challenge } => {
 //!         // Answer 200 with this JSON body:
@@ -23,12 +24,37 @@
 //! }
 //! // A tampered body fails, in constant time.
 //! assert!(verifier.verify(Some(&signature), b"{}").is_err());
-//! # Ok::<(), smartcar::webhooks::WebhookError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Replays and duplicates
+//!
+//! A valid signature proves that Smartcar produced the body, not that it is the first time
+//! you see it: whoever captured one delivery (a proxy log, a leaked request dump) could send
+//! it again. Two defences, both needed:
+//!
+//! - **Freshness (v3).** v3 bodies carry `meta.deliveredAt` (epoch milliseconds), inside the
+//!   signed bytes, set anew on every delivery attempt. After the HMAC, the verifier refuses a
+//!   delivery older than [`WebhookVerifier::max_age`] ([`DEFAULT_MAX_AGE`], 5 minutes, by
+//!   default; [`WebhookError::TooOld`]) or more than [`MAX_CLOCK_SKEW`] in the future
+//!   ([`WebhookError::FromTheFuture`]). Keep the receiver's clock synchronised (NTP).
+//!   v2.0 bodies carry no signed timestamp: for them only deduplication helps.
+//! - **Deduplication.** Delivery is at least once: Smartcar retries until it gets a 2xx, so
+//!   the same event can arrive more than once even without an attacker. Remember what you
+//!   processed for at least the max age and skip repeats. v3: key on
+//!   [`Delivery::event_id`] (`eventId`, constant across retries; `meta.deliveryId` changes
+//!   per attempt). v2.0: no event id in the envelope; key on the webhook id
+//!   ([`Delivery::webhook_id`]) plus a SHA-256 of the raw body (a retry sends the same
+//!   bytes), or on the payload's own `eventId` for `eventBased` deliveries.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
+use zeroize::Zeroizing;
+
+use crate::request::{Clock, SharedClock};
 use serde_json::Value;
 use sha2::Sha256;
 use smartcar_api::types;
@@ -40,6 +66,16 @@ pub const SIGNATURE_HEADER: &str = "sc-signature";
 
 /// Default largest body accepted (1 MiB); deliveries are a few kilobytes.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// Default oldest v3 delivery accepted, by its signed `meta.deliveredAt`: 5 minutes. Smartcar
+/// stamps every attempt (retries included) when it sends it, so a genuine delivery is seconds
+/// old when it arrives; five minutes leaves room for a slow network and a receiver whose
+/// clock is a little behind, and closes the window for replaying a captured delivery.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// How far in the future a v3 delivery's `meta.deliveredAt` may be (the sender's clock ahead
+/// of the receiver's): 1 minute.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Why a delivery was rejected.
 #[non_exhaustive]
@@ -62,6 +98,32 @@ pub enum WebhookError {
     /// The (correctly signed) body is not a webhook envelope.
     #[error("the webhook body is not a Smartcar webhook envelope: {0}")]
     Malformed(String),
+    /// The correctly signed v3 delivery was sent longer ago than the verifier's max age: a
+    /// replay of a captured delivery, or a receiver clock far ahead.
+    #[error(
+        "the webhook delivery was sent {age_ms} ms ago (meta.deliveredAt {delivered_at}), more than the {max_age:?} accepted: a replayed delivery, or this server's clock is wrong (synchronise it with NTP)"
+    )]
+    TooOld {
+        /// `meta.deliveredAt`, epoch milliseconds.
+        delivered_at: i64,
+        /// How old it was when checked, in milliseconds.
+        age_ms: i64,
+        /// The verifier's max age.
+        max_age: Duration,
+    },
+    /// The correctly signed v3 delivery is stamped more than [`MAX_CLOCK_SKEW`] in the future:
+    /// the clocks disagree (this server's is behind).
+    #[error(
+        "the webhook delivery is stamped {ahead_ms} ms in the future (meta.deliveredAt {delivered_at}), more than the {max_skew:?} of clock skew accepted: synchronise this server's clock with NTP"
+    )]
+    FromTheFuture {
+        /// `meta.deliveredAt`, epoch milliseconds.
+        delivered_at: i64,
+        /// How far ahead of the receiver's clock it was, in milliseconds.
+        ahead_ms: i64,
+        /// The skew accepted ([`MAX_CLOCK_SKEW`]).
+        max_skew: Duration,
+    },
 }
 
 /// Lowercase hex HMAC-SHA256 of `body` keyed with `amt`: the `SC-Signature` Smartcar sends, and
@@ -73,10 +135,16 @@ pub fn sign(amt: &str, body: &[u8]) -> String {
 }
 
 /// Verifies deliveries with the application management token.
+///
+/// Checks, in order: the body size, the signature (constant time), then, for v3 deliveries,
+/// the signed `meta.deliveredAt` against [`max_age`](Self::max_age) (see the module's
+/// [replay notes](self#replays-and-duplicates)). The key is wiped from memory on drop.
 #[derive(Clone)]
 pub struct WebhookVerifier {
-    amt: String,
+    amt: Zeroizing<String>,
     max_body: usize,
+    max_age: Option<Duration>,
+    clock: Option<SharedClock>,
 }
 
 impl fmt::Debug for WebhookVerifier {
@@ -84,17 +152,81 @@ impl fmt::Debug for WebhookVerifier {
         f.debug_struct("WebhookVerifier")
             .field("amt", &"[redacted]")
             .field("max_body", &self.max_body)
-            .finish()
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
     }
 }
 
 impl WebhookVerifier {
-    /// A verifier keyed with the application management token.
-    pub fn new(amt: impl Into<String>) -> Self {
-        WebhookVerifier {
-            amt: amt.into(),
-            max_body: DEFAULT_MAX_BODY,
+    /// A verifier keyed with the application management token (AMT; Smartcar's dashboard,
+    /// application settings), checking v3 deliveries' age against [`DEFAULT_MAX_AGE`].
+    ///
+    /// ```
+    /// use smartcar::webhooks::WebhookVerifier;
+    /// assert!(WebhookVerifier::new("").is_err());
+    /// let verifier = WebhookVerifier::new("the-management-token")?;
+    /// # let _ = verifier;
+    /// # Ok::<(), smartcar::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an empty or whitespace-only
+    /// key: an HMAC keyed with it proves nothing (anyone can compute it), so a receiver built
+    /// on it would accept forged deliveries. Set the application management token (e.g. from
+    /// `SMARTCAR_MANAGEMENT_TOKEN`), or do not mount the webhook route at all.
+    pub fn new(amt: impl Into<String>) -> Result<Self, crate::Error> {
+        let amt = Zeroizing::new(amt.into());
+        if amt.trim().is_empty() {
+            return Err(crate::Error::invalid(
+                "webhook key",
+                "the application management token is empty, and an empty HMAC key would let \
+                 anyone forge deliveries: set the application management token from the \
+                 Smartcar dashboard (e.g. SMARTCAR_MANAGEMENT_TOKEN), or do not receive webhooks",
+            ));
         }
+        Ok(WebhookVerifier {
+            amt,
+            max_body: DEFAULT_MAX_BODY,
+            max_age: Some(DEFAULT_MAX_AGE),
+            clock: None,
+        })
+    }
+
+    /// Refuses v3 deliveries whose signed `meta.deliveredAt` is older than `max_age` (default
+    /// [`DEFAULT_MAX_AGE`]) with [`WebhookError::TooOld`], and those more than
+    /// [`MAX_CLOCK_SKEW`] in the future with [`WebhookError::FromTheFuture`]. v2.0 deliveries
+    /// carry no signed timestamp and are not checked: deduplicate them (see the module docs).
+    ///
+    /// ```
+    /// # let verifier = smartcar::webhooks::WebhookVerifier::new("amt")?;
+    /// let verifier = verifier.max_age(std::time::Duration::from_secs(60));
+    /// # let _ = verifier;
+    /// # Ok::<(), smartcar::Error>(())
+    /// ```
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Turns the age check off (every correctly signed delivery is accepted, however old).
+    /// Only for replaying stored deliveries on purpose, or behind your own deduplication with
+    /// no time bound; a captured delivery can then be replayed forever.
+    pub fn without_max_age(mut self) -> Self {
+        self.max_age = None;
+        self
+    }
+
+    /// Reads "now" for the age check from `clock` instead of the system clock (a simulator
+    /// with a movable clock, tests).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The configured max age of v3 deliveries (`None`: not checked).
+    pub fn age_limit(&self) -> Option<Duration> {
+        self.max_age
     }
 
     /// Rejects bodies larger than `bytes` (default [`DEFAULT_MAX_BODY`]).
@@ -117,7 +249,9 @@ impl WebhookVerifier {
     ///
     /// # Errors
     ///
-    /// [`WebhookError`]: missing or wrong signature, body too large, malformed envelope.
+    /// [`WebhookError`]: missing or wrong signature, body too large, malformed envelope, a v3
+    /// delivery outside the max age ([`TooOld`](WebhookError::TooOld),
+    /// [`FromTheFuture`](WebhookError::FromTheFuture)).
     pub fn verify(&self, signature: Option<&str>, body: &[u8]) -> Result<Delivery, WebhookError> {
         if body.len() > self.max_body {
             return Err(WebhookError::BodyTooLarge {
@@ -136,7 +270,31 @@ impl WebhookVerifier {
         // `verify_slice` compares in constant time.
         mac.verify_slice(&expected)
             .map_err(|_| WebhookError::BadSignature)?;
-        Delivery::parse(body)
+        let delivery = Delivery::parse(body)?;
+        if let (Some(max_age), Some(delivered_at)) = (self.max_age, delivery.delivered_at) {
+            let now = match &self.clock {
+                Some(clock) => clock.now(),
+                None => chrono::Utc::now(),
+            }
+            .timestamp_millis();
+            let age_ms = now.saturating_sub(delivered_at);
+            let limit = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+            if age_ms > limit(max_age) {
+                return Err(WebhookError::TooOld {
+                    delivered_at,
+                    age_ms,
+                    max_age,
+                });
+            }
+            if age_ms < 0 && age_ms.saturating_neg() > limit(MAX_CLOCK_SKEW) {
+                return Err(WebhookError::FromTheFuture {
+                    delivered_at,
+                    ahead_ms: age_ms.saturating_neg(),
+                    max_skew: MAX_CLOCK_SKEW,
+                });
+            }
+        }
+        Ok(delivery)
     }
 
     /// The JSON body answering a verification challenge: `{"challenge": hex HMAC(AMT, challenge)}`.
@@ -330,7 +488,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_input_with_typed_errors() {
-        let v = WebhookVerifier::new("amt").max_body(64);
+        let v = WebhookVerifier::new("amt").unwrap().max_body(64);
         let body = br#"{"version":"2.0","webhookId":"w","eventName":"verify","payload":{"challenge":"c"}}"#;
         assert_eq!(v.verify(None, b"{}"), Err(WebhookError::MissingSignature));
         assert_eq!(v.verify(Some("zz"), b"{}"), Err(WebhookError::BadSignature));
@@ -342,7 +500,7 @@ mod tests {
             v.verify(Some(&sign("amt", body)), body),
             Err(WebhookError::BodyTooLarge { .. })
         ));
-        let v = WebhookVerifier::new("amt");
+        let v = WebhookVerifier::new("amt").unwrap();
         let truncated = &body[..body.len() - 5];
         assert!(matches!(
             v.verify(Some(&sign("amt", truncated)), truncated),
@@ -356,6 +514,95 @@ mod tests {
             }
         );
         assert_eq!(d.webhook_id.as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn an_empty_or_blank_key_is_refused() {
+        for key in ["", " ", "\t\n "] {
+            let e = WebhookVerifier::new(key).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+            assert!(
+                e.to_string().contains("application management token"),
+                "says what to set: {e}"
+            );
+        }
+        // A key with spaces around is still a key (used as given).
+        let v = WebhookVerifier::new(" k ").unwrap();
+        let body = br#"{"version":"2.0","webhookId":"w","eventName":"verify","payload":{"challenge":"c"}}"#;
+        assert!(v.verify(Some(&sign(" k ", body)), body).is_ok());
+        // What an empty key would have accepted: a delivery "signed" with the empty key.
+        assert_eq!(
+            v.verify(Some(&sign("", body)), body),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    fn v3_body(delivered_at: i64) -> Vec<u8> {
+        format!(
+            r#"{{"eventId":"e-1","eventType":"VEHICLE_TELEPORTED","data":{{}},"meta":{{"deliveryId":"d-1","deliveredAt":{delivered_at},"version":"4.0"}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn v3_deliveries_outside_the_max_age_are_refused_after_the_signature() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let now_ms = now.timestamp_millis();
+        let v = WebhookVerifier::new("amt").unwrap().clock(move || now);
+        assert_eq!(v.age_limit(), Some(DEFAULT_MAX_AGE));
+        let check = |v: &WebhookVerifier, at: i64| {
+            let body = v3_body(at);
+            v.verify(Some(&sign("amt", &body)), &body)
+        };
+        // Fresh, a little old, a little ahead: accepted.
+        assert!(check(&v, now_ms).is_ok());
+        assert!(check(&v, now_ms - 299_000).is_ok());
+        assert!(check(&v, now_ms + 59_000).is_ok());
+        // A replay six minutes later.
+        assert_eq!(
+            check(&v, now_ms - 360_000),
+            Err(WebhookError::TooOld {
+                delivered_at: now_ms - 360_000,
+                age_ms: 360_000,
+                max_age: DEFAULT_MAX_AGE,
+            })
+        );
+        assert!(matches!(
+            check(&v, now_ms + 61_000),
+            Err(WebhookError::FromTheFuture {
+                ahead_ms: 61_000,
+                ..
+            })
+        ));
+        // Extremes do not overflow.
+        assert!(matches!(
+            check(&v, i64::MIN),
+            Err(WebhookError::TooOld { .. })
+        ));
+        assert!(matches!(
+            check(&v, i64::MAX),
+            Err(WebhookError::FromTheFuture { .. })
+        ));
+        // The signature comes first: a stale forged body is a bad signature, not "too old".
+        let body = v3_body(now_ms - 360_000);
+        assert_eq!(
+            v.verify(Some(&sign("other", &body)), &body),
+            Err(WebhookError::BadSignature)
+        );
+        // A shorter max age, and none.
+        let strict = v.clone().max_age(Duration::from_secs(10));
+        assert!(matches!(
+            check(&strict, now_ms - 11_000),
+            Err(WebhookError::TooOld { .. })
+        ));
+        let off = v.without_max_age();
+        assert_eq!(off.age_limit(), None);
+        assert!(check(&off, 0).is_ok());
+        // v2 deliveries carry no signed time: not checked.
+        let v2 = br#"{"version":"2.0","webhookId":"w","eventName":"verify","payload":{"challenge":"c"}}"#;
+        assert!(strict.verify(Some(&sign("amt", v2)), v2).is_ok());
     }
 
     #[test]
@@ -418,7 +665,8 @@ mod tests {
 /// use smartcar::webhooks::{WebhookEvent, WebhookVerifier, axum::{VerifiedDelivery, handler}};
 ///
 /// // Either let the SDK answer challenges and call you for everything else…
-/// let verifier = WebhookVerifier::new(std::env::var("SMARTCAR_AMT").unwrap_or_default());
+/// // Refuses an empty token: never mount a webhook route without one.
+/// let verifier = WebhookVerifier::new(std::env::var("SMARTCAR_MANAGEMENT_TOKEN")?)?;
 /// let app: Router = Router::new().route(
 ///     "/webhooks",
 ///     handler(verifier.clone(), |delivery| async move {
@@ -436,6 +684,7 @@ mod tests {
 /// }
 /// let app2: Router = Router::new().route("/webhooks", post(receive)).with_state(verifier);
 /// # let _ = (app, app2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg(feature = "axum")]
 pub mod axum {
@@ -449,9 +698,10 @@ pub mod axum {
 
     use super::{Delivery, SIGNATURE_HEADER, WebhookError, WebhookEvent, WebhookVerifier};
 
-    /// A delivery whose signature was verified. Rejections answer 401 with no body for a
-    /// missing or wrong signature (nothing leaks to a prober), 413 for a body over the limit,
-    /// 400 for a signed body that is not an envelope.
+    /// A delivery whose signature (and, for v3, age) was verified. Rejections answer 401 with
+    /// no body for a missing or wrong signature and for a v3 delivery outside the max age
+    /// (nothing leaks to a prober), 413 for a body over the limit, 400 for a signed body that
+    /// is not an envelope.
     #[derive(Clone, Debug)]
     pub struct VerifiedDelivery(pub Delivery);
 
@@ -469,9 +719,10 @@ pub mod axum {
     impl IntoResponse for WebhookRejection {
         fn into_response(self) -> Response {
             match self.0 {
-                WebhookError::MissingSignature | WebhookError::BadSignature => {
-                    StatusCode::UNAUTHORIZED.into_response()
-                }
+                WebhookError::MissingSignature
+                | WebhookError::BadSignature
+                | WebhookError::TooOld { .. }
+                | WebhookError::FromTheFuture { .. } => StatusCode::UNAUTHORIZED.into_response(),
                 WebhookError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
                 _ => (StatusCode::BAD_REQUEST, "malformed webhook body").into_response(),
             }

@@ -84,3 +84,112 @@ fn a_secret_at_the_excerpt_cut_is_not_half_kept() {
         assert!(!text.contains("code-SECRE"), "{text}");
     }
 }
+
+/// Issue 15, bug 1: a 2xx token answer the SDK cannot read kept a 200-character excerpt of
+/// the body (the fresh tokens) and serde's message, which quotes the offending value. Now
+/// neither: the message is the SDK's own, and it still says what was wrong and where.
+#[test]
+fn an_unreadable_2xx_token_answer_keeps_nothing_of_the_body() {
+    let access = "fresh-ACCESS-9c2e7b1d40f3";
+    let refresh = "fresh-REFRESH-5a8d0e3c6b21";
+    let cases: [(&str, String); 4] = [
+        (
+            "`expires_in` has a value of the wrong type",
+            format!(
+                r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":"{refresh}","refresh_token":"{refresh}"}}"#
+            ),
+        ),
+        (
+            "it ends before its JSON does",
+            format!(r#"{{"access_token":"{access}","refresh_token":"{refresh}"#),
+        ),
+        (
+            "it has no `access_token`",
+            format!(r#"{{"token":"{access}","refresh_token":"{refresh}"}}"#),
+        ),
+        (
+            "it is not valid JSON",
+            format!(r#"{{"access_token":"{access}" "refresh_token":"{refresh}"}}"#),
+        ),
+    ];
+    for grant in [
+        TokenGrant::Code,
+        TokenGrant::Refresh,
+        TokenGrant::ClientCredentials,
+    ] {
+        for (said, body) in &cases {
+            let e = token_response(grant, "sent-secret-123", 200, &json(), body.as_bytes())
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Decode);
+            let smartcar::Error::Decode(d) = &e else {
+                unreachable!()
+            };
+            assert!(d.body_excerpt.is_empty(), "{d:?}");
+            assert!(d.message.contains(said), "{grant:?}: {}", d.message);
+            for text in [e.to_string(), format!("{e:?}")] {
+                assert!(!text.contains("fresh-"), "{text}");
+            }
+        }
+    }
+    // An HTML page with status 200, and an application-token answer to a code exchange.
+    let mut html = HeaderMap::new();
+    html.insert("content-type", HeaderValue::from_static("text/html"));
+    let page = format!("<p>{access} {refresh}</p>");
+    let e = token_response(TokenGrant::Code, "c-1234", 200, &html, page.as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert!(e.to_string().contains("text/html"), "{e}");
+    assert!(!format!("{e} {e:?}").contains("fresh-"), "{e:?}");
+    let app_answer =
+        format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":3600}}"#);
+    let e = token_response(
+        TokenGrant::Code,
+        "c-1234",
+        200,
+        &json(),
+        app_answer.as_bytes(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no refresh_token"), "{e}");
+    assert!(!format!("{e} {e:?}").contains("fresh-"), "{e:?}");
+}
+
+/// Issue 15, bug 1: a token endpoint's error page (status ≥ 400, not an OAuth error) was
+/// quoted in the error: it is described by status, media type and size only.
+#[test]
+fn a_token_endpoint_error_page_is_not_quoted() {
+    let mut html = HeaderMap::new();
+    html.insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    let page = "<h1>Bad Gateway</h1><pre>fresh-ACCESS-9c2e7b1d40f3</pre>";
+    let e = token_response(TokenGrant::Refresh, "r-1234", 502, &html, page.as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Api);
+    assert_eq!(e.status(), Some(502));
+    let text = e.to_string();
+    assert!(text.contains("HTTP 502 Bad Gateway"), "{text}");
+    assert!(text.contains("text/html"), "{text}");
+    assert!(!format!("{text} {e:?}").contains("fresh-"), "{e:?}");
+}
+
+/// Issue 15, bug 1: an API error body echoing the call's own bearer token, as sent and
+/// URL-encoded, is redacted (`RawResponse::checked`).
+#[test]
+fn an_api_error_echoing_the_bearer_token_is_redacted() {
+    let token = "tok/en+A=5e1f0c9d7a2b";
+    let body = r#"{"type":"AUTHENTICATION","description":"token tok/en+A=5e1f0c9d7a2b or tok%2Fen%2BA%3D5e1f0c9d7a2b or tok%2fen%2bA%3d5e1f0c9d7a2b"}"#;
+    let e = smartcar::fuzzing::decode_response_with_token::<serde_json::Value>(
+        "GET /v2.0/vehicles/{vehicle_id}/odometer",
+        token,
+        401,
+        &json(),
+        body.as_bytes(),
+    )
+    .unwrap_err();
+    let text = format!("{e} {e:?}");
+    assert!(!text.contains("5e1f0c9d7a2b"), "{text}");
+    assert!(
+        text.contains("token [redacted] or [redacted] or [redacted]"),
+        "{text}"
+    );
+}
