@@ -298,8 +298,7 @@ impl FromRef<WebhookRoute> for WebhookVerifier {
 /// The verifier for a configured management token; `None` for none or an empty one (an empty
 /// HMAC key is public: anyone could sign deliveries with it).
 fn webhook_verifier(amt: Option<&str>) -> Option<WebhookVerifier> {
-    let amt = amt.filter(|a| !a.trim().is_empty())?;
-    Some(WebhookVerifier::new(amt))
+    WebhookVerifier::new(amt?).ok()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -462,7 +462,7 @@ async fn an_undecodable_token_answer_never_reaches_the_page() {
         "/oauth/token",
         post(|| async {
             (
-                [("content-type", "application/json"), ("sc-request-id", "req-hostile-1")],
+                [("content-type", "application/json"), ("sc-request-id", "req-0042")],
                 format!(
                     r#"{{"access_token":"{ACCESS}","token_type":"Bearer","expires_in":"bad","refresh_token":"{REFRESH}"}}"#
                 ),
@@ -503,6 +503,7 @@ async fn an_undecodable_token_answer_never_reaches_the_page() {
     assert!(!has_cookie(&r, "sc_session"));
     let page = r.text().await.unwrap();
     assert!(page.contains("did not answer as expected"), "{page}");
+    assert!(page.contains("req-0042"), "the request id helps the operator: {page}");
     for secret in [ACCESS, REFRESH, "hostile-", "client-secret"] {
         assert!(!page.contains(secret), "{secret} on the page: {page}");
     }
