@@ -11,6 +11,7 @@ pub mod crash;
 pub mod pg;
 pub mod spec;
 pub mod store_conformance;
+pub mod trace;
 
 /// Helpers for driving the SDK against the simulator.
 pub mod flow {

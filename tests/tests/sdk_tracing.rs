@@ -2,36 +2,18 @@
 //! tracing's global callsite cache with whatever else runs in the process, so this test must
 //! not run beside others.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smartcar::{ApplicationSession, TokenStore};
 use smartcar_sim::Simulator;
 use smartcar_tests::flow::{CALLBACK, client_for, connect};
+use smartcar_tests::trace::TraceCapture;
 
 /// Everything the SDK logs at TRACE level during a whole flow (Connect, exchange, reads, a
 /// command, a refresh, an application token) names no secret.
 #[tokio::test(flavor = "current_thread")]
 async fn tracing_output_carries_no_secret() {
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = TraceCapture::start();
 
     let sim = Simulator::start().await.unwrap();
     let app = sim.app();
@@ -49,7 +31,7 @@ async fn tracing_output_carries_no_secret() {
     let app_token = ApplicationSession::new(&client).token().await.unwrap();
     sim.shutdown().await;
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     assert!(
         log.contains("smartcar.request"),
         "spans are recorded:\n{log}"

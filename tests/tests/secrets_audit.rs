@@ -13,7 +13,7 @@
 //! management token (as sent, URL-encoded, JSON-escaped) are redacted.
 
 use std::fmt::{Debug, Write as _};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -24,19 +24,7 @@ use smartcar::{
 };
 use smartcar_sim::{ApproveOptions, Simulator};
 use smartcar_tests::flow::{CALLBACK, PERMISSIONS, client_for};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use smartcar_tests::trace::TraceCapture;
 
 /// Everything printed, and the secrets met on the way.
 #[derive(Default)]
@@ -70,14 +58,7 @@ impl Audit {
 
 #[tokio::test(flavor = "current_thread")]
 async fn quickstart_flow_prints_and_traces_no_secret() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = TraceCapture::start();
     let mut audit = Audit::default();
 
     let sim = Simulator::start().await.unwrap();
@@ -256,7 +237,7 @@ async fn quickstart_flow_prints_and_traces_no_secret() {
     audit.show_error("revoked session", &e);
     sim.shutdown().await;
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     assert!(log.contains("smartcar.request"), "the trace was captured");
     // Controls: the prints carry the non-secret values (so a secret would be seen too), and
     // the search finds a secret where there is one.
@@ -334,14 +315,7 @@ async fn hostile(
 /// the code exchange, the refresh and the client-credentials request.
 #[tokio::test(flavor = "current_thread")]
 async fn tokens_the_server_returns_never_reach_errors_or_traces() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = TraceCapture::start();
     let mut audit = Audit::default();
 
     const ACCESS: &str = "fresh-ACCESS-token-5e1f0c9d7a2b4e68";
@@ -457,7 +431,7 @@ async fn tokens_the_server_returns_never_reach_errors_or_traces() {
     );
     assert!(audit.printed.contains("HTTP 500"), "the status is kept");
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     assert!(
         log.contains("connected to 127.0.0.1"),
         "the trace was captured: {log}"

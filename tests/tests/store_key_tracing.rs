@@ -6,41 +6,21 @@
 //! cache with whatever else runs in the process, so this test must not run beside others.
 
 use std::error::Error as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use smartcar::{Session, SqliteTokenStore, TokenCipher, TokenStore, store_key_hash};
 use smartcar_sim::Simulator;
 use smartcar_tests::flow::{CALLBACK, client_for};
 use smartcar_tests::store_conformance::connected_tokens;
-
-/// Captures what a `tracing_subscriber::fmt` subscriber writes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use smartcar_tests::trace::TraceCapture;
 
 /// A refresh through a session keyed by a cookie-like value over the SQLite store, a session
 /// error and a store error, all at TRACE level: the key's hash appears, the key never does
 /// (nor in the errors or the session's `Debug`).
 #[tokio::test(flavor = "current_thread")]
 async fn trace_output_and_errors_name_the_key_hash_not_the_key() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = TraceCapture::start();
 
     // What a web application might use as the key: its session cookie's value.
     let key = "sc_session-Zm9yZ2VkLWNvb2tpZS12YWx1ZS0xMjM0NTY3ODkw";
@@ -88,7 +68,7 @@ async fn trace_output_and_errors_name_the_key_hash_not_the_key() {
     let refused = strict.load(key).await.unwrap_err();
     sim.shutdown().await;
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     assert!(
         log.contains("access token refreshed"),
         "the refresh is logged:\n{log}"

@@ -503,7 +503,10 @@ async fn an_undecodable_token_answer_never_reaches_the_page() {
     assert!(!has_cookie(&r, "sc_session"));
     let page = r.text().await.unwrap();
     assert!(page.contains("did not answer as expected"), "{page}");
-    assert!(page.contains("req-0042"), "the request id helps the operator: {page}");
+    assert!(
+        page.contains("req-0042"),
+        "the request id helps the operator: {page}"
+    );
     for secret in [ACCESS, REFRESH, "hostile-", "client-secret"] {
         assert!(!page.contains(secret), "{secret} on the page: {page}");
     }
