@@ -207,6 +207,8 @@ pub fn settings(open_enums: &[OpenEnum]) -> progenitor::GenerationSettings {
 /// Preprocesses `doc` and generates the token stream of the whole file (progenitor's output
 /// plus the open enums).
 pub fn generate_tokens(mut doc: Value) -> Result<TokenStream> {
+    // The operation table lists skipped operations too: read it before preprocessing.
+    let ops = crate::ops::collect(&doc)?;
     let pre = preprocess(&mut doc)?;
     let spec: openapiv3::OpenAPI = serde_json::from_value(doc)
         .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
@@ -222,8 +224,32 @@ pub fn generate_tokens(mut doc: Value) -> Result<TokenStream> {
         })?
         .map_err(|e| format!("progenitor cannot generate a client from this spec: {e}"))?;
     check_replacements(&tokens, &pre.open_enums)?;
+    crate::ops::check_types(&ops, &type_names(&tokens)?)?;
     let open = open_enums::emit(&pre.open_enums);
-    Ok(quote! { #tokens #open })
+    let table = crate::ops::emit(&ops);
+    Ok(quote! { #tokens #open #table })
+}
+
+/// The names of the items of the generated `types` module.
+fn type_names(tokens: &TokenStream) -> Result<std::collections::BTreeSet<String>> {
+    let file: syn::File = syn::parse2(tokens.clone())
+        .map_err(|e| format!("progenitor produced code that does not parse: {e}"))?;
+    let mut names = std::collections::BTreeSet::new();
+    for item in &file.items {
+        let syn::Item::Mod(m) = item else { continue };
+        if m.ident != "types" {
+            continue;
+        }
+        for item in m.content.iter().flat_map(|(_, items)| items) {
+            match item {
+                syn::Item::Enum(e) => names.insert(e.ident.to_string()),
+                syn::Item::Struct(s) => names.insert(s.ident.to_string()),
+                syn::Item::Type(t) => names.insert(t.ident.to_string()),
+                _ => false,
+            };
+        }
+    }
+    Ok(names)
 }
 
 /// Fails if progenitor still generated a type that should have been replaced by an open enum.

@@ -20,6 +20,7 @@ mod check;
 mod codegen;
 mod fuzz;
 mod open_enums;
+mod ops;
 mod setup;
 #[cfg(test)]
 mod surface;

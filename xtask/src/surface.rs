@@ -25,7 +25,29 @@ pub fn render(file: &syn::File) -> String {
         out.push_str("\n# open enums (any other value decodes as Unknown(String))\n");
         render_open_enums(open, &mut out);
     }
+    if let Some(ops) = module(&file.items, "ops") {
+        out.push_str("\n# operation table (smartcar_api::ops)\n");
+        render_op_table(ops, &mut out);
+    }
     out
+}
+
+/// One line per `Operation` constant: its name, then every field as written.
+fn render_op_table(items: &[Item], out: &mut String) {
+    for item in items {
+        let Item::Const(c) = item else { continue };
+        let syn::Expr::Struct(fields) = c.expr.as_ref() else {
+            let _ = writeln!(out, "{} = {}", c.ident, compact(&c.expr.to_token_stream()));
+            continue;
+        };
+        let _ = write!(out, "{}:", c.ident);
+        for field in &fields.fields {
+            let name = field.member.to_token_stream().to_string();
+            let value = compact(&field.expr.to_token_stream()).replace("& [", "[");
+            let _ = write!(out, " {name}={value}");
+        }
+        out.push('\n');
+    }
 }
 
 fn module<'a>(items: &'a [Item], name: &str) -> Option<&'a [Item]> {
@@ -480,6 +502,7 @@ fn compact(tokens: &TokenStream) -> String {
         .replace(" >", ">")
         .replace("< ", "<")
         .replace(" ,", ",")
+        .replace("Some (", "Some(")
 }
 
 #[cfg(test)]

@@ -24018,3 +24018,1848 @@ pub mod open_enums {
         }
     }
 }
+/// The operation table: one [`Operation`] constant and one [`Endpoint`] marker type per
+/// operation of the spec, and [`ALL`]. See [`crate::op`].
+pub mod ops {
+    use crate::op::{Endpoint, Host, Method, Operation, Security};
+    use super::types;
+    ///`GET /oauth/authorize` (`authorize`): Smartcar Connect authorization page.
+    pub const AUTHORIZE: Operation = Operation {
+        id: "authorize",
+        tag: "auth",
+        method: Method::Get,
+        host: Host::Connect,
+        path: "/oauth/authorize",
+        path_params: &[],
+        query_params: &[
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "approval_prompt",
+            "mode",
+            "make",
+            "single_select",
+            "single_select_vin",
+            "flags",
+            "user",
+        ],
+        security: Security::None,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: false,
+        request: None,
+        response: None,
+    };
+    ///[`AUTHORIZE`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct Authorize;
+    impl Authorize {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/oauth/authorize".to_string()
+        }
+    }
+    impl Endpoint for Authorize {
+        const OP: Operation = AUTHORIZE;
+        type Request = ();
+        type Response = ();
+    }
+    ///`GET /oauth/reauthenticate` (`reauthenticate`): Smartcar Connect re-authentication page.
+    pub const REAUTHENTICATE: Operation = Operation {
+        id: "reauthenticate",
+        tag: "auth",
+        method: Method::Get,
+        host: Host::Connect,
+        path: "/oauth/reauthenticate",
+        path_params: &[],
+        query_params: &[
+            "response_type",
+            "client_id",
+            "vehicle_id",
+            "redirect_uri",
+            "state",
+            "user",
+        ],
+        security: Security::None,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: false,
+        request: None,
+        response: None,
+    };
+    ///[`REAUTHENTICATE`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct Reauthenticate;
+    impl Reauthenticate {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/oauth/reauthenticate".to_string()
+        }
+    }
+    impl Endpoint for Reauthenticate {
+        const OP: Operation = REAUTHENTICATE;
+        type Request = ();
+        type Response = ();
+    }
+    ///`POST /oauth/token` (`exchange_token`): Exchange an authorization code, or a refresh token, for tokens.
+    pub const EXCHANGE_TOKEN: Operation = Operation {
+        id: "exchange_token",
+        tag: "auth",
+        method: Method::Post,
+        host: Host::Auth,
+        path: "/oauth/token",
+        path_params: &[],
+        query_params: &["flags"],
+        security: Security::ClientBasic,
+        permissions: &[],
+        command: false,
+        idempotent: false,
+        generated: true,
+        request: Some("TokenRequest"),
+        response: Some("types::TokenResponse"),
+    };
+    ///[`EXCHANGE_TOKEN`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ExchangeToken;
+    impl ExchangeToken {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/oauth/token".to_string()
+        }
+    }
+    impl Endpoint for ExchangeToken {
+        const OP: Operation = EXCHANGE_TOKEN;
+        type Request = types::TokenRequest;
+        type Response = types::TokenResponse;
+    }
+    ///`POST /oauth2/token` (`request_application_token`): Request an application access token (client credentials).
+    pub const REQUEST_APPLICATION_TOKEN: Operation = Operation {
+        id: "request_application_token",
+        tag: "auth",
+        method: Method::Post,
+        host: Host::Iam,
+        path: "/oauth2/token",
+        path_params: &[],
+        query_params: &[],
+        security: Security::None,
+        permissions: &[],
+        command: false,
+        idempotent: false,
+        generated: true,
+        request: Some("ClientCredentialsRequest"),
+        response: Some("types::ApplicationTokenResponse"),
+    };
+    ///[`REQUEST_APPLICATION_TOKEN`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct RequestApplicationToken;
+    impl RequestApplicationToken {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/oauth2/token".to_string()
+        }
+    }
+    impl Endpoint for RequestApplicationToken {
+        const OP: Operation = REQUEST_APPLICATION_TOKEN;
+        type Request = types::ClientCredentialsRequest;
+        type Response = types::ApplicationTokenResponse;
+    }
+    ///`GET /v1.0/compatibility` (`get_compatibility_v1`): Whether a VIN is compatible with a set of permissions (v1.0).
+    pub const GET_COMPATIBILITY_V1: Operation = Operation {
+        id: "get_compatibility_v1",
+        tag: "compatibility",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v1.0/compatibility",
+        path_params: &[],
+        query_params: &[
+            "vin",
+            "scope",
+            "country",
+            "flags",
+            "mode",
+            "test_mode_compatibility_level",
+        ],
+        security: Security::ClientBasic,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::CompatibilityV1"),
+    };
+    ///[`GET_COMPATIBILITY_V1`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetCompatibilityV1;
+    impl GetCompatibilityV1 {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v1.0/compatibility".to_string()
+        }
+    }
+    impl Endpoint for GetCompatibilityV1 {
+        const OP: Operation = GET_COMPATIBILITY_V1;
+        type Request = ();
+        type Response = types::CompatibilityV1;
+    }
+    ///`GET /v2.0/compatibility` (`get_compatibility`): Whether a VIN is compatible, with the capability behind each permission.
+    pub const GET_COMPATIBILITY: Operation = Operation {
+        id: "get_compatibility",
+        tag: "compatibility",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/compatibility",
+        path_params: &[],
+        query_params: &[
+            "vin",
+            "scope",
+            "country",
+            "flags",
+            "mode",
+            "test_mode_compatibility_level",
+        ],
+        security: Security::ClientBasic,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::CompatibilityV2"),
+    };
+    ///[`GET_COMPATIBILITY`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetCompatibility;
+    impl GetCompatibility {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v2.0/compatibility".to_string()
+        }
+    }
+    impl Endpoint for GetCompatibility {
+        const OP: Operation = GET_COMPATIBILITY;
+        type Request = ();
+        type Response = types::CompatibilityV2;
+    }
+    ///`GET /v2.0/compatibility/matrix` (`get_compatibility_matrix`): Compatible makes, models and years by region.
+    pub const GET_COMPATIBILITY_MATRIX: Operation = Operation {
+        id: "get_compatibility_matrix",
+        tag: "compatibility",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/compatibility/matrix",
+        path_params: &[],
+        query_params: &["region", "type", "make", "scope", "mode"],
+        security: Security::ClientBasic,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::CompatibilityMatrix"),
+    };
+    ///[`GET_COMPATIBILITY_MATRIX`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetCompatibilityMatrix;
+    impl GetCompatibilityMatrix {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v2.0/compatibility/matrix".to_string()
+        }
+    }
+    impl Endpoint for GetCompatibilityMatrix {
+        const OP: Operation = GET_COMPATIBILITY_MATRIX;
+        type Request = ();
+        type Response = types::CompatibilityMatrix;
+    }
+    ///`GET /v2.0/management/connections` (`list_connections`): The application's connections (user, vehicle, date, mode).
+    pub const LIST_CONNECTIONS: Operation = Operation {
+        id: "list_connections",
+        tag: "management",
+        method: Method::Get,
+        host: Host::Management,
+        path: "/v2.0/management/connections",
+        path_params: &[],
+        query_params: &["limit", "cursor", "user_id", "vehicle_id", "mode"],
+        security: Security::ManagementBasic,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::ConnectionList"),
+    };
+    ///[`LIST_CONNECTIONS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ListConnections;
+    impl ListConnections {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v2.0/management/connections".to_string()
+        }
+    }
+    impl Endpoint for ListConnections {
+        const OP: Operation = LIST_CONNECTIONS;
+        type Request = ();
+        type Response = types::ConnectionList;
+    }
+    ///`DELETE /v2.0/management/connections` (`delete_connections`): Delete the connections of a user, of a vehicle, or of that vehicle for that user.
+    pub const DELETE_CONNECTIONS: Operation = Operation {
+        id: "delete_connections",
+        tag: "management",
+        method: Method::Delete,
+        host: Host::Management,
+        path: "/v2.0/management/connections",
+        path_params: &[],
+        query_params: &["user_id", "vehicle_id"],
+        security: Security::ManagementBasic,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::DeletedConnections"),
+    };
+    ///[`DELETE_CONNECTIONS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct DeleteConnections;
+    impl DeleteConnections {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v2.0/management/connections".to_string()
+        }
+    }
+    impl Endpoint for DeleteConnections {
+        const OP: Operation = DELETE_CONNECTIONS;
+        type Request = ();
+        type Response = types::DeletedConnections;
+    }
+    ///`GET /v2.0/user` (`get_user`): The Smartcar user id behind an access token.
+    pub const GET_USER: Operation = Operation {
+        id: "get_user",
+        tag: "user",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/user",
+        path_params: &[],
+        query_params: &[],
+        security: Security::UserToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::User"),
+    };
+    ///[`GET_USER`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetUser;
+    impl GetUser {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v2.0/user".to_string()
+        }
+    }
+    impl Endpoint for GetUser {
+        const OP: Operation = GET_USER;
+        type Request = ();
+        type Response = types::User;
+    }
+    ///`GET /v2.0/vehicles` (`list_vehicles`): Ids of the vehicles the user connected to the application.
+    pub const LIST_VEHICLES: Operation = Operation {
+        id: "list_vehicles",
+        tag: "user",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles",
+        path_params: &[],
+        query_params: &["limit", "offset"],
+        security: Security::UserToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::VehicleList"),
+    };
+    ///[`LIST_VEHICLES`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ListVehicles;
+    impl ListVehicles {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v2.0/vehicles".to_string()
+        }
+    }
+    impl Endpoint for ListVehicles {
+        const OP: Operation = LIST_VEHICLES;
+        type Request = ();
+        type Response = types::VehicleList;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}` (`get_vehicle_attributes`): Make, model and year of a vehicle.
+    pub const GET_VEHICLE_ATTRIBUTES: Operation = Operation {
+        id: "get_vehicle_attributes",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_vehicle_info"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::VehicleAttributes"),
+    };
+    ///[`GET_VEHICLE_ATTRIBUTES`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetVehicleAttributes;
+    impl GetVehicleAttributes {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetVehicleAttributes {
+        const OP: Operation = GET_VEHICLE_ATTRIBUTES;
+        type Request = ();
+        type Response = types::VehicleAttributes;
+    }
+    ///`DELETE /v2.0/vehicles/{vehicle_id}/application` (`disconnect`): Revoke the application's access to this vehicle.
+    pub const DISCONNECT: Operation = Operation {
+        id: "disconnect",
+        tag: "commands",
+        method: Method::Delete,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/application",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::UserToken,
+        permissions: &[],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: None,
+        response: Some("types::StatusResponse"),
+    };
+    ///[`DISCONNECT`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct Disconnect;
+    impl Disconnect {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/application", crate ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for Disconnect {
+        const OP: Operation = DISCONNECT;
+        type Request = ();
+        type Response = types::StatusResponse;
+    }
+    ///`POST /v2.0/vehicles/{vehicle_id}/batch` (`batch`): Several GET endpoints of one vehicle in one request.
+    pub const BATCH: Operation = Operation {
+        id: "batch",
+        tag: "batch",
+        method: Method::Post,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/batch",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: Some("BatchRequest"),
+        response: Some("types::BatchResponse"),
+    };
+    ///[`BATCH`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct Batch;
+    impl Batch {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/batch", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for Batch {
+        const OP: Operation = BATCH;
+        type Request = types::BatchRequest;
+        type Response = types::BatchResponse;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/battery` (`get_battery`): The traction battery's state of charge and range (BEV and PHEV vehicles).
+    pub const GET_BATTERY: Operation = Operation {
+        id: "get_battery",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/battery",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_battery"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::Battery"),
+    };
+    ///[`GET_BATTERY`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetBattery;
+    impl GetBattery {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/battery", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetBattery {
+        const OP: Operation = GET_BATTERY;
+        type Request = ();
+        type Response = types::Battery;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/battery/capacity` (`get_battery_capacity`): The traction battery's usable capacity.
+    pub const GET_BATTERY_CAPACITY: Operation = Operation {
+        id: "get_battery_capacity",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/battery/capacity",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_battery"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::BatteryCapacity"),
+    };
+    ///[`GET_BATTERY_CAPACITY`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetBatteryCapacity;
+    impl GetBatteryCapacity {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/battery/capacity", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetBatteryCapacity {
+        const OP: Operation = GET_BATTERY_CAPACITY;
+        type Request = ();
+        type Response = types::BatteryCapacity;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/battery/nominal_capacity` (`get_nominal_capacity`): The traction battery's nominal capacity and the candidates to choose from.
+    pub const GET_NOMINAL_CAPACITY: Operation = Operation {
+        id: "get_nominal_capacity",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/battery/nominal_capacity",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_battery"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::NominalCapacity"),
+    };
+    ///[`GET_NOMINAL_CAPACITY`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetNominalCapacity;
+    impl GetNominalCapacity {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/battery/nominal_capacity", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetNominalCapacity {
+        const OP: Operation = GET_NOMINAL_CAPACITY;
+        type Request = ();
+        type Response = types::NominalCapacity;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/charge` (`get_charge_status`): Whether the vehicle is plugged in and charging.
+    pub const GET_CHARGE_STATUS: Operation = Operation {
+        id: "get_charge_status",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/charge",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_charge"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::ChargeStatus"),
+    };
+    ///[`GET_CHARGE_STATUS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetChargeStatus;
+    impl GetChargeStatus {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/charge", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetChargeStatus {
+        const OP: Operation = GET_CHARGE_STATUS;
+        type Request = ();
+        type Response = types::ChargeStatus;
+    }
+    ///`POST /v2.0/vehicles/{vehicle_id}/charge` (`control_charge`): Start or stop charging.
+    pub const CONTROL_CHARGE: Operation = Operation {
+        id: "control_charge",
+        tag: "commands",
+        method: Method::Post,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/charge",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("ChargeActionRequest"),
+        response: Some("types::ActionResponse"),
+    };
+    ///[`CONTROL_CHARGE`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ControlCharge;
+    impl ControlCharge {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/charge", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for ControlCharge {
+        const OP: Operation = CONTROL_CHARGE;
+        type Request = types::ChargeActionRequest;
+        type Response = types::ActionResponse;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/charge/limit` (`get_charge_limit`): The charge limit (fraction 0–1).
+    pub const GET_CHARGE_LIMIT: Operation = Operation {
+        id: "get_charge_limit",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/charge/limit",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_charge"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::ChargeLimit"),
+    };
+    ///[`GET_CHARGE_LIMIT`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetChargeLimit;
+    impl GetChargeLimit {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/charge/limit", crate ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetChargeLimit {
+        const OP: Operation = GET_CHARGE_LIMIT;
+        type Request = ();
+        type Response = types::ChargeLimit;
+    }
+    ///`POST /v2.0/vehicles/{vehicle_id}/charge/limit` (`set_charge_limit`): Set the charge limit.
+    pub const SET_CHARGE_LIMIT: Operation = Operation {
+        id: "set_charge_limit",
+        tag: "commands",
+        method: Method::Post,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/charge/limit",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("ChargeLimitRequest"),
+        response: Some("types::ActionResponse"),
+    };
+    ///[`SET_CHARGE_LIMIT`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct SetChargeLimit;
+    impl SetChargeLimit {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/charge/limit", crate ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for SetChargeLimit {
+        const OP: Operation = SET_CHARGE_LIMIT;
+        type Request = types::ChargeLimitRequest;
+        type Response = types::ActionResponse;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/diagnostics/dtcs` (`get_diagnostic_trouble_codes`): Active diagnostic trouble codes.
+    pub const GET_DIAGNOSTIC_TROUBLE_CODES: Operation = Operation {
+        id: "get_diagnostic_trouble_codes",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/diagnostics/dtcs",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_diagnostics"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::DiagnosticTroubleCodes"),
+    };
+    ///[`GET_DIAGNOSTIC_TROUBLE_CODES`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetDiagnosticTroubleCodes;
+    impl GetDiagnosticTroubleCodes {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/diagnostics/dtcs", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetDiagnosticTroubleCodes {
+        const OP: Operation = GET_DIAGNOSTIC_TROUBLE_CODES;
+        type Request = ();
+        type Response = types::DiagnosticTroubleCodes;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/diagnostics/system_status` (`get_diagnostic_system_status`): Health of the vehicle's systems.
+    pub const GET_DIAGNOSTIC_SYSTEM_STATUS: Operation = Operation {
+        id: "get_diagnostic_system_status",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/diagnostics/system_status",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_diagnostics"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::DiagnosticSystemStatus"),
+    };
+    ///[`GET_DIAGNOSTIC_SYSTEM_STATUS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetDiagnosticSystemStatus;
+    impl GetDiagnosticSystemStatus {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/diagnostics/system_status", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetDiagnosticSystemStatus {
+        const OP: Operation = GET_DIAGNOSTIC_SYSTEM_STATUS;
+        type Request = ();
+        type Response = types::DiagnosticSystemStatus;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/engine/oil` (`get_engine_oil`): Remaining engine oil life (fraction 0–1; 1 = just changed).
+    pub const GET_ENGINE_OIL: Operation = Operation {
+        id: "get_engine_oil",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/engine/oil",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_engine_oil"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::EngineOil"),
+    };
+    ///[`GET_ENGINE_OIL`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetEngineOil;
+    impl GetEngineOil {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/engine/oil", crate ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetEngineOil {
+        const OP: Operation = GET_ENGINE_OIL;
+        type Request = ();
+        type Response = types::EngineOil;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/fuel` (`get_fuel`): The fuel tank (ICE and PHEV vehicles).
+    pub const GET_FUEL: Operation = Operation {
+        id: "get_fuel",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/fuel",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_fuel"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::FuelTank"),
+    };
+    ///[`GET_FUEL`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetFuel;
+    impl GetFuel {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/fuel", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetFuel {
+        const OP: Operation = GET_FUEL;
+        type Request = ();
+        type Response = types::FuelTank;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/location` (`get_location`): The last known location.
+    pub const GET_LOCATION: Operation = Operation {
+        id: "get_location",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/location",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_location"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::Location"),
+    };
+    ///[`GET_LOCATION`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetLocation;
+    impl GetLocation {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/location", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetLocation {
+        const OP: Operation = GET_LOCATION;
+        type Request = ();
+        type Response = types::Location;
+    }
+    ///`POST /v2.0/vehicles/{vehicle_id}/navigation/destination` (`send_destination`): Send a destination to the vehicle's navigation system.
+    pub const SEND_DESTINATION: Operation = Operation {
+        id: "send_destination",
+        tag: "commands",
+        method: Method::Post,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/navigation/destination",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["control_navigation"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("DestinationRequest"),
+        response: Some("types::ActionResponse"),
+    };
+    ///[`SEND_DESTINATION`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct SendDestination;
+    impl SendDestination {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/navigation/destination", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for SendDestination {
+        const OP: Operation = SEND_DESTINATION;
+        type Request = types::DestinationRequest;
+        type Response = types::ActionResponse;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/odometer` (`get_odometer`): The odometer reading.
+    pub const GET_ODOMETER: Operation = Operation {
+        id: "get_odometer",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/odometer",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_odometer"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::Odometer"),
+    };
+    ///[`GET_ODOMETER`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetOdometer;
+    impl GetOdometer {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/odometer", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetOdometer {
+        const OP: Operation = GET_ODOMETER;
+        type Request = ();
+        type Response = types::Odometer;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/permissions` (`get_permissions`): The permissions the user granted for this vehicle.
+    pub const GET_PERMISSIONS: Operation = Operation {
+        id: "get_permissions",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/permissions",
+        path_params: &["vehicle_id"],
+        query_params: &["limit", "offset"],
+        security: Security::UserToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::Permissions"),
+    };
+    ///[`GET_PERMISSIONS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetPermissions;
+    impl GetPermissions {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/permissions", crate ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetPermissions {
+        const OP: Operation = GET_PERMISSIONS;
+        type Request = ();
+        type Response = types::Permissions;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/security` (`get_lock_status`): Lock status and the state of doors, windows, sunroof, storage and charging port.
+    pub const GET_LOCK_STATUS: Operation = Operation {
+        id: "get_lock_status",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/security",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_security"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::LockStatus"),
+    };
+    ///[`GET_LOCK_STATUS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetLockStatus;
+    impl GetLockStatus {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/security", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetLockStatus {
+        const OP: Operation = GET_LOCK_STATUS;
+        type Request = ();
+        type Response = types::LockStatus;
+    }
+    ///`POST /v2.0/vehicles/{vehicle_id}/security` (`control_security`): Lock or unlock the vehicle.
+    pub const CONTROL_SECURITY: Operation = Operation {
+        id: "control_security",
+        tag: "commands",
+        method: Method::Post,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/security",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["control_security"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("SecurityActionRequest"),
+        response: Some("types::ActionResponse"),
+    };
+    ///[`CONTROL_SECURITY`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ControlSecurity;
+    impl ControlSecurity {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/security", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for ControlSecurity {
+        const OP: Operation = CONTROL_SECURITY;
+        type Request = types::SecurityActionRequest;
+        type Response = types::ActionResponse;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/service/history` (`get_service_history`): Dealer service records.
+    pub const GET_SERVICE_HISTORY: Operation = Operation {
+        id: "get_service_history",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/service/history",
+        path_params: &["vehicle_id"],
+        query_params: &["flags", "startDate", "endDate"],
+        security: Security::UserToken,
+        permissions: &["read_service_history"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("Vec<types::ServiceRecord>"),
+    };
+    ///[`GET_SERVICE_HISTORY`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetServiceHistory;
+    impl GetServiceHistory {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/service/history", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetServiceHistory {
+        const OP: Operation = GET_SERVICE_HISTORY;
+        type Request = ();
+        type Response = Vec<types::ServiceRecord>;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/tires/pressure` (`get_tire_pressure`): Tire pressures.
+    pub const GET_TIRE_PRESSURE: Operation = Operation {
+        id: "get_tire_pressure",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/tires/pressure",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_tires"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::TirePressure"),
+    };
+    ///[`GET_TIRE_PRESSURE`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetTirePressure;
+    impl GetTirePressure {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/tires/pressure", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for GetTirePressure {
+        const OP: Operation = GET_TIRE_PRESSURE;
+        type Request = ();
+        type Response = types::TirePressure;
+    }
+    ///`GET /v2.0/vehicles/{vehicle_id}/vin` (`get_vin`): The vehicle identification number.
+    pub const GET_VIN: Operation = Operation {
+        id: "get_vin",
+        tag: "vehicles",
+        method: Method::Get,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/vin",
+        path_params: &["vehicle_id"],
+        query_params: &["flags"],
+        security: Security::UserToken,
+        permissions: &["read_vin"],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::Vin"),
+    };
+    ///[`GET_VIN`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetVin;
+    impl GetVin {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v2.0/vehicles/{}/vin", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetVin {
+        const OP: Operation = GET_VIN;
+        type Request = ();
+        type Response = types::Vin;
+    }
+    ///`POST /v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}` (`subscribe_webhook`): Subscribe the vehicle to a webhook.
+    pub const SUBSCRIBE_WEBHOOK: Operation = Operation {
+        id: "subscribe_webhook",
+        tag: "webhooks",
+        method: Method::Post,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
+        path_params: &["vehicle_id", "webhook_id"],
+        query_params: &[],
+        security: Security::UserToken,
+        permissions: &[],
+        command: false,
+        idempotent: false,
+        generated: true,
+        request: None,
+        response: Some("types::WebhookSubscription"),
+    };
+    ///[`SUBSCRIBE_WEBHOOK`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct SubscribeWebhook;
+    impl SubscribeWebhook {
+        ///The operation's path with `vehicle_id`, `webhook_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str, webhook_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/webhooks/{}", crate ::op::encode_segment(vehicle_id),
+                crate ::op::encode_segment(webhook_id)
+            )
+        }
+    }
+    impl Endpoint for SubscribeWebhook {
+        const OP: Operation = SUBSCRIBE_WEBHOOK;
+        type Request = ();
+        type Response = types::WebhookSubscription;
+    }
+    ///`DELETE /v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}` (`unsubscribe_webhook`): Unsubscribe the vehicle from a webhook.
+    pub const UNSUBSCRIBE_WEBHOOK: Operation = Operation {
+        id: "unsubscribe_webhook",
+        tag: "webhooks",
+        method: Method::Delete,
+        host: Host::Api,
+        path: "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
+        path_params: &["vehicle_id", "webhook_id"],
+        query_params: &[],
+        security: Security::ManagementBearer,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::StatusResponse"),
+    };
+    ///[`UNSUBSCRIBE_WEBHOOK`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct UnsubscribeWebhook;
+    impl UnsubscribeWebhook {
+        ///The operation's path with `vehicle_id`, `webhook_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str, webhook_id: &str) -> String {
+            format!(
+                "/v2.0/vehicles/{}/webhooks/{}", crate ::op::encode_segment(vehicle_id),
+                crate ::op::encode_segment(webhook_id)
+            )
+        }
+    }
+    impl Endpoint for UnsubscribeWebhook {
+        const OP: Operation = UNSUBSCRIBE_WEBHOOK;
+        type Request = ();
+        type Response = types::StatusResponse;
+    }
+    ///`GET /v3/connections` (`list_connections_v3`): The application's connections, filtered and paged.
+    pub const LIST_CONNECTIONS_V3: Operation = Operation {
+        id: "list_connections_v3",
+        tag: "v3-connections",
+        method: Method::Get,
+        host: Host::Vehicle,
+        path: "/v3/connections",
+        path_params: &[],
+        query_params: &[
+            "filter[userId]",
+            "filter[vehicleId]",
+            "filter[mode]",
+            "page[number]",
+            "page[size]",
+        ],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::ConnectionListV3"),
+    };
+    ///[`LIST_CONNECTIONS_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ListConnectionsV3;
+    impl ListConnectionsV3 {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v3/connections".to_string()
+        }
+    }
+    impl Endpoint for ListConnectionsV3 {
+        const OP: Operation = LIST_CONNECTIONS_V3;
+        type Request = ();
+        type Response = types::ConnectionListV3;
+    }
+    ///`GET /v3/connections/{connection_id}` (`get_connection_v3`): One connection.
+    pub const GET_CONNECTION_V3: Operation = Operation {
+        id: "get_connection_v3",
+        tag: "v3-connections",
+        method: Method::Get,
+        host: Host::Vehicle,
+        path: "/v3/connections/{connection_id}",
+        path_params: &["connection_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::ConnectionResponseV3"),
+    };
+    ///[`GET_CONNECTION_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetConnectionV3;
+    impl GetConnectionV3 {
+        ///The operation's path with `connection_id` filled in, each percent-encoded as a path segment.
+        pub fn path(connection_id: &str) -> String {
+            format!("/v3/connections/{}", crate ::op::encode_segment(connection_id))
+        }
+    }
+    impl Endpoint for GetConnectionV3 {
+        const OP: Operation = GET_CONNECTION_V3;
+        type Request = ();
+        type Response = types::ConnectionResponseV3;
+    }
+    ///`DELETE /v3/connections/{connection_id}` (`delete_connection_v3`): Remove a connection (disconnect the vehicle from the application).
+    pub const DELETE_CONNECTION_V3: Operation = Operation {
+        id: "delete_connection_v3",
+        tag: "v3-connections",
+        method: Method::Delete,
+        host: Host::Vehicle,
+        path: "/v3/connections/{connection_id}",
+        path_params: &["connection_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: None,
+    };
+    ///[`DELETE_CONNECTION_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct DeleteConnectionV3;
+    impl DeleteConnectionV3 {
+        ///The operation's path with `connection_id` filled in, each percent-encoded as a path segment.
+        pub fn path(connection_id: &str) -> String {
+            format!("/v3/connections/{}", crate ::op::encode_segment(connection_id))
+        }
+    }
+    impl Endpoint for DeleteConnectionV3 {
+        const OP: Operation = DELETE_CONNECTION_V3;
+        type Request = ();
+        type Response = ();
+    }
+    ///`GET /v3/subscriptions` (`list_subscriptions`): The application's webhook subscriptions, filtered and paged.
+    pub const LIST_SUBSCRIPTIONS: Operation = Operation {
+        id: "list_subscriptions",
+        tag: "v3-subscriptions",
+        method: Method::Get,
+        host: Host::ManagementV3,
+        path: "/v3/subscriptions",
+        path_params: &[],
+        query_params: &[
+            "filter[userId]",
+            "filter[vehicleId]",
+            "filter[webhookId]",
+            "filter[vehicle.mode]",
+            "page[number]",
+            "page[size]",
+        ],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::SubscriptionList"),
+    };
+    ///[`LIST_SUBSCRIPTIONS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ListSubscriptions;
+    impl ListSubscriptions {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v3/subscriptions".to_string()
+        }
+    }
+    impl Endpoint for ListSubscriptions {
+        const OP: Operation = LIST_SUBSCRIPTIONS;
+        type Request = ();
+        type Response = types::SubscriptionList;
+    }
+    ///`POST /v3/subscriptions` (`create_subscription`): Subscribe a vehicle to a webhook.
+    pub const CREATE_SUBSCRIPTION: Operation = Operation {
+        id: "create_subscription",
+        tag: "v3-subscriptions",
+        method: Method::Post,
+        host: Host::ManagementV3,
+        path: "/v3/subscriptions",
+        path_params: &[],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: false,
+        generated: true,
+        request: Some("SubscriptionRequest"),
+        response: Some("types::SubscriptionAccepted"),
+    };
+    ///[`CREATE_SUBSCRIPTION`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct CreateSubscription;
+    impl CreateSubscription {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v3/subscriptions".to_string()
+        }
+    }
+    impl Endpoint for CreateSubscription {
+        const OP: Operation = CREATE_SUBSCRIPTION;
+        type Request = types::SubscriptionRequest;
+        type Response = types::SubscriptionAccepted;
+    }
+    ///`GET /v3/subscriptions/{subscription_id}` (`get_subscription`): One webhook subscription.
+    pub const GET_SUBSCRIPTION: Operation = Operation {
+        id: "get_subscription",
+        tag: "v3-subscriptions",
+        method: Method::Get,
+        host: Host::ManagementV3,
+        path: "/v3/subscriptions/{subscription_id}",
+        path_params: &["subscription_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::SubscriptionResponse"),
+    };
+    ///[`GET_SUBSCRIPTION`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetSubscription;
+    impl GetSubscription {
+        ///The operation's path with `subscription_id` filled in, each percent-encoded as a path segment.
+        pub fn path(subscription_id: &str) -> String {
+            format!("/v3/subscriptions/{}", crate ::op::encode_segment(subscription_id))
+        }
+    }
+    impl Endpoint for GetSubscription {
+        const OP: Operation = GET_SUBSCRIPTION;
+        type Request = ();
+        type Response = types::SubscriptionResponse;
+    }
+    ///`DELETE /v3/subscriptions/{subscription_id}` (`delete_subscription`): Unsubscribe (delete a webhook subscription).
+    pub const DELETE_SUBSCRIPTION: Operation = Operation {
+        id: "delete_subscription",
+        tag: "v3-subscriptions",
+        method: Method::Delete,
+        host: Host::ManagementV3,
+        path: "/v3/subscriptions/{subscription_id}",
+        path_params: &["subscription_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: None,
+    };
+    ///[`DELETE_SUBSCRIPTION`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct DeleteSubscription;
+    impl DeleteSubscription {
+        ///The operation's path with `subscription_id` filled in, each percent-encoded as a path segment.
+        pub fn path(subscription_id: &str) -> String {
+            format!("/v3/subscriptions/{}", crate ::op::encode_segment(subscription_id))
+        }
+    }
+    impl Endpoint for DeleteSubscription {
+        const OP: Operation = DELETE_SUBSCRIPTION;
+        type Request = ();
+        type Response = ();
+    }
+    ///`DELETE /v3/users/{user_id}` (`delete_user_v3`): Remove a user and all their connections and data.
+    pub const DELETE_USER_V3: Operation = Operation {
+        id: "delete_user_v3",
+        tag: "v3-connections",
+        method: Method::Delete,
+        host: Host::Vehicle,
+        path: "/v3/users/{user_id}",
+        path_params: &["user_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: None,
+    };
+    ///[`DELETE_USER_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct DeleteUserV3;
+    impl DeleteUserV3 {
+        ///The operation's path with `user_id` filled in, each percent-encoded as a path segment.
+        pub fn path(user_id: &str) -> String {
+            format!("/v3/users/{}", crate ::op::encode_segment(user_id))
+        }
+    }
+    impl Endpoint for DeleteUserV3 {
+        const OP: Operation = DELETE_USER_V3;
+        type Request = ();
+        type Response = ();
+    }
+    ///`GET /v3/vehicles/{vehicle_id}` (`get_vehicle_v3`): The vehicle resource (make, model, year, powertrain, mode).
+    pub const GET_VEHICLE_V3: Operation = Operation {
+        id: "get_vehicle_v3",
+        tag: "v3-vehicles",
+        method: Method::Get,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::VehicleResponse"),
+    };
+    ///[`GET_VEHICLE_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetVehicleV3;
+    impl GetVehicleV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v3/vehicles/{}", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for GetVehicleV3 {
+        const OP: Operation = GET_VEHICLE_V3;
+        type Request = ();
+        type Response = types::VehicleResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/commands/charge/set-limit` (`set_charge_limit_v3`): Set the charge limit (percent).
+    pub const SET_CHARGE_LIMIT_V3: Operation = Operation {
+        id: "set_charge_limit_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/commands/charge/set-limit",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("SetChargeLimitCommand"),
+        response: Some("types::CommandExecutionResponse"),
+    };
+    ///[`SET_CHARGE_LIMIT_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct SetChargeLimitV3;
+    impl SetChargeLimitV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/commands/charge/set-limit", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for SetChargeLimitV3 {
+        const OP: Operation = SET_CHARGE_LIMIT_V3;
+        type Request = types::SetChargeLimitCommand;
+        type Response = types::CommandExecutionResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/commands/charge/start` (`start_charge_v3`): Start charging.
+    pub const START_CHARGE_V3: Operation = Operation {
+        id: "start_charge_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/commands/charge/start",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: None,
+        response: Some("types::CommandExecutionResponse"),
+    };
+    ///[`START_CHARGE_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct StartChargeV3;
+    impl StartChargeV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/commands/charge/start", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for StartChargeV3 {
+        const OP: Operation = START_CHARGE_V3;
+        type Request = ();
+        type Response = types::CommandExecutionResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/commands/charge/stop` (`stop_charge_v3`): Stop charging.
+    pub const STOP_CHARGE_V3: Operation = Operation {
+        id: "stop_charge_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/commands/charge/stop",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: None,
+        response: Some("types::CommandExecutionResponse"),
+    };
+    ///[`STOP_CHARGE_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct StopChargeV3;
+    impl StopChargeV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/commands/charge/stop", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for StopChargeV3 {
+        const OP: Operation = STOP_CHARGE_V3;
+        type Request = ();
+        type Response = types::CommandExecutionResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/commands/navigation/set-destination` (`set_destination_v3`): Send a destination to the vehicle's navigation system.
+    pub const SET_DESTINATION_V3: Operation = Operation {
+        id: "set_destination_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/commands/navigation/set-destination",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_navigation"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("SetDestinationCommand"),
+        response: Some("types::CommandExecutionResponse"),
+    };
+    ///[`SET_DESTINATION_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct SetDestinationV3;
+    impl SetDestinationV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/commands/navigation/set-destination", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for SetDestinationV3 {
+        const OP: Operation = SET_DESTINATION_V3;
+        type Request = types::SetDestinationCommand;
+        type Response = types::CommandExecutionResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/commands/security/lock` (`lock_v3`): Lock the vehicle.
+    pub const LOCK_V3: Operation = Operation {
+        id: "lock_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/commands/security/lock",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_security"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: None,
+        response: Some("types::CommandExecutionResponse"),
+    };
+    ///[`LOCK_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct LockV3;
+    impl LockV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/commands/security/lock", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for LockV3 {
+        const OP: Operation = LOCK_V3;
+        type Request = ();
+        type Response = types::CommandExecutionResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/commands/security/unlock` (`unlock_v3`): Unlock the vehicle.
+    pub const UNLOCK_V3: Operation = Operation {
+        id: "unlock_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/commands/security/unlock",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_security"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: None,
+        response: Some("types::CommandExecutionResponse"),
+    };
+    ///[`UNLOCK_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct UnlockV3;
+    impl UnlockV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/commands/security/unlock", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for UnlockV3 {
+        const OP: Operation = UNLOCK_V3;
+        type Request = ();
+        type Response = types::CommandExecutionResponse;
+    }
+    ///`GET /v3/vehicles/{vehicle_id}/commands/{execution_id}` (`get_command_execution`): The recorded result of a command execution.
+    pub const GET_COMMAND_EXECUTION: Operation = Operation {
+        id: "get_command_execution",
+        tag: "v3-commands",
+        method: Method::Get,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/commands/{execution_id}",
+        path_params: &["vehicle_id", "execution_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::CommandExecutionResponse"),
+    };
+    ///[`GET_COMMAND_EXECUTION`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetCommandExecution;
+    impl GetCommandExecution {
+        ///The operation's path with `vehicle_id`, `execution_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str, execution_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/commands/{}", crate ::op::encode_segment(vehicle_id),
+                crate ::op::encode_segment(execution_id)
+            )
+        }
+    }
+    impl Endpoint for GetCommandExecution {
+        const OP: Operation = GET_COMMAND_EXECUTION;
+        type Request = ();
+        type Response = types::CommandExecutionResponse;
+    }
+    ///`GET /v3/vehicles/{vehicle_id}/signals` (`list_signals`): The vehicle's signals, paged.
+    pub const LIST_SIGNALS: Operation = Operation {
+        id: "list_signals",
+        tag: "v3-vehicles",
+        method: Method::Get,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/signals",
+        path_params: &["vehicle_id"],
+        query_params: &["page", "pageSize"],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::SignalsResponse"),
+    };
+    ///[`LIST_SIGNALS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ListSignals;
+    impl ListSignals {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!("/v3/vehicles/{}/signals", crate ::op::encode_segment(vehicle_id))
+        }
+    }
+    impl Endpoint for ListSignals {
+        const OP: Operation = LIST_SIGNALS;
+        type Request = ();
+        type Response = types::SignalsResponse;
+    }
+    ///`GET /v3/vehicles/{vehicle_id}/signals/{signal_code}` (`get_signal`): One signal of the vehicle, by code.
+    pub const GET_SIGNAL: Operation = Operation {
+        id: "get_signal",
+        tag: "v3-vehicles",
+        method: Method::Get,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/signals/{signal_code}",
+        path_params: &["vehicle_id", "signal_code"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::SignalResource"),
+    };
+    ///[`GET_SIGNAL`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetSignal;
+    impl GetSignal {
+        ///The operation's path with `vehicle_id`, `signal_code` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str, signal_code: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/signals/{}", crate ::op::encode_segment(vehicle_id),
+                crate ::op::encode_segment(signal_code)
+            )
+        }
+    }
+    impl Endpoint for GetSignal {
+        const OP: Operation = GET_SIGNAL;
+        type Request = ();
+        type Response = types::SignalResource;
+    }
+    /// Every operation, by path, then method.
+    pub const ALL: &[Operation] = &[
+        AUTHORIZE,
+        REAUTHENTICATE,
+        EXCHANGE_TOKEN,
+        REQUEST_APPLICATION_TOKEN,
+        GET_COMPATIBILITY_V1,
+        GET_COMPATIBILITY,
+        GET_COMPATIBILITY_MATRIX,
+        LIST_CONNECTIONS,
+        DELETE_CONNECTIONS,
+        GET_USER,
+        LIST_VEHICLES,
+        GET_VEHICLE_ATTRIBUTES,
+        DISCONNECT,
+        BATCH,
+        GET_BATTERY,
+        GET_BATTERY_CAPACITY,
+        GET_NOMINAL_CAPACITY,
+        GET_CHARGE_STATUS,
+        CONTROL_CHARGE,
+        GET_CHARGE_LIMIT,
+        SET_CHARGE_LIMIT,
+        GET_DIAGNOSTIC_TROUBLE_CODES,
+        GET_DIAGNOSTIC_SYSTEM_STATUS,
+        GET_ENGINE_OIL,
+        GET_FUEL,
+        GET_LOCATION,
+        SEND_DESTINATION,
+        GET_ODOMETER,
+        GET_PERMISSIONS,
+        GET_LOCK_STATUS,
+        CONTROL_SECURITY,
+        GET_SERVICE_HISTORY,
+        GET_TIRE_PRESSURE,
+        GET_VIN,
+        SUBSCRIBE_WEBHOOK,
+        UNSUBSCRIBE_WEBHOOK,
+        LIST_CONNECTIONS_V3,
+        GET_CONNECTION_V3,
+        DELETE_CONNECTION_V3,
+        LIST_SUBSCRIPTIONS,
+        CREATE_SUBSCRIPTION,
+        GET_SUBSCRIPTION,
+        DELETE_SUBSCRIPTION,
+        DELETE_USER_V3,
+        GET_VEHICLE_V3,
+        SET_CHARGE_LIMIT_V3,
+        START_CHARGE_V3,
+        STOP_CHARGE_V3,
+        SET_DESTINATION_V3,
+        LOCK_V3,
+        UNLOCK_V3,
+        GET_COMMAND_EXECUTION,
+        LIST_SIGNALS,
+        GET_SIGNAL,
+    ];
+}

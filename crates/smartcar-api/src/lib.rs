@@ -41,6 +41,8 @@ mod generated;
 
 pub use generated::*;
 
+pub mod op;
+
 /// How the [`Client`] authenticates its requests: the client's inner value (progenitor's
 /// `with_inner_type`), turned into an `Authorization` header before each request.
 ///
