@@ -142,6 +142,7 @@ mod session;
 mod store;
 mod tokens;
 mod v3;
+mod values;
 mod vehicle;
 mod vin;
 pub mod webhooks;
@@ -180,6 +181,7 @@ pub use tokens::{
     Tokens,
 };
 pub use v3::{Signal, USER_ID_SKEW, UserIdError, UserV3, VehicleV3};
+pub use values::{ChargeLimit, Destination};
 pub use vehicle::{BatchBuilder, BatchResponse, Vehicle, VehicleStream};
 pub use vin::Vin;
 
