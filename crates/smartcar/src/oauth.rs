@@ -17,10 +17,12 @@ use oauth2::{
     RedirectUrl, RequestTokenError, TokenResponse, TokenUrl,
 };
 
+use smartcar_api::ops;
+
 use crate::Error;
 use crate::client::Client;
 use crate::connect::AuthorizationCode;
-use crate::error::{ApiError, DecodeError, OAuthError, redact};
+use crate::error::{ApiError, DecodeError, OAuthError, TransportKind, redact};
 use crate::tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,
@@ -133,10 +135,10 @@ pub(crate) enum Grant {
 }
 
 impl Grant {
-    fn operation(self) -> &'static str {
+    fn operation(self) -> String {
         match self {
-            Grant::Code | Grant::Refresh => "POST /oauth/token",
-            Grant::ClientCredentials => "POST /oauth2/token",
+            Grant::Code | Grant::Refresh => ops::EXCHANGE_TOKEN.describe(),
+            Grant::ClientCredentials => ops::REQUEST_APPLICATION_TOKEN.describe(),
         }
     }
 }
@@ -237,17 +239,14 @@ impl Client {
                 Ok(_) => return outcome,
                 Err(e) => e,
             };
-            if !refresh_retryable(error) || attempt >= policy.max_attempts {
+            if !refresh_retryable(error) {
                 return outcome;
             }
-            let exp = policy
-                .initial_backoff
-                .saturating_mul(1u32 << (attempt - 1).min(16))
-                .min(policy.max_backoff);
-            let wait = retry_after.unwrap_or(exp);
-            if started.elapsed() + wait > budget {
+            // No jitter: the same refresh token is replayed on a fixed schedule.
+            let Some(wait) = policy.delay(attempt, started.elapsed(), budget, retry_after, None)
+            else {
                 return outcome;
-            }
+            };
             tracing::debug!(
                 attempt,
                 wait_ms = wait.as_millis() as u64,
@@ -320,7 +319,7 @@ impl Client {
             Err(e) => e,
         };
         let (status, headers) = http.last();
-        let operation = grant.operation().to_owned();
+        let operation = grant.operation();
         Err(match error {
             RequestTokenError::ServerResponse(body) => {
                 let oauth = OAuthError {
@@ -367,8 +366,10 @@ impl Client {
                         timeout: self.inner.timeout,
                     }
                 } else {
+                    let kind = TransportKind::of(&e);
                     Error::Transport {
-                        message: transport_message(&e),
+                        message: kind.message().to_owned(),
+                        kind,
                         operation,
                         source: Some(e),
                     }
@@ -376,6 +377,7 @@ impl Client {
             }
             RequestTokenError::Request(other) => Error::Transport {
                 operation,
+                kind: TransportKind::Other,
                 message: other.to_string(),
                 source: Some(Box::new(other)),
             },
@@ -469,19 +471,6 @@ fn token_endpoint_error(
     api
 }
 
-/// A short description of a transport failure.
-pub(crate) fn transport_message(e: &reqwest::Error) -> String {
-    if e.is_connect() {
-        "could not connect".to_owned()
-    } else if e.is_body() || e.is_decode() {
-        "the connection failed while reading the response".to_owned()
-    } else if e.is_request() {
-        "the request could not be sent".to_owned()
-    } else {
-        "the request failed".to_owned()
-    }
-}
-
 fn add_flags(url: &mut url::Url, flags: &[(String, String)]) -> Result<(), Error> {
     if flags.is_empty() {
         return Ok(());
@@ -532,7 +521,7 @@ pub(crate) fn user_tokens(
 ) -> Result<Tokens, Error> {
     let refresh = response.refresh_token().ok_or_else(|| {
         Error::Decode(Box::new(DecodeError {
-            operation: grant.operation().to_owned(),
+            operation: grant.operation(),
             status: Some(200),
             request_id: None,
             message: "the token response has no refresh_token".to_owned(),
