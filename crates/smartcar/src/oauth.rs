@@ -30,6 +30,15 @@ use crate::tokens::{
 
 type ReqwestError = HttpClientError<reqwest::Error>;
 
+/// An `oauth2` client with its token endpoint set.
+type TokenClient = BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
 /// How long [`Client::refresh_tokens`] keeps retrying the same refresh token after a failure
 /// that may have hidden a rotation: 50 seconds, inside the platform's grace period. Smartcar's
 /// documentation gives the grace period as 1 minute on some pages and 10 minutes on another
@@ -191,11 +200,7 @@ impl Client {
         };
         let mut token_url = self.origins().token_url();
         add_flags(&mut token_url, &options.flags)?;
-        let secret = self.client_secret()?;
-        let mut oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
-            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
-            .set_auth_type(AuthType::BasicAuth)
-            .set_token_uri(TokenUrl::from_url(token_url));
+        let (mut oauth, _) = self.oauth_client(token_url, AuthType::BasicAuth)?;
         if let Some(r) = redirect {
             oauth = oauth.set_redirect_uri(r);
         }
@@ -261,14 +266,10 @@ impl Client {
         &self,
         refresh_token: &RefreshToken,
     ) -> (Result<Tokens, Error>, Option<Duration>) {
-        let secret = match self.client_secret() {
-            Ok(s) => s,
+        let oauth = match self.oauth_client(self.origins().token_url(), AuthType::BasicAuth) {
+            Ok((oauth, _)) => oauth,
             Err(e) => return (Err(e), None),
         };
-        let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
-            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
-            .set_auth_type(AuthType::BasicAuth)
-            .set_token_uri(TokenUrl::from_url(self.origins().token_url()));
         let http = OAuthHttp::new(self.http().clone());
         let started = self.now();
         let token = oauth2::RefreshToken::new(refresh_token.secret().to_owned());
@@ -291,11 +292,10 @@ impl Client {
     /// [`Error::OAuth`] (`invalid_client` for wrong credentials); [`Error::Configuration`]
     /// without a client secret; transport, timeout and decode errors.
     pub async fn request_application_token(&self) -> Result<ApplicationToken, Error> {
-        let secret = self.client_secret()?;
-        let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
-            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
-            .set_auth_type(AuthType::RequestBody)
-            .set_token_uri(TokenUrl::from_url(self.origins().application_token_url()));
+        let (oauth, secret) = self.oauth_client(
+            self.origins().application_token_url(),
+            AuthType::RequestBody,
+        )?;
         let http = OAuthHttp::new(self.http().clone());
         let started = self.now();
         let result = oauth
@@ -305,6 +305,22 @@ impl Client {
         let response =
             self.map_token_result(result, &http, Grant::ClientCredentials, &[secret.secret()])?;
         Ok(application_token(&response, started))
+    }
+
+    /// The `oauth2` client of this application for one token endpoint: the one place the
+    /// client id and secret go into a token request (`auth`: in a Basic header or in the
+    /// body). Also gives the secret, for redaction.
+    fn oauth_client(
+        &self,
+        token_url: url::Url,
+        auth: AuthType,
+    ) -> Result<(TokenClient, &crate::ClientSecret), Error> {
+        let secret = self.client_secret()?;
+        let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
+            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
+            .set_auth_type(auth)
+            .set_token_uri(TokenUrl::from_url(token_url));
+        Ok((oauth, secret))
     }
 
     pub(crate) fn map_token_result(

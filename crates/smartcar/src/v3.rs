@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use smartcar_api::op::Operation;
+use smartcar_api::op::{Endpoint, Operation};
 use smartcar_api::open_enums::{SignalCode, SignalStatusValue};
 use smartcar_api::{ops, types};
 
@@ -854,7 +854,12 @@ impl VehicleV3 {
                 format!("{percent} is outside 50–100 (v3 takes a percentage)"),
             ));
         }
-        let body = serde_json::json!({ "data": { "attributes": { "percent": percent } } });
+        // Typed by the operation: a spec change of the body is a compile error here.
+        let body: <ops::SetChargeLimitV3 as Endpoint>::Request = types::SetChargeLimitCommand {
+            data: types::SetChargeLimitCommandData {
+                attributes: types::SetChargeLimitCommandDataAttributes { percent },
+            },
+        };
         self.command(
             &ops::SET_CHARGE_LIMIT_V3,
             &ops::SetChargeLimitV3::path(&self.id),
@@ -886,7 +891,14 @@ impl VehicleV3 {
                 format!("({latitude}, {longitude}) is not a latitude/longitude in degrees"),
             ));
         }
-        let body = serde_json::json!({ "data": { "attributes": { "latitude": latitude, "longitude": longitude } } });
+        let body: <ops::SetDestinationV3 as Endpoint>::Request = types::SetDestinationCommand {
+            data: types::SetDestinationCommandData {
+                attributes: types::SetDestinationCommandDataAttributes {
+                    latitude,
+                    longitude,
+                },
+            },
+        };
         self.command(
             &ops::SET_DESTINATION_V3,
             &ops::SetDestinationV3::path(&self.id),
