@@ -218,6 +218,8 @@ impl Management {
         query: &[(&str, String)],
     ) -> Result<Response<T>, Error> {
         let call = Call::new(op, self.client.origins(), op.path, query);
-        self.client.send(call, Authorizer::Management(&self.amt)).await
+        self.client
+            .send(call, Authorizer::Management(&self.amt))
+            .await
     }
 }

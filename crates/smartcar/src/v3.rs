@@ -735,7 +735,11 @@ impl VehicleV3 {
     ///
     /// API, transport, timeout, decode and token errors.
     pub async fn info(&self) -> Result<Response<types::VehicleResource>, Error> {
-        let call = self.call(&ops::GET_VEHICLE_V3, &ops::GetVehicleV3::path(&self.id), &[]);
+        let call = self.call(
+            &ops::GET_VEHICLE_V3,
+            &ops::GetVehicleV3::path(&self.id),
+            &[],
+        );
         let r: Response<types::VehicleResponse> = self.send(call).await?;
         Ok(r.map(|v| v.data))
     }
@@ -759,7 +763,11 @@ impl VehicleV3 {
                 ("page", page.to_string()),
                 ("pageSize", PAGE_SIZE.to_string()),
             ];
-            let call = self.call(&ops::LIST_SIGNALS, &ops::ListSignals::path(&self.id), &query);
+            let call = self.call(
+                &ops::LIST_SIGNALS,
+                &ops::ListSignals::path(&self.id),
+                &query,
+            );
             let r: Response<types::SignalsResponse> = self.send(call).await?;
             let more = has_next(r.data.links.as_ref());
             Ok((
