@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use smartcar_api::op::Operation;
+use smartcar_api::op::{Endpoint, Operation};
 use smartcar_api::{ops, types};
 
 use crate::Error;
@@ -146,7 +146,7 @@ pub struct Vehicle {
 }
 
 macro_rules! read {
-    ($(#[$doc:meta])* $name:ident, $index:literal, $op:ident, $marker:ident, $ty:ty) => {
+    ($(#[$doc:meta])* $name:ident, $index:literal, $op:ident, $ty:ty) => {
         $(#[$doc])*
         ///
         /// ```no_run
@@ -162,7 +162,9 @@ macro_rules! read {
         /// `COMPATIBILITY` when the vehicle cannot report it), transport, timeout, decode and
         /// token errors.
         pub async fn $name(&self) -> Result<Response<$ty>, Error> {
-            self.get($index, &ops::$op, ops::$marker::path).await
+            // The spec's operation; its response type must be `$ty` (a compile error if not).
+            const OP: &Operation = &<ops::$op as Endpoint>::OP;
+            self.get::<ops::$op>($index, OP, ops::$op::path).await
         }
     };
 }
@@ -217,12 +219,15 @@ impl Vehicle {
     }
 
     /// A read; `index` (below [`READS`], one per read) names its slot in the URL cache.
-    async fn get<T: DeserializeOwned>(
+    async fn get<E: Endpoint>(
         &self,
         index: usize,
         op: &'static Operation,
         path: fn(&str) -> String,
-    ) -> Result<Response<T>, Error> {
+    ) -> Result<Response<E::Response>, Error>
+    where
+        E::Response: DeserializeOwned,
+    {
         let url = self.urls.0[index].get_or_init(|| {
             crate::config::join(
                 self.session.client().origins().origin(op.host),
@@ -254,63 +259,63 @@ impl Vehicle {
 
     read!(
         /// Make, model and year (`read_vehicle_info`).
-        attributes, 0, GET_VEHICLE_ATTRIBUTES, GetVehicleAttributes, types::VehicleAttributes
+        attributes, 0, GetVehicleAttributes, types::VehicleAttributes
     );
     read!(
         /// The VIN (`read_vin`).
-        vin, 1, GET_VIN, GetVin, types::Vin
+        vin, 1, GetVin, types::Vin
     );
     read!(
         /// The odometer (`read_odometer`): km or miles.
-        odometer, 2, GET_ODOMETER, GetOdometer, types::Odometer
+        odometer, 2, GetOdometer, types::Odometer
     );
     read!(
         /// The location in degrees (`read_location`).
-        location, 3, GET_LOCATION, GetLocation, types::Location
+        location, 3, GetLocation, types::Location
     );
     read!(
         /// The fuel tank (`read_fuel`): litres or US gallons, fraction, km or miles.
-        fuel, 4, GET_FUEL, GetFuel, types::FuelTank
+        fuel, 4, GetFuel, types::FuelTank
     );
     read!(
         /// The traction battery's charge (fraction) and range (`read_battery`).
-        battery, 5, GET_BATTERY, GetBattery, types::Battery
+        battery, 5, GetBattery, types::Battery
     );
     read!(
         /// The traction battery's capacity in kWh (`read_battery`).
-        battery_capacity, 6, GET_BATTERY_CAPACITY, GetBatteryCapacity, types::BatteryCapacity
+        battery_capacity, 6, GetBatteryCapacity, types::BatteryCapacity
     );
     read!(
         /// The nominal capacity and the candidates (`read_battery`).
-        nominal_capacity, 7, GET_NOMINAL_CAPACITY, GetNominalCapacity, types::NominalCapacity
+        nominal_capacity, 7, GetNominalCapacity, types::NominalCapacity
     );
     read!(
         /// Plugged in and charging state (`read_charge`).
-        charge, 8, GET_CHARGE_STATUS, GetChargeStatus, types::ChargeStatus
+        charge, 8, GetChargeStatus, types::ChargeStatus
     );
     read!(
         /// The charge limit, a fraction (`read_charge`).
-        charge_limit, 9, GET_CHARGE_LIMIT, GetChargeLimit, types::ChargeLimit
+        charge_limit, 9, GetChargeLimit, types::ChargeLimit
     );
     read!(
         /// Engine oil life, a fraction (`read_engine_oil`).
-        engine_oil, 10, GET_ENGINE_OIL, GetEngineOil, types::EngineOil
+        engine_oil, 10, GetEngineOil, types::EngineOil
     );
     read!(
         /// Tire pressures, kPa or psi (`read_tires`).
-        tire_pressure, 11, GET_TIRE_PRESSURE, GetTirePressure, types::TirePressure
+        tire_pressure, 11, GetTirePressure, types::TirePressure
     );
     read!(
         /// Lock status, doors, windows, sunroof, storage, charging port (`read_security`).
-        lock_status, 12, GET_LOCK_STATUS, GetLockStatus, types::LockStatus
+        lock_status, 12, GetLockStatus, types::LockStatus
     );
     read!(
         /// The health of the vehicle's systems (`read_diagnostics`).
-        diagnostic_system_status, 13, GET_DIAGNOSTIC_SYSTEM_STATUS, GetDiagnosticSystemStatus, types::DiagnosticSystemStatus
+        diagnostic_system_status, 13, GetDiagnosticSystemStatus, types::DiagnosticSystemStatus
     );
     read!(
         /// Active diagnostic trouble codes (`read_diagnostics`).
-        diagnostic_trouble_codes, 14, GET_DIAGNOSTIC_TROUBLE_CODES, GetDiagnosticTroubleCodes, types::DiagnosticTroubleCodes
+        diagnostic_trouble_codes, 14, GetDiagnosticTroubleCodes, types::DiagnosticTroubleCodes
     );
 
     /// Locks the vehicle (`control_security`). Sent once: a command is only retried when the
@@ -791,8 +796,9 @@ macro_rules! batch_paths {
                 /// # Ok(()) }
                 /// ```
                 pub fn $name(mut self) -> Self {
-                    if !self.reads.iter().any(|op| op.id == ops::$op.id) {
-                        self.reads.push(&ops::$op);
+                    const OP: &Operation = &<ops::$op as Endpoint>::OP;
+                    if !self.reads.iter().any(|op| op.id == OP.id) {
+                        self.reads.push(OP);
                     }
                     self
                 }
@@ -816,7 +822,8 @@ macro_rules! batch_paths {
                 /// This item's own error (API error with its status and body), or
                 /// [`Error::InvalidInput`] if it was not requested.
                 pub fn $name(&self) -> Result<Response<$ty>, Error> {
-                    self.item(&ops::$op)
+                    // The read's response type must be `$ty` (a compile error if not).
+                    self.item::<ops::$op>(&<ops::$op as Endpoint>::OP)
                 }
             )*
         }
@@ -825,35 +832,35 @@ macro_rules! batch_paths {
 
 batch_paths! {
     /// Attributes (`/`).
-    attributes => GET_VEHICLE_ATTRIBUTES, types::VehicleAttributes;
+    attributes => GetVehicleAttributes, types::VehicleAttributes;
     /// VIN.
-    vin => GET_VIN, types::Vin;
+    vin => GetVin, types::Vin;
     /// Odometer.
-    odometer => GET_ODOMETER, types::Odometer;
+    odometer => GetOdometer, types::Odometer;
     /// Location.
-    location => GET_LOCATION, types::Location;
+    location => GetLocation, types::Location;
     /// Fuel tank.
-    fuel => GET_FUEL, types::FuelTank;
+    fuel => GetFuel, types::FuelTank;
     /// Battery.
-    battery => GET_BATTERY, types::Battery;
+    battery => GetBattery, types::Battery;
     /// Battery capacity.
-    battery_capacity => GET_BATTERY_CAPACITY, types::BatteryCapacity;
+    battery_capacity => GetBatteryCapacity, types::BatteryCapacity;
     /// Nominal capacity.
-    nominal_capacity => GET_NOMINAL_CAPACITY, types::NominalCapacity;
+    nominal_capacity => GetNominalCapacity, types::NominalCapacity;
     /// Charge status.
-    charge => GET_CHARGE_STATUS, types::ChargeStatus;
+    charge => GetChargeStatus, types::ChargeStatus;
     /// Charge limit.
-    charge_limit => GET_CHARGE_LIMIT, types::ChargeLimit;
+    charge_limit => GetChargeLimit, types::ChargeLimit;
     /// Engine oil.
-    engine_oil => GET_ENGINE_OIL, types::EngineOil;
+    engine_oil => GetEngineOil, types::EngineOil;
     /// Tire pressure.
-    tire_pressure => GET_TIRE_PRESSURE, types::TirePressure;
+    tire_pressure => GetTirePressure, types::TirePressure;
     /// Lock status.
-    lock_status => GET_LOCK_STATUS, types::LockStatus;
+    lock_status => GetLockStatus, types::LockStatus;
     /// Diagnostic system status.
-    diagnostic_system_status => GET_DIAGNOSTIC_SYSTEM_STATUS, types::DiagnosticSystemStatus;
+    diagnostic_system_status => GetDiagnosticSystemStatus, types::DiagnosticSystemStatus;
     /// Diagnostic trouble codes.
-    diagnostic_trouble_codes => GET_DIAGNOSTIC_TROUBLE_CODES, types::DiagnosticTroubleCodes;
+    diagnostic_trouble_codes => GetDiagnosticTroubleCodes, types::DiagnosticTroubleCodes;
 }
 
 impl BatchBuilder<'_> {
@@ -939,7 +946,10 @@ impl BatchResponse {
 
     /// The item of the read `op`, through the response rules of a single call
     /// ([`RawResponse::checked`], [`RawResponse::decode`]).
-    fn item<T: DeserializeOwned>(&self, op: &'static Operation) -> Result<Response<T>, Error> {
+    fn item<E: Endpoint>(&self, op: &Operation) -> Result<Response<E::Response>, Error>
+    where
+        E::Response: DeserializeOwned,
+    {
         let path = batch_path(op);
         let item = self
             .items
@@ -988,7 +998,7 @@ impl BatchResponse {
 
 /// The path of a v2.0 read inside a batch: its path below the vehicle (`/odometer`; `/` for
 /// the attributes).
-fn batch_path(op: &'static Operation) -> &'static str {
+fn batch_path(op: &Operation) -> &str {
     match op.path.strip_prefix(ops::GET_VEHICLE_ATTRIBUTES.path) {
         Some("") | None => "/",
         Some(rest) => rest,
