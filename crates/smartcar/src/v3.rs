@@ -675,7 +675,7 @@ macro_rules! v3_command {
         /// API errors (409 `VEHICLE_STATE`, 501 `COMPATIBILITY`…), transport, timeout and
         /// token errors.
         pub async fn $name(&self) -> Result<Response<types::CommandExecution>, Error> {
-            self.command(&ops::$op, &ops::$marker::path(&self.id), None::<&()>)
+            self.command::<ops::$marker>(&ops::$op, &ops::$marker::path(&self.id), None)
                 .await
         }
     };
@@ -813,12 +813,17 @@ impl VehicleV3 {
     }
 
     /// A command `op` at `path` (from `op`'s path function), with its body.
-    async fn command<B: Serialize>(
+    /// The body and the answer are those of the operation `E` (a compile error otherwise).
+    async fn command<E>(
         &self,
         op: &'static Operation,
         path: &str,
-        body: Option<&B>,
-    ) -> Result<Response<types::CommandExecution>, Error> {
+        body: Option<&E::Request>,
+    ) -> Result<Response<types::CommandExecution>, Error>
+    where
+        E: Endpoint<Response = types::CommandExecutionResponse>,
+        E::Request: Serialize,
+    {
         let call = self.call(op, path, &[]).json(body)?;
         let r: Response<types::CommandExecutionResponse> = self.send(call).await?;
         Ok(r.map(|c| c.data))
@@ -868,7 +873,7 @@ impl VehicleV3 {
                 attributes: types::SetChargeLimitCommandDataAttributes { percent },
             },
         };
-        self.command(
+        self.command::<ops::SetChargeLimitV3>(
             &ops::SET_CHARGE_LIMIT_V3,
             &ops::SetChargeLimitV3::path(&self.id),
             Some(&body),
@@ -907,7 +912,7 @@ impl VehicleV3 {
                 },
             },
         };
-        self.command(
+        self.command::<ops::SetDestinationV3>(
             &ops::SET_DESTINATION_V3,
             &ops::SetDestinationV3::path(&self.id),
             Some(&body),

@@ -239,12 +239,17 @@ impl Vehicle {
     }
 
     /// A command of this vehicle at `path` (from `op`'s path function), with its body.
-    async fn command<B: Serialize, T: DeserializeOwned>(
+    /// The body and the answer are those of the operation `E` (a compile error otherwise).
+    async fn command<E: Endpoint>(
         &self,
         op: &'static Operation,
         path: &str,
-        body: Option<&B>,
-    ) -> Result<Response<T>, Error> {
+        body: Option<&E::Request>,
+    ) -> Result<Response<E::Response>, Error>
+    where
+        E::Request: Serialize,
+        E::Response: DeserializeOwned,
+    {
         let call = Call::new(op, self.session.client().origins(), path, &[]).json(body)?;
         self.send(call).await
     }
@@ -356,7 +361,7 @@ impl Vehicle {
         action: types::SecurityAction,
     ) -> Result<Response<types::ActionResponse>, Error> {
         let body = types::SecurityActionRequest { action };
-        self.command(
+        self.command::<ops::ControlSecurity>(
             &ops::CONTROL_SECURITY,
             &ops::ControlSecurity::path(&self.id),
             Some(&body),
@@ -401,7 +406,7 @@ impl Vehicle {
         action: types::ChargeAction,
     ) -> Result<Response<types::ActionResponse>, Error> {
         let body = types::ChargeActionRequest { action };
-        self.command(
+        self.command::<ops::ControlCharge>(
             &ops::CONTROL_CHARGE,
             &ops::ControlCharge::path(&self.id),
             Some(&body),
@@ -431,7 +436,7 @@ impl Vehicle {
             ));
         }
         let body = types::ChargeLimitRequest { limit };
-        self.command(
+        self.command::<ops::SetChargeLimit>(
             &ops::SET_CHARGE_LIMIT,
             &ops::SetChargeLimit::path(&self.id),
             Some(&body),
@@ -466,7 +471,7 @@ impl Vehicle {
             latitude,
             longitude,
         };
-        self.command(
+        self.command::<ops::SendDestination>(
             &ops::SEND_DESTINATION,
             &ops::SendDestination::path(&self.id),
             Some(&body),
@@ -492,7 +497,7 @@ impl Vehicle {
         webhook_id: &str,
     ) -> Result<Response<types::WebhookSubscription>, Error> {
         check_id("webhook id", webhook_id)?;
-        self.command(
+        self.command::<ops::SubscribeWebhook>(
             &ops::SUBSCRIBE_WEBHOOK,
             &ops::SubscribeWebhook::path(&self.id, webhook_id),
             None::<&()>,
@@ -542,7 +547,7 @@ impl Vehicle {
     ///
     /// API, transport, timeout and token errors.
     pub async fn disconnect(&self) -> Result<Response<types::StatusResponse>, Error> {
-        self.command(
+        self.command::<ops::Disconnect>(
             &ops::DISCONNECT,
             &ops::Disconnect::path(&self.id),
             None::<&()>,
