@@ -19,7 +19,9 @@ use crate::request::{Call, Credential, OperationName, RawResponse, Response};
 use crate::session::{ApplicationSession, Session};
 
 /// Who a call acts as, and how its credential is obtained (and renewed after a 401).
-#[derive(Clone, Copy, Debug)]
+///
+/// No `Debug`: `Management` holds a secret.
+#[derive(Clone, Copy)]
 pub(crate) enum Authorizer<'a> {
     /// A user's session: the access token, refreshed ahead of expiry, and once more after a
     /// 401.
