@@ -1,10 +1,11 @@
 //! Compatibility: whether a VIN supports a set of permissions (client id + secret, Basic).
 
-use http::Method;
-use smartcar_api::types;
+use smartcar_api::op::Operation;
+use smartcar_api::{ops, types};
 
 use crate::client::Client;
-use crate::request::{Call, Credential, Idempotency, Response};
+use crate::request::{Call, Response};
+use crate::send::Authorizer;
 use crate::vin::Vin;
 use crate::{Error, Permission};
 
@@ -34,8 +35,8 @@ impl Client {
         permissions: &[Permission],
         country: Option<&str>,
     ) -> Result<Response<types::CompatibilityV2>, Error> {
-        let call = self.compatibility_call("/v2.0/compatibility", vin, permissions, country)?;
-        self.fetch(call).await
+        let call = self.compatibility_call(&ops::GET_COMPATIBILITY, vin, permissions, country)?;
+        self.send(call, Authorizer::ClientBasic).await
     }
 
     /// The v1.0 form of the check: whether the vehicle is compatible, as a bare boolean
@@ -59,8 +60,9 @@ impl Client {
         permissions: &[Permission],
         country: Option<&str>,
     ) -> Result<Response<types::CompatibilityV1>, Error> {
-        let call = self.compatibility_call("/v1.0/compatibility", vin, permissions, country)?;
-        self.fetch(call).await
+        let call =
+            self.compatibility_call(&ops::GET_COMPATIBILITY_V1, vin, permissions, country)?;
+        self.send(call, Authorizer::ClientBasic).await
     }
 
     /// Compatible makes, models and years of a region (`GET /v2.0/compatibility/matrix`),
@@ -98,22 +100,18 @@ impl Client {
             let scope: Vec<String> = permissions.iter().map(ToString::to_string).collect();
             query.push(("scope", scope.join(" ")));
         }
-        let secret = self.client_secret()?;
         let call = Call::new(
-            Method::GET,
-            &self.origins().api,
-            "/v2.0/compatibility/matrix",
-            "/v2.0/compatibility/matrix",
+            &ops::GET_COMPATIBILITY_MATRIX,
+            self.origins(),
+            &ops::GetCompatibilityMatrix::path(),
             &query,
-            Credential::Basic(self.client_id().to_owned(), secret.secret().to_owned()),
-            Idempotency::Idempotent,
         );
-        self.fetch(call).await
+        self.send(call, Authorizer::ClientBasic).await
     }
 
     fn compatibility_call(
         &self,
-        path: &'static str,
+        op: &'static Operation,
         vin: &str,
         permissions: &[Permission],
         country: Option<&str>,
@@ -130,19 +128,17 @@ impl Client {
             ));
         }
         let scope: Vec<String> = permissions.iter().map(ToString::to_string).collect();
-        let secret = self.client_secret()?;
+        // Checked before anything else is built, as before the call is sent.
+        self.client_secret()?;
         Ok(Call::new(
-            Method::GET,
-            &self.origins().api,
-            path,
-            path,
+            op,
+            self.origins(),
+            op.path,
             &[
                 ("vin", vin.as_str().to_owned()),
                 ("scope", scope.join(" ")),
                 ("country", country.to_ascii_uppercase()),
             ],
-            Credential::Basic(self.client_id().to_owned(), secret.secret().to_owned()),
-            Idempotency::Idempotent,
         ))
     }
 }

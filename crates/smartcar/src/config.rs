@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use smartcar_api::op::{Host, Operation};
+use smartcar_api::ops;
 use url::Url;
 
 use crate::Error;
@@ -179,17 +181,36 @@ impl Origins {
 
     /// The authorization-code / refresh-token endpoint.
     pub fn token_url(&self) -> Url {
-        join(&self.auth, "/oauth/token")
+        self.url(&ops::EXCHANGE_TOKEN)
     }
 
     /// The client-credentials endpoint.
     pub fn application_token_url(&self) -> Url {
-        join(&self.iam, "/oauth2/token")
+        self.url(&ops::REQUEST_APPLICATION_TOKEN)
     }
 
     /// The Connect authorization page.
     pub fn authorize_url(&self) -> Url {
-        join(&self.connect, "/oauth/authorize")
+        self.url(&ops::AUTHORIZE)
+    }
+
+    /// The origin serving `host`: the one place a spec host becomes one of these URLs.
+    pub(crate) fn origin(&self, host: Host) -> &Url {
+        match host {
+            Host::Connect => &self.connect,
+            Host::Auth => &self.auth,
+            Host::Iam => &self.iam,
+            Host::Api => &self.api,
+            Host::Management => &self.management,
+            Host::Vehicle => &self.vehicle,
+            Host::ManagementV3 => &self.management_v3,
+        }
+    }
+
+    /// The URL of an operation without path parameters, on its host.
+    pub(crate) fn url(&self, op: &'static Operation) -> Url {
+        debug_assert!(op.path_params.is_empty(), "{op} has path parameters");
+        join(self.origin(op.host), op.path)
     }
 }
 
@@ -280,5 +301,35 @@ impl RetryPolicy {
     pub fn max_total(mut self, d: Duration) -> Self {
         self.max_total = d;
         self
+    }
+
+    /// The one backoff schedule of the SDK, used by API calls and token calls alike: how long
+    /// to wait after failed attempt number `attempt` (1 for the first) before the next one, or
+    /// `None` when no attempt is left or the wait would take the time spent so far (`elapsed`)
+    /// beyond `budget`.
+    ///
+    /// The wait is the server's `retry-after` when it said one; otherwise `initial_backoff`
+    /// doubling per attempt up to `max_backoff`, scaled by `jitter` (a fraction in [0, 1):
+    /// full jitter) when one is given.
+    pub(crate) fn delay(
+        &self,
+        attempt: u32,
+        elapsed: Duration,
+        budget: Duration,
+        retry_after: Option<Duration>,
+        jitter: Option<f64>,
+    ) -> Option<Duration> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let exp = self
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max_backoff);
+        let wait = retry_after.unwrap_or_else(|| match jitter {
+            Some(fraction) => exp.mul_f64(fraction.clamp(0.0, 1.0)),
+            None => exp,
+        });
+        (elapsed.saturating_add(wait) <= budget).then_some(wait)
     }
 }

@@ -380,7 +380,7 @@ impl Client {
             Some(s) => s.to_owned(),
             None => CsrfToken::new_random().secret().clone(),
         };
-        let mut url = crate::config::join(&self.origins().connect, "/oauth/reauthenticate");
+        let mut url = self.origins().url(&smartcar_api::ops::REAUTHENTICATE);
         url.query_pairs_mut()
             .append_pair("response_type", "vehicle_id")
             .append_pair("client_id", self.client_id())

@@ -49,6 +49,52 @@ pub enum ErrorKind {
     TokenStore,
 }
 
+/// What part of an exchange failed, for an [`Error::Transport`] (a timeout is
+/// [`Error::Timeout`]).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// The connection could not be opened (DNS, refused, TLS handshake): the request surely
+    /// did not reach the server.
+    Connect,
+    /// The connection failed while the response (its body) was being read.
+    Body,
+    /// The request could not be built or sent whole.
+    Request,
+    /// The server redirected; the SDK follows no redirect.
+    Redirect,
+    /// Anything else.
+    Other,
+}
+
+impl TransportKind {
+    /// What failed, in words (the [`Error::Transport`] message).
+    pub fn message(self) -> &'static str {
+        match self {
+            TransportKind::Connect => "could not connect",
+            TransportKind::Body => "the connection failed while reading the response",
+            TransportKind::Request => "the request could not be sent",
+            TransportKind::Redirect => "the server redirected, and redirects are not followed",
+            TransportKind::Other => "the request failed",
+        }
+    }
+
+    /// The kind of a `reqwest` error (not a timeout: that is [`Error::Timeout`]).
+    pub(crate) fn of(e: &reqwest::Error) -> TransportKind {
+        if e.is_connect() {
+            TransportKind::Connect
+        } else if e.is_body() || e.is_decode() {
+            TransportKind::Body
+        } else if e.is_redirect() {
+            TransportKind::Redirect
+        } else if e.is_request() {
+            TransportKind::Request
+        } else {
+            TransportKind::Other
+        }
+    }
+}
+
 /// Errors of the Smartcar SDK.
 ///
 /// ```
@@ -117,6 +163,9 @@ pub enum Error {
     Transport {
         /// Method and path template.
         operation: String,
+        /// What failed, as a type (retries decide on it: only [`TransportKind::Connect`]
+        /// proves a command was not sent).
+        kind: TransportKind,
         /// What failed, in words (the underlying error is the source).
         message: String,
         /// The underlying error.
@@ -190,6 +239,22 @@ impl Error {
         match self {
             Error::Api(e) => e.request_id.as_deref(),
             Error::Decode(e) => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What part of the exchange failed, when this is an [`Error::Transport`].
+    ///
+    /// ```
+    /// # fn check(e: smartcar::Error) {
+    /// if e.transport_kind() == Some(smartcar::TransportKind::Connect) {
+    ///     // the request never left: sending it again is safe, even for a command
+    /// }
+    /// # }
+    /// ```
+    pub fn transport_kind(&self) -> Option<TransportKind> {
+        match self {
+            Error::Transport { kind, .. } => Some(*kind),
             _ => None,
         }
     }

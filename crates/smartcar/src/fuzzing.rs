@@ -164,15 +164,13 @@ pub fn decode_response_with_token<T: DeserializeOwned>(
         token,
     )?;
     // `operation` is "METHOD /template", as errors name calls.
-    let (method, template) = operation.split_once(' ').unwrap_or(("GET", operation));
-    let method = http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET);
-    raw.decode(&method, template)
+    raw.decode(&operation)
 }
 
 /// A batch answer as [`BatchResponse`] (what `vehicle.batch()…send()` returns for this body).
 pub fn batch_response(headers: &http::HeaderMap, body: &[u8]) -> Result<BatchResponse, Error> {
     let r: Response<types::BatchResponse> =
-        decode_response("POST /v2.0/vehicles/{vehicle_id}/batch", 200, headers, body)?;
+        decode_response(&smartcar_api::ops::BATCH.describe(), 200, headers, body)?;
     Ok(BatchResponse {
         items: r.data.responses,
         meta: r.meta,

@@ -138,6 +138,7 @@ mod management;
 mod oauth;
 mod paging;
 mod request;
+mod send;
 mod session;
 mod store;
 mod tokens;
@@ -155,7 +156,9 @@ pub use config::{Mode, Origins, RetryPolicy, UnitSystem};
 pub use connect::{
     AuthorizationCode, AuthorizationUrl, AuthorizeBuilder, Redirect, ScopeRequest, State,
 };
-pub use error::{ApiError, BodyShape, ConnectError, DecodeError, Error, ErrorKind, OAuthError};
+pub use error::{
+    ApiError, BodyShape, ConnectError, DecodeError, Error, ErrorKind, OAuthError, TransportKind,
+};
 /// HTTP methods, for [`Vehicle::request`].
 pub use http::Method;
 pub use management::{ConnectionFilter, ConnectionStream, Management};

@@ -2,12 +2,13 @@
 
 use std::fmt;
 
-use http::Method;
-use smartcar_api::types;
+use smartcar_api::op::Operation;
+use smartcar_api::{ops, types};
 
 use crate::Error;
 use crate::client::Client;
-use crate::request::{Call, Credential, Idempotency, Response};
+use crate::request::{Call, Response};
+use crate::send::Authorizer;
 
 /// Upper bound on pages read by one stream.
 const MAX_PAGES: u32 = 100_000;
@@ -132,8 +133,7 @@ impl Management {
         if let Some(m) = &filter.mode {
             query.push(("mode", m.to_string()));
         }
-        let call = self.call(Method::GET, &query, Idempotency::Idempotent);
-        self.client.fetch(call).await
+        self.send(&ops::LIST_CONNECTIONS, &query).await
     }
 
     /// Every connection matching `filter`, as a stream that follows the cursor. It ends on the
@@ -207,19 +207,19 @@ impl Management {
                 "give a user id, a vehicle id or both: deleting every connection is not an option",
             ));
         }
-        let call = self.call(Method::DELETE, &query, Idempotency::Command);
-        self.client.fetch(call).await
+        self.send(&ops::DELETE_CONNECTIONS, &query).await
     }
 
-    fn call(&self, method: Method, query: &[(&str, String)], idempotency: Idempotency) -> Call {
-        Call::new(
-            method,
-            &self.client.origins().management,
-            "/v2.0/management/connections",
-            "/v2.0/management/connections",
-            query,
-            Credential::Basic("default".to_owned(), self.amt.clone()),
-            idempotency,
-        )
+    /// Sends `op` (a management operation without path parameters) with `query`, as the
+    /// application management token.
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static Operation,
+        query: &[(&str, String)],
+    ) -> Result<Response<T>, Error> {
+        let call = Call::new(op, self.client.origins(), op.path, query);
+        self.client
+            .send(call, Authorizer::Management(&self.amt))
+            .await
     }
 }

@@ -17,16 +17,27 @@ use oauth2::{
     RedirectUrl, RequestTokenError, TokenResponse, TokenUrl,
 };
 
+use smartcar_api::ops;
+
 use crate::Error;
 use crate::client::Client;
 use crate::connect::AuthorizationCode;
-use crate::error::{ApiError, DecodeError, OAuthError, redact};
+use crate::error::{ApiError, DecodeError, OAuthError, TransportKind, redact};
 use crate::tokens::{
     AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME, RefreshToken,
     Tokens,
 };
 
 type ReqwestError = HttpClientError<reqwest::Error>;
+
+/// An `oauth2` client with its token endpoint set.
+type TokenClient = BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
 
 /// How long [`Client::refresh_tokens`] keeps retrying the same refresh token after a failure
 /// that may have hidden a rotation: 50 seconds, inside the platform's grace period. Smartcar's
@@ -133,10 +144,10 @@ pub(crate) enum Grant {
 }
 
 impl Grant {
-    fn operation(self) -> &'static str {
+    fn operation(self) -> String {
         match self {
-            Grant::Code | Grant::Refresh => "POST /oauth/token",
-            Grant::ClientCredentials => "POST /oauth2/token",
+            Grant::Code | Grant::Refresh => ops::EXCHANGE_TOKEN.describe(),
+            Grant::ClientCredentials => ops::REQUEST_APPLICATION_TOKEN.describe(),
         }
     }
 }
@@ -189,11 +200,7 @@ impl Client {
         };
         let mut token_url = self.origins().token_url();
         add_flags(&mut token_url, &options.flags)?;
-        let secret = self.client_secret()?;
-        let mut oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
-            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
-            .set_auth_type(AuthType::BasicAuth)
-            .set_token_uri(TokenUrl::from_url(token_url));
+        let (mut oauth, _) = self.oauth_client(token_url, AuthType::BasicAuth)?;
         if let Some(r) = redirect {
             oauth = oauth.set_redirect_uri(r);
         }
@@ -237,17 +244,14 @@ impl Client {
                 Ok(_) => return outcome,
                 Err(e) => e,
             };
-            if !refresh_retryable(error) || attempt >= policy.max_attempts {
+            if !refresh_retryable(error) {
                 return outcome;
             }
-            let exp = policy
-                .initial_backoff
-                .saturating_mul(1u32 << (attempt - 1).min(16))
-                .min(policy.max_backoff);
-            let wait = retry_after.unwrap_or(exp);
-            if started.elapsed() + wait > budget {
+            // No jitter: the same refresh token is replayed on a fixed schedule.
+            let Some(wait) = policy.delay(attempt, started.elapsed(), budget, retry_after, None)
+            else {
                 return outcome;
-            }
+            };
             tracing::debug!(
                 attempt,
                 wait_ms = wait.as_millis() as u64,
@@ -262,14 +266,10 @@ impl Client {
         &self,
         refresh_token: &RefreshToken,
     ) -> (Result<Tokens, Error>, Option<Duration>) {
-        let secret = match self.client_secret() {
-            Ok(s) => s,
+        let oauth = match self.oauth_client(self.origins().token_url(), AuthType::BasicAuth) {
+            Ok((oauth, _)) => oauth,
             Err(e) => return (Err(e), None),
         };
-        let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
-            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
-            .set_auth_type(AuthType::BasicAuth)
-            .set_token_uri(TokenUrl::from_url(self.origins().token_url()));
         let http = OAuthHttp::new(self.http().clone());
         let started = self.now();
         let token = oauth2::RefreshToken::new(refresh_token.secret().to_owned());
@@ -292,11 +292,10 @@ impl Client {
     /// [`Error::OAuth`] (`invalid_client` for wrong credentials); [`Error::Configuration`]
     /// without a client secret; transport, timeout and decode errors.
     pub async fn request_application_token(&self) -> Result<ApplicationToken, Error> {
-        let secret = self.client_secret()?;
-        let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
-            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
-            .set_auth_type(AuthType::RequestBody)
-            .set_token_uri(TokenUrl::from_url(self.origins().application_token_url()));
+        let (oauth, secret) = self.oauth_client(
+            self.origins().application_token_url(),
+            AuthType::RequestBody,
+        )?;
         let http = OAuthHttp::new(self.http().clone());
         let started = self.now();
         let result = oauth
@@ -306,6 +305,22 @@ impl Client {
         let response =
             self.map_token_result(result, &http, Grant::ClientCredentials, &[secret.secret()])?;
         Ok(application_token(&response, started))
+    }
+
+    /// The `oauth2` client of this application for one token endpoint: the one place the
+    /// client id and secret go into a token request (`auth`: in a Basic header or in the
+    /// body). Also gives the secret, for redaction.
+    fn oauth_client(
+        &self,
+        token_url: url::Url,
+        auth: AuthType,
+    ) -> Result<(TokenClient, &crate::ClientSecret), Error> {
+        let secret = self.client_secret()?;
+        let oauth = BasicClient::new(ClientId::new(self.client_id().to_owned()))
+            .set_client_secret(OAuthSecret::new(secret.secret().to_owned()))
+            .set_auth_type(auth)
+            .set_token_uri(TokenUrl::from_url(token_url));
+        Ok((oauth, secret))
     }
 
     pub(crate) fn map_token_result(
@@ -320,7 +335,7 @@ impl Client {
             Err(e) => e,
         };
         let (status, headers) = http.last();
-        let operation = grant.operation().to_owned();
+        let operation = grant.operation();
         Err(match error {
             RequestTokenError::ServerResponse(body) => {
                 let oauth = OAuthError {
@@ -367,8 +382,10 @@ impl Client {
                         timeout: self.inner.timeout,
                     }
                 } else {
+                    let kind = TransportKind::of(&e);
                     Error::Transport {
-                        message: transport_message(&e),
+                        message: kind.message().to_owned(),
+                        kind,
                         operation,
                         source: Some(e),
                     }
@@ -376,6 +393,7 @@ impl Client {
             }
             RequestTokenError::Request(other) => Error::Transport {
                 operation,
+                kind: TransportKind::Other,
                 message: other.to_string(),
                 source: Some(Box::new(other)),
             },
@@ -469,19 +487,6 @@ fn token_endpoint_error(
     api
 }
 
-/// A short description of a transport failure.
-pub(crate) fn transport_message(e: &reqwest::Error) -> String {
-    if e.is_connect() {
-        "could not connect".to_owned()
-    } else if e.is_body() || e.is_decode() {
-        "the connection failed while reading the response".to_owned()
-    } else if e.is_request() {
-        "the request could not be sent".to_owned()
-    } else {
-        "the request failed".to_owned()
-    }
-}
-
 fn add_flags(url: &mut url::Url, flags: &[(String, String)]) -> Result<(), Error> {
     if flags.is_empty() {
         return Ok(());
@@ -532,7 +537,7 @@ pub(crate) fn user_tokens(
 ) -> Result<Tokens, Error> {
     let refresh = response.refresh_token().ok_or_else(|| {
         Error::Decode(Box::new(DecodeError {
-            operation: grant.operation().to_owned(),
+            operation: grant.operation(),
             status: Some(200),
             request_id: None,
             message: "the token response has no refresh_token".to_owned(),

@@ -11,12 +11,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use tracing::Instrument as _;
 
+use smartcar_api::op::{Operation, Security};
+
 use crate::Error;
 use crate::client::Client;
-use crate::config::UnitSystem;
-use crate::error::{ApiError, DecodeError, excerpt, redact};
-use crate::oauth::transport_message;
+use crate::config::{Origins, UnitSystem};
+use crate::error::{ApiError, DecodeError, TransportKind, excerpt, redact};
 use crate::store::BoxFuture;
+use crate::tokens::{AccessToken, ApplicationTokenValue};
 
 /// Response metadata Smartcar sends in headers.
 #[non_exhaustive]
@@ -119,20 +121,50 @@ impl Clock for SystemClock {
     }
 }
 
-/// Whether a call may be sent again after a failure.
+/// Whether a call may be sent again after a failure: read from its operation
+/// ([`Operation::idempotent`], [`Operation::command`]), never chosen by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Idempotency {
-    /// Reads: retried on 429, 5xx and transport errors.
+pub(crate) enum Retry {
+    /// Reads and other idempotent calls: retried on 429, 5xx and transport errors.
     Idempotent,
-    /// Commands: retried only when the platform certainly did not execute them (the connection
-    /// could not be opened, or 429 — rate limiting happens before execution).
-    Command,
+    /// Commands and other non-idempotent calls: retried only when the platform certainly did
+    /// not execute them (the connection could not be opened, or 429 — rate limiting happens
+    /// before execution).
+    Once,
 }
 
-/// The `Authorization` of a call.
+impl Retry {
+    /// The retry class of `op`.
+    pub(crate) fn of(op: &Operation) -> Retry {
+        if op.idempotent && !op.command {
+            Retry::Idempotent
+        } else {
+            Retry::Once
+        }
+    }
+
+    /// Whether a failure of this class may be sent again.
+    fn allows(self, error: &Error) -> bool {
+        match (self, error) {
+            (Retry::Idempotent, Error::Api(api)) => matches!(api.status, 429 | 500..=599),
+            (Retry::Once, Error::Api(api)) => api.status == 429,
+            (Retry::Idempotent, Error::Transport { .. } | Error::Timeout { .. }) => true,
+            (Retry::Once, Error::Transport { kind, .. }) => *kind == TransportKind::Connect,
+            _ => false,
+        }
+    }
+}
+
+/// The `Authorization` of one attempt, built by [`crate::send::Authorizer`] only.
 #[derive(Clone)]
 pub(crate) enum Credential {
+    /// A user's access token (bearer).
+    User(AccessToken),
+    /// The application token (bearer).
+    App(ApplicationTokenValue),
+    /// Another bearer token (the application management token).
     Bearer(String),
+    /// User and password (client id/secret, `default`/management token).
     Basic(String, String),
 }
 
@@ -140,6 +172,8 @@ impl Credential {
     /// The secret part: the bearer token, or the Basic password.
     pub(crate) fn secret(&self) -> &str {
         match self {
+            Credential::User(token) => token.secret(),
+            Credential::App(token) => token.secret(),
             Credential::Bearer(token) => token,
             Credential::Basic(_, password) => password,
         }
@@ -149,64 +183,80 @@ impl Credential {
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Credential::Bearer(_) => "Bearer([redacted])",
             Credential::Basic(..) => "Basic([redacted])",
+            _ => "Bearer([redacted])",
         })
     }
 }
 
-/// One call, before sending.
+/// One call of an operation of the spec, before sending: its method, host, path template,
+/// authentication scheme and retry class all come from the [`Operation`].
 #[derive(Debug)]
 pub(crate) struct Call {
     pub(crate) method: Method,
     pub(crate) url: url::Url,
     /// The path template for tracing and errors (`/v2.0/vehicles/{vehicle_id}/odometer`).
     pub(crate) template: &'static str,
+    /// How the operation authenticates (picks Basic or Bearer for the management token).
+    pub(crate) security: Security,
+    pub(crate) retry: Retry,
     pub(crate) headers: HeaderMap,
     /// `sc-unit-system`, set on the request directly (no header map to fill and clone).
     pub(crate) units: Option<UnitSystem>,
     pub(crate) body: Option<Vec<u8>>,
-    pub(crate) credential: Credential,
-    pub(crate) idempotency: Idempotency,
 }
 
 impl Call {
-    /// A call to `origin` + `path` (+ `query`), without headers or body.
+    /// A call of `op` at `path` (from the operation's `ops::X::path(..)`) on the operation's
+    /// host, with `query`.
     pub(crate) fn new(
-        method: Method,
-        origin: &url::Url,
+        op: &'static Operation,
+        origins: &Origins,
         path: &str,
-        template: &'static str,
         query: &[(&str, String)],
-        credential: Credential,
-        idempotency: Idempotency,
     ) -> Call {
-        let mut url = crate::config::join(origin, path);
+        let mut url = crate::config::join(origins.origin(op.host), path);
         if !query.is_empty() {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        Call::to(method, url, template, credential, idempotency)
+        Call::to(op, url)
     }
 
-    /// A call to a URL built beforehand (the vehicle handles keep theirs: building a URL
-    /// percent-encodes its path, which costs more than the rest of a call's own work).
-    pub(crate) fn to(
-        method: Method,
-        url: url::Url,
-        template: &'static str,
-        credential: Credential,
-        idempotency: Idempotency,
-    ) -> Call {
+    /// A call of `op` to a URL built beforehand from it (the vehicle handles keep theirs:
+    /// building a URL percent-encodes its path, which costs more than the rest of a call's own
+    /// work).
+    pub(crate) fn to(op: &'static Operation, url: url::Url) -> Call {
         Call {
-            method,
+            method: op.method.http(),
             url,
-            template,
+            template: op.path,
+            security: op.security,
+            retry: Retry::of(op),
             headers: HeaderMap::new(),
             units: None,
             body: None,
-            credential,
-            idempotency,
+        }
+    }
+
+    /// The escape hatch's call: a path the spec does not describe, under `base` (its host and
+    /// authentication), retried as a read only for `GET`.
+    pub(crate) fn unlisted(
+        base: &'static Operation,
+        method: Method,
+        url: url::Url,
+        template: &'static str,
+    ) -> Call {
+        let retry = if method == Method::GET {
+            Retry::Idempotent
+        } else {
+            Retry::Once
+        };
+        Call {
+            method,
+            template,
+            retry,
+            ..Call::to(base, url)
         }
     }
 
@@ -236,14 +286,19 @@ impl Call {
         Ok(self)
     }
 
+    /// `GET /v2.0/...`: how errors name this call (formatted only when an error needs it).
     pub(crate) fn operation(&self) -> String {
-        operation(&self.method, self.template)
+        OperationName(&self.method, self.template).to_string()
     }
 }
 
-/// `GET /v2.0/...`: how errors name a call (formatted only when an error needs it).
-fn operation(method: &Method, template: &str) -> String {
-    format!("{method} {template}")
+/// `GET /v2.0/…`: how errors name a call, formatted only when an error needs it.
+pub(crate) struct OperationName<'a>(pub(crate) &'a Method, pub(crate) &'a str);
+
+impl fmt::Display for OperationName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
 }
 
 /// Rejects ids that would change the path or query they are put in. Smartcar's ids are UUIDs;
@@ -318,16 +373,16 @@ impl RawResponse {
         })
     }
 
-    /// The body decoded as `T` (an empty body decodes as `null`), with the response's [`Meta`].
+    /// The body decoded as `T` (an empty body decodes as `null`), with the response's [`Meta`];
+    /// `operation` names the call in a decode error (`GET /v2.0/…`).
     pub(crate) fn decode<T: DeserializeOwned>(
         &self,
-        method: &Method,
-        template: &str,
+        operation: &dyn fmt::Display,
     ) -> Result<Response<T>, Error> {
         let data = if self.body.is_empty() {
-            serde_json::from_slice(b"null").or_else(|_| self.json(method, template))?
+            serde_json::from_slice(b"null").or_else(|_| self.json(operation))?
         } else {
-            self.json(method, template)?
+            self.json(operation)?
         };
         Ok(Response {
             data,
@@ -336,14 +391,10 @@ impl RawResponse {
     }
 
     /// Decodes the body as `T`, keeping status and request id in the error.
-    pub(crate) fn json<T: DeserializeOwned>(
-        &self,
-        method: &Method,
-        template: &str,
-    ) -> Result<T, Error> {
+    fn json<T: DeserializeOwned>(&self, operation: &dyn fmt::Display) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| {
             Error::Decode(Box::new(DecodeError {
-                operation: operation(method, template),
+                operation: operation.to_string(),
                 status: Some(self.status),
                 request_id: Meta::from_headers(&self.headers).request_id,
                 message: e.to_string(),
@@ -366,17 +417,14 @@ fn jitter_fraction() -> f64 {
 }
 
 impl Client {
-    /// Sends a call and decodes its JSON body (an empty body decodes as `null`).
-    pub(crate) async fn fetch<T: DeserializeOwned>(
+    /// Sends one call with `credential`, retrying as its [`Retry`] class allows with the
+    /// backoff of [`RetryPolicy::delay`](crate::RetryPolicy); any non-2xx status becomes an
+    /// error. One tracing span per attempt.
+    pub(crate) async fn execute(
         &self,
-        call: Call,
-    ) -> Result<Response<T>, Error> {
-        let (method, template) = (call.method.clone(), call.template);
-        self.execute(call).await?.decode(&method, template)
-    }
-
-    /// Sends a call with retries; any non-2xx status becomes an error.
-    pub(crate) async fn execute(&self, call: Call) -> Result<RawResponse, Error> {
+        call: &Call,
+        credential: &Credential,
+    ) -> Result<RawResponse, Error> {
         let policy = &self.inner.retry;
         let started = Instant::now();
         let mut attempt: u32 = 0;
@@ -390,43 +438,33 @@ impl Client {
                 status = tracing::field::Empty,
                 request_id = tracing::field::Empty,
             );
-            let outcome = self.send_once(&call).instrument(span.clone()).await;
-            let (retryable, retry_after) = match &outcome {
+            let outcome = self
+                .send_once(call, credential)
+                .instrument(span.clone())
+                .await;
+            let error = match &outcome {
                 Ok(_) => return outcome,
-                Err(Error::Api(api)) => {
-                    span.record("status", api.status);
-                    if let Some(id) = &api.request_id {
-                        span.record("request_id", id.as_str());
-                    }
-                    let allowed = match call.idempotency {
-                        Idempotency::Idempotent => matches!(api.status, 429 | 500..=599),
-                        Idempotency::Command => api.status == 429,
-                    };
-                    (allowed, api.retry_after)
-                }
-                Err(Error::Transport { .. }) | Err(Error::Timeout { .. }) => {
-                    let allowed = match call.idempotency {
-                        Idempotency::Idempotent => true,
-                        Idempotency::Command => {
-                            matches!(&outcome, Err(Error::Transport { message, .. }) if message == "could not connect")
-                        }
-                    };
-                    (allowed, None)
-                }
-                Err(_) => (false, None),
+                Err(e) => e,
             };
-            if !retryable || attempt >= policy.max_attempts {
+            if let Error::Api(api) = error {
+                span.record("status", api.status);
+                if let Some(id) = &api.request_id {
+                    span.record("request_id", id.as_str());
+                }
+            }
+            if !call.retry.allows(error) {
                 return outcome;
             }
-            let exp = policy
-                .initial_backoff
-                .saturating_mul(1u32 << (attempt - 1).min(16))
-                .min(policy.max_backoff);
             // Full jitter, unless the server said how long to wait.
-            let wait = retry_after.unwrap_or_else(|| exp.mul_f64(jitter_fraction()));
-            if started.elapsed() + wait > policy.max_total {
+            let Some(wait) = policy.delay(
+                attempt,
+                started.elapsed(),
+                policy.max_total,
+                error.retry_after(),
+                Some(jitter_fraction()),
+            ) else {
                 return outcome;
-            }
+            };
             tracing::debug!(
                 parent: &span,
                 wait_ms = wait.as_millis() as u64,
@@ -437,7 +475,7 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, call: &Call) -> Result<RawResponse, Error> {
+    async fn send_once(&self, call: &Call, credential: &Credential) -> Result<RawResponse, Error> {
         let mut request = self
             .inner
             .http
@@ -449,8 +487,12 @@ impl Client {
             // A static value: nothing to check.
             request = request.header(SC_UNIT_SYSTEM, HeaderValue::from_static(units.as_str()));
         }
-        match &call.credential {
-            Credential::Bearer(token) => {
+        match credential {
+            Credential::Basic(user, password) => {
+                request = request.basic_auth(user, Some(password));
+            }
+            bearer => {
+                let token = bearer.secret();
                 // Built in place and handed over without a copy.
                 let mut value = Vec::with_capacity(7 + token.len());
                 value.extend_from_slice(b"Bearer ");
@@ -461,9 +503,6 @@ impl Client {
                     })?;
                 v.set_sensitive(true);
                 request = request.header(http::header::AUTHORIZATION, v);
-            }
-            Credential::Basic(user, password) => {
-                request = request.basic_auth(user, Some(password));
             }
         }
         if let Some(body) = &call.body {
@@ -489,7 +528,7 @@ impl Client {
                 ),
                 // Redacted before the cut: a truncated token is still a leak.
                 body_excerpt: excerpt(
-                    redact(&String::from_utf8_lossy(&body), &[call.credential.secret()]).as_bytes(),
+                    redact(&String::from_utf8_lossy(&body), &[credential.secret()]).as_bytes(),
                 ),
             })));
         }
@@ -498,7 +537,7 @@ impl Client {
         if let Some(id) = headers.get(&SC_REQUEST_ID).and_then(|v| v.to_str().ok()) {
             span.record("request_id", id);
         }
-        RawResponse::checked(status, headers, body, call.credential.secret())
+        RawResponse::checked(status, headers, body, credential.secret())
     }
 
     fn transport(&self, call: &Call, e: reqwest::Error) -> Error {
@@ -508,9 +547,11 @@ impl Client {
                 timeout: self.inner.timeout,
             }
         } else {
+            let kind = TransportKind::of(&e);
             Error::Transport {
                 operation: call.operation(),
-                message: transport_message(&e),
+                kind,
+                message: kind.message().to_owned(),
                 source: Some(Box::new(e)),
             }
         }

@@ -2,14 +2,15 @@
 //! that sends `sc-user-id`, typed signals, commands, and the v3 connections.
 
 use chrono::{DateTime, TimeZone, Utc};
-use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use smartcar_api::op::{Endpoint, Operation};
 use smartcar_api::open_enums::{SignalCode, SignalStatusValue};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use crate::Error;
-use crate::request::{Call, Credential, Idempotency, Response, check_id};
+use crate::request::{Call, Response, check_id};
+use crate::send::Authorizer;
 use crate::session::ApplicationSession;
 
 /// Page size asked for when a call reads every page.
@@ -219,17 +220,13 @@ impl ApplicationSession {
             if let Some(v) = vehicle_id {
                 query.push(("filter[vehicleId]", v.to_owned()));
             }
-            let r: Response<types::ConnectionListV3> = self
-                .send_v3(
-                    Method::GET,
-                    "/v3/connections",
-                    "/v3/connections",
-                    &query,
-                    None,
-                    None::<&()>,
-                    Idempotency::Idempotent,
-                )
-                .await?;
+            let call = Call::new(
+                &ops::LIST_CONNECTIONS_V3,
+                self.client().origins(),
+                &ops::ListConnectionsV3::path(),
+                &query,
+            );
+            let r: Response<types::ConnectionListV3> = self.send(call, None).await?;
             Ok((r.data.data, has_next(r.data.links.as_ref())))
         })
         .await
@@ -252,17 +249,13 @@ impl ApplicationSession {
         connection_id: &str,
     ) -> Result<Response<types::ConnectionResource>, Error> {
         check_id("connection id", connection_id)?;
-        let r: Response<types::ConnectionResponseV3> = self
-            .send_v3(
-                Method::GET,
-                &format!("/v3/connections/{connection_id}"),
-                "/v3/connections/{connection_id}",
-                &[],
-                None,
-                None::<&()>,
-                Idempotency::Idempotent,
-            )
-            .await?;
+        let call = Call::new(
+            &ops::GET_CONNECTION_V3,
+            self.client().origins(),
+            &ops::GetConnectionV3::path(connection_id),
+            &[],
+        );
+        let r: Response<types::ConnectionResponseV3> = self.send(call, None).await?;
         Ok(r.map(|c| c.data))
     }
 
@@ -279,17 +272,13 @@ impl ApplicationSession {
     /// [`Error::InvalidInput`] for a malformed id; API, transport and token errors.
     pub async fn delete_connection(&self, connection_id: &str) -> Result<(), Error> {
         check_id("connection id", connection_id)?;
-        let _: Response<serde_json::Value> = self
-            .send_v3(
-                Method::DELETE,
-                &format!("/v3/connections/{connection_id}"),
-                "/v3/connections/{connection_id}",
-                &[],
-                None,
-                None::<&()>,
-                Idempotency::Command,
-            )
-            .await?;
+        let call = Call::new(
+            &ops::DELETE_CONNECTION_V3,
+            self.client().origins(),
+            &ops::DeleteConnectionV3::path(connection_id),
+            &[],
+        );
+        let _: Response<serde_json::Value> = self.send(call, None).await?;
         Ok(())
     }
 
@@ -327,18 +316,13 @@ impl ApplicationSession {
                     query.push((k, v.to_owned()));
                 }
             }
-            let r: Response<types::SubscriptionList> = self
-                .send_v3_at(
-                    true,
-                    Method::GET,
-                    "/v3/subscriptions",
-                    "/v3/subscriptions",
-                    &query,
-                    None,
-                    None::<&()>,
-                    Idempotency::Idempotent,
-                )
-                .await?;
+            let call = Call::new(
+                &ops::LIST_SUBSCRIPTIONS,
+                self.client().origins(),
+                &ops::ListSubscriptions::path(),
+                &query,
+            );
+            let r: Response<types::SubscriptionList> = self.send(call, None).await?;
             Ok((r.data.data, has_next(r.data.links.as_ref())))
         })
         .await
@@ -361,18 +345,13 @@ impl ApplicationSession {
         subscription_id: &str,
     ) -> Result<Response<types::SubscriptionResource>, Error> {
         check_id("subscription id", subscription_id)?;
-        let r: Response<types::SubscriptionResponse> = self
-            .send_v3_at(
-                true,
-                Method::GET,
-                &format!("/v3/subscriptions/{subscription_id}"),
-                "/v3/subscriptions/{subscription_id}",
-                &[],
-                None,
-                None::<&()>,
-                Idempotency::Idempotent,
-            )
-            .await?;
+        let call = Call::new(
+            &ops::GET_SUBSCRIPTION,
+            self.client().origins(),
+            &ops::GetSubscription::path(subscription_id),
+            &[],
+        );
+        let r: Response<types::SubscriptionResponse> = self.send(call, None).await?;
         Ok(r.map(|s| s.data))
     }
 
@@ -389,18 +368,13 @@ impl ApplicationSession {
     /// [`Error::InvalidInput`] for a malformed id; API, transport and token errors.
     pub async fn unsubscribe(&self, subscription_id: &str) -> Result<(), Error> {
         check_id("subscription id", subscription_id)?;
-        let _: Response<serde_json::Value> = self
-            .send_v3_at(
-                true,
-                Method::DELETE,
-                &format!("/v3/subscriptions/{subscription_id}"),
-                "/v3/subscriptions/{subscription_id}",
-                &[],
-                None,
-                None::<&()>,
-                Idempotency::Command,
-            )
-            .await?;
+        let call = Call::new(
+            &ops::DELETE_SUBSCRIPTION,
+            self.client().origins(),
+            &ops::DeleteSubscription::path(subscription_id),
+            &[],
+        );
+        let _: Response<serde_json::Value> = self.send(call, None).await?;
         Ok(())
     }
 
@@ -434,88 +408,27 @@ impl ApplicationSession {
                 },
             },
         };
-        let _: Response<serde_json::Value> = self
-            .send_v3_at(
-                true,
-                Method::POST,
-                "/v3/subscriptions",
-                "/v3/subscriptions",
-                &[],
-                None,
-                Some(&body),
-                Idempotency::Command,
-            )
-            .await?;
+        let call = Call::new(
+            &ops::CREATE_SUBSCRIPTION,
+            self.client().origins(),
+            &ops::CreateSubscription::path(),
+            &[],
+        )
+        .json(Some(&body))?;
+        let _: Response<serde_json::Value> = self.send(call, None).await?;
         Ok(())
     }
 
-    /// Sends a v3 call with the application token (renewed once after a 401).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn send_v3<B: Serialize + ?Sized, T: DeserializeOwned>(
+    /// Sends a call with the application token (renewed once after a 401), as the user
+    /// `user_id` when given (`sc-user-id`).
+    async fn send<T: DeserializeOwned>(
         &self,
-        method: Method,
-        path: &str,
-        template: &'static str,
-        query: &[(&str, String)],
+        call: Call,
         user_id: Option<&str>,
-        body: Option<&B>,
-        idempotency: Idempotency,
     ) -> Result<Response<T>, Error> {
-        self.send_v3_at(
-            false,
-            method,
-            path,
-            template,
-            query,
-            user_id,
-            body,
-            idempotency,
-        )
-        .await
-    }
-
-    /// As `send_v3`, on the management host when `management` is true.
-    #[allow(clippy::too_many_arguments)]
-    async fn send_v3_at<B: Serialize + ?Sized, T: DeserializeOwned>(
-        &self,
-        management: bool,
-        method: Method,
-        path: &str,
-        template: &'static str,
-        query: &[(&str, String)],
-        user_id: Option<&str>,
-        body: Option<&B>,
-        idempotency: Idempotency,
-    ) -> Result<Response<T>, Error> {
-        let client = self.client();
-        let origin = if management {
-            &client.origins().management_v3
-        } else {
-            &client.origins().vehicle
-        };
-        let mut renewed = false;
-        loop {
-            let token = if renewed {
-                self.renew().await?
-            } else {
-                self.token().await?
-            };
-            let call = Call::new(
-                method.clone(),
-                origin,
-                path,
-                template,
-                query,
-                Credential::Bearer(token.secret().to_owned()),
-                idempotency,
-            )
-            .header("sc-user-id", user_id)?
-            .json(body)?;
-            match client.fetch(call).await {
-                Err(Error::Api(e)) if e.status == 401 && !renewed => renewed = true,
-                other => return other,
-            }
-        }
+        self.client()
+            .send(call, Authorizer::App(self, user_id))
+            .await
     }
 }
 
@@ -619,19 +532,13 @@ impl UserV3 {
     ///
     /// API, transport, timeout and token errors.
     pub async fn delete(&self) -> Result<(), Error> {
-        let path = format!("/v3/users/{}", self.user_id);
-        let _: Response<serde_json::Value> = self
-            .app
-            .send_v3(
-                Method::DELETE,
-                &path,
-                "/v3/users/{user_id}",
-                &[],
-                None,
-                None::<&()>,
-                Idempotency::Command,
-            )
-            .await?;
+        let call = Call::new(
+            &ops::DELETE_USER_V3,
+            self.app.client().origins(),
+            &ops::DeleteUserV3::path(&self.user_id),
+            &[],
+        );
+        let _: Response<serde_json::Value> = self.app.send(call, None).await?;
         Ok(())
     }
 }
@@ -753,7 +660,7 @@ impl Signal {
 
 /// A v3 command without a body.
 macro_rules! v3_command {
-    ($(#[$doc:meta])* $name:ident, $suffix:literal) => {
+    ($(#[$doc:meta])* $name:ident, $op:ident, $marker:ident) => {
         $(#[$doc])*
         ///
         /// ```no_run
@@ -768,12 +675,8 @@ macro_rules! v3_command {
         /// API errors (409 `VEHICLE_STATE`, 501 `COMPATIBILITY`…), transport, timeout and
         /// token errors.
         pub async fn $name(&self) -> Result<Response<types::CommandExecution>, Error> {
-            self.command(
-                concat!("/commands/", $suffix),
-                concat!("/v3/vehicles/{vehicle_id}/commands/", $suffix),
-                None::<&()>,
-            )
-            .await
+            self.command::<ops::$marker>(&ops::$op, &ops::$marker::path(&self.id), None)
+                .await
         }
     };
 }
@@ -808,28 +711,14 @@ impl VehicleV3 {
         &self.id
     }
 
-    async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        suffix: &str,
-        template: &'static str,
-        query: &[(&str, String)],
-        body: Option<&B>,
-        idempotency: Idempotency,
-    ) -> Result<Response<T>, Error> {
-        let path = format!("/v3/vehicles/{}{}", self.id, suffix);
-        self.user
-            .app
-            .send_v3(
-                method,
-                &path,
-                template,
-                query,
-                Some(&self.user.user_id),
-                body,
-                idempotency,
-            )
-            .await
+    /// Sends a call of this vehicle as its user.
+    async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<Response<T>, Error> {
+        self.user.app.send(call, Some(&self.user.user_id)).await
+    }
+
+    /// A call of `op` at `path` (from `op`'s path function), with `query`.
+    fn call(&self, op: &'static Operation, path: &str, query: &[(&str, String)]) -> Call {
+        Call::new(op, self.user.app.client().origins(), path, query)
     }
 
     /// Make, model, year, powertrain and mode.
@@ -846,16 +735,12 @@ impl VehicleV3 {
     ///
     /// API, transport, timeout, decode and token errors.
     pub async fn info(&self) -> Result<Response<types::VehicleResource>, Error> {
-        let r: Response<types::VehicleResponse> = self
-            .send(
-                Method::GET,
-                "",
-                "/v3/vehicles/{vehicle_id}",
-                &[],
-                None::<&()>,
-                Idempotency::Idempotent,
-            )
-            .await?;
+        let call = self.call(
+            &ops::GET_VEHICLE_V3,
+            &ops::GetVehicleV3::path(&self.id),
+            &[],
+        );
+        let r: Response<types::VehicleResponse> = self.send(call).await?;
         Ok(r.map(|v| v.data))
     }
 
@@ -878,16 +763,12 @@ impl VehicleV3 {
                 ("page", page.to_string()),
                 ("pageSize", PAGE_SIZE.to_string()),
             ];
-            let r: Response<types::SignalsResponse> = self
-                .send(
-                    Method::GET,
-                    "/signals",
-                    "/v3/vehicles/{vehicle_id}/signals",
-                    &query,
-                    None::<&()>,
-                    Idempotency::Idempotent,
-                )
-                .await?;
+            let call = self.call(
+                &ops::LIST_SIGNALS,
+                &ops::ListSignals::path(&self.id),
+                &query,
+            );
+            let r: Response<types::SignalsResponse> = self.send(call).await?;
             let more = has_next(r.data.links.as_ref());
             Ok((
                 r.data.data.into_iter().map(Signal::from_resource).collect(),
@@ -926,53 +807,43 @@ impl VehicleV3 {
                 format!("`{s}` is not a signal code"),
             ));
         }
-        let r: Response<types::SignalResource> = self
-            .send(
-                Method::GET,
-                &format!("/signals/{s}"),
-                "/v3/vehicles/{vehicle_id}/signals/{signal_code}",
-                &[],
-                None::<&()>,
-                Idempotency::Idempotent,
-            )
-            .await?;
+        let call = self.call(&ops::GET_SIGNAL, &ops::GetSignal::path(&self.id, s), &[]);
+        let r: Response<types::SignalResource> = self.send(call).await?;
         Ok(Signal::from_resource(r.data))
     }
 
-    async fn command<B: Serialize>(
+    /// A command `op` at `path` (from `op`'s path function), with its body.
+    /// The body and the answer are those of the operation `E` (a compile error otherwise).
+    async fn command<E>(
         &self,
-        suffix: &str,
-        template: &'static str,
-        body: Option<&B>,
-    ) -> Result<Response<types::CommandExecution>, Error> {
-        let r: Response<types::CommandExecutionResponse> = self
-            .send(
-                Method::POST,
-                suffix,
-                template,
-                &[],
-                body,
-                Idempotency::Command,
-            )
-            .await?;
+        op: &'static Operation,
+        path: &str,
+        body: Option<&E::Request>,
+    ) -> Result<Response<types::CommandExecution>, Error>
+    where
+        E: Endpoint<Response = types::CommandExecutionResponse>,
+        E::Request: Serialize,
+    {
+        let call = self.call(op, path, &[]).json(body)?;
+        let r: Response<types::CommandExecutionResponse> = self.send(call).await?;
         Ok(r.map(|c| c.data))
     }
 
     v3_command!(
         /// Locks the vehicle (`control_security`).
-        lock, "security/lock"
+        lock, LOCK_V3, LockV3
     );
     v3_command!(
         /// Unlocks the vehicle (`control_security`).
-        unlock, "security/unlock"
+        unlock, UNLOCK_V3, UnlockV3
     );
     v3_command!(
         /// Starts charging (`control_charge`).
-        start_charge, "charge/start"
+        start_charge, START_CHARGE_V3, StartChargeV3
     );
     v3_command!(
         /// Stops charging (`control_charge`).
-        stop_charge, "charge/stop"
+        stop_charge, STOP_CHARGE_V3, StopChargeV3
     );
 
     /// Sets the charge limit, a percentage from 50 to 100 (`control_charge`).
@@ -996,10 +867,15 @@ impl VehicleV3 {
                 format!("{percent} is outside 50–100 (v3 takes a percentage)"),
             ));
         }
-        let body = serde_json::json!({ "data": { "attributes": { "percent": percent } } });
-        self.command(
-            "/commands/charge/set-limit",
-            "/v3/vehicles/{vehicle_id}/commands/charge/set-limit",
+        // Typed by the operation: a spec change of the body is a compile error here.
+        let body: <ops::SetChargeLimitV3 as Endpoint>::Request = types::SetChargeLimitCommand {
+            data: types::SetChargeLimitCommandData {
+                attributes: types::SetChargeLimitCommandDataAttributes { percent },
+            },
+        };
+        self.command::<ops::SetChargeLimitV3>(
+            &ops::SET_CHARGE_LIMIT_V3,
+            &ops::SetChargeLimitV3::path(&self.id),
             Some(&body),
         )
         .await
@@ -1028,10 +904,17 @@ impl VehicleV3 {
                 format!("({latitude}, {longitude}) is not a latitude/longitude in degrees"),
             ));
         }
-        let body = serde_json::json!({ "data": { "attributes": { "latitude": latitude, "longitude": longitude } } });
-        self.command(
-            "/commands/navigation/set-destination",
-            "/v3/vehicles/{vehicle_id}/commands/navigation/set-destination",
+        let body: <ops::SetDestinationV3 as Endpoint>::Request = types::SetDestinationCommand {
+            data: types::SetDestinationCommandData {
+                attributes: types::SetDestinationCommandDataAttributes {
+                    latitude,
+                    longitude,
+                },
+            },
+        };
+        self.command::<ops::SetDestinationV3>(
+            &ops::SET_DESTINATION_V3,
+            &ops::SetDestinationV3::path(&self.id),
             Some(&body),
         )
         .await
@@ -1055,16 +938,12 @@ impl VehicleV3 {
         execution_id: &str,
     ) -> Result<Response<types::CommandExecution>, Error> {
         check_id("execution id", execution_id)?;
-        let r: Response<types::CommandExecutionResponse> = self
-            .send(
-                Method::GET,
-                &format!("/commands/{execution_id}"),
-                "/v3/vehicles/{vehicle_id}/commands/{execution_id}",
-                &[],
-                None::<&()>,
-                Idempotency::Idempotent,
-            )
-            .await?;
+        let call = self.call(
+            &ops::GET_COMMAND_EXECUTION,
+            &ops::GetCommandExecution::path(&self.id, execution_id),
+            &[],
+        );
+        let r: Response<types::CommandExecutionResponse> = self.send(call).await?;
         Ok(r.map(|c| c.data))
     }
 }

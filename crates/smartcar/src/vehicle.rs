@@ -5,12 +5,22 @@ use std::sync::{Arc, OnceLock};
 use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use smartcar_api::types;
+use smartcar_api::op::{Endpoint, Operation};
+use smartcar_api::{ops, types};
 
 use crate::Error;
 use crate::config::UnitSystem;
-use crate::request::{Call, Credential, Idempotency, Response, check_id};
+use crate::request::{Call, RawResponse, Response, check_id};
+use crate::send::Authorizer;
 use crate::session::Session;
+
+/// The path template of the escape hatch ([`Vehicle::request`]) in spans and errors: the
+/// vehicle's path followed by `/*`.
+fn escape_template() -> &'static str {
+    static TEMPLATE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{}/*", ops::GET_VEHICLE_ATTRIBUTES.path));
+    TEMPLATE.as_str()
+}
 
 impl Session {
     /// The Smartcar user id behind this session's token (`GET /v2.0/user`).
@@ -26,16 +36,13 @@ impl Session {
     ///
     /// API, transport, timeout, decode and token errors.
     pub async fn user(&self) -> Result<Response<types::User>, Error> {
-        self.send(
-            Method::GET,
-            "/v2.0/user",
-            "/v2.0/user",
+        let call = Call::new(
+            &ops::GET_USER,
+            self.client().origins(),
+            &ops::GetUser::path(),
             &[],
-            None::<&()>,
-            Idempotency::Idempotent,
-            None,
-        )
-        .await
+        );
+        self.client().send(call, Authorizer::User(self)).await
     }
 
     /// One page of the user's vehicle ids (`GET /v2.0/vehicles`; `limit` at most 50).
@@ -65,16 +72,13 @@ impl Session {
         if let Some(o) = offset {
             query.push(("offset", o.to_string()));
         }
-        self.send(
-            Method::GET,
-            "/v2.0/vehicles",
-            "/v2.0/vehicles",
+        let call = Call::new(
+            &ops::LIST_VEHICLES,
+            self.client().origins(),
+            &ops::ListVehicles::path(),
             &query,
-            None::<&()>,
-            Idempotency::Idempotent,
-            None,
-        )
-        .await
+        );
+        self.client().send(call, Authorizer::User(self)).await
     }
 
     /// A handle on one of the user's vehicles. Cheap; no request is sent.
@@ -100,108 +104,6 @@ impl Session {
             id,
             urls: Arc::default(),
         })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn send<'p, B: Serialize + ?Sized, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: impl Into<Target<'p>>,
-        template: &'static str,
-        query: &[(&str, String)],
-        body: Option<&B>,
-        idempotency: Idempotency,
-        units: Option<UnitSystem>,
-    ) -> Result<Response<T>, Error> {
-        let path = path.into();
-        let token = self.access_token().await?;
-        match self
-            .send_with(
-                &token,
-                method.clone(),
-                path,
-                template,
-                query,
-                body,
-                idempotency,
-                units,
-            )
-            .await
-        {
-            // The platform refused a token we believed valid (revoked, or clocks disagree):
-            // refresh once and try again. A 401 is answered before anything is executed, so
-            // this is safe for commands too.
-            Err(Error::Api(e)) if e.status == 401 => {
-                let token = self.access_token_after_rejection(&token).await?;
-                self.send_with(
-                    &token,
-                    method,
-                    path,
-                    template,
-                    query,
-                    body,
-                    idempotency,
-                    units,
-                )
-                .await
-            }
-            other => other,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn send_with<B: Serialize + ?Sized, T: DeserializeOwned>(
-        &self,
-        token: &crate::AccessToken,
-        method: Method,
-        path: Target<'_>,
-        template: &'static str,
-        query: &[(&str, String)],
-        body: Option<&B>,
-        idempotency: Idempotency,
-        units: Option<UnitSystem>,
-    ) -> Result<Response<T>, Error> {
-        let credential = Credential::Bearer(token.secret().to_owned());
-        let call = match path {
-            Target::Path(path) => Call::new(
-                method,
-                &self.client().origins().api,
-                path,
-                template,
-                query,
-                credential,
-                idempotency,
-            ),
-            Target::Url(url) => Call::to(method, url.clone(), template, credential, idempotency),
-        }
-        .unit_system(units)
-        .json(body)?;
-        self.client().fetch(call).await
-    }
-}
-
-/// Where a call of a [`Session`] goes: a path on the API origin, or a URL built beforehand.
-#[derive(Clone, Copy)]
-pub(crate) enum Target<'a> {
-    Path(&'a str),
-    Url(&'a url::Url),
-}
-
-impl<'a> From<&'a str> for Target<'a> {
-    fn from(path: &'a str) -> Self {
-        Target::Path(path)
-    }
-}
-
-impl<'a> From<&'a String> for Target<'a> {
-    fn from(path: &'a String) -> Self {
-        Target::Path(path)
-    }
-}
-
-impl<'a> From<&'a url::Url> for Target<'a> {
-    fn from(url: &'a url::Url) -> Self {
-        Target::Url(url)
     }
 }
 
@@ -244,7 +146,7 @@ pub struct Vehicle {
 }
 
 macro_rules! read {
-    ($(#[$doc:meta])* $name:ident, $index:literal, $suffix:literal, $template:literal, $ty:ty) => {
+    ($(#[$doc:meta])* $name:ident, $index:literal, $op:ident, $ty:ty) => {
         $(#[$doc])*
         ///
         /// ```no_run
@@ -260,7 +162,9 @@ macro_rules! read {
         /// `COMPATIBILITY` when the vehicle cannot report it), transport, timeout, decode and
         /// token errors.
         pub async fn $name(&self) -> Result<Response<$ty>, Error> {
-            self.get($index, concat!("/", $suffix), $template).await
+            // The spec's operation; its response type must be `$ty` (a compile error if not).
+            const OP: &Operation = &<ops::$op as Endpoint>::OP;
+            self.get::<ops::$op>($index, OP, ops::$op::path).await
         }
     };
 }
@@ -314,113 +218,109 @@ impl Vehicle {
         &self.session
     }
 
-    fn path(&self, suffix: &str) -> String {
-        let suffix = suffix.trim_end_matches('/');
-        format!("/v2.0/vehicles/{}{}", self.id, suffix)
-    }
-
     /// A read; `index` (below [`READS`], one per read) names its slot in the URL cache.
-    async fn get<T: DeserializeOwned>(
+    async fn get<E: Endpoint>(
         &self,
         index: usize,
-        suffix: &str,
-        template: &'static str,
-    ) -> Result<Response<T>, Error> {
+        op: &'static Operation,
+        path: fn(&str) -> String,
+    ) -> Result<Response<E::Response>, Error>
+    where
+        E::Response: DeserializeOwned,
+    {
         let url = self.urls.0[index].get_or_init(|| {
-            crate::config::join(&self.session.client().origins().api, &self.path(suffix))
-        });
-        self.session
-            .send(
-                Method::GET,
-                url,
-                template,
-                &[],
-                None::<&()>,
-                Idempotency::Idempotent,
-                Some(self.units),
+            crate::config::join(
+                self.session.client().origins().origin(op.host),
+                &path(&self.id),
             )
-            .await
+        });
+        let call = Call::to(op, url.clone()).unit_system(Some(self.units));
+        self.send(call).await
     }
 
-    async fn command<B: Serialize, T: DeserializeOwned>(
+    /// A command of this vehicle at `path` (from `op`'s path function), with its body.
+    /// The body and the answer are those of the operation `E` (a compile error otherwise).
+    async fn command<E: Endpoint>(
         &self,
-        method: Method,
-        suffix: &str,
-        template: &'static str,
-        body: Option<&B>,
-    ) -> Result<Response<T>, Error> {
+        op: &'static Operation,
+        path: &str,
+        body: Option<&E::Request>,
+    ) -> Result<Response<E::Response>, Error>
+    where
+        E::Request: Serialize,
+        E::Response: DeserializeOwned,
+    {
+        let call = Call::new(op, self.session.client().origins(), path, &[]).json(body)?;
+        self.send(call).await
+    }
+
+    /// Sends a call with this vehicle's session.
+    async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<Response<T>, Error> {
         self.session
-            .send(
-                method,
-                &self.path(suffix),
-                template,
-                &[],
-                body,
-                Idempotency::Command,
-                None,
-            )
+            .client()
+            .send(call, Authorizer::User(&self.session))
             .await
     }
 
     read!(
         /// Make, model and year (`read_vehicle_info`).
-        attributes, 0, "", "/v2.0/vehicles/{vehicle_id}", types::VehicleAttributes
+        attributes, 0, GetVehicleAttributes, types::VehicleAttributes
     );
     read!(
         /// The VIN (`read_vin`).
-        vin, 1, "vin", "/v2.0/vehicles/{vehicle_id}/vin", types::Vin
+        vin, 1, GetVin, types::Vin
     );
     read!(
         /// The odometer (`read_odometer`): km or miles.
-        odometer, 2, "odometer", "/v2.0/vehicles/{vehicle_id}/odometer", types::Odometer
+        odometer, 2, GetOdometer, types::Odometer
     );
     read!(
         /// The location in degrees (`read_location`).
-        location, 3, "location", "/v2.0/vehicles/{vehicle_id}/location", types::Location
+        location, 3, GetLocation, types::Location
     );
     read!(
         /// The fuel tank (`read_fuel`): litres or US gallons, fraction, km or miles.
-        fuel, 4, "fuel", "/v2.0/vehicles/{vehicle_id}/fuel", types::FuelTank
+        fuel, 4, GetFuel, types::FuelTank
     );
     read!(
         /// The traction battery's charge (fraction) and range (`read_battery`).
-        battery, 5, "battery", "/v2.0/vehicles/{vehicle_id}/battery", types::Battery
+        battery, 5, GetBattery, types::Battery
     );
     read!(
         /// The traction battery's capacity in kWh (`read_battery`).
-        battery_capacity, 6, "battery/capacity", "/v2.0/vehicles/{vehicle_id}/battery/capacity", types::BatteryCapacity
+        battery_capacity, 6, GetBatteryCapacity, types::BatteryCapacity
     );
     read!(
         /// The nominal capacity and the candidates (`read_battery`).
-        nominal_capacity, 7, "battery/nominal_capacity", "/v2.0/vehicles/{vehicle_id}/battery/nominal_capacity", types::NominalCapacity
+        nominal_capacity, 7, GetNominalCapacity, types::NominalCapacity
     );
     read!(
         /// Plugged in and charging state (`read_charge`).
-        charge, 8, "charge", "/v2.0/vehicles/{vehicle_id}/charge", types::ChargeStatus
+        charge, 8, GetChargeStatus, types::ChargeStatus
     );
     read!(
         /// The charge limit, a fraction (`read_charge`).
-        charge_limit, 9, "charge/limit", "/v2.0/vehicles/{vehicle_id}/charge/limit", types::ChargeLimit
+        charge_limit, 9, GetChargeLimit, types::ChargeLimit
     );
     read!(
         /// Engine oil life, a fraction (`read_engine_oil`).
-        engine_oil, 10, "engine/oil", "/v2.0/vehicles/{vehicle_id}/engine/oil", types::EngineOil
+        engine_oil, 10, GetEngineOil, types::EngineOil
     );
     read!(
         /// Tire pressures, kPa or psi (`read_tires`).
-        tire_pressure, 11, "tires/pressure", "/v2.0/vehicles/{vehicle_id}/tires/pressure", types::TirePressure
+        tire_pressure, 11, GetTirePressure, types::TirePressure
     );
     read!(
         /// Lock status, doors, windows, sunroof, storage, charging port (`read_security`).
-        lock_status, 12, "security", "/v2.0/vehicles/{vehicle_id}/security", types::LockStatus
+        lock_status, 12, GetLockStatus, types::LockStatus
     );
     read!(
         /// The health of the vehicle's systems (`read_diagnostics`).
-        diagnostic_system_status, 13, "diagnostics/system_status", "/v2.0/vehicles/{vehicle_id}/diagnostics/system_status", types::DiagnosticSystemStatus
+        diagnostic_system_status, 13, GetDiagnosticSystemStatus, types::DiagnosticSystemStatus
     );
     read!(
         /// Active diagnostic trouble codes (`read_diagnostics`).
-        diagnostic_trouble_codes, 14, "diagnostics/dtcs", "/v2.0/vehicles/{vehicle_id}/diagnostics/dtcs", types::DiagnosticTroubleCodes
+        diagnostic_trouble_codes, 14, GetDiagnosticTroubleCodes, types::DiagnosticTroubleCodes
     );
 
     /// Locks the vehicle (`control_security`). Sent once: a command is only retried when the
@@ -461,10 +361,9 @@ impl Vehicle {
         action: types::SecurityAction,
     ) -> Result<Response<types::ActionResponse>, Error> {
         let body = types::SecurityActionRequest { action };
-        self.command(
-            Method::POST,
-            "/security",
-            "/v2.0/vehicles/{vehicle_id}/security",
+        self.command::<ops::ControlSecurity>(
+            &ops::CONTROL_SECURITY,
+            &ops::ControlSecurity::path(&self.id),
             Some(&body),
         )
         .await
@@ -507,10 +406,9 @@ impl Vehicle {
         action: types::ChargeAction,
     ) -> Result<Response<types::ActionResponse>, Error> {
         let body = types::ChargeActionRequest { action };
-        self.command(
-            Method::POST,
-            "/charge",
-            "/v2.0/vehicles/{vehicle_id}/charge",
+        self.command::<ops::ControlCharge>(
+            &ops::CONTROL_CHARGE,
+            &ops::ControlCharge::path(&self.id),
             Some(&body),
         )
         .await
@@ -538,10 +436,9 @@ impl Vehicle {
             ));
         }
         let body = types::ChargeLimitRequest { limit };
-        self.command(
-            Method::POST,
-            "/charge/limit",
-            "/v2.0/vehicles/{vehicle_id}/charge/limit",
+        self.command::<ops::SetChargeLimit>(
+            &ops::SET_CHARGE_LIMIT,
+            &ops::SetChargeLimit::path(&self.id),
             Some(&body),
         )
         .await
@@ -574,10 +471,9 @@ impl Vehicle {
             latitude,
             longitude,
         };
-        self.command(
-            Method::POST,
-            "/navigation/destination",
-            "/v2.0/vehicles/{vehicle_id}/navigation/destination",
+        self.command::<ops::SendDestination>(
+            &ops::SEND_DESTINATION,
+            &ops::SendDestination::path(&self.id),
             Some(&body),
         )
         .await
@@ -601,10 +497,9 @@ impl Vehicle {
         webhook_id: &str,
     ) -> Result<Response<types::WebhookSubscription>, Error> {
         check_id("webhook id", webhook_id)?;
-        self.command(
-            Method::POST,
-            &format!("/webhooks/{webhook_id}"),
-            "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
+        self.command::<ops::SubscribeWebhook>(
+            &ops::SUBSCRIBE_WEBHOOK,
+            &ops::SubscribeWebhook::path(&self.id, webhook_id),
             None::<&()>,
         )
         .await
@@ -630,15 +525,14 @@ impl Vehicle {
         check_id("webhook id", webhook_id)?;
         let client = self.session.client();
         let call = Call::new(
-            Method::DELETE,
-            &client.origins().api,
-            &self.path(&format!("/webhooks/{webhook_id}")),
-            "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
+            &ops::UNSUBSCRIBE_WEBHOOK,
+            client.origins(),
+            &ops::UnsubscribeWebhook::path(&self.id, webhook_id),
             &[],
-            Credential::Bearer(management_token.to_owned()),
-            Idempotency::Idempotent,
         );
-        client.fetch(call).await
+        client
+            .send(call, Authorizer::Management(management_token))
+            .await
     }
 
     /// Revokes the application's access to this vehicle.
@@ -653,10 +547,9 @@ impl Vehicle {
     ///
     /// API, transport, timeout and token errors.
     pub async fn disconnect(&self) -> Result<Response<types::StatusResponse>, Error> {
-        self.command(
-            Method::DELETE,
-            "/application",
-            "/v2.0/vehicles/{vehicle_id}/application",
+        self.command::<ops::Disconnect>(
+            &ops::DISCONNECT,
+            &ops::Disconnect::path(&self.id),
             None::<&()>,
         )
         .await
@@ -738,17 +631,13 @@ impl Vehicle {
         if let Some(o) = offset {
             query.push(("offset", o.to_string()));
         }
-        self.session
-            .send(
-                Method::GET,
-                &self.path("/permissions"),
-                "/v2.0/vehicles/{vehicle_id}/permissions",
-                &query,
-                None::<&()>,
-                Idempotency::Idempotent,
-                None,
-            )
-            .await
+        let call = Call::new(
+            &ops::GET_PERMISSIONS,
+            self.session.client().origins(),
+            &ops::GetPermissions::path(&self.id),
+            &query,
+        );
+        self.send(call).await
     }
 
     /// Whether every one of `permissions` was granted for this vehicle (reads all pages).
@@ -814,17 +703,14 @@ impl Vehicle {
                 e.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             ));
         }
-        self.session
-            .send(
-                Method::GET,
-                &self.path("/service/history"),
-                "/v2.0/vehicles/{vehicle_id}/service/history",
-                &query,
-                None::<&()>,
-                Idempotency::Idempotent,
-                Some(self.units),
-            )
-            .await
+        let call = Call::new(
+            &ops::GET_SERVICE_HISTORY,
+            self.session.client().origins(),
+            &ops::GetServiceHistory::path(&self.id),
+            &query,
+        )
+        .unit_system(Some(self.units));
+        self.send(call).await
     }
 
     /// The escape hatch: any v2.0 path of this vehicle (`"/tesla/speedometer"`), with the same
@@ -855,22 +741,18 @@ impl Vehicle {
                 format!("`{path}` must start with `/` and carry no query"),
             ));
         }
-        let idempotency = if method == Method::GET {
-            Idempotency::Idempotent
-        } else {
-            Idempotency::Command
-        };
-        self.session
-            .send(
-                method,
-                &self.path(path),
-                "/v2.0/vehicles/{vehicle_id}/*",
-                &[],
-                body,
-                idempotency,
-                Some(self.units),
-            )
-            .await
+        // Under the vehicle's own path: its host and authentication.
+        let base = &ops::GET_VEHICLE_ATTRIBUTES;
+        let full = format!(
+            "{}{}",
+            ops::GetVehicleAttributes::path(&self.id),
+            path.trim_end_matches('/')
+        );
+        let url = crate::config::join(self.session.client().origins().origin(base.host), &full);
+        let call = Call::unlisted(base, method, url, escape_template())
+            .unit_system(Some(self.units))
+            .json(body)?;
+        self.send(call).await
     }
 
     /// Starts a batch: several reads in one request.
@@ -885,7 +767,7 @@ impl Vehicle {
     pub fn batch(&self) -> BatchBuilder<'_> {
         BatchBuilder {
             vehicle: self,
-            paths: Vec::new(),
+            reads: Vec::new(),
         }
     }
 }
@@ -902,11 +784,11 @@ impl Vehicle {
 #[must_use = "call .send()"]
 pub struct BatchBuilder<'v> {
     vehicle: &'v Vehicle,
-    paths: Vec<&'static str>,
+    reads: Vec<&'static Operation>,
 }
 
 macro_rules! batch_paths {
-    ($($(#[$doc:meta])* $name:ident => $path:literal, $ty:ty;)*) => {
+    ($($(#[$doc:meta])* $name:ident => $op:ident, $ty:ty;)*) => {
         impl BatchBuilder<'_> {
             $(
                 $(#[$doc])*
@@ -919,8 +801,9 @@ macro_rules! batch_paths {
                 /// # Ok(()) }
                 /// ```
                 pub fn $name(mut self) -> Self {
-                    if !self.paths.contains(&$path) {
-                        self.paths.push($path);
+                    const OP: &Operation = &<ops::$op as Endpoint>::OP;
+                    if !self.reads.iter().any(|op| op.id == OP.id) {
+                        self.reads.push(OP);
                     }
                     self
                 }
@@ -944,7 +827,8 @@ macro_rules! batch_paths {
                 /// This item's own error (API error with its status and body), or
                 /// [`Error::InvalidInput`] if it was not requested.
                 pub fn $name(&self) -> Result<Response<$ty>, Error> {
-                    self.item($path)
+                    // The read's response type must be `$ty` (a compile error if not).
+                    self.item::<ops::$op>(&<ops::$op as Endpoint>::OP)
                 }
             )*
         }
@@ -953,35 +837,35 @@ macro_rules! batch_paths {
 
 batch_paths! {
     /// Attributes (`/`).
-    attributes => "/", types::VehicleAttributes;
+    attributes => GetVehicleAttributes, types::VehicleAttributes;
     /// VIN.
-    vin => "/vin", types::Vin;
+    vin => GetVin, types::Vin;
     /// Odometer.
-    odometer => "/odometer", types::Odometer;
+    odometer => GetOdometer, types::Odometer;
     /// Location.
-    location => "/location", types::Location;
+    location => GetLocation, types::Location;
     /// Fuel tank.
-    fuel => "/fuel", types::FuelTank;
+    fuel => GetFuel, types::FuelTank;
     /// Battery.
-    battery => "/battery", types::Battery;
+    battery => GetBattery, types::Battery;
     /// Battery capacity.
-    battery_capacity => "/battery/capacity", types::BatteryCapacity;
+    battery_capacity => GetBatteryCapacity, types::BatteryCapacity;
     /// Nominal capacity.
-    nominal_capacity => "/battery/nominal_capacity", types::NominalCapacity;
+    nominal_capacity => GetNominalCapacity, types::NominalCapacity;
     /// Charge status.
-    charge => "/charge", types::ChargeStatus;
+    charge => GetChargeStatus, types::ChargeStatus;
     /// Charge limit.
-    charge_limit => "/charge/limit", types::ChargeLimit;
+    charge_limit => GetChargeLimit, types::ChargeLimit;
     /// Engine oil.
-    engine_oil => "/engine/oil", types::EngineOil;
+    engine_oil => GetEngineOil, types::EngineOil;
     /// Tire pressure.
-    tire_pressure => "/tires/pressure", types::TirePressure;
+    tire_pressure => GetTirePressure, types::TirePressure;
     /// Lock status.
-    lock_status => "/security", types::LockStatus;
+    lock_status => GetLockStatus, types::LockStatus;
     /// Diagnostic system status.
-    diagnostic_system_status => "/diagnostics/system_status", types::DiagnosticSystemStatus;
+    diagnostic_system_status => GetDiagnosticSystemStatus, types::DiagnosticSystemStatus;
     /// Diagnostic trouble codes.
-    diagnostic_trouble_codes => "/diagnostics/dtcs", types::DiagnosticTroubleCodes;
+    diagnostic_trouble_codes => GetDiagnosticTroubleCodes, types::DiagnosticTroubleCodes;
 }
 
 impl BatchBuilder<'_> {
@@ -999,30 +883,31 @@ impl BatchBuilder<'_> {
     /// [`Error::InvalidInput`] for an empty batch; errors of the batch request itself (each
     /// item's own error is in the [`BatchResponse`]).
     pub async fn send(self) -> Result<BatchResponse, Error> {
-        if self.paths.is_empty() {
+        if self.reads.is_empty() {
             return Err(Error::invalid("batch", "no read was chosen"));
         }
         let body = types::BatchRequest {
             requests: self
-                .paths
+                .reads
                 .iter()
-                .map(|p| types::BatchRequestItem {
-                    path: (*p).to_owned(),
+                .map(|op| types::BatchRequestItem {
+                    path: batch_path(op).to_owned(),
                 })
                 .collect(),
         };
         let v = self.vehicle;
+        let call = Call::new(
+            &ops::BATCH,
+            v.session.client().origins(),
+            &ops::Batch::path(&v.id),
+            &[],
+        )
+        .unit_system(Some(v.units))
+        .json(Some(&body))?;
         let r: Response<types::BatchResponse> = v
             .session
-            .send(
-                Method::POST,
-                &v.path("/batch"),
-                "/v2.0/vehicles/{vehicle_id}/batch",
-                &[],
-                Some(&body),
-                Idempotency::Idempotent,
-                Some(v.units),
-            )
+            .client()
+            .send(call, Authorizer::User(&v.session))
             .await?;
         Ok(BatchResponse {
             items: r.data.responses,
@@ -1064,7 +949,13 @@ impl BatchResponse {
         &self.items
     }
 
-    fn item<T: DeserializeOwned>(&self, path: &str) -> Result<Response<T>, Error> {
+    /// The item of the read `op`, through the response rules of a single call
+    /// ([`RawResponse::checked`], [`RawResponse::decode`]).
+    fn item<E: Endpoint>(&self, op: &Operation) -> Result<Response<E::Response>, Error>
+    where
+        E::Response: DeserializeOwned,
+    {
+        let path = batch_path(op);
         let item = self
             .items
             .iter()
@@ -1079,32 +970,42 @@ impl BatchResponse {
                 headers.insert(name, value);
             }
         }
-        let body = serde_json::to_vec(&item.body.clone().unwrap_or(serde_json::Value::Null))
+        let body = serde_json::to_vec(item.body.as_ref().unwrap_or(&serde_json::Value::Null))
             .unwrap_or_default();
-        let mut meta = crate::request::Meta::from_headers(&headers);
-        if meta.request_id.is_none() {
-            meta.request_id = self.meta.request_id.clone();
-        }
-        if !(200..300).contains(&item.code) {
-            let mut e = crate::ApiError::from_response(
-                u16::try_from(item.code).unwrap_or(500),
-                &headers,
-                &body,
-            );
-            if e.request_id.is_none() {
-                e.request_id = meta.request_id.clone();
+        let status = u16::try_from(item.code).unwrap_or(500);
+        // No credential of the batch is in an item: nothing to redact.
+        let raw = RawResponse::checked(status, headers, body.into(), "").map_err(|e| match e {
+            Error::Api(mut api) => {
+                if api.request_id.is_none() {
+                    api.request_id = self.meta.request_id.clone();
+                }
+                Error::Api(api)
             }
-            return Err(Error::Api(Box::new(e)));
-        }
-        let data = serde_json::from_slice(&body).map_err(|e| {
-            Error::Decode(Box::new(crate::DecodeError {
-                operation: format!("batch item {path}"),
-                status: u16::try_from(item.code).ok(),
-                request_id: meta.request_id.clone(),
-                message: e.to_string(),
-                body_excerpt: crate::error::excerpt(&body),
-            }))
+            other => other,
         })?;
-        Ok(Response { data, meta })
+        let mut r = raw
+            .decode(&format_args!("batch item {path}"))
+            .map_err(|e| match e {
+                Error::Decode(mut d) => {
+                    if d.request_id.is_none() {
+                        d.request_id = self.meta.request_id.clone();
+                    }
+                    Error::Decode(d)
+                }
+                other => other,
+            })?;
+        if r.meta.request_id.is_none() {
+            r.meta.request_id = self.meta.request_id.clone();
+        }
+        Ok(r)
+    }
+}
+
+/// The path of a v2.0 read inside a batch: its path below the vehicle (`/odometer`; `/` for
+/// the attributes).
+fn batch_path(op: &Operation) -> &str {
+    match op.path.strip_prefix(ops::GET_VEHICLE_ATTRIBUTES.path) {
+        Some("") | None => "/",
+        Some(rest) => rest,
     }
 }
