@@ -43,8 +43,8 @@ fn workspace() -> PathBuf {
 /// Every `.rs` file under `dir` except generated code, sorted by path.
 fn read_crate(src: &Path) -> Vec<File> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let entries = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
         for entry in entries {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
@@ -138,9 +138,8 @@ impl PathPatterns {
     fn is_api_path(&self, literal: &str) -> bool {
         let text = literal.split(['?', '#']).next().unwrap_or("");
         let prefixed = self.prefixes.iter().any(|p| {
-            text.match_indices(p.as_str()).any(|(k, _)| {
-                matches!(text[k + p.len()..].chars().next(), None | Some('/' | '{'))
-            })
+            text.match_indices(p.as_str())
+                .any(|(k, _)| matches!(text[k + p.len()..].chars().next(), None | Some('/' | '{')))
         });
         prefixed || (text.contains('/') && !self.tail_matches(text).is_empty())
     }
@@ -179,7 +178,34 @@ impl PathPatterns {
             found = self.tail_matches(text);
         }
         if found.is_empty() {
-            // A prefix only (`/v2.0`, a base URL): any operation under it.
+            // The start of a path (`/v3/vehicles/{id}/commands/`): the operations under it;
+            // a prefix only (`/v2.0`, a base URL): any operation under it.
+            let start = self
+                .prefixes
+                .iter()
+                .filter_map(|p| text.find(p.as_str()))
+                .min()
+                .unwrap_or(0);
+            let ours = segments(&text[start..]);
+            found = self
+                .operations
+                .iter()
+                .filter(|op| {
+                    let template = segments(op.path);
+                    template.len() > ours.len()
+                        && ours.iter().zip(&template).all(|(o, t)| match (o, t) {
+                            (_, None) | (None, _) => true,
+                            (Some(o), Some(t)) => o == t,
+                        })
+                })
+                .take(3)
+                .collect();
+            if !found.is_empty() {
+                return format!(
+                    "build each operation's path from its `ops` constant (under this one: {})",
+                    names(&found)
+                );
+            }
             found = self
                 .operations
                 .iter()
@@ -202,7 +228,6 @@ impl PathPatterns {
             );
         }
         found.sort_by_key(|op| std::cmp::Reverse(op.path.len()));
-        found.dedup_by_key(|op| op.path);
         format!("use {}", names(&found))
     }
 }
@@ -321,7 +346,11 @@ mod tests {
         "{hits:#?}"
     );
     assert!(hits[0].contains("`ops::GET_ODOMETER`"), "{}", hits[0]);
-    assert!(hits[0].contains("`ops::GetOdometer::path(..)`"), "{}", hits[0]);
+    assert!(
+        hits[0].contains("`ops::GetOdometer::path(..)`"),
+        "{}",
+        hits[0]
+    );
     assert!(hits[1].contains("`ops::GET_TIRE_PRESSURE`"), "{}", hits[1]);
     assert!(hits[3].contains("`ops::START_CHARGE_V3`"), "{}", hits[3]);
     assert!(
@@ -636,14 +665,13 @@ fn circle_report(root: &str, files: &[File]) -> String {
             edges.insert((from.clone(), cycle[(i + 1) % cycle.len()].clone()));
         }
     }
-    let _ = writeln!(out, "  the edges in these circles (first reference of each):");
+    let _ = writeln!(
+        out,
+        "  the edges in these circles (first reference of each):"
+    );
     for (from, to) in edges {
         let e = &graph[&from][&to];
-        let _ = writeln!(
-            out,
-            "    {from} → {to}: {}:{}: {}",
-            e.file, e.line, e.text
-        );
+        let _ = writeln!(out, "    {from} → {to}: {}:{}: {}", e.file, e.line, e.text);
     }
     out
 }
@@ -706,7 +734,9 @@ fn the_import_circle_check_can_fail() {
     let report = circle_report("demo", &files);
     assert!(report.contains("  client → request → client\n"), "{report}");
     assert!(
-        report.contains("    request → client: demo/request/send.rs:2: fn g(c: &super::super::Client) {}"),
+        report.contains(
+            "    request → client: demo/request/send.rs:2: fn g(c: &super::super::Client) {}"
+        ),
         "{report}"
     );
     assert_eq!(report.matches(" → client\n").count(), 1, "{report}");
