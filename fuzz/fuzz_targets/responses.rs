@@ -1,7 +1,8 @@
-//! Response bodies of every endpoint type, decoded the way each call decodes them (status,
-//! `Meta` headers, body). The first line is `<status> <type>` (the type by name; an unknown
-//! name picks one by hash). Properties: never panics; a non-2xx status is an API error with
-//! that status; a decode error keeps the status and only a short excerpt of the body; a value
+//! Response bodies of every operation, decoded the way each call decodes them (status,
+//! `Meta` headers, body). The first line is `<status> <operationId>` (or the name of a nested
+//! resource; an unknown word picks one by hash). Properties: never panics; a non-2xx status
+//! is an API error with that status; a decode error keeps the status and only a short excerpt
+//! of the body; a value
 //! that decodes serialises to JSON that decodes again to the same value; the call's own
 //! bearer token never appears in an API error, whatever the body echoes (as sent,
 //! URL-encoded or JSON-escaped: the seeds' `bearer` bodies quote it).
@@ -15,8 +16,9 @@ use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smartcar::ErrorKind;
-use smartcar::api::types;
 use smartcar::fuzzing::decode_response_with_token;
+use smartcar_api::op::Endpoint;
+use smartcar_api::{ops, types};
 
 /// The bearer token the fuzzed call "sent"; error bodies may echo it.
 const TOKEN: &str = "bearer/TOKEN+3c9f1e7a5d";
@@ -59,65 +61,89 @@ fn check<T: DeserializeOwned + Serialize>(m: &common::Message<'_>) {
     }
 }
 
+/// The words the first line may name: every operation with a JSON success body, by its
+/// `operationId` (`200 get_odometer`), decoded as that operation's generated response type;
+/// then the resources those bodies nest, by name. `tests/tests/fuzz_corpus.rs` checks that every
+/// such operation of `ops::ALL` is listed here (except the token grants: `token_response`
+/// fuzzes those) and has a seed `corpus/responses/seed-<operationId>`.
 macro_rules! endpoints {
-    ($($name:literal => $ty:ty,)*) => {
-        const NAMES: &[&str] = &[$($name),*];
+    (ops: [$($op:ident),* $(,)?], nested: [$($name:literal => $ty:ty),* $(,)?] $(,)?) => {
+        const NAMES: &[&str] = &[$(<ops::$op as Endpoint>::OP.id,)* $($name,)*];
         fn dispatch(name: &str, m: &common::Message<'_>) {
             let name = if NAMES.contains(&name) {
                 name
             } else {
                 NAMES[name.bytes().map(usize::from).sum::<usize>() % NAMES.len()]
             };
+            $(
+                if name == <ops::$op as Endpoint>::OP.id {
+                    return check::<<ops::$op as Endpoint>::Response>(m);
+                }
+            )*
             match name {
                 $($name => check::<$ty>(m),)*
-                _ => unreachable!(),
+                _ => unreachable!("{name} is in NAMES"),
             }
         }
     };
 }
 
 endpoints! {
-    "user" => types::User,
-    "vehicles" => types::VehicleList,
-    "attributes" => types::VehicleAttributes,
-    "vin" => types::Vin,
-    "odometer" => types::Odometer,
-    "location" => types::Location,
-    "fuel" => types::FuelTank,
-    "battery" => types::Battery,
-    "battery_capacity" => types::BatteryCapacity,
-    "nominal_capacity" => types::NominalCapacity,
-    "charge" => types::ChargeStatus,
-    "charge_limit" => types::ChargeLimit,
-    "engine_oil" => types::EngineOil,
-    "tire_pressure" => types::TirePressure,
-    "security" => types::LockStatus,
-    "system_status" => types::DiagnosticSystemStatus,
-    "dtcs" => types::DiagnosticTroubleCodes,
-    "action" => types::ActionResponse,
-    "status" => types::StatusResponse,
-    "permissions" => types::Permissions,
-    "service_history" => Vec<types::ServiceRecord>,
-    "webhook_subscription" => types::WebhookSubscription,
-    "batch" => types::BatchResponse,
-    "compatibility_v1" => types::CompatibilityV1,
-    "compatibility_v2" => types::CompatibilityV2,
-    "compatibility_matrix" => types::CompatibilityMatrix,
-    "connections" => types::ConnectionList,
-    "deleted_connections" => types::DeletedConnections,
-    "v3_vehicle" => types::VehicleResponse,
-    "v3_vehicle_resource" => types::VehicleResource,
-    "v3_signals" => types::SignalsResponse,
-    "v3_signal" => types::SignalResource,
-    "v3_execution" => types::CommandExecution,
-    "v3_executions" => types::CommandExecutionResponse,
-    "v3_connection" => types::ConnectionResource,
-    "v3_connections" => types::ConnectionListV3,
-    "v3_connection_response" => types::ConnectionResponseV3,
-    "v3_subscription" => types::SubscriptionResource,
-    "v3_subscriptions" => types::SubscriptionList,
-    "v3_subscription_response" => types::SubscriptionResponse,
-    "v3_subscription_accepted" => types::SubscriptionAccepted,
+    ops: [
+        GetCompatibilityV1,
+        GetCompatibility,
+        GetCompatibilityMatrix,
+        ListConnections,
+        DeleteConnections,
+        GetUser,
+        ListVehicles,
+        GetVehicleAttributes,
+        Disconnect,
+        Batch,
+        GetBattery,
+        GetBatteryCapacity,
+        GetNominalCapacity,
+        GetChargeStatus,
+        ControlCharge,
+        GetChargeLimit,
+        SetChargeLimit,
+        GetDiagnosticTroubleCodes,
+        GetDiagnosticSystemStatus,
+        GetEngineOil,
+        GetFuel,
+        GetLocation,
+        SendDestination,
+        GetOdometer,
+        GetPermissions,
+        GetLockStatus,
+        ControlSecurity,
+        GetServiceHistory,
+        GetTirePressure,
+        GetVin,
+        SubscribeWebhook,
+        UnsubscribeWebhook,
+        ListConnectionsV3,
+        GetConnectionV3,
+        ListSubscriptions,
+        CreateSubscription,
+        GetSubscription,
+        GetVehicleV3,
+        SetChargeLimitV3,
+        StartChargeV3,
+        StopChargeV3,
+        SetDestinationV3,
+        LockV3,
+        UnlockV3,
+        GetCommandExecution,
+        ListSignals,
+        GetSignal,
+    ],
+    nested: [
+        "v3_vehicle_resource" => types::VehicleResource,
+        "v3_execution" => types::CommandExecution,
+        "v3_connection" => types::ConnectionResource,
+        "v3_subscription" => types::SubscriptionResource,
+    ],
 }
 
 fuzz_target!(|data: &[u8]| {
