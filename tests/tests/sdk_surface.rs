@@ -191,7 +191,7 @@ async fn compatibility_management_and_v3_resources() {
     let all: Vec<_> = mgmt.connections(filter).map(|c| c.unwrap()).collect().await;
     assert_eq!(all.len(), sim.vehicles().len());
     assert!(
-        sim.request_count("GET", "/v2.0/management/connections") >= 3,
+        sim.request_count("GET", ops::LIST_CONNECTIONS.path) >= 3,
         "paged"
     );
     assert!(!format!("{mgmt:?}").contains(&app.amt));
