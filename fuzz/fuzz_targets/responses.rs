@@ -1,6 +1,7 @@
 //! Response bodies of every operation, decoded the way each call decodes them (status,
-//! `Meta` headers, body). The first line is `<status> <operationId>` (or the name of a nested
-//! resource; an unknown word picks one by hash). Properties: never panics; a non-2xx status
+//! `Meta` headers, body). The first line is `<status> <operationId>`: the body is decoded as
+//! that operation's response type (from `smartcar_api::ops`); any other word picks a type by
+//! hash. Properties: never panics; a non-2xx status
 //! is an API error with that status; a decode error keeps the status and only a short excerpt
 //! of the body; a value
 //! that decodes serialises to JSON that decodes again to the same value; the call's own
@@ -17,8 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smartcar::ErrorKind;
 use smartcar::fuzzing::decode_response_with_token;
-use smartcar_api::op::Endpoint;
-use smartcar_api::{ops, types};
+use smartcar_api::op::Operation;
+use smartcar_api::types;
 
 /// The bearer token the fuzzed call "sent"; error bodies may echo it.
 const TOKEN: &str = "bearer/TOKEN+3c9f1e7a5d";
@@ -61,89 +62,92 @@ fn check<T: DeserializeOwned + Serialize>(m: &common::Message<'_>) {
     }
 }
 
-/// The words the first line may name: every operation with a JSON success body, by its
-/// `operationId` (`200 get_odometer`), decoded as that operation's generated response type;
-/// then the resources those bodies nest, by name. `tests/tests/fuzz_corpus.rs` checks that every
-/// such operation of `ops::ALL` is listed here (except the token grants: `token_response`
-/// fuzzes those) and has a seed `corpus/responses/seed-<operationId>`.
-macro_rules! endpoints {
-    (ops: [$($op:ident),* $(,)?], nested: [$($name:literal => $ty:ty),* $(,)?] $(,)?) => {
-        const NAMES: &[&str] = &[$(<ops::$op as Endpoint>::OP.id,)* $($name,)*];
-        fn dispatch(name: &str, m: &common::Message<'_>) {
-            let name = if NAMES.contains(&name) {
-                name
-            } else {
-                NAMES[name.bytes().map(usize::from).sum::<usize>() % NAMES.len()]
-            };
+/// Whether two pieces of Rust type text are the same once whitespace is ignored
+/// (`stringify!` may space out `Vec<types::X>`).
+fn same_type(a: &str, b: &str) -> bool {
+    a.chars()
+        .filter(|c| !c.is_whitespace())
+        .eq(b.chars().filter(|c| !c.is_whitespace()))
+}
+
+/// Every success-body type of the operation table (`Operation::response`, e.g.
+/// `types::Odometer`) and the resources those bodies nest. The first line's word is an
+/// `operationId` (`200 get_odometer`): the body is decoded as that operation's response type,
+/// so a new operation needs nothing here unless its body is a new type.
+/// `tests/tests/fuzz_corpus.rs` checks that every response type of `ops::ALL` (the token
+/// grants aside: `token_response` fuzzes those) is listed, and that every operation with a
+/// body has a seed `corpus/responses/seed-<operationId>`.
+macro_rules! bodies {
+    ($($ty:ty),* $(,)?) => {
+        const TYPES: &[&str] = &[$(stringify!($ty)),*];
+        /// Decodes `m` as the type written `text`; `false` when it is not listed.
+        fn check_type(text: &str, m: &common::Message<'_>) -> bool {
             $(
-                if name == <ops::$op as Endpoint>::OP.id {
-                    return check::<<ops::$op as Endpoint>::Response>(m);
+                if same_type(text, stringify!($ty)) {
+                    check::<$ty>(m);
+                    return true;
                 }
             )*
-            match name {
-                $($name => check::<$ty>(m),)*
-                _ => unreachable!("{name} is in NAMES"),
-            }
+            false
         }
     };
 }
 
-endpoints! {
-    ops: [
-        GetCompatibilityV1,
-        GetCompatibility,
-        GetCompatibilityMatrix,
-        ListConnections,
-        DeleteConnections,
-        GetUser,
-        ListVehicles,
-        GetVehicleAttributes,
-        Disconnect,
-        Batch,
-        GetBattery,
-        GetBatteryCapacity,
-        GetNominalCapacity,
-        GetChargeStatus,
-        ControlCharge,
-        GetChargeLimit,
-        SetChargeLimit,
-        GetDiagnosticTroubleCodes,
-        GetDiagnosticSystemStatus,
-        GetEngineOil,
-        GetFuel,
-        GetLocation,
-        SendDestination,
-        GetOdometer,
-        GetPermissions,
-        GetLockStatus,
-        ControlSecurity,
-        GetServiceHistory,
-        GetTirePressure,
-        GetVin,
-        SubscribeWebhook,
-        UnsubscribeWebhook,
-        ListConnectionsV3,
-        GetConnectionV3,
-        ListSubscriptions,
-        CreateSubscription,
-        GetSubscription,
-        GetVehicleV3,
-        SetChargeLimitV3,
-        StartChargeV3,
-        StopChargeV3,
-        SetDestinationV3,
-        LockV3,
-        UnlockV3,
-        GetCommandExecution,
-        ListSignals,
-        GetSignal,
-    ],
-    nested: [
-        "v3_vehicle_resource" => types::VehicleResource,
-        "v3_execution" => types::CommandExecution,
-        "v3_connection" => types::ConnectionResource,
-        "v3_subscription" => types::SubscriptionResource,
-    ],
+bodies! {
+    types::CompatibilityV1,
+    types::CompatibilityV2,
+    types::CompatibilityMatrix,
+    types::ConnectionList,
+    types::DeletedConnections,
+    types::User,
+    types::VehicleList,
+    types::VehicleAttributes,
+    types::StatusResponse,
+    types::BatchResponse,
+    types::Battery,
+    types::BatteryCapacity,
+    types::NominalCapacity,
+    types::ChargeStatus,
+    types::ActionResponse,
+    types::ChargeLimit,
+    types::DiagnosticTroubleCodes,
+    types::DiagnosticSystemStatus,
+    types::EngineOil,
+    types::FuelTank,
+    types::Location,
+    types::Odometer,
+    types::Permissions,
+    types::LockStatus,
+    Vec<types::ServiceRecord>,
+    types::TirePressure,
+    types::Vin,
+    types::WebhookSubscription,
+    types::ConnectionListV3,
+    types::ConnectionResponseV3,
+    types::SubscriptionList,
+    types::SubscriptionAccepted,
+    types::SubscriptionResponse,
+    types::VehicleResponse,
+    types::CommandExecutionResponse,
+    types::SignalsResponse,
+    types::SignalResource,
+    // Nested resources.
+    types::VehicleResource,
+    types::CommandExecution,
+    types::ConnectionResource,
+    types::SubscriptionResource,
+}
+
+/// The operation's response type when the word is an `operationId` with a listed body type;
+/// otherwise a listed type picked by the word's hash.
+fn dispatch(word: &str, m: &common::Message<'_>) {
+    let by_operation = Operation::by_id(word)
+        .and_then(|op| op.response)
+        .is_some_and(|text| check_type(text, m));
+    if !by_operation {
+        let picked = TYPES[word.bytes().map(usize::from).sum::<usize>() % TYPES.len()];
+        assert!(check_type(picked, m), "{picked} is listed");
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

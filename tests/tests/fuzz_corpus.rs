@@ -1,6 +1,7 @@
 //! The fuzz targets follow the operation table: `fuzz/fuzz_targets/responses.rs` decodes the
-//! success body of every operation of `smartcar_api::ops::ALL` that has one, and
-//! `fuzz/corpus/responses/` holds a seed per such operation, made from the spec's example.
+//! success body of every operation of `smartcar_api::ops::ALL` that has one (it lists the body
+//! *types*; the operation picks its type), and `fuzz/corpus/responses/` holds a seed per such
+//! operation, made from the spec's example.
 //!
 //! The token grants (tag `auth`) are left out: their answers go through `oauth2` and are fuzzed
 //! by the `token_response` target.
@@ -34,37 +35,34 @@ fn with_a_body() -> impl Iterator<Item = &'static Operation> {
         .filter(|op| op.generated && op.response.is_some() && op.tag != "auth")
 }
 
-/// `get_odometer` → `GetOdometer`, the marker type's name.
-fn marker(op: &Operation) -> String {
-    op.id
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 #[test]
-fn the_responses_target_decodes_every_operation_with_a_body() {
+fn the_responses_target_decodes_every_response_type() {
     let path = fuzz_dir().join("fuzz_targets/responses.rs");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let code = Source::parse(&text).code;
-    let listed: BTreeSet<&str> = code
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+    let code: String = Source::parse(&text)
+        .code
+        .chars()
+        .filter(|c| !c.is_whitespace())
         .collect();
-    let missing: Vec<String> = with_a_body()
-        .map(marker)
-        .filter(|m| !listed.contains(m.as_str()))
+    let start = code
+        .find("bodies!{")
+        .unwrap_or_else(|| panic!("no `bodies! {{ … }}` list in {}", path.display()));
+    let end = code[start..].find('}').map_or(code.len(), |e| start + e);
+    let listed: BTreeSet<&str> = code[start + "bodies!{".len()..end]
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .collect();
+    let missing: BTreeSet<String> = with_a_body()
+        .filter_map(|op| op.response)
+        .map(|t| t.chars().filter(|c| !c.is_whitespace()).collect::<String>())
+        .filter(|t| !listed.contains(t.as_str()))
         .collect();
     assert!(
         missing.is_empty(),
-        "add these marker types to `ops: [...]` in {}:\n{}",
+        "add these response types to `bodies! {{ … }}` in {}:\n{}",
         path.display(),
-        missing.join("\n")
+        missing.into_iter().collect::<Vec<_>>().join("\n")
     );
 }
 
