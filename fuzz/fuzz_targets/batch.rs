@@ -10,6 +10,19 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use smartcar::{BatchResponse, Error, ErrorKind};
+use smartcar_api::op::Operation;
+use smartcar_api::ops;
+
+/// A v2 read's path inside a batch (`/odometer`; `/` for the attributes): its template after
+/// `{vehicle_id}`. One accessor per read the batch builder offers, each named by its operation.
+fn item(op: &Operation) -> &'static str {
+    let path: &'static str = op.path;
+    match path.split_once("{vehicle_id}") {
+        Some((_, "")) => "/",
+        Some((_, tail)) => tail,
+        None => path,
+    }
+}
 
 fn check<T: std::fmt::Debug>(
     b: &BatchResponse,
@@ -49,23 +62,27 @@ fuzz_target!(|data: &[u8]| {
     let Ok(b) = smartcar::fuzzing::batch_response(&m.headers, m.body) else {
         return;
     };
-    check(&b, "/", b.attributes());
-    check(&b, "/vin", b.vin());
-    check(&b, "/odometer", b.odometer());
-    check(&b, "/location", b.location());
-    check(&b, "/fuel", b.fuel());
-    check(&b, "/battery", b.battery());
-    check(&b, "/battery/capacity", b.battery_capacity());
-    check(&b, "/battery/nominal_capacity", b.nominal_capacity());
-    check(&b, "/charge", b.charge());
-    check(&b, "/charge/limit", b.charge_limit());
-    check(&b, "/engine/oil", b.engine_oil());
-    check(&b, "/tires/pressure", b.tire_pressure());
-    check(&b, "/security", b.lock_status());
+    check(&b, item(&ops::GET_VEHICLE_ATTRIBUTES), b.attributes());
+    check(&b, item(&ops::GET_VIN), b.vin());
+    check(&b, item(&ops::GET_ODOMETER), b.odometer());
+    check(&b, item(&ops::GET_LOCATION), b.location());
+    check(&b, item(&ops::GET_FUEL), b.fuel());
+    check(&b, item(&ops::GET_BATTERY), b.battery());
+    check(&b, item(&ops::GET_BATTERY_CAPACITY), b.battery_capacity());
+    check(&b, item(&ops::GET_NOMINAL_CAPACITY), b.nominal_capacity());
+    check(&b, item(&ops::GET_CHARGE_STATUS), b.charge());
+    check(&b, item(&ops::GET_CHARGE_LIMIT), b.charge_limit());
+    check(&b, item(&ops::GET_ENGINE_OIL), b.engine_oil());
+    check(&b, item(&ops::GET_TIRE_PRESSURE), b.tire_pressure());
+    check(&b, item(&ops::GET_LOCK_STATUS), b.lock_status());
     check(
         &b,
-        "/diagnostics/system_status",
+        item(&ops::GET_DIAGNOSTIC_SYSTEM_STATUS),
         b.diagnostic_system_status(),
     );
-    check(&b, "/diagnostics/dtcs", b.diagnostic_trouble_codes());
+    check(
+        &b,
+        item(&ops::GET_DIAGNOSTIC_TROUBLE_CODES),
+        b.diagnostic_trouble_codes(),
+    );
 });

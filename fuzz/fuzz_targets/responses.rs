@@ -1,7 +1,9 @@
-//! Response bodies of every endpoint type, decoded the way each call decodes them (status,
-//! `Meta` headers, body). The first line is `<status> <type>` (the type by name; an unknown
-//! name picks one by hash). Properties: never panics; a non-2xx status is an API error with
-//! that status; a decode error keeps the status and only a short excerpt of the body; a value
+//! Response bodies of every operation, decoded the way each call decodes them (status,
+//! `Meta` headers, body). The first line is `<status> <operationId>`: the body is decoded as
+//! that operation's response type (from `smartcar_api::ops`); any other word picks a type by
+//! hash. Properties: never panics; a non-2xx status
+//! is an API error with that status; a decode error keeps the status and only a short excerpt
+//! of the body; a value
 //! that decodes serialises to JSON that decodes again to the same value; the call's own
 //! bearer token never appears in an API error, whatever the body echoes (as sent,
 //! URL-encoded or JSON-escaped: the seeds' `bearer` bodies quote it).
@@ -15,8 +17,9 @@ use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smartcar::ErrorKind;
-use smartcar::api::types;
 use smartcar::fuzzing::decode_response_with_token;
+use smartcar_api::op::Operation;
+use smartcar_api::types;
 
 /// The bearer token the fuzzed call "sent"; error bodies may echo it.
 const TOKEN: &str = "bearer/TOKEN+3c9f1e7a5d";
@@ -59,65 +62,92 @@ fn check<T: DeserializeOwned + Serialize>(m: &common::Message<'_>) {
     }
 }
 
-macro_rules! endpoints {
-    ($($name:literal => $ty:ty,)*) => {
-        const NAMES: &[&str] = &[$($name),*];
-        fn dispatch(name: &str, m: &common::Message<'_>) {
-            let name = if NAMES.contains(&name) {
-                name
-            } else {
-                NAMES[name.bytes().map(usize::from).sum::<usize>() % NAMES.len()]
-            };
-            match name {
-                $($name => check::<$ty>(m),)*
-                _ => unreachable!(),
-            }
+/// Whether two pieces of Rust type text are the same once whitespace is ignored
+/// (`stringify!` may space out `Vec<types::X>`).
+fn same_type(a: &str, b: &str) -> bool {
+    a.chars()
+        .filter(|c| !c.is_whitespace())
+        .eq(b.chars().filter(|c| !c.is_whitespace()))
+}
+
+/// Every success-body type of the operation table (`Operation::response`, e.g.
+/// `types::Odometer`) and the resources those bodies nest. The first line's word is an
+/// `operationId` (`200 get_odometer`): the body is decoded as that operation's response type,
+/// so a new operation needs nothing here unless its body is a new type.
+/// `tests/tests/fuzz_corpus.rs` checks that every response type of `ops::ALL` (the token
+/// grants aside: `token_response` fuzzes those) is listed, and that every operation with a
+/// body has a seed `corpus/responses/seed-<operationId>`.
+macro_rules! bodies {
+    ($($ty:ty),* $(,)?) => {
+        const TYPES: &[&str] = &[$(stringify!($ty)),*];
+        /// Decodes `m` as the type written `text`; `false` when it is not listed.
+        fn check_type(text: &str, m: &common::Message<'_>) -> bool {
+            $(
+                if same_type(text, stringify!($ty)) {
+                    check::<$ty>(m);
+                    return true;
+                }
+            )*
+            false
         }
     };
 }
 
-endpoints! {
-    "user" => types::User,
-    "vehicles" => types::VehicleList,
-    "attributes" => types::VehicleAttributes,
-    "vin" => types::Vin,
-    "odometer" => types::Odometer,
-    "location" => types::Location,
-    "fuel" => types::FuelTank,
-    "battery" => types::Battery,
-    "battery_capacity" => types::BatteryCapacity,
-    "nominal_capacity" => types::NominalCapacity,
-    "charge" => types::ChargeStatus,
-    "charge_limit" => types::ChargeLimit,
-    "engine_oil" => types::EngineOil,
-    "tire_pressure" => types::TirePressure,
-    "security" => types::LockStatus,
-    "system_status" => types::DiagnosticSystemStatus,
-    "dtcs" => types::DiagnosticTroubleCodes,
-    "action" => types::ActionResponse,
-    "status" => types::StatusResponse,
-    "permissions" => types::Permissions,
-    "service_history" => Vec<types::ServiceRecord>,
-    "webhook_subscription" => types::WebhookSubscription,
-    "batch" => types::BatchResponse,
-    "compatibility_v1" => types::CompatibilityV1,
-    "compatibility_v2" => types::CompatibilityV2,
-    "compatibility_matrix" => types::CompatibilityMatrix,
-    "connections" => types::ConnectionList,
-    "deleted_connections" => types::DeletedConnections,
-    "v3_vehicle" => types::VehicleResponse,
-    "v3_vehicle_resource" => types::VehicleResource,
-    "v3_signals" => types::SignalsResponse,
-    "v3_signal" => types::SignalResource,
-    "v3_execution" => types::CommandExecution,
-    "v3_executions" => types::CommandExecutionResponse,
-    "v3_connection" => types::ConnectionResource,
-    "v3_connections" => types::ConnectionListV3,
-    "v3_connection_response" => types::ConnectionResponseV3,
-    "v3_subscription" => types::SubscriptionResource,
-    "v3_subscriptions" => types::SubscriptionList,
-    "v3_subscription_response" => types::SubscriptionResponse,
-    "v3_subscription_accepted" => types::SubscriptionAccepted,
+bodies! {
+    types::CompatibilityV1,
+    types::CompatibilityV2,
+    types::CompatibilityMatrix,
+    types::ConnectionList,
+    types::DeletedConnections,
+    types::User,
+    types::VehicleList,
+    types::VehicleAttributes,
+    types::StatusResponse,
+    types::BatchResponse,
+    types::Battery,
+    types::BatteryCapacity,
+    types::NominalCapacity,
+    types::ChargeStatus,
+    types::ActionResponse,
+    types::ChargeLimit,
+    types::DiagnosticTroubleCodes,
+    types::DiagnosticSystemStatus,
+    types::EngineOil,
+    types::FuelTank,
+    types::Location,
+    types::Odometer,
+    types::Permissions,
+    types::LockStatus,
+    Vec<types::ServiceRecord>,
+    types::TirePressure,
+    types::Vin,
+    types::WebhookSubscription,
+    types::ConnectionListV3,
+    types::ConnectionResponseV3,
+    types::SubscriptionList,
+    types::SubscriptionAccepted,
+    types::SubscriptionResponse,
+    types::VehicleResponse,
+    types::CommandExecutionResponse,
+    types::SignalsResponse,
+    types::SignalResource,
+    // Nested resources.
+    types::VehicleResource,
+    types::CommandExecution,
+    types::ConnectionResource,
+    types::SubscriptionResource,
+}
+
+/// The operation's response type when the word is an `operationId` with a listed body type;
+/// otherwise a listed type picked by the word's hash.
+fn dispatch(word: &str, m: &common::Message<'_>) {
+    let by_operation = Operation::by_id(word)
+        .and_then(|op| op.response)
+        .is_some_and(|text| check_type(text, m));
+    if !by_operation {
+        let picked = TYPES[word.bytes().map(usize::from).sum::<usize>() % TYPES.len()];
+        assert!(check_type(picked, m), "{picked} is listed");
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -131,7 +131,11 @@ impl Spec {
         &self.doc
     }
 
-    /// Every operation, in document order.
+    /// Every operation, in document order, read from the document itself.
+    ///
+    /// This is deliberately independent of `smartcar_api::ops` (what the generator made of the
+    /// spec): the lint checks the document, and `tests/tests/spec_lint.rs` compares the two.
+    /// To name an operation, use its `ops` constant and [`Spec::operation`].
     pub fn operations(&self) -> Vec<Operation<'_>> {
         let mut out = Vec::new();
         if let Some(paths) = self.doc.get("paths").and_then(Value::as_object) {
@@ -149,6 +153,19 @@ impl Spec {
             }
         }
         out
+    }
+
+    /// The document's operation for an `ops` constant (same `operationId`), for its response
+    /// schemas; `None` when the spec no longer has it.
+    ///
+    /// ```
+    /// let spec = smartcar_tests::spec::Spec::load();
+    /// let odometer = spec.operation(&smartcar_api::ops::GET_ODOMETER).unwrap();
+    /// assert_eq!(odometer.path, "/v2.0/vehicles/{vehicle_id}/odometer");
+    /// assert!(spec.response(&odometer, "200").is_some());
+    /// ```
+    pub fn operation(&self, op: &smartcar_api::op::Operation) -> Option<Operation<'_>> {
+        self.operations().into_iter().find(|o| o.id() == op.id)
     }
 
     /// Follows a local `$ref` (any depth) to the object it names; other values come back as is.

@@ -289,7 +289,7 @@ async fn sessions_refresh_once(name: &str, a: &Arc<dyn TokenStore>, b: &Arc<dyn 
     // Requests, not rotations: a second refresh with the same token within the grace period
     // would rotate nothing. The first request was the code exchange.
     assert_eq!(
-        sim.request_count("POST", "/oauth/token"),
+        sim.request_count("POST", smartcar_api::ops::EXCHANGE_TOKEN.path),
         2,
         "{name}: one refresh request for three sessions"
     );

@@ -12,7 +12,7 @@ use tokio::sync::Barrier;
 
 const TASKS: usize = 1000;
 const EXPIRIES: u64 = 4;
-const TOKEN: &str = "/oauth/token";
+const TOKEN: &str = smartcar_api::ops::EXCHANGE_TOKEN.path;
 
 /// Runs `TASKS` tasks over `sessions` (round robin) for `EXPIRIES` rounds; before each round the
 /// simulator's clock moves past the access token's expiry. Returns the failures.

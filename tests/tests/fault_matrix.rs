@@ -18,8 +18,8 @@ use smartcar::{Error, ErrorKind, TokenStore};
 use smartcar_sim::{Fault, Simulator};
 use smartcar_tests::flow::{CALLBACK, client_for, connect};
 
-const SECURITY: &str = "/v2.0/vehicles/{vehicle_id}/security";
-const TOKEN: &str = "/oauth/token";
+const SECURITY: &str = smartcar_api::ops::CONTROL_SECURITY.path;
+const TOKEN: &str = smartcar_api::ops::EXCHANGE_TOKEN.path;
 /// The client's timeout per attempt in this test; slow faults wait longer than this.
 const TIMEOUT: Duration = Duration::from_secs(1);
 const SLOW: Duration = Duration::from_millis(2500);

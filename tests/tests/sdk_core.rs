@@ -10,8 +10,8 @@ use smartcar::{
 use smartcar_sim::{ApproveOptions, Fault, Simulator};
 use smartcar_tests::flow::{CALLBACK, client_for, client_on_system_clock, connect};
 
-const ODOMETER: &str = "/v2.0/vehicles/{vehicle_id}/odometer";
-const SECURITY: &str = "/v2.0/vehicles/{vehicle_id}/security";
+const ODOMETER: &str = smartcar_api::ops::GET_ODOMETER.path;
+const SECURITY: &str = smartcar_api::ops::CONTROL_SECURITY.path;
 
 /// Records the backoffs the client asks for instead of sleeping through them.
 #[derive(Clone, Default)]
@@ -435,11 +435,12 @@ async fn v3_user_handle_signals_and_commands() {
     );
 
     // The application token expires on the platform's clock; the 401 renews it once.
-    let requests_before = sim.request_count("POST", "/oauth2/token");
+    let requests_before =
+        sim.request_count("POST", smartcar_api::ops::REQUEST_APPLICATION_TOKEN.path);
     sim.advance(Duration::from_secs(2 * 3600));
     vehicle.info().await.unwrap();
     assert_eq!(
-        sim.request_count("POST", "/oauth2/token"),
+        sim.request_count("POST", smartcar_api::ops::REQUEST_APPLICATION_TOKEN.path),
         requests_before + 1
     );
     sim.shutdown().await;
@@ -461,7 +462,7 @@ async fn broken_token_responses_are_typed_and_lose_nothing() {
     let before = store.load("user-1").await.unwrap().unwrap();
     sim.advance(Duration::from_secs(2 * 3600));
 
-    let token = "/oauth/token";
+    let token = smartcar_api::ops::EXCHANGE_TOKEN.path;
     sim.faults()
         .inject(Fault::truncated_json())
         .on(token)
@@ -512,7 +513,10 @@ async fn vehicle_stream_batch_permissions_and_escape_hatch() {
         .collect()
         .await;
     assert_eq!(streamed, sim.users()[0].vehicle_ids);
-    assert_eq!(sim.request_count("GET", "/v2.0/vehicles"), 1);
+    assert_eq!(
+        sim.request_count("GET", smartcar_api::ops::LIST_VEHICLES.path),
+        1
+    );
 
     let ev = sim
         .vehicles()
@@ -549,10 +553,7 @@ async fn vehicle_stream_batch_permissions_and_escape_hatch() {
         vehicle.batch().send().await.unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
-    assert_eq!(
-        sim.request_count("POST", "/v2.0/vehicles/{vehicle_id}/batch"),
-        1
-    );
+    assert_eq!(sim.request_count("POST", smartcar_api::ops::BATCH.path), 1);
 
     let perms = vehicle.permissions(None, None).await.unwrap();
     assert!(perms.data.permissions.contains(&Permission::ReadOdometer));

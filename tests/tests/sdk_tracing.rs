@@ -37,7 +37,7 @@ async fn tracing_output_carries_no_secret() {
         "spans are recorded:\n{log}"
     );
     assert!(
-        log.contains("/v2.0/vehicles/{vehicle_id}/odometer"),
+        log.contains(smartcar_api::ops::GET_ODOMETER.path),
         "path templates, not ids"
     );
     for secret in [

@@ -241,3 +241,54 @@ fn example_validation_rejects_bad_bodies() {
     let body = json!({"amountRemaining": null, "percentRemaining": 0.5, "range": null});
     assert_eq!(spec.check(&fuel, &body, Strictness::Strict), Ok(()));
 }
+
+/// The generated operation table (`smartcar_api::ops`) against the document, read
+/// independently: same operations, methods, paths, first tags and `x-codegen-skip`. A
+/// difference means `generated.rs` is stale (`cargo xtask generate`) or the generator misreads
+/// the spec.
+#[test]
+fn the_operation_table_matches_the_document() {
+    let spec = Spec::load();
+    let mut problems = Vec::new();
+    let doc_ops = spec.operations();
+    for op in &doc_ops {
+        let here = format!("{} {}", op.method.to_uppercase(), op.path);
+        let Some(table) = smartcar_api::op::Operation::by_id(op.id()) else {
+            problems.push(format!("{here}: `{}` is not in ops::ALL", op.id()));
+            continue;
+        };
+        if !table.method.as_str().eq_ignore_ascii_case(op.method) || table.path != op.path {
+            problems.push(format!("{here}: ops::ALL says {table}"));
+        }
+        let tag = op
+            .op
+            .pointer("/tags/0")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if table.tag != tag {
+            problems.push(format!(
+                "{here}: tag `{tag}`, ops::ALL says `{}`",
+                table.tag
+            ));
+        }
+        if table.generated == op.codegen_skipped() {
+            problems.push(format!(
+                "{here}: x-codegen-skip is {}, ops::ALL says generated = {}",
+                op.codegen_skipped(),
+                table.generated
+            ));
+        }
+    }
+    if smartcar_api::ops::ALL.len() != doc_ops.len() {
+        problems.push(format!(
+            "ops::ALL has {} operations, the document {}",
+            smartcar_api::ops::ALL.len(),
+            doc_ops.len()
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "the generated operation table is out of date (run `cargo xtask generate`) or wrong:\n{}",
+        problems.join("\n")
+    );
+}

@@ -22,7 +22,7 @@ use smartcar_tests::pg::fresh_database;
 use smartcar_tests::store_conformance::{self, EncryptClearRows, Open, connected_tokens, tokens};
 
 /// The token endpoint's route (code exchange and refresh).
-const TOKEN_PATH: &str = "/oauth/token";
+const TOKEN_PATH: &str = smartcar_api::ops::EXCHANGE_TOKEN.path;
 
 const KEY_HEX: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
