@@ -36,8 +36,8 @@ async fn v2_flow_with_refresh_and_rotation() {
     let client = client_for(&sim, CALLBACK).build().unwrap();
     let (session, store) = connect(&sim, &client).await;
 
-    let user = session.user().await.unwrap();
-    assert_eq!(user.data.id, sim.users()[0].id);
+    let user_id = session.fetch_user_id().await.unwrap();
+    assert_eq!(user_id.data, sim.users()[0].id);
     let ids = session.vehicle_ids(None, None).await.unwrap();
     assert_eq!(ids.data.vehicles, sim.users()[0].vehicle_ids);
     assert_eq!(ids.data.paging.count as usize, ids.data.vehicles.len());
@@ -423,10 +423,17 @@ async fn v3_user_handle_signals_and_commands() {
     let again = vehicle.command_execution(&exec.data.id).await.unwrap();
     assert_eq!(again.data.id, exec.data.id);
 
-    assert_eq!(
-        vehicle.set_charge_limit(120.0).await.unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
+    // The same limit reaches v3 as a percentage (the v2.0 fraction is checked by sdk_wire).
+    let limit = smartcar::ChargeLimit::fraction(0.8).unwrap();
+    vehicle.set_charge_limit(limit).await.unwrap();
+    let sent = sim
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path.ends_with("/commands/charge/set-limit"))
+        .expect("the set-limit command reached the simulator");
+    let body = String::from_utf8_lossy(&sent.body);
+    assert!(body.contains(r#""percent":80.0"#), "{body}");
     let unknown = vehicle.signal("warpdrive-flux").await.unwrap_err();
     assert_eq!(unknown.status(), Some(404), "{unknown}");
     assert_eq!(

@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use smartcar::api::open_enums::PowertrainType;
 use smartcar::api::types::CompatibilityRegion;
 use smartcar::{
-    ApplicationSession, Client, ConnectionFilter, ErrorKind, Permission, Redirect, Session, UserV3,
-    Vehicle, VehicleV3,
+    ApplicationSession, ChargeLimit, Client, ConnectionFilter, Destination, ErrorKind, Permission,
+    Redirect, Session, UserV3, Vehicle, VehicleV3,
 };
 use smartcar_api::ops;
 use smartcar_sim::{ApproveOptions, Simulator};
@@ -36,7 +36,7 @@ fn every_operation_has_a_high_level_method() {
             c.refresh_tokens(&t).await
         };
         REQUEST_APPLICATION_TOKEN => |c: Client| async move { c.request_application_token().await };
-        GET_USER => |s: Session| async move { s.user().await };
+        GET_USER => |s: Session| async move { s.fetch_user_id().await };
         LIST_VEHICLES => |s: Session| async move { let _ = s.vehicles(); s.vehicle_ids(None, None).await };
         GET_VEHICLE_ATTRIBUTES => |v: Vehicle| async move { v.attributes().await };
         GET_VIN => |v: Vehicle| async move { v.vin().await };
@@ -49,7 +49,7 @@ fn every_operation_has_a_high_level_method() {
         GET_CHARGE_STATUS => |v: Vehicle| async move { v.charge().await };
         CONTROL_CHARGE => |v: Vehicle| async move { let _ = v.start_charge().await; v.stop_charge().await };
         GET_CHARGE_LIMIT => |v: Vehicle| async move { v.charge_limit().await };
-        SET_CHARGE_LIMIT => |v: Vehicle| async move { v.set_charge_limit(0.8).await };
+        SET_CHARGE_LIMIT => |v: Vehicle| async move { v.set_charge_limit(ChargeLimit::fraction(0.8)?).await };
         GET_ENGINE_OIL => |v: Vehicle| async move { v.engine_oil().await };
         GET_TIRE_PRESSURE => |v: Vehicle| async move { v.tire_pressure().await };
         GET_LOCK_STATUS => |v: Vehicle| async move { v.lock_status().await };
@@ -58,7 +58,7 @@ fn every_operation_has_a_high_level_method() {
         GET_DIAGNOSTIC_SYSTEM_STATUS => |v: Vehicle| async move { v.diagnostic_system_status().await };
         GET_DIAGNOSTIC_TROUBLE_CODES => |v: Vehicle| async move { v.diagnostic_trouble_codes().await };
         GET_PERMISSIONS => |v: Vehicle| async move { v.permissions(None, None).await };
-        SEND_DESTINATION => |v: Vehicle| async move { v.send_destination(1.0, 2.0).await };
+        SEND_DESTINATION => |v: Vehicle| async move { v.set_destination(Destination::new(1.0, 2.0)?).await };
         DISCONNECT => |v: Vehicle| async move { v.disconnect().await };
         BATCH => |v: Vehicle| async move { v.batch().odometer().send().await.map(|_| ()) };
         SUBSCRIBE_WEBHOOK => |v: Vehicle| async move { v.subscribe("w").await };
@@ -73,10 +73,10 @@ fn every_operation_has_a_high_level_method() {
         GET_SIGNAL => |v: VehicleV3| async move { v.signal("odometer-traveleddistance").await };
         START_CHARGE_V3 => |v: VehicleV3| async move { v.start_charge().await };
         STOP_CHARGE_V3 => |v: VehicleV3| async move { v.stop_charge().await };
-        SET_CHARGE_LIMIT_V3 => |v: VehicleV3| async move { v.set_charge_limit(80.0).await };
+        SET_CHARGE_LIMIT_V3 => |v: VehicleV3| async move { v.set_charge_limit(ChargeLimit::percent(80.0)?).await };
         LOCK_V3 => |v: VehicleV3| async move { v.lock().await };
         UNLOCK_V3 => |v: VehicleV3| async move { v.unlock().await };
-        SET_DESTINATION_V3 => |v: VehicleV3| async move { v.set_destination(1.0, 2.0).await };
+        SET_DESTINATION_V3 => |v: VehicleV3| async move { v.set_destination(Destination::new(1.0, 2.0)?).await };
         GET_COMMAND_EXECUTION => |v: VehicleV3| async move { v.command_execution("e").await };
         LIST_CONNECTIONS_V3 => |a: ApplicationSession, u: UserV3| async move { let _ = u.connections().await; a.connections(None, None).await };
         GET_CONNECTION_V3 => |a: ApplicationSession| async move { a.connection("c").await };

@@ -4,7 +4,9 @@
 //! review.
 
 use smartcar::api::types::CompatibilityRegion;
-use smartcar::{ApplicationSession, ConnectionFilter, Permission, Redirect};
+use smartcar::{
+    ApplicationSession, ChargeLimit, ConnectionFilter, Destination, Permission, Redirect,
+};
 use smartcar_sim::{ApproveOptions, Simulator};
 use smartcar_tests::flow::{CALLBACK, client_for, connect};
 
@@ -57,7 +59,7 @@ async fn wire_requests_of_every_endpoint() {
     client.refresh_tokens(&refresh).await.unwrap();
 
     let v = session.vehicle(ev.id.clone()).unwrap();
-    session.user().await.unwrap();
+    session.fetch_user_id().await.unwrap();
     session.vehicle_ids(Some(10), Some(0)).await.unwrap();
     v.attributes().await.unwrap();
     v.vin().await.unwrap();
@@ -88,8 +90,13 @@ async fn wire_requests_of_every_endpoint() {
     v.unlock().await.unwrap();
     let _ = v.start_charge().await;
     let _ = v.stop_charge().await;
-    let _ = v.set_charge_limit(0.8).await;
-    let _ = v.send_destination(51.5007, 0.1246).await;
+    // A percentage goes out as the fraction v2.0 expects.
+    let _ = v
+        .set_charge_limit(ChargeLimit::percent(80.0).unwrap())
+        .await;
+    let _ = v
+        .set_destination(Destination::new(51.5007, 0.1246).unwrap())
+        .await;
     v.batch().odometer().location().send().await.unwrap();
     let _ = v.request(smartcar::Method::GET, "/odometer", None).await;
     let _ = client
@@ -122,7 +129,10 @@ async fn wire_requests_of_every_endpoint() {
     let v3 = u.vehicle(ev.id.clone()).unwrap();
     v3.info().await.unwrap();
     v3.signal("odometer-traveleddistance").await.unwrap();
-    let _ = v3.set_charge_limit(80.0).await;
+    // A fraction goes out as the percentage v3 expects.
+    let _ = v3
+        .set_charge_limit(ChargeLimit::fraction(0.8).unwrap())
+        .await;
     v3.lock().await.unwrap();
     let _ = u.connections().await;
     let auth = client
@@ -145,7 +155,9 @@ async fn wire_requests_of_every_endpoint() {
     let exec = v3.unlock().await.unwrap();
     let _ = v3.start_charge().await;
     let _ = v3.stop_charge().await;
-    let _ = v3.set_destination(51.5007, 0.1246).await;
+    let _ = v3
+        .set_destination(Destination::new(51.5007, 0.1246).unwrap())
+        .await;
     let _ = v3.command_execution(&exec.data.id).await;
     let _ = v3.signals().await;
     let hook = sim.add_webhook(

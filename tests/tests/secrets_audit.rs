@@ -110,7 +110,7 @@ async fn quickstart_flow_prints_and_traces_no_secret() {
         .unwrap();
     audit.show("Session", &session);
     audit.show("MemoryTokenStore", &*store);
-    let user = session.user().await.unwrap();
+    let user = session.fetch_user_id().await.unwrap();
     audit.show("user", &user);
     let vehicle = session
         .vehicle(sim.users()[0].vehicle_ids[0].clone())

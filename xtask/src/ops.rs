@@ -8,6 +8,8 @@
 //!   commands use an application token).
 //! - `x-idempotent: true` on a `POST`: sending it twice is the same as sending it once (the
 //!   v2.0 batch read), so it may be retried like a `GET`.
+//! - `x-batch: true` on a v2.0 vehicle read: the batch endpoint accepts it; its batch path is
+//!   its path below `/v2.0/vehicles/{vehicle_id}` (`/` for the vehicle itself).
 
 use std::collections::BTreeSet;
 
@@ -50,6 +52,8 @@ pub struct Op {
     pub request: Option<String>,
     /// The success body's type relative to the crate root (`types::Odometer`).
     pub response: Option<String>,
+    /// `x-batch`: the path relative to the vehicle a v2.0 batch request uses.
+    pub batch_path: Option<String>,
 }
 
 /// Every operation of `doc`, by path (sorted), then by method in [`METHODS`] order.
@@ -239,6 +243,26 @@ fn read_op(
     } else {
         None
     };
+    let batch_path = match op.get("x-batch") {
+        None | Some(Value::Bool(false)) => None,
+        Some(Value::Bool(true)) => {
+            const VEHICLE: &str = "/v2.0/vehicles/{vehicle_id}";
+            let rest = path.strip_prefix(VEHICLE).filter(|rest| {
+                method == "get"
+                    && path_params.len() == 1
+                    && (rest.is_empty() || rest.starts_with('/'))
+            });
+            let rest = rest.ok_or(format!(
+                "x-batch is for GET reads below {VEHICLE} with no other path parameter"
+            ))?;
+            Some(if rest.is_empty() {
+                "/".to_string()
+            } else {
+                rest.to_string()
+            })
+        }
+        Some(other) => return Err(format!("x-batch must be true or false, found {other}")),
+    };
     Ok(Op {
         id,
         tag,
@@ -255,6 +279,7 @@ fn read_op(
         generated,
         request,
         response,
+        batch_path,
     })
 }
 
@@ -422,6 +447,7 @@ pub fn emit(ops: &[Op]) -> TokenStream {
         let generated = op.generated;
         let request = option_str(op.request.as_deref().map(|r| r.to_upper_camel_case()));
         let response = option_str(op.response.clone());
+        let batch_path = option_str(op.batch_path.clone());
         let line = format!("`{} {}`", op.method.to_uppercase(), op.path);
         let doc = if op.summary.is_empty() {
             format!("{line} (`{id}`).")
@@ -490,6 +516,7 @@ pub fn emit(ops: &[Op]) -> TokenStream {
                 generated: #generated,
                 request: #request,
                 response: #response,
+                batch_path: #batch_path,
             };
             #[doc = #marker_doc]
             #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -498,7 +525,7 @@ pub fn emit(ops: &[Op]) -> TokenStream {
                 #path_fn
             }
             impl Endpoint for #marker {
-                const OP: Operation = #konst;
+                const OP: &'static Operation = &#konst;
                 type Request = #request_ty;
                 type Response = #response_ty;
             }
@@ -614,6 +641,10 @@ mod tests {
             (
                 "/a:\n    get: {operationId: a, tags: [t], responses: {}}\n  /b:\n    get: {operationId: a, tags: [t], responses: {}}",
                 "used twice",
+            ),
+            (
+                "/v3/a:\n    get: {operationId: a, tags: [t], x-batch: true, responses: {}}",
+                "x-batch is for GET reads",
             ),
         ];
         for (paths, expected) in cases {

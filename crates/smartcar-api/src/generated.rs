@@ -24052,6 +24052,7 @@ pub mod ops {
         generated: false,
         request: None,
         response: None,
+        batch_path: None,
     };
     ///[`AUTHORIZE`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24063,7 +24064,7 @@ pub mod ops {
         }
     }
     impl Endpoint for Authorize {
-        const OP: Operation = AUTHORIZE;
+        const OP: &'static Operation = &AUTHORIZE;
         type Request = ();
         type Response = ();
     }
@@ -24090,6 +24091,7 @@ pub mod ops {
         generated: false,
         request: None,
         response: None,
+        batch_path: None,
     };
     ///[`REAUTHENTICATE`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24101,7 +24103,7 @@ pub mod ops {
         }
     }
     impl Endpoint for Reauthenticate {
-        const OP: Operation = REAUTHENTICATE;
+        const OP: &'static Operation = &REAUTHENTICATE;
         type Request = ();
         type Response = ();
     }
@@ -24121,6 +24123,7 @@ pub mod ops {
         generated: true,
         request: Some("TokenRequest"),
         response: Some("types::TokenResponse"),
+        batch_path: None,
     };
     ///[`EXCHANGE_TOKEN`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24132,7 +24135,7 @@ pub mod ops {
         }
     }
     impl Endpoint for ExchangeToken {
-        const OP: Operation = EXCHANGE_TOKEN;
+        const OP: &'static Operation = &EXCHANGE_TOKEN;
         type Request = types::TokenRequest;
         type Response = types::TokenResponse;
     }
@@ -24152,6 +24155,7 @@ pub mod ops {
         generated: true,
         request: Some("ClientCredentialsRequest"),
         response: Some("types::ApplicationTokenResponse"),
+        batch_path: None,
     };
     ///[`REQUEST_APPLICATION_TOKEN`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24163,7 +24167,7 @@ pub mod ops {
         }
     }
     impl Endpoint for RequestApplicationToken {
-        const OP: Operation = REQUEST_APPLICATION_TOKEN;
+        const OP: &'static Operation = &REQUEST_APPLICATION_TOKEN;
         type Request = types::ClientCredentialsRequest;
         type Response = types::ApplicationTokenResponse;
     }
@@ -24190,6 +24194,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::CompatibilityV1"),
+        batch_path: None,
     };
     ///[`GET_COMPATIBILITY_V1`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24201,7 +24206,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetCompatibilityV1 {
-        const OP: Operation = GET_COMPATIBILITY_V1;
+        const OP: &'static Operation = &GET_COMPATIBILITY_V1;
         type Request = ();
         type Response = types::CompatibilityV1;
     }
@@ -24228,6 +24233,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::CompatibilityV2"),
+        batch_path: None,
     };
     ///[`GET_COMPATIBILITY`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24239,7 +24245,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetCompatibility {
-        const OP: Operation = GET_COMPATIBILITY;
+        const OP: &'static Operation = &GET_COMPATIBILITY;
         type Request = ();
         type Response = types::CompatibilityV2;
     }
@@ -24259,6 +24265,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::CompatibilityMatrix"),
+        batch_path: None,
     };
     ///[`GET_COMPATIBILITY_MATRIX`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24270,7 +24277,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetCompatibilityMatrix {
-        const OP: Operation = GET_COMPATIBILITY_MATRIX;
+        const OP: &'static Operation = &GET_COMPATIBILITY_MATRIX;
         type Request = ();
         type Response = types::CompatibilityMatrix;
     }
@@ -24290,6 +24297,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::ConnectionList"),
+        batch_path: None,
     };
     ///[`LIST_CONNECTIONS`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24301,7 +24309,7 @@ pub mod ops {
         }
     }
     impl Endpoint for ListConnections {
-        const OP: Operation = LIST_CONNECTIONS;
+        const OP: &'static Operation = &LIST_CONNECTIONS;
         type Request = ();
         type Response = types::ConnectionList;
     }
@@ -24321,6 +24329,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::DeletedConnections"),
+        batch_path: None,
     };
     ///[`DELETE_CONNECTIONS`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24332,7 +24341,7 @@ pub mod ops {
         }
     }
     impl Endpoint for DeleteConnections {
-        const OP: Operation = DELETE_CONNECTIONS;
+        const OP: &'static Operation = &DELETE_CONNECTIONS;
         type Request = ();
         type Response = types::DeletedConnections;
     }
@@ -24352,6 +24361,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::User"),
+        batch_path: None,
     };
     ///[`GET_USER`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24363,7 +24373,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetUser {
-        const OP: Operation = GET_USER;
+        const OP: &'static Operation = &GET_USER;
         type Request = ();
         type Response = types::User;
     }
@@ -24383,6 +24393,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::VehicleList"),
+        batch_path: None,
     };
     ///[`LIST_VEHICLES`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24394,7 +24405,7 @@ pub mod ops {
         }
     }
     impl Endpoint for ListVehicles {
-        const OP: Operation = LIST_VEHICLES;
+        const OP: &'static Operation = &LIST_VEHICLES;
         type Request = ();
         type Response = types::VehicleList;
     }
@@ -24414,6 +24425,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::VehicleAttributes"),
+        batch_path: Some("/"),
     };
     ///[`GET_VEHICLE_ATTRIBUTES`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24425,7 +24437,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetVehicleAttributes {
-        const OP: Operation = GET_VEHICLE_ATTRIBUTES;
+        const OP: &'static Operation = &GET_VEHICLE_ATTRIBUTES;
         type Request = ();
         type Response = types::VehicleAttributes;
     }
@@ -24445,6 +24457,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::StatusResponse"),
+        batch_path: None,
     };
     ///[`DISCONNECT`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24458,7 +24471,7 @@ pub mod ops {
         }
     }
     impl Endpoint for Disconnect {
-        const OP: Operation = DISCONNECT;
+        const OP: &'static Operation = &DISCONNECT;
         type Request = ();
         type Response = types::StatusResponse;
     }
@@ -24478,6 +24491,7 @@ pub mod ops {
         generated: true,
         request: Some("BatchRequest"),
         response: Some("types::BatchResponse"),
+        batch_path: None,
     };
     ///[`BATCH`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24489,7 +24503,7 @@ pub mod ops {
         }
     }
     impl Endpoint for Batch {
-        const OP: Operation = BATCH;
+        const OP: &'static Operation = &BATCH;
         type Request = types::BatchRequest;
         type Response = types::BatchResponse;
     }
@@ -24509,6 +24523,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::Battery"),
+        batch_path: Some("/battery"),
     };
     ///[`GET_BATTERY`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24520,7 +24535,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetBattery {
-        const OP: Operation = GET_BATTERY;
+        const OP: &'static Operation = &GET_BATTERY;
         type Request = ();
         type Response = types::Battery;
     }
@@ -24540,6 +24555,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::BatteryCapacity"),
+        batch_path: Some("/battery/capacity"),
     };
     ///[`GET_BATTERY_CAPACITY`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24554,7 +24570,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetBatteryCapacity {
-        const OP: Operation = GET_BATTERY_CAPACITY;
+        const OP: &'static Operation = &GET_BATTERY_CAPACITY;
         type Request = ();
         type Response = types::BatteryCapacity;
     }
@@ -24574,6 +24590,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::NominalCapacity"),
+        batch_path: Some("/battery/nominal_capacity"),
     };
     ///[`GET_NOMINAL_CAPACITY`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24588,7 +24605,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetNominalCapacity {
-        const OP: Operation = GET_NOMINAL_CAPACITY;
+        const OP: &'static Operation = &GET_NOMINAL_CAPACITY;
         type Request = ();
         type Response = types::NominalCapacity;
     }
@@ -24608,6 +24625,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::ChargeStatus"),
+        batch_path: Some("/charge"),
     };
     ///[`GET_CHARGE_STATUS`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24619,7 +24637,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetChargeStatus {
-        const OP: Operation = GET_CHARGE_STATUS;
+        const OP: &'static Operation = &GET_CHARGE_STATUS;
         type Request = ();
         type Response = types::ChargeStatus;
     }
@@ -24639,6 +24657,7 @@ pub mod ops {
         generated: true,
         request: Some("ChargeActionRequest"),
         response: Some("types::ActionResponse"),
+        batch_path: None,
     };
     ///[`CONTROL_CHARGE`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24650,7 +24669,7 @@ pub mod ops {
         }
     }
     impl Endpoint for ControlCharge {
-        const OP: Operation = CONTROL_CHARGE;
+        const OP: &'static Operation = &CONTROL_CHARGE;
         type Request = types::ChargeActionRequest;
         type Response = types::ActionResponse;
     }
@@ -24670,6 +24689,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::ChargeLimit"),
+        batch_path: Some("/charge/limit"),
     };
     ///[`GET_CHARGE_LIMIT`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24683,7 +24703,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetChargeLimit {
-        const OP: Operation = GET_CHARGE_LIMIT;
+        const OP: &'static Operation = &GET_CHARGE_LIMIT;
         type Request = ();
         type Response = types::ChargeLimit;
     }
@@ -24703,6 +24723,7 @@ pub mod ops {
         generated: true,
         request: Some("ChargeLimitRequest"),
         response: Some("types::ActionResponse"),
+        batch_path: None,
     };
     ///[`SET_CHARGE_LIMIT`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24716,7 +24737,7 @@ pub mod ops {
         }
     }
     impl Endpoint for SetChargeLimit {
-        const OP: Operation = SET_CHARGE_LIMIT;
+        const OP: &'static Operation = &SET_CHARGE_LIMIT;
         type Request = types::ChargeLimitRequest;
         type Response = types::ActionResponse;
     }
@@ -24736,6 +24757,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::DiagnosticTroubleCodes"),
+        batch_path: Some("/diagnostics/dtcs"),
     };
     ///[`GET_DIAGNOSTIC_TROUBLE_CODES`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24750,7 +24772,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetDiagnosticTroubleCodes {
-        const OP: Operation = GET_DIAGNOSTIC_TROUBLE_CODES;
+        const OP: &'static Operation = &GET_DIAGNOSTIC_TROUBLE_CODES;
         type Request = ();
         type Response = types::DiagnosticTroubleCodes;
     }
@@ -24770,6 +24792,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::DiagnosticSystemStatus"),
+        batch_path: Some("/diagnostics/system_status"),
     };
     ///[`GET_DIAGNOSTIC_SYSTEM_STATUS`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24784,7 +24807,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetDiagnosticSystemStatus {
-        const OP: Operation = GET_DIAGNOSTIC_SYSTEM_STATUS;
+        const OP: &'static Operation = &GET_DIAGNOSTIC_SYSTEM_STATUS;
         type Request = ();
         type Response = types::DiagnosticSystemStatus;
     }
@@ -24804,6 +24827,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::EngineOil"),
+        batch_path: Some("/engine/oil"),
     };
     ///[`GET_ENGINE_OIL`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24817,7 +24841,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetEngineOil {
-        const OP: Operation = GET_ENGINE_OIL;
+        const OP: &'static Operation = &GET_ENGINE_OIL;
         type Request = ();
         type Response = types::EngineOil;
     }
@@ -24837,6 +24861,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::FuelTank"),
+        batch_path: Some("/fuel"),
     };
     ///[`GET_FUEL`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24848,7 +24873,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetFuel {
-        const OP: Operation = GET_FUEL;
+        const OP: &'static Operation = &GET_FUEL;
         type Request = ();
         type Response = types::FuelTank;
     }
@@ -24868,6 +24893,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::Location"),
+        batch_path: Some("/location"),
     };
     ///[`GET_LOCATION`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24879,7 +24905,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetLocation {
-        const OP: Operation = GET_LOCATION;
+        const OP: &'static Operation = &GET_LOCATION;
         type Request = ();
         type Response = types::Location;
     }
@@ -24899,6 +24925,7 @@ pub mod ops {
         generated: true,
         request: Some("DestinationRequest"),
         response: Some("types::ActionResponse"),
+        batch_path: None,
     };
     ///[`SEND_DESTINATION`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24913,7 +24940,7 @@ pub mod ops {
         }
     }
     impl Endpoint for SendDestination {
-        const OP: Operation = SEND_DESTINATION;
+        const OP: &'static Operation = &SEND_DESTINATION;
         type Request = types::DestinationRequest;
         type Response = types::ActionResponse;
     }
@@ -24933,6 +24960,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::Odometer"),
+        batch_path: Some("/odometer"),
     };
     ///[`GET_ODOMETER`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24944,7 +24972,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetOdometer {
-        const OP: Operation = GET_ODOMETER;
+        const OP: &'static Operation = &GET_ODOMETER;
         type Request = ();
         type Response = types::Odometer;
     }
@@ -24964,6 +24992,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::Permissions"),
+        batch_path: None,
     };
     ///[`GET_PERMISSIONS`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -24977,7 +25006,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetPermissions {
-        const OP: Operation = GET_PERMISSIONS;
+        const OP: &'static Operation = &GET_PERMISSIONS;
         type Request = ();
         type Response = types::Permissions;
     }
@@ -24997,6 +25026,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::LockStatus"),
+        batch_path: Some("/security"),
     };
     ///[`GET_LOCK_STATUS`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25008,7 +25038,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetLockStatus {
-        const OP: Operation = GET_LOCK_STATUS;
+        const OP: &'static Operation = &GET_LOCK_STATUS;
         type Request = ();
         type Response = types::LockStatus;
     }
@@ -25028,6 +25058,7 @@ pub mod ops {
         generated: true,
         request: Some("SecurityActionRequest"),
         response: Some("types::ActionResponse"),
+        batch_path: None,
     };
     ///[`CONTROL_SECURITY`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25039,7 +25070,7 @@ pub mod ops {
         }
     }
     impl Endpoint for ControlSecurity {
-        const OP: Operation = CONTROL_SECURITY;
+        const OP: &'static Operation = &CONTROL_SECURITY;
         type Request = types::SecurityActionRequest;
         type Response = types::ActionResponse;
     }
@@ -25059,6 +25090,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("Vec<types::ServiceRecord>"),
+        batch_path: None,
     };
     ///[`GET_SERVICE_HISTORY`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25073,7 +25105,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetServiceHistory {
-        const OP: Operation = GET_SERVICE_HISTORY;
+        const OP: &'static Operation = &GET_SERVICE_HISTORY;
         type Request = ();
         type Response = Vec<types::ServiceRecord>;
     }
@@ -25093,6 +25125,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::TirePressure"),
+        batch_path: Some("/tires/pressure"),
     };
     ///[`GET_TIRE_PRESSURE`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25107,7 +25140,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetTirePressure {
-        const OP: Operation = GET_TIRE_PRESSURE;
+        const OP: &'static Operation = &GET_TIRE_PRESSURE;
         type Request = ();
         type Response = types::TirePressure;
     }
@@ -25127,6 +25160,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::Vin"),
+        batch_path: Some("/vin"),
     };
     ///[`GET_VIN`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25138,7 +25172,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetVin {
-        const OP: Operation = GET_VIN;
+        const OP: &'static Operation = &GET_VIN;
         type Request = ();
         type Response = types::Vin;
     }
@@ -25158,6 +25192,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::WebhookSubscription"),
+        batch_path: None,
     };
     ///[`SUBSCRIBE_WEBHOOK`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25172,7 +25207,7 @@ pub mod ops {
         }
     }
     impl Endpoint for SubscribeWebhook {
-        const OP: Operation = SUBSCRIBE_WEBHOOK;
+        const OP: &'static Operation = &SUBSCRIBE_WEBHOOK;
         type Request = ();
         type Response = types::WebhookSubscription;
     }
@@ -25192,6 +25227,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::StatusResponse"),
+        batch_path: None,
     };
     ///[`UNSUBSCRIBE_WEBHOOK`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25206,7 +25242,7 @@ pub mod ops {
         }
     }
     impl Endpoint for UnsubscribeWebhook {
-        const OP: Operation = UNSUBSCRIBE_WEBHOOK;
+        const OP: &'static Operation = &UNSUBSCRIBE_WEBHOOK;
         type Request = ();
         type Response = types::StatusResponse;
     }
@@ -25232,6 +25268,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::ConnectionListV3"),
+        batch_path: None,
     };
     ///[`LIST_CONNECTIONS_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25243,7 +25280,7 @@ pub mod ops {
         }
     }
     impl Endpoint for ListConnectionsV3 {
-        const OP: Operation = LIST_CONNECTIONS_V3;
+        const OP: &'static Operation = &LIST_CONNECTIONS_V3;
         type Request = ();
         type Response = types::ConnectionListV3;
     }
@@ -25263,6 +25300,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::ConnectionResponseV3"),
+        batch_path: None,
     };
     ///[`GET_CONNECTION_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25274,7 +25312,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetConnectionV3 {
-        const OP: Operation = GET_CONNECTION_V3;
+        const OP: &'static Operation = &GET_CONNECTION_V3;
         type Request = ();
         type Response = types::ConnectionResponseV3;
     }
@@ -25294,6 +25332,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: None,
+        batch_path: None,
     };
     ///[`DELETE_CONNECTION_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25305,7 +25344,7 @@ pub mod ops {
         }
     }
     impl Endpoint for DeleteConnectionV3 {
-        const OP: Operation = DELETE_CONNECTION_V3;
+        const OP: &'static Operation = &DELETE_CONNECTION_V3;
         type Request = ();
         type Response = ();
     }
@@ -25332,6 +25371,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::SubscriptionList"),
+        batch_path: None,
     };
     ///[`LIST_SUBSCRIPTIONS`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25343,7 +25383,7 @@ pub mod ops {
         }
     }
     impl Endpoint for ListSubscriptions {
-        const OP: Operation = LIST_SUBSCRIPTIONS;
+        const OP: &'static Operation = &LIST_SUBSCRIPTIONS;
         type Request = ();
         type Response = types::SubscriptionList;
     }
@@ -25363,6 +25403,7 @@ pub mod ops {
         generated: true,
         request: Some("SubscriptionRequest"),
         response: Some("types::SubscriptionAccepted"),
+        batch_path: None,
     };
     ///[`CREATE_SUBSCRIPTION`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25374,7 +25415,7 @@ pub mod ops {
         }
     }
     impl Endpoint for CreateSubscription {
-        const OP: Operation = CREATE_SUBSCRIPTION;
+        const OP: &'static Operation = &CREATE_SUBSCRIPTION;
         type Request = types::SubscriptionRequest;
         type Response = types::SubscriptionAccepted;
     }
@@ -25394,6 +25435,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::SubscriptionResponse"),
+        batch_path: None,
     };
     ///[`GET_SUBSCRIPTION`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25405,7 +25447,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetSubscription {
-        const OP: Operation = GET_SUBSCRIPTION;
+        const OP: &'static Operation = &GET_SUBSCRIPTION;
         type Request = ();
         type Response = types::SubscriptionResponse;
     }
@@ -25425,6 +25467,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: None,
+        batch_path: None,
     };
     ///[`DELETE_SUBSCRIPTION`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25436,7 +25479,7 @@ pub mod ops {
         }
     }
     impl Endpoint for DeleteSubscription {
-        const OP: Operation = DELETE_SUBSCRIPTION;
+        const OP: &'static Operation = &DELETE_SUBSCRIPTION;
         type Request = ();
         type Response = ();
     }
@@ -25456,6 +25499,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: None,
+        batch_path: None,
     };
     ///[`DELETE_USER_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25467,7 +25511,7 @@ pub mod ops {
         }
     }
     impl Endpoint for DeleteUserV3 {
-        const OP: Operation = DELETE_USER_V3;
+        const OP: &'static Operation = &DELETE_USER_V3;
         type Request = ();
         type Response = ();
     }
@@ -25487,6 +25531,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::VehicleResponse"),
+        batch_path: None,
     };
     ///[`GET_VEHICLE_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25498,7 +25543,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetVehicleV3 {
-        const OP: Operation = GET_VEHICLE_V3;
+        const OP: &'static Operation = &GET_VEHICLE_V3;
         type Request = ();
         type Response = types::VehicleResponse;
     }
@@ -25518,6 +25563,7 @@ pub mod ops {
         generated: true,
         request: Some("SetChargeLimitCommand"),
         response: Some("types::CommandExecutionResponse"),
+        batch_path: None,
     };
     ///[`SET_CHARGE_LIMIT_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25532,7 +25578,7 @@ pub mod ops {
         }
     }
     impl Endpoint for SetChargeLimitV3 {
-        const OP: Operation = SET_CHARGE_LIMIT_V3;
+        const OP: &'static Operation = &SET_CHARGE_LIMIT_V3;
         type Request = types::SetChargeLimitCommand;
         type Response = types::CommandExecutionResponse;
     }
@@ -25552,6 +25598,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::CommandExecutionResponse"),
+        batch_path: None,
     };
     ///[`START_CHARGE_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25566,7 +25613,7 @@ pub mod ops {
         }
     }
     impl Endpoint for StartChargeV3 {
-        const OP: Operation = START_CHARGE_V3;
+        const OP: &'static Operation = &START_CHARGE_V3;
         type Request = ();
         type Response = types::CommandExecutionResponse;
     }
@@ -25586,6 +25633,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::CommandExecutionResponse"),
+        batch_path: None,
     };
     ///[`STOP_CHARGE_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25600,7 +25648,7 @@ pub mod ops {
         }
     }
     impl Endpoint for StopChargeV3 {
-        const OP: Operation = STOP_CHARGE_V3;
+        const OP: &'static Operation = &STOP_CHARGE_V3;
         type Request = ();
         type Response = types::CommandExecutionResponse;
     }
@@ -25620,6 +25668,7 @@ pub mod ops {
         generated: true,
         request: Some("SetDestinationCommand"),
         response: Some("types::CommandExecutionResponse"),
+        batch_path: None,
     };
     ///[`SET_DESTINATION_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25634,7 +25683,7 @@ pub mod ops {
         }
     }
     impl Endpoint for SetDestinationV3 {
-        const OP: Operation = SET_DESTINATION_V3;
+        const OP: &'static Operation = &SET_DESTINATION_V3;
         type Request = types::SetDestinationCommand;
         type Response = types::CommandExecutionResponse;
     }
@@ -25654,6 +25703,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::CommandExecutionResponse"),
+        batch_path: None,
     };
     ///[`LOCK_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25668,7 +25718,7 @@ pub mod ops {
         }
     }
     impl Endpoint for LockV3 {
-        const OP: Operation = LOCK_V3;
+        const OP: &'static Operation = &LOCK_V3;
         type Request = ();
         type Response = types::CommandExecutionResponse;
     }
@@ -25688,6 +25738,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::CommandExecutionResponse"),
+        batch_path: None,
     };
     ///[`UNLOCK_V3`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25702,7 +25753,7 @@ pub mod ops {
         }
     }
     impl Endpoint for UnlockV3 {
-        const OP: Operation = UNLOCK_V3;
+        const OP: &'static Operation = &UNLOCK_V3;
         type Request = ();
         type Response = types::CommandExecutionResponse;
     }
@@ -25722,6 +25773,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::CommandExecutionResponse"),
+        batch_path: None,
     };
     ///[`GET_COMMAND_EXECUTION`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25736,7 +25788,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetCommandExecution {
-        const OP: Operation = GET_COMMAND_EXECUTION;
+        const OP: &'static Operation = &GET_COMMAND_EXECUTION;
         type Request = ();
         type Response = types::CommandExecutionResponse;
     }
@@ -25756,6 +25808,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::SignalsResponse"),
+        batch_path: None,
     };
     ///[`LIST_SIGNALS`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25767,7 +25820,7 @@ pub mod ops {
         }
     }
     impl Endpoint for ListSignals {
-        const OP: Operation = LIST_SIGNALS;
+        const OP: &'static Operation = &LIST_SIGNALS;
         type Request = ();
         type Response = types::SignalsResponse;
     }
@@ -25787,6 +25840,7 @@ pub mod ops {
         generated: true,
         request: None,
         response: Some("types::SignalResource"),
+        batch_path: None,
     };
     ///[`GET_SIGNAL`] at the type level.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -25801,7 +25855,7 @@ pub mod ops {
         }
     }
     impl Endpoint for GetSignal {
-        const OP: Operation = GET_SIGNAL;
+        const OP: &'static Operation = &GET_SIGNAL;
         type Request = ();
         type Response = types::SignalResource;
     }

@@ -175,6 +175,9 @@ pub struct Operation {
     /// The success body's type as written in Rust (`types::Odometer`,
     /// `Vec<types::ServiceRecord>`); `None` for no JSON body.
     pub response: Option<&'static str>,
+    /// For a v2.0 read the batch endpoint accepts (`x-batch` in the spec): its path relative to
+    /// the vehicle, as a batch request names it (`/odometer`; `/` for the vehicle itself).
+    pub batch_path: Option<&'static str>,
 }
 
 impl Operation {
@@ -187,6 +190,40 @@ impl Operation {
     pub fn by_id(id: &str) -> Option<&'static Operation> {
         crate::ops::ALL.iter().find(|op| op.id == id)
     }
+
+    /// The path with `args` filled in, in the order of [`path_params`](Self::path_params),
+    /// each percent-encoded as a path segment; `None` when the count differs. For code that
+    /// iterates [`ops::ALL`](crate::ops::ALL); a known operation's marker type has a `path`
+    /// function with named arguments instead.
+    ///
+    /// ```
+    /// use smartcar_api::ops;
+    ///
+    /// let path = ops::GET_SIGNAL.fill(&["v 1", "odometer-traveleddistance"]);
+    /// assert_eq!(path.as_deref(), Some("/v3/vehicles/v%201/signals/odometer-traveleddistance"));
+    /// assert_eq!(ops::GET_SIGNAL.fill(&["v1"]), None);
+    /// ```
+    pub fn fill(&self, args: &[&str]) -> Option<String> {
+        if args.len() != self.path_params.len() {
+            return None;
+        }
+        let mut out = String::with_capacity(self.path.len() + 40);
+        let mut rest = self.path;
+        for arg in args {
+            let start = rest.find('{')?;
+            let end = start + rest[start..].find('}')?;
+            out.push_str(&rest[..start]);
+            out.push_str(&encode_segment(arg));
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+
+    /// The v2.0 reads a batch request accepts, in [`ops::ALL`](crate::ops::ALL) order.
+    pub fn batch_reads() -> impl Iterator<Item = &'static Operation> {
+        crate::ops::ALL.iter().filter(|op| op.batch_path.is_some())
+    }
 }
 
 impl fmt::Display for Operation {
@@ -198,8 +235,8 @@ impl fmt::Display for Operation {
 /// An operation at the type level: the generated marker types of [`ops`](crate::ops)
 /// implement it, so generic code can ask for an operation and get its body types with it.
 pub trait Endpoint {
-    /// The operation's data.
-    const OP: Operation;
+    /// The operation's data (a `'static` reference, so generic code can hold on to it).
+    const OP: &'static Operation;
     /// The request body (`()` for none).
     type Request;
     /// The success body (`()` for none).

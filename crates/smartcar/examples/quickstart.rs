@@ -240,8 +240,8 @@ async fn run() -> Result<(), BoxError> {
     let session = Session::create(&client, store.clone(), "demo-user", tokens).await?;
 
     p.step("the user's vehicles");
-    let user = session.user().await?;
-    println!("    Smartcar user {}", user.data.id);
+    let user_id = session.fetch_user_id().await?.data;
+    println!("    Smartcar user {user_id}");
     let ids = session.vehicle_ids(None, None).await?.data.vehicles;
     if ids.is_empty() {
         return Err("the user connected no vehicle".into());
@@ -393,7 +393,7 @@ async fn run() -> Result<(), BoxError> {
         }
         Backend::Platform => {
             println!("    using the connected user's id with the application token");
-            user.data.id.clone()
+            user_id.clone()
         }
     };
     let app_session = ApplicationSession::new(&client);

@@ -94,8 +94,8 @@ impl Session {
     /// ```no_run
     /// # async fn demo(client: smartcar::Client, store: std::sync::Arc<dyn smartcar::TokenStore>) -> Result<(), smartcar::Error> {
     /// let session = smartcar::Session::resume(&client, store, "user-42").await?;
-    /// let user = session.user().await?;
-    /// # let _ = user;
+    /// let user_id = session.fetch_user_id().await?;
+    /// # let _ = user_id;
     /// # Ok(()) }
     /// ```
     ///
@@ -390,7 +390,7 @@ impl ApplicationSession {
     /// # fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
     /// let app = smartcar::ApplicationSession::new(&client);
     /// let user = app.user("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71")?;
-    /// # let _ = user;
+    /// # let _ = user_id;
     /// # Ok(()) }
     /// ```
     pub fn new(client: &Client) -> Self {

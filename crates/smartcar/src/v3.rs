@@ -660,7 +660,7 @@ impl Signal {
 
 /// A v3 command without a body.
 macro_rules! v3_command {
-    ($(#[$doc:meta])* $name:ident, $op:ident, $marker:ident) => {
+    ($(#[$doc:meta])* $name:ident, $marker:ident) => {
         $(#[$doc])*
         ///
         /// ```no_run
@@ -675,7 +675,7 @@ macro_rules! v3_command {
         /// API errors (409 `VEHICLE_STATE`, 501 `COMPATIBILITY`…), transport, timeout and
         /// token errors.
         pub async fn $name(&self) -> Result<Response<types::CommandExecution>, Error> {
-            self.command::<ops::$marker>(&ops::$op, &ops::$marker::path(&self.id), None)
+            self.command::<ops::$marker>(&ops::$marker::path(&self.id), None)
                 .await
         }
     };
@@ -812,11 +812,10 @@ impl VehicleV3 {
         Ok(Signal::from_resource(r.data))
     }
 
-    /// A command `op` at `path` (from `op`'s path function), with its body.
+    /// A command `E` at `path` (from `E`'s path function), with its body.
     /// The body and the answer are those of the operation `E` (a compile error otherwise).
     async fn command<E>(
         &self,
-        op: &'static Operation,
         path: &str,
         body: Option<&E::Request>,
     ) -> Result<Response<types::CommandExecution>, Error>
@@ -824,98 +823,83 @@ impl VehicleV3 {
         E: Endpoint<Response = types::CommandExecutionResponse>,
         E::Request: Serialize,
     {
-        let call = self.call(op, path, &[]).json(body)?;
+        let call = self.call(E::OP, path, &[]).json(body)?;
         let r: Response<types::CommandExecutionResponse> = self.send(call).await?;
         Ok(r.map(|c| c.data))
     }
 
     v3_command!(
         /// Locks the vehicle (`control_security`).
-        lock, LOCK_V3, LockV3
+        lock, LockV3
     );
     v3_command!(
         /// Unlocks the vehicle (`control_security`).
-        unlock, UNLOCK_V3, UnlockV3
+        unlock, UnlockV3
     );
     v3_command!(
         /// Starts charging (`control_charge`).
-        start_charge, START_CHARGE_V3, StartChargeV3
+        start_charge, StartChargeV3
     );
     v3_command!(
         /// Stops charging (`control_charge`).
-        stop_charge, STOP_CHARGE_V3, StopChargeV3
+        stop_charge, StopChargeV3
     );
 
-    /// Sets the charge limit, a percentage from 50 to 100 (`control_charge`).
+    /// Sets the charge limit (`control_charge`). v3 encodes it as a percentage; the
+    /// [`ChargeLimit`](crate::ChargeLimit) does that, whichever unit it was built from.
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
-    /// vehicle.set_charge_limit(80.0).await?; // 80 %
+    /// use smartcar::ChargeLimit;
+    ///
+    /// vehicle.set_charge_limit(ChargeLimit::percent(80.0)?).await?; // sends {"percent": 80.0}
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A bare number does not compile:
+    ///
+    /// ```compile_fail
+    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// vehicle.set_charge_limit(80.0).await?;
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] outside 50–100 (nothing is sent); API and transport errors.
+    /// API and transport errors.
     pub async fn set_charge_limit(
         &self,
-        percent: f64,
+        limit: crate::ChargeLimit,
     ) -> Result<Response<types::CommandExecution>, Error> {
-        if !(50.0..=100.0).contains(&percent) {
-            return Err(Error::invalid(
-                "charge limit",
-                format!("{percent} is outside 50–100 (v3 takes a percentage)"),
-            ));
-        }
-        // Typed by the operation: a spec change of the body is a compile error here.
-        let body: <ops::SetChargeLimitV3 as Endpoint>::Request = types::SetChargeLimitCommand {
-            data: types::SetChargeLimitCommandData {
-                attributes: types::SetChargeLimitCommandDataAttributes { percent },
-            },
-        };
         self.command::<ops::SetChargeLimitV3>(
-            &ops::SET_CHARGE_LIMIT_V3,
             &ops::SetChargeLimitV3::path(&self.id),
-            Some(&body),
+            Some(&limit.v3_body()),
         )
         .await
     }
 
-    /// Sends a destination to the navigation system (`control_navigation`).
+    /// Sends a destination to the navigation system (`control_navigation`); the same name and
+    /// argument as [`Vehicle::set_destination`](crate::Vehicle::set_destination).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
-    /// let execution = vehicle.set_destination(37.7749, -122.4194).await?;
+    /// use smartcar::Destination;
+    ///
+    /// let execution = vehicle.set_destination(Destination::new(37.7749, -122.4194)?).await?;
     /// println!("{}", execution.data.id);
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for coordinates out of range; API and transport errors.
+    /// API and transport errors.
     pub async fn set_destination(
         &self,
-        latitude: f64,
-        longitude: f64,
+        destination: crate::Destination,
     ) -> Result<Response<types::CommandExecution>, Error> {
-        if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
-            return Err(Error::invalid(
-                "destination",
-                format!("({latitude}, {longitude}) is not a latitude/longitude in degrees"),
-            ));
-        }
-        let body: <ops::SetDestinationV3 as Endpoint>::Request = types::SetDestinationCommand {
-            data: types::SetDestinationCommandData {
-                attributes: types::SetDestinationCommandDataAttributes {
-                    latitude,
-                    longitude,
-                },
-            },
-        };
         self.command::<ops::SetDestinationV3>(
-            &ops::SET_DESTINATION_V3,
             &ops::SetDestinationV3::path(&self.id),
-            Some(&body),
+            Some(&destination.v3_body()),
         )
         .await
     }

@@ -103,7 +103,6 @@ impl ChargeLimit {
     }
 
     /// The v2.0 request body (`{"limit": fraction}`).
-    #[allow(dead_code)] // TEMP: the vehicle handles take these next
     pub(crate) fn v2_body(self) -> types::ChargeLimitRequest {
         types::ChargeLimitRequest {
             limit: self.as_fraction(),
@@ -111,7 +110,6 @@ impl ChargeLimit {
     }
 
     /// The v3 request body (`{"data": {"attributes": {"percent": percent}}}`).
-    #[allow(dead_code)] // TEMP: the vehicle handles take these next
     pub(crate) fn v3_body(self) -> types::SetChargeLimitCommand {
         types::SetChargeLimitCommand {
             data: types::SetChargeLimitCommandData {
@@ -196,11 +194,22 @@ impl Destination {
     }
 
     /// The v2.0 request body.
-    #[allow(dead_code)] // TEMP: the vehicle handles take these next
     pub(crate) fn v2_body(self) -> types::DestinationRequest {
         types::DestinationRequest {
             latitude: self.latitude,
             longitude: self.longitude,
+        }
+    }
+
+    /// The v3 request body (`{"data": {"attributes": {"latitude": …, "longitude": …}}}`).
+    pub(crate) fn v3_body(self) -> types::SetDestinationCommand {
+        types::SetDestinationCommand {
+            data: types::SetDestinationCommandData {
+                attributes: types::SetDestinationCommandDataAttributes {
+                    latitude: self.latitude,
+                    longitude: self.longitude,
+                },
+            },
         }
     }
 }

@@ -23,26 +23,29 @@ fn escape_template() -> &'static str {
 }
 
 impl Session {
-    /// The Smartcar user id behind this session's token (`GET /v2.0/user`).
+    /// Asks Smartcar for the user id behind this session's token (`GET /v2.0/user`): a
+    /// request, unlike [`ApplicationSession::user`](crate::ApplicationSession::user), which
+    /// only makes a handle.
     ///
     /// ```no_run
     /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
-    /// let user = session.user().await?;
-    /// println!("user {}", user.data.id);
+    /// let user_id = session.fetch_user_id().await?.data;
+    /// println!("user {user_id}");
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
     ///
     /// API, transport, timeout, decode and token errors.
-    pub async fn user(&self) -> Result<Response<types::User>, Error> {
+    pub async fn fetch_user_id(&self) -> Result<Response<String>, Error> {
         let call = Call::new(
             &ops::GET_USER,
             self.client().origins(),
             &ops::GetUser::path(),
             &[],
         );
-        self.client().send(call, Authorizer::User(self)).await
+        let user: Response<types::User> = self.client().send(call, Authorizer::User(self)).await?;
+        Ok(user.map(|u| u.id))
     }
 
     /// One page of the user's vehicle ids (`GET /v2.0/vehicles`; `limit` at most 50).
@@ -163,7 +166,7 @@ macro_rules! read {
         /// token errors.
         pub async fn $name(&self) -> Result<Response<$ty>, Error> {
             // The spec's operation; its response type must be `$ty` (a compile error if not).
-            const OP: &Operation = &<ops::$op as Endpoint>::OP;
+            const OP: &Operation = <ops::$op as Endpoint>::OP;
             self.get::<ops::$op>($index, OP, ops::$op::path).await
         }
     };
@@ -210,7 +213,7 @@ impl Vehicle {
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
-    /// let user = vehicle.session().user().await?;
+    /// let user_id = vehicle.session().fetch_user_id().await?;
     /// println!("{} belongs to {}", vehicle.id(), user.data.id);
     /// # Ok(()) }
     /// ```
@@ -238,11 +241,10 @@ impl Vehicle {
         self.send(call).await
     }
 
-    /// A command of this vehicle at `path` (from `op`'s path function), with its body.
+    /// A command `E` of this vehicle at `path` (from `E`'s path function), with its body.
     /// The body and the answer are those of the operation `E` (a compile error otherwise).
     async fn command<E: Endpoint>(
         &self,
-        op: &'static Operation,
         path: &str,
         body: Option<&E::Request>,
     ) -> Result<Response<E::Response>, Error>
@@ -250,7 +252,7 @@ impl Vehicle {
         E::Request: Serialize,
         E::Response: DeserializeOwned,
     {
-        let call = Call::new(op, self.session.client().origins(), path, &[]).json(body)?;
+        let call = Call::new(E::OP, self.session.client().origins(), path, &[]).json(body)?;
         self.send(call).await
     }
 
@@ -361,12 +363,8 @@ impl Vehicle {
         action: types::SecurityAction,
     ) -> Result<Response<types::ActionResponse>, Error> {
         let body = types::SecurityActionRequest { action };
-        self.command::<ops::ControlSecurity>(
-            &ops::CONTROL_SECURITY,
-            &ops::ControlSecurity::path(&self.id),
-            Some(&body),
-        )
-        .await
+        self.command::<ops::ControlSecurity>(&ops::ControlSecurity::path(&self.id), Some(&body))
+            .await
     }
 
     /// Starts charging (`control_charge`).
@@ -406,75 +404,64 @@ impl Vehicle {
         action: types::ChargeAction,
     ) -> Result<Response<types::ActionResponse>, Error> {
         let body = types::ChargeActionRequest { action };
-        self.command::<ops::ControlCharge>(
-            &ops::CONTROL_CHARGE,
-            &ops::ControlCharge::path(&self.id),
-            Some(&body),
-        )
-        .await
+        self.command::<ops::ControlCharge>(&ops::ControlCharge::path(&self.id), Some(&body))
+            .await
     }
 
-    /// Sets the charge limit, a fraction from 0.5 to 1 (`control_charge`).
+    /// Sets the charge limit (`control_charge`). v2.0 encodes it as a fraction; the
+    /// [`ChargeLimit`](crate::ChargeLimit) does that, whichever unit it was built from.
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
-    /// vehicle.set_charge_limit(0.8).await?; // 80 %
+    /// use smartcar::ChargeLimit;
+    ///
+    /// vehicle.set_charge_limit(ChargeLimit::percent(80.0)?).await?; // sends {"limit": 0.8}
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A bare number does not compile, so a percentage cannot reach v2.0 as a fraction:
+    ///
+    /// ```compile_fail
+    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// vehicle.set_charge_limit(0.8).await?;
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] outside 0.5–1 (nothing is sent); API and transport errors.
+    /// API and transport errors.
     pub async fn set_charge_limit(
         &self,
-        limit: f64,
+        limit: crate::ChargeLimit,
     ) -> Result<Response<types::ActionResponse>, Error> {
-        if !(0.5..=1.0).contains(&limit) {
-            return Err(Error::invalid(
-                "charge limit",
-                format!("{limit} is outside 0.5–1 (a fraction, not a percentage)"),
-            ));
-        }
-        let body = types::ChargeLimitRequest { limit };
         self.command::<ops::SetChargeLimit>(
-            &ops::SET_CHARGE_LIMIT,
             &ops::SetChargeLimit::path(&self.id),
-            Some(&body),
+            Some(&limit.v2_body()),
         )
         .await
     }
 
-    /// Sends a destination to the navigation system (`control_navigation`).
+    /// Sends a destination to the navigation system (`control_navigation`); the same name and
+    /// argument as [`VehicleV3::set_destination`](crate::VehicleV3::set_destination).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
-    /// vehicle.send_destination(37.7749, -122.4194).await?;
+    /// use smartcar::Destination;
+    ///
+    /// vehicle.set_destination(Destination::new(37.7749, -122.4194)?).await?;
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a latitude outside ±90 or a longitude outside ±180; API and
-    /// transport errors.
-    pub async fn send_destination(
+    /// API and transport errors.
+    pub async fn set_destination(
         &self,
-        latitude: f64,
-        longitude: f64,
+        destination: crate::Destination,
     ) -> Result<Response<types::ActionResponse>, Error> {
-        if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
-            return Err(Error::invalid(
-                "destination",
-                format!("({latitude}, {longitude}) is not a latitude/longitude in degrees"),
-            ));
-        }
-        let body = types::DestinationRequest {
-            latitude,
-            longitude,
-        };
         self.command::<ops::SendDestination>(
-            &ops::SEND_DESTINATION,
             &ops::SendDestination::path(&self.id),
-            Some(&body),
+            Some(&destination.v2_body()),
         )
         .await
     }
@@ -498,7 +485,6 @@ impl Vehicle {
     ) -> Result<Response<types::WebhookSubscription>, Error> {
         check_id("webhook id", webhook_id)?;
         self.command::<ops::SubscribeWebhook>(
-            &ops::SUBSCRIBE_WEBHOOK,
             &ops::SubscribeWebhook::path(&self.id, webhook_id),
             None::<&()>,
         )
@@ -547,12 +533,8 @@ impl Vehicle {
     ///
     /// API, transport, timeout and token errors.
     pub async fn disconnect(&self) -> Result<Response<types::StatusResponse>, Error> {
-        self.command::<ops::Disconnect>(
-            &ops::DISCONNECT,
-            &ops::Disconnect::path(&self.id),
-            None::<&()>,
-        )
-        .await
+        self.command::<ops::Disconnect>(&ops::Disconnect::path(&self.id), None::<&()>)
+            .await
     }
 }
 
@@ -801,7 +783,7 @@ macro_rules! batch_paths {
                 /// # Ok(()) }
                 /// ```
                 pub fn $name(mut self) -> Self {
-                    const OP: &Operation = &<ops::$op as Endpoint>::OP;
+                    const OP: &Operation = <ops::$op as Endpoint>::OP;
                     if !self.reads.iter().any(|op| op.id == OP.id) {
                         self.reads.push(OP);
                     }
@@ -828,7 +810,7 @@ macro_rules! batch_paths {
                 /// [`Error::InvalidInput`] if it was not requested.
                 pub fn $name(&self) -> Result<Response<$ty>, Error> {
                     // The read's response type must be `$ty` (a compile error if not).
-                    self.item::<ops::$op>(&<ops::$op as Endpoint>::OP)
+                    self.item::<ops::$op>()
                 }
             )*
         }
@@ -951,10 +933,11 @@ impl BatchResponse {
 
     /// The item of the read `op`, through the response rules of a single call
     /// ([`RawResponse::checked`], [`RawResponse::decode`]).
-    fn item<E: Endpoint>(&self, op: &Operation) -> Result<Response<E::Response>, Error>
+    fn item<E: Endpoint>(&self) -> Result<Response<E::Response>, Error>
     where
         E::Response: DeserializeOwned,
     {
+        let op = E::OP;
         let path = batch_path(op);
         let item = self
             .items
@@ -1001,11 +984,8 @@ impl BatchResponse {
     }
 }
 
-/// The path of a v2.0 read inside a batch: its path below the vehicle (`/odometer`; `/` for
-/// the attributes).
-fn batch_path(op: &Operation) -> &str {
-    match op.path.strip_prefix(ops::GET_VEHICLE_ATTRIBUTES.path) {
-        Some("") | None => "/",
-        Some(rest) => rest,
-    }
+/// The path of a v2.0 read inside a batch (`/odometer`; `/` for the attributes): the spec's
+/// `x-batch` reads carry it; the batch builder offers no other read.
+fn batch_path(op: &Operation) -> &'static str {
+    op.batch_path.unwrap_or("/")
 }
