@@ -41,13 +41,13 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
 use smartcar_api::open_enums::{ConnectErrorCode, Permission};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use crate::fleet::{self, Rng};
 use crate::model::{AuthCode, SimUser, World};
+use crate::routing::{Route, sim_paths};
 use crate::state::{AppState, Shared, random_id};
 
 /// How long a shown Connect page stays answerable.
@@ -59,9 +59,17 @@ pub(crate) const MAX_VIN_VEHICLES: usize = 1_000;
 
 /// Routes of this part of the platform.
 pub(crate) fn routes() -> Router<AppState> {
+    // The approval form posts back to the page's own path (`sim_paths::CONNECT_FORM`, not an
+    // operation of the spec).
+    let authorize = Route::new(ops::AUTHORIZE, authorize_page)
+        .handlers()
+        .post(authorize_form);
     Router::new()
-        .route("/oauth/authorize", get(authorize_page).post(authorize_form))
-        .route("/oauth/reauthenticate", get(reauthenticate_page))
+        .route(sim_paths::CONNECT_FORM, authorize)
+        .route(
+            ops::REAUTHENTICATE.path,
+            Route::new(ops::REAUTHENTICATE, reauthenticate_page).handlers(),
+        )
 }
 
 /// Which page a pending authorization belongs to.
@@ -837,8 +845,9 @@ fn render(world: &World, pending: &Pending, message: Option<&str>) -> String {
     }
     let _ = writeln!(
         body,
-        "<form method=\"post\" action=\"/oauth/authorize\" id=\"connect\">\n\
-         <input type=\"hidden\" name=\"request\" value=\"\">"
+        "<form method=\"post\" action=\"{}\" id=\"connect\">\n\
+         <input type=\"hidden\" name=\"request\" value=\"\">",
+        sim_paths::CONNECT_FORM
     );
     let _ = writeln!(
         body,
@@ -1079,7 +1088,7 @@ pub(crate) fn approve_in_process(
         .or_else(|_| url::Url::parse(&format!("{}{}", shared.base_url, url)))
         .map_err(|_| (400, format!("not a URL: {url}")))?;
     let query = parsed.query();
-    let validated = if parsed.path().ends_with("/oauth/reauthenticate") {
+    let validated = if parsed.path().ends_with(ops::REAUTHENTICATE.path) {
         validate_reauthenticate(shared, query)
     } else {
         validate_authorize(shared, query)

@@ -504,9 +504,9 @@ enum Shape {
 }
 
 fn shape_of(path: &str) -> Shape {
-    if path.starts_with("/v3/") || path == "/v3" {
+    if crate::routing::first_segment(path) == crate::routing::v3_segment() {
         Shape::V3
-    } else if path.starts_with("/oauth/token") || path.starts_with("/oauth2/token") {
+    } else if crate::routing::is_token_endpoint(path) {
         Shape::OAuth
     } else {
         Shape::V2
@@ -922,19 +922,21 @@ mod tests {
 
     #[test]
     fn patterns_match_segments() {
-        let p = split_path("/v2.0/vehicles/*/odometer");
-        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer"));
-        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer/"));
-        assert!(!path_matches(&p, "/v2.0/vehicles/abc/location"));
-        assert!(!path_matches(&p, "/v2.0/vehicles/abc/odometer/x"));
-        let p = split_path("/v2.0/vehicles/{vehicle_id}/odometer");
-        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer"));
-        let p = split_path("/v3/**");
-        assert!(path_matches(&p, "/v3/vehicles/x/signals"));
-        assert!(!path_matches(&p, "/v2.0/user"));
-        assert_eq!(vehicle_of("/v2.0/vehicles/abc/odometer", None), Some("abc"));
+        use smartcar_api::ops;
+        let odometer = |id: &str| ops::GetOdometer::path(id);
+        let p = split_path(&ops::GET_ODOMETER.path.replace("{vehicle_id}", "*"));
+        assert!(path_matches(&p, &odometer("abc")));
+        assert!(path_matches(&p, &format!("{}/", odometer("abc"))));
+        assert!(!path_matches(&p, &ops::GetLocation::path("abc")));
+        assert!(!path_matches(&p, &format!("{}/x", odometer("abc"))));
+        let p = split_path(ops::GET_ODOMETER.path);
+        assert!(path_matches(&p, &odometer("abc")));
+        let p = split_path(&format!("/{}/**", crate::routing::v3_segment()));
+        assert!(path_matches(&p, &ops::ListSignals::path("x")));
+        assert!(!path_matches(&p, &ops::GetUser::path()));
+        assert_eq!(vehicle_of(&odometer("abc"), None), Some("abc"));
         assert_eq!(
-            vehicle_of("/v2.0/management/connections", Some("limit=1&vehicle_id=v")),
+            vehicle_of(&ops::ListConnections::path(), Some("limit=1&vehicle_id=v")),
             Some("v")
         );
     }

@@ -189,9 +189,12 @@ impl Origins {
         Origins {
             connect: base.to_owned(),
             auth: base.to_owned(),
-            token_url: format!("{base}/oauth/token"),
+            token_url: format!("{base}{}", smartcar_api::ops::EXCHANGE_TOKEN.path),
             iam: base.to_owned(),
-            iam_token_url: format!("{base}/oauth2/token"),
+            iam_token_url: format!(
+                "{base}{}",
+                smartcar_api::ops::REQUEST_APPLICATION_TOKEN.path
+            ),
             api: base.to_owned(),
             management: base.to_owned(),
             vehicle_v3: base.to_owned(),
@@ -536,6 +539,12 @@ impl Simulator {
     /// Every request received.
     pub fn total_requests(&self) -> u64 {
         self.state().observer.total_requests()
+    }
+
+    /// Requests received for operation `op` of the spec (`&ops::GET_ODOMETER`), counted on its
+    /// route (with or without a trailing `/`).
+    pub fn operation_count(&self, op: &smartcar_api::op::Operation) -> u64 {
+        self.state().observer.operation_count(op)
     }
 
     /// Refresh-token rotations performed.

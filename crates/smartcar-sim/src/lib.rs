@@ -56,6 +56,7 @@ mod compat;
 mod connect;
 mod management;
 mod oauth;
+mod routing;
 mod serve;
 mod v2;
 mod v3;
@@ -94,7 +95,10 @@ pub fn router(state: AppState) -> Router {
         .merge(management::routes())
         .merge(compat::routes())
         .merge(webhooks::routes())
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            routing::sim_paths::HEALTHZ,
+            axum::routing::get(|| async { "ok" }),
+        )
         .fallback(not_found)
         // One layer for both: the log sees what faults did (see `observe::middleware`).
         .layer(from_fn_with_state(state.clone(), observe::middleware))
@@ -105,9 +109,11 @@ pub fn router(state: AppState) -> Router {
 async fn not_found(State(_state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
     let error = ApiError::not_found();
-    if path.starts_with("/v3/") {
+    let segment = routing::first_segment(path);
+    let more = path.len() > segment.len() + 1;
+    if segment == routing::v3_segment() && more {
         error.into_v3().into_response()
-    } else if path.starts_with("/v") && !path.starts_with("/v2.0/") && !path.starts_with("/v1.0/") {
+    } else if path.starts_with("/v") && !(more && routing::is_known_version(segment)) {
         ApiError::v2("RESOURCE_NOT_FOUND", Some("VERSION")).into_response()
     } else {
         error.into_response()

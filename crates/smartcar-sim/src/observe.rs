@@ -31,6 +31,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http_body::Frame;
+use smartcar_api::op::Operation;
+use smartcar_api::ops;
 use tokio::net::TcpListener;
 
 use crate::state::AppState;
@@ -108,6 +110,17 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// The operation of the spec this request reached (by method and matched route template),
+    /// if any: `None` for paths no operation has (unknown paths, a Connect form post, the
+    /// simulator's own endpoints).
+    pub fn operation(&self) -> Option<&'static Operation> {
+        let template = self.template.as_deref()?;
+        let template = template.strip_suffix('/').unwrap_or(template);
+        ops::ALL
+            .iter()
+            .find(|op| op.method.as_str() == self.method && op.path == template)
+    }
+
     /// The first request header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
@@ -279,6 +292,12 @@ impl Observer {
         counts
             .get(template)
             .map_or(0, |c| c[index].load(Ordering::Relaxed))
+    }
+
+    /// Requests received for operation `op` (at its path, with or without a trailing `/`).
+    pub fn operation_count(&self, op: &Operation) -> u64 {
+        let method = op.method.as_str();
+        self.request_count(method, op.path) + self.request_count(method, &format!("{}/", op.path))
     }
 
     /// Every (method, template, count) with a non-zero count, sorted.

@@ -251,3 +251,40 @@ async fn handle_accessors_and_redacted_debug() {
         sim.vehicles().iter().map(|v| &v.vin).collect::<Vec<_>>()
     );
 }
+
+/// Every operation of the spec's table is served at its template with its method: the log
+/// names the operation each request reached (so a route registered on a path or method the
+/// spec does not have, or an operation left without a route, fails here).
+#[tokio::test]
+async fn every_operation_of_the_spec_is_routed_and_named_in_the_log() {
+    use smartcar_api::ops;
+    let sim = Simulator::start().await.unwrap();
+    let http = client();
+    for op in ops::ALL {
+        let mut path = op.path.to_owned();
+        for param in op.path_params {
+            path = path.replace(&format!("{{{param}}}"), "x");
+        }
+        let response = http
+            .request(op.method.http(), format!("{}{path}", sim.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(response.status(), 405, "{op}: method not routed");
+        let log = sim.requests();
+        let last = log.last().expect("logged");
+        assert_eq!(last.operation(), Some(op), "{op}: answered by another route");
+        assert_eq!(
+            sim.operation_count(op),
+            1,
+            "{op}: counted once on its route"
+        );
+    }
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.operation().is_some())
+            .count(),
+        ops::ALL.len()
+    );
+}
