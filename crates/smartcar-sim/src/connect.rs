@@ -48,7 +48,7 @@ use smartcar_api::{ops, types};
 use crate::fleet::{self, Rng};
 use crate::model::{AuthCode, SimUser, World};
 use crate::routing::{Route, sim_paths};
-use crate::state::{AppState, Shared, random_id};
+use crate::state::{AppState, Pending, PendingKind, Shared, random_id};
 
 /// How long a shown Connect page stays answerable.
 const PENDING_TTL_MINUTES: i64 = 60;
@@ -70,38 +70,6 @@ pub(crate) fn routes() -> Router<AppState> {
             ops::REAUTHENTICATE.path,
             Route::new(ops::REAUTHENTICATE, reauthenticate_page).handlers(),
         )
-}
-
-/// Which page a pending authorization belongs to.
-#[derive(Clone, Debug)]
-pub(crate) enum PendingKind {
-    /// `/oauth/authorize`.
-    Authorize,
-    /// `/oauth/reauthenticate` for this vehicle.
-    Reauthenticate(String),
-}
-
-/// A validated Connect request waiting for the user's answer.
-#[derive(Clone, Debug)]
-pub(crate) struct Pending {
-    kind: PendingKind,
-    client_id: String,
-    redirect_uri: String,
-    state: Option<String>,
-    /// Permissions in the order asked, without `required:`.
-    scopes: Vec<String>,
-    required: BTreeSet<String>,
-    make: Option<String>,
-    single_select: bool,
-    single_select_vin: Option<String>,
-    mode: String,
-    /// The `user_id` (v3) flow instead of the authorization-code flow.
-    user_flow: bool,
-    /// The user whose vehicles the page shows.
-    shown_user: String,
-    expires_at: DateTime<Utc>,
-    /// The fleet seed: what a `single_select_vin` vehicle would be is derived from it.
-    seed: u64,
 }
 
 /// What a Connect step answers.

@@ -273,7 +273,11 @@ async fn every_operation_of_the_spec_is_routed_and_named_in_the_log() {
         assert_ne!(response.status(), 405, "{op}: method not routed");
         let log = sim.requests();
         let last = log.last().expect("logged");
-        assert_eq!(last.operation(), Some(op), "{op}: answered by another route");
+        assert_eq!(
+            last.operation(),
+            Some(op),
+            "{op}: answered by another route"
+        );
         assert_eq!(
             sim.operation_count(op),
             1,

@@ -1,5 +1,6 @@
 //! The Vehicle API v3 (`vehicle.api.smartcar.com/v3`: vehicle, signals, commands, connections,
-//! users) and the management API v3 (`management.api.smartcar.com/v3`: webhook subscriptions).
+//! users), and the helpers the management API v3 (`management.api.smartcar.com/v3`: webhook
+//! subscriptions, served by `webhooks`) shares with it.
 //!
 //! Every body is serialised from the generated types of `smartcar-api`; every error comes in the
 //! v3 `{"errors": [...]}` shape.
@@ -29,9 +30,8 @@
 //! case of their examples and of v2 (`TESLA`).
 
 pub(crate) mod commands;
-mod connections;
+pub(crate) mod connections;
 pub(crate) mod signals;
-mod subscriptions;
 
 use std::collections::BTreeSet;
 
@@ -51,7 +51,8 @@ use crate::model::{Vehicle, World};
 use crate::routing::Route;
 use crate::state::{AppState, Shared, random_id};
 
-/// Routes of the Vehicle API v3 and the management API v3.
+/// Routes of the Vehicle API v3 (the management API v3's subscriptions are served by
+/// `webhooks`, which owns what they drive).
 pub(crate) fn routes() -> Router<AppState> {
     use commands as c;
     [
@@ -69,10 +70,6 @@ pub(crate) fn routes() -> Router<AppState> {
         Route::new(ops::GET_CONNECTION_V3, connections::get_one)
             .and(ops::DELETE_CONNECTION_V3, connections::delete_one),
         Route::new(ops::DELETE_USER_V3, connections::delete_user),
-        Route::new(ops::LIST_SUBSCRIPTIONS, subscriptions::list)
-            .and(ops::CREATE_SUBSCRIPTION, subscriptions::create),
-        Route::new(ops::GET_SUBSCRIPTION, subscriptions::get_one)
-            .and(ops::DELETE_SUBSCRIPTION, subscriptions::delete_one),
     ]
     .into_iter()
     .fold(Router::new(), |r, route| route.register(r, wrong_method))
@@ -80,7 +77,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// Any other method on a v3 path: 404 `RESOURCE_NOT_FOUND` / `PATH` in the v3 shape (the
 /// catalogue has no 405; axum's own 405 would have no JSON body).
-async fn wrong_method() -> ApiError {
+pub(crate) async fn wrong_method() -> ApiError {
     not_found()
 }
 
