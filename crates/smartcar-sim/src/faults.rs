@@ -1008,6 +1008,26 @@ mod tests {
     }
 
     #[test]
+    fn fault_kinds_name_faults_and_know_which_stream() {
+        let streaming = [Fault::stall(Duration::from_millis(1)), Fault::connection_reset()];
+        for fault in streaming {
+            assert!(fault.kind().streams(), "{fault:?}");
+        }
+        for fault in [
+            Fault::rate_limit(1),
+            Fault::status(500),
+            Fault::truncated_json(),
+            Fault::delay(Duration::from_millis(1)),
+            Fault::huge_body(),
+            Fault::garbage(),
+        ] {
+            assert!(!fault.kind().streams(), "{fault:?}");
+        }
+        assert_eq!(Fault::stall(Duration::from_millis(1)).name(), "stall_body");
+        assert_eq!(Fault::connection_reset().kind().name(), "connection_reset");
+    }
+
+    #[test]
     fn enum_values_are_replaced_but_free_text_is_not() {
         let mut v = serde_json::json!({"state": "CHARGING", "make": "TESLA", "x": ["OK", "ok"]});
         replace_enums(&mut v, "SOMETHING_NEW");

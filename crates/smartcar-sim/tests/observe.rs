@@ -111,6 +111,7 @@ async fn streamed_faults_are_logged_when_they_end() {
     }
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].fault, Some("stall_body"));
+    assert_eq!(log[0].fault_kind, Some(smartcar_sim::FaultKind::StallBody));
     assert_eq!(log[0].response_text(), "ok");
 }
 
