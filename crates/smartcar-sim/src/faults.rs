@@ -1009,7 +1009,10 @@ mod tests {
 
     #[test]
     fn fault_kinds_name_faults_and_know_which_stream() {
-        let streaming = [Fault::stall(Duration::from_millis(1)), Fault::connection_reset()];
+        let streaming = [
+            Fault::stall(Duration::from_millis(1)),
+            Fault::connection_reset(),
+        ];
         for fault in streaming {
             assert!(fault.kind().streams(), "{fault:?}");
         }

@@ -65,8 +65,11 @@ mod vehicle_commands;
 mod webhooks;
 // The composition root, its accept loop, and the handle's controls.
 pub mod handle;
+// The test harness (feature `test-support`), over the public API only.
 mod serve;
 mod server;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use crate::faults::{Fault, FaultId, FaultKind, FaultRule, Faults};
 pub use crate::handle::{AppCredentials, ApproveOptions, ConnectError, MintedTokens, Origins};

@@ -1,10 +1,8 @@
 //! The request log, the counters, the handle's accessors and graceful shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{authorize_url, client, code_for, exchange, location};
+use smartcar_sim::testing::{authorize_url, client, code_for, exchange, location};
 use smartcar_sim::{Fault, Simulator};
 
 #[tokio::test]
@@ -31,7 +29,7 @@ async fn the_log_records_exchanges_with_secrets_masked() {
         .send()
         .await
         .unwrap();
-    let code = common::param(&location(&r), "code").unwrap();
+    let code = smartcar_sim::testing::param(&location(&r), "code").unwrap();
     let (status, tokens) = exchange(&sim, &code).await;
     assert_eq!(status, 200);
 
@@ -149,7 +147,7 @@ async fn counters_count_requests_templates_refreshes_and_connections() {
     assert_eq!(sim.request_count("GET", "/v2.0/{*rest}"), 1);
     assert_eq!(sim.request_count("GET", "/v2.0/vehicles/x/nothing"), 0);
     let (_, tokens) = exchange(&sim, &code_for(&sim, "")).await;
-    common::refresh(&sim, tokens["refresh_token"].as_str().unwrap()).await;
+    smartcar_sim::testing::refresh(&sim, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(sim.request_count("POST", "/oauth/token"), 2);
     assert_eq!(sim.refresh_count(), 1);
     assert_eq!(sim.total_requests(), 11);

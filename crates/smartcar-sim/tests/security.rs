@@ -2,12 +2,10 @@
 //! bound, Connect pages without side effects, connections created on approval, slow clients,
 //! secrets echoed in error descriptions.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{authorize_url, client, location, param, request_id};
 use smartcar_sim::observe::BODY_CAPTURE_LIMIT;
+use smartcar_sim::testing::{authorize_url, client, location, param, request_id};
 use smartcar_sim::{ApproveOptions, Fault, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
