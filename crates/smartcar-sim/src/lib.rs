@@ -16,6 +16,26 @@
 //!   notes in the crate's `connect` module: a `single_select_vin` vehicle is created on
 //!   Approve, at most 1 000 in a simulator's life).
 //!
+//! # Layers
+//!
+//! Every route, method and permission comes from the spec's operation table
+//! ([`smartcar_api::ops`]), registered through the crate's `routing` module. The modules form
+//! layers; a module imports only from the layers above it (no import circle):
+//!
+//! 1. leaves: `ids` (random ids), [`model`] (the world's data), `routing` (routes from
+//!    operations, the simulator-only paths);
+//! 2. [`fleet`] (model), [`error`] (ids): the seeded fleet, the error catalogue;
+//! 3. [`faults`] (error, fleet, routing) then [`observe`] (error, faults): fault rules and the
+//!    request log, with no knowledge of the state or the routes;
+//! 4. [`state`] (model, faults, observe): the shared state handlers see;
+//! 5. [`auth`], `vehicle_commands`: how requests authenticate, what commands do to a car;
+//! 6. the routes: `connect`, `oauth`, `v2`, then `compat`, `management`, `v3` (which use
+//!    `v2`'s helpers), then `webhooks` (deliveries and the v3 subscriptions; uses `v2`, `v3`);
+//! 7. `serve` (the accept loop) and `server`, the composition root: router, middleware,
+//!    listener, [`Simulator`] and [`SimulatorBuilder`];
+//! 8. [`handle`]: the handle's controls (Connect without a browser, minted tokens, clock,
+//!    faults, log, webhooks); `testing` (feature `test-support`): the test harness.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
