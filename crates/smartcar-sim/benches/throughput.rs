@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p smartcar-sim --bench throughput                       # GET /healthz
 //! cargo bench -p smartcar-sim --bench throughput -- /v2.0/vehicles/{vehicle_id}/odometer
+//! cargo bench -p smartcar-sim --bench throughput -- get_odometer      # an operationId: its path
 //! cargo bench -p smartcar-sim --bench throughput -- /healthz 10 128   # path, seconds, connections
 //! cargo bench -p smartcar-sim --bench throughput -- baseline          # bare axum, for scale
 //! ```
@@ -99,7 +100,10 @@ async fn main() {
     let user = sim.users()[0].clone();
     let vehicle_ids: Vec<&str> = user.vehicle_ids.iter().map(String::as_str).collect();
     let tokens = sim.mint_access_token(&user.id, &vehicle_ids, Permission::KNOWN);
-    let path = options.path.replace("{vehicle_id}", &user.vehicle_ids[0]);
+    // An operationId of the spec (`get_odometer`) stands for its path template.
+    let template = smartcar_api::op::Operation::by_id(&options.path)
+        .map_or(options.path.as_str(), |op| op.path);
+    let path = template.replace("{vehicle_id}", &user.vehicle_ids[0]);
     let mut addr = sim.addr();
     let mut bare = None;
     if options.path == "baseline" {

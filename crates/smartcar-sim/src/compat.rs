@@ -24,70 +24,98 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::json;
+use smartcar_api::op::Operation;
 use smartcar_api::open_enums::{CapabilityReason, CompatibilityReason, Permission, PowertrainType};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use crate::auth;
 use crate::error::ApiError;
 use crate::fleet::{CATALOGUE, vin_check_digit, vin_is_valid};
 use crate::model::Powertrain;
+use crate::routing::{Route, v2_relative};
 use crate::state::AppState;
 use crate::v2::{Query, both, fill, json as json_response, powertrain_capable, respond, to_value};
 
 /// Routes of the compatibility API.
 pub(crate) fn routes() -> Router<AppState> {
-    let v1 = get(v1).fallback(v1_not_found);
+    let v1 = Route::new(ops::GET_COMPATIBILITY_V1, v1);
+    let path = v1.path();
+    let v1 = v1.methods(v1_not_found);
     let mut r = Router::new()
-        .route("/v1.0/compatibility", v1.clone())
-        .route("/v1.0/compatibility/", v1);
-    r = both(r, "/v2.0/compatibility", get(v2));
-    both(r, "/v2.0/compatibility/matrix", get(matrix))
+        .route(path, v1.clone())
+        .route(&format!("{path}/"), v1);
+    r = both(r, Route::new(ops::GET_COMPATIBILITY, v2));
+    both(r, Route::new(ops::GET_COMPATIBILITY_MATRIX, matrix))
 }
 
-/// Each permission's v2.0 endpoints (relative to the vehicle) and the matrix's display name.
-const PERMISSION_ENDPOINTS: &[(&str, &[&str], &str)] = &[
-    ("read_vehicle_info", &["/"], "Vehicle info"),
-    ("read_vin", &["/vin"], "VIN"),
-    ("read_odometer", &["/odometer"], "Odometer"),
-    ("read_location", &["/location"], "Location"),
-    ("read_fuel", &["/fuel"], "Fuel tank"),
+/// Each permission's v2.0 operations (their paths relative to the vehicle are the
+/// capabilities' `endpoint`s) and the matrix's display name.
+const PERMISSION_ENDPOINTS: &[(&str, &[Operation], &str)] = &[
+    (
+        "read_vehicle_info",
+        &[ops::GET_VEHICLE_ATTRIBUTES],
+        "Vehicle info",
+    ),
+    ("read_vin", &[ops::GET_VIN], "VIN"),
+    ("read_odometer", &[ops::GET_ODOMETER], "Odometer"),
+    ("read_location", &[ops::GET_LOCATION], "Location"),
+    ("read_fuel", &[ops::GET_FUEL], "Fuel tank"),
     (
         "read_battery",
-        &["/battery", "/battery/capacity", "/battery/nominal_capacity"],
+        &[
+            ops::GET_BATTERY,
+            ops::GET_BATTERY_CAPACITY,
+            ops::GET_NOMINAL_CAPACITY,
+        ],
         "EV battery",
     ),
     (
         "read_charge",
-        &["/charge", "/charge/limit"],
+        &[ops::GET_CHARGE_STATUS, ops::GET_CHARGE_LIMIT],
         "EV charging status",
     ),
-    ("read_engine_oil", &["/engine/oil"], "Engine oil life"),
-    ("read_tires", &["/tires/pressure"], "Tire pressure"),
-    ("read_security", &["/security"], "Lock status"),
+    ("read_engine_oil", &[ops::GET_ENGINE_OIL], "Engine oil life"),
+    ("read_tires", &[ops::GET_TIRE_PRESSURE], "Tire pressure"),
+    ("read_security", &[ops::GET_LOCK_STATUS], "Lock status"),
     (
         "read_service_history",
-        &["/service/history"],
+        &[ops::GET_SERVICE_HISTORY],
         "Service history",
     ),
     (
         "read_diagnostics",
-        &["/diagnostics/system_status", "/diagnostics/dtcs"],
+        &[
+            ops::GET_DIAGNOSTIC_SYSTEM_STATUS,
+            ops::GET_DIAGNOSTIC_TROUBLE_CODES,
+        ],
         "Diagnostics",
     ),
-    ("control_security", &["/security"], "Lock & unlock"),
+    (
+        "control_security",
+        &[ops::CONTROL_SECURITY],
+        "Lock & unlock",
+    ),
     (
         "control_charge",
-        &["/charge", "/charge/limit"],
+        &[ops::CONTROL_CHARGE, ops::SET_CHARGE_LIMIT],
         "EV start & stop charge",
     ),
     (
         "control_navigation",
-        &["/navigation/destination"],
+        &[ops::SEND_DESTINATION],
         "Send destination",
     ),
 ];
+
+/// The capability `endpoint` of an operation: its path relative to the vehicle, `/` for the
+/// attributes.
+fn endpoint_of(op: &Operation) -> String {
+    match v2_relative(op) {
+        Some("") | None => "/".to_owned(),
+        Some(path) => path.to_owned(),
+    }
+}
 
 const TEST_LEVELS: &[&str] = &[
     "compatible",
@@ -186,7 +214,7 @@ fn capabilities(scope: &[&str], judge: &Judge) -> Vec<types::Capability> {
                     };
                     out.push(types::Capability {
                         permission: Permission::from(*permission),
-                        endpoint: (*endpoint).to_owned(),
+                        endpoint: endpoint_of(endpoint),
                         capable,
                         reason: (!capable).then_some(CapabilityReason::VehicleNotCapable),
                     });
@@ -416,7 +444,7 @@ fn build_matrix(q: &Query) -> Result<types::CompatibilityMatrix, Invalid> {
         {
             continue;
         }
-        let capable: Vec<&(&str, &[&str], &str)> = PERMISSION_ENDPOINTS
+        let capable: Vec<&(&str, &[Operation], &str)> = PERMISSION_ENDPOINTS
             .iter()
             .filter(|(_, endpoints, _)| endpoints.iter().all(|e| powertrain_capable(e, powertrain)))
             .collect();

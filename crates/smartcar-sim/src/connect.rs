@@ -41,14 +41,14 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
 use smartcar_api::open_enums::{ConnectErrorCode, Permission};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use crate::fleet::{self, Rng};
 use crate::model::{AuthCode, SimUser, World};
-use crate::state::{AppState, Shared, random_id};
+use crate::routing::{Route, sim_paths};
+use crate::state::{AppState, Pending, PendingKind, Shared, random_id};
 
 /// How long a shown Connect page stays answerable.
 const PENDING_TTL_MINUTES: i64 = 60;
@@ -59,41 +59,17 @@ pub(crate) const MAX_VIN_VEHICLES: usize = 1_000;
 
 /// Routes of this part of the platform.
 pub(crate) fn routes() -> Router<AppState> {
+    // The approval form posts back to the page's own path (`sim_paths::CONNECT_FORM`, not an
+    // operation of the spec).
+    let authorize = Route::new(ops::AUTHORIZE, authorize_page)
+        .handlers()
+        .post(authorize_form);
     Router::new()
-        .route("/oauth/authorize", get(authorize_page).post(authorize_form))
-        .route("/oauth/reauthenticate", get(reauthenticate_page))
-}
-
-/// Which page a pending authorization belongs to.
-#[derive(Clone, Debug)]
-pub(crate) enum PendingKind {
-    /// `/oauth/authorize`.
-    Authorize,
-    /// `/oauth/reauthenticate` for this vehicle.
-    Reauthenticate(String),
-}
-
-/// A validated Connect request waiting for the user's answer.
-#[derive(Clone, Debug)]
-pub(crate) struct Pending {
-    kind: PendingKind,
-    client_id: String,
-    redirect_uri: String,
-    state: Option<String>,
-    /// Permissions in the order asked, without `required:`.
-    scopes: Vec<String>,
-    required: BTreeSet<String>,
-    make: Option<String>,
-    single_select: bool,
-    single_select_vin: Option<String>,
-    mode: String,
-    /// The `user_id` (v3) flow instead of the authorization-code flow.
-    user_flow: bool,
-    /// The user whose vehicles the page shows.
-    shown_user: String,
-    expires_at: DateTime<Utc>,
-    /// The fleet seed: what a `single_select_vin` vehicle would be is derived from it.
-    seed: u64,
+        .route(sim_paths::CONNECT_FORM, authorize)
+        .route(
+            ops::REAUTHENTICATE.path,
+            Route::new(ops::REAUTHENTICATE, reauthenticate_page).handlers(),
+        )
 }
 
 /// What a Connect step answers.
@@ -837,8 +813,9 @@ fn render(world: &World, pending: &Pending, message: Option<&str>) -> String {
     }
     let _ = writeln!(
         body,
-        "<form method=\"post\" action=\"/oauth/authorize\" id=\"connect\">\n\
-         <input type=\"hidden\" name=\"request\" value=\"\">"
+        "<form method=\"post\" action=\"{}\" id=\"connect\">\n\
+         <input type=\"hidden\" name=\"request\" value=\"\">",
+        sim_paths::CONNECT_FORM
     );
     let _ = writeln!(
         body,
@@ -1079,7 +1056,7 @@ pub(crate) fn approve_in_process(
         .or_else(|_| url::Url::parse(&format!("{}{}", shared.base_url, url)))
         .map_err(|_| (400, format!("not a URL: {url}")))?;
     let query = parsed.query();
-    let validated = if parsed.path().ends_with("/oauth/reauthenticate") {
+    let validated = if parsed.path().ends_with(ops::REAUTHENTICATE.path) {
         validate_reauthenticate(shared, query)
     } else {
         validate_authorize(shared, query)

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use smartcar_api::open_enums::{ErrorType, OAuthErrorCode, ResolutionType};
 use smartcar_api::types;
 
-use crate::state::random_id;
+use crate::ids::random_id;
 
 /// One entry of the platform's error catalogue.
 #[derive(Clone, Copy, Debug)]

@@ -49,8 +49,6 @@ use http_body::Frame;
 
 use crate::error::ApiError;
 use crate::fleet::Rng;
-use crate::observe::FaultApplied;
-use crate::state::AppState;
 
 /// What an injected fault does to a matching request.
 #[derive(Clone, Debug, PartialEq)]
@@ -200,26 +198,97 @@ impl Fault {
         Fault::Garbage
     }
 
-    /// A short name for logs (`rate_limit`, `status`, …).
+    /// A short name for logs (`rate_limit`, `status`, …): [`FaultKind::name`].
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Which kind of fault this is, without its parameters.
+    pub fn kind(&self) -> FaultKind {
         match self {
-            Fault::RateLimit { .. } => "rate_limit",
-            Fault::Status(_) => "status",
-            Fault::Error { .. } => "error",
-            Fault::HtmlPage(_) => "html_page",
-            Fault::EmptyBody(_) => "empty_body",
-            Fault::TruncatedJson => "truncated_json",
-            Fault::UnknownEnumValue(_) => "unknown_enum_value",
-            Fault::WrongContentType => "wrong_content_type",
-            Fault::Delay(_) => "delay",
-            Fault::StallBody(_) => "stall_body",
-            Fault::HugeBody(_) => "huge_body",
-            Fault::ConnectionReset => "connection_reset",
-            Fault::ExtraFields => "extra_fields",
-            Fault::Garbage => "garbage",
+            Fault::RateLimit { .. } => FaultKind::RateLimit,
+            Fault::Status(_) => FaultKind::Status,
+            Fault::Error { .. } => FaultKind::Error,
+            Fault::HtmlPage(_) => FaultKind::HtmlPage,
+            Fault::EmptyBody(_) => FaultKind::EmptyBody,
+            Fault::TruncatedJson => FaultKind::TruncatedJson,
+            Fault::UnknownEnumValue(_) => FaultKind::UnknownEnumValue,
+            Fault::WrongContentType => FaultKind::WrongContentType,
+            Fault::Delay(_) => FaultKind::Delay,
+            Fault::StallBody(_) => FaultKind::StallBody,
+            Fault::HugeBody(_) => FaultKind::HugeBody,
+            Fault::ConnectionReset => FaultKind::ConnectionReset,
+            Fault::ExtraFields => FaultKind::ExtraFields,
+            Fault::Garbage => FaultKind::Garbage,
         }
     }
 }
+
+/// The kind of a [`Fault`], without its parameters: what the request log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// [`Fault::RateLimit`].
+    RateLimit,
+    /// [`Fault::Status`].
+    Status,
+    /// [`Fault::Error`].
+    Error,
+    /// [`Fault::HtmlPage`].
+    HtmlPage,
+    /// [`Fault::EmptyBody`].
+    EmptyBody,
+    /// [`Fault::TruncatedJson`].
+    TruncatedJson,
+    /// [`Fault::UnknownEnumValue`].
+    UnknownEnumValue,
+    /// [`Fault::WrongContentType`].
+    WrongContentType,
+    /// [`Fault::Delay`].
+    Delay,
+    /// [`Fault::StallBody`].
+    StallBody,
+    /// [`Fault::HugeBody`].
+    HugeBody,
+    /// [`Fault::ConnectionReset`].
+    ConnectionReset,
+    /// [`Fault::ExtraFields`].
+    ExtraFields,
+    /// [`Fault::Garbage`].
+    Garbage,
+}
+
+impl FaultKind {
+    /// A short name for logs (`rate_limit`, `status`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::RateLimit => "rate_limit",
+            FaultKind::Status => "status",
+            FaultKind::Error => "error",
+            FaultKind::HtmlPage => "html_page",
+            FaultKind::EmptyBody => "empty_body",
+            FaultKind::TruncatedJson => "truncated_json",
+            FaultKind::UnknownEnumValue => "unknown_enum_value",
+            FaultKind::WrongContentType => "wrong_content_type",
+            FaultKind::Delay => "delay",
+            FaultKind::StallBody => "stall_body",
+            FaultKind::HugeBody => "huge_body",
+            FaultKind::ConnectionReset => "connection_reset",
+            FaultKind::ExtraFields => "extra_fields",
+            FaultKind::Garbage => "garbage",
+        }
+    }
+
+    /// Whether the response streams on purpose (a stall, a reset): whoever records it must not
+    /// buffer its body, only note what was sent when it ends.
+    pub fn streams(self) -> bool {
+        matches!(self, FaultKind::StallBody | FaultKind::ConnectionReset)
+    }
+}
+
+/// Marks a response as produced or altered by an injected fault (read by the request log).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FaultApplied(pub FaultKind);
 
 /// Identifies an installed fault rule (to remove it or read its hit count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -504,9 +573,9 @@ enum Shape {
 }
 
 fn shape_of(path: &str) -> Shape {
-    if path.starts_with("/v3/") || path == "/v3" {
+    if crate::routing::first_segment(path) == crate::routing::v3_segment() {
         Shape::V3
-    } else if path.starts_with("/oauth/token") || path.starts_with("/oauth2/token") {
+    } else if crate::routing::is_token_endpoint(path) {
         Shape::OAuth
     } else {
         Shape::V2
@@ -552,17 +621,14 @@ fn error_response(
 
 /// Runs the request through the fault rules: the real handler (`next`) when no rule matches.
 /// Called by the observability middleware (one layer instead of two keeps the hot path short).
-pub(crate) async fn run(state: &AppState, req: Request, next: Next) -> Response {
-    let Some(fault) = state
-        .faults
-        .take(req.method(), req.uri().path(), req.uri().query())
-    else {
+pub(crate) async fn run(faults: &FaultSet, req: Request, next: Next) -> Response {
+    let Some(fault) = faults.take(req.method(), req.uri().path(), req.uri().query()) else {
         return next.run(req).await;
     };
-    let name = fault.name();
+    let kind = fault.kind();
     let shape = shape_of(req.uri().path());
-    let mut response = apply(fault, shape, &state.faults.connections, req, next).await;
-    response.extensions_mut().insert(FaultApplied(name));
+    let mut response = apply(fault, shape, &faults.connections, req, next).await;
+    response.extensions_mut().insert(FaultApplied(kind));
     response
 }
 
@@ -922,21 +988,46 @@ mod tests {
 
     #[test]
     fn patterns_match_segments() {
-        let p = split_path("/v2.0/vehicles/*/odometer");
-        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer"));
-        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer/"));
-        assert!(!path_matches(&p, "/v2.0/vehicles/abc/location"));
-        assert!(!path_matches(&p, "/v2.0/vehicles/abc/odometer/x"));
-        let p = split_path("/v2.0/vehicles/{vehicle_id}/odometer");
-        assert!(path_matches(&p, "/v2.0/vehicles/abc/odometer"));
-        let p = split_path("/v3/**");
-        assert!(path_matches(&p, "/v3/vehicles/x/signals"));
-        assert!(!path_matches(&p, "/v2.0/user"));
-        assert_eq!(vehicle_of("/v2.0/vehicles/abc/odometer", None), Some("abc"));
+        use smartcar_api::ops;
+        let odometer = |id: &str| ops::GetOdometer::path(id);
+        let p = split_path(&ops::GET_ODOMETER.path.replace("{vehicle_id}", "*"));
+        assert!(path_matches(&p, &odometer("abc")));
+        assert!(path_matches(&p, &format!("{}/", odometer("abc"))));
+        assert!(!path_matches(&p, &ops::GetLocation::path("abc")));
+        assert!(!path_matches(&p, &format!("{}/x", odometer("abc"))));
+        let p = split_path(ops::GET_ODOMETER.path);
+        assert!(path_matches(&p, &odometer("abc")));
+        let p = split_path(&format!("/{}/**", crate::routing::v3_segment()));
+        assert!(path_matches(&p, &ops::ListSignals::path("x")));
+        assert!(!path_matches(&p, &ops::GetUser::path()));
+        assert_eq!(vehicle_of(&odometer("abc"), None), Some("abc"));
         assert_eq!(
-            vehicle_of("/v2.0/management/connections", Some("limit=1&vehicle_id=v")),
+            vehicle_of(&ops::ListConnections::path(), Some("limit=1&vehicle_id=v")),
             Some("v")
         );
+    }
+
+    #[test]
+    fn fault_kinds_name_faults_and_know_which_stream() {
+        let streaming = [
+            Fault::stall(Duration::from_millis(1)),
+            Fault::connection_reset(),
+        ];
+        for fault in streaming {
+            assert!(fault.kind().streams(), "{fault:?}");
+        }
+        for fault in [
+            Fault::rate_limit(1),
+            Fault::status(500),
+            Fault::truncated_json(),
+            Fault::delay(Duration::from_millis(1)),
+            Fault::huge_body(),
+            Fault::garbage(),
+        ] {
+            assert!(!fault.kind().streams(), "{fault:?}");
+        }
+        assert_eq!(Fault::stall(Duration::from_millis(1)).name(), "stall_body");
+        assert_eq!(Fault::connection_reset().kind().name(), "connection_reset");
     }
 
     #[test]

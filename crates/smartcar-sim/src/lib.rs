@@ -16,6 +16,26 @@
 //!   notes in the crate's `connect` module: a `single_select_vin` vehicle is created on
 //!   Approve, at most 1 000 in a simulator's life).
 //!
+//! # Layers
+//!
+//! Every route, method and permission comes from the spec's operation table
+//! ([`smartcar_api::ops`]), registered through the crate's `routing` module. The modules form
+//! layers; a module imports only from the layers above it (no import circle):
+//!
+//! 1. leaves: `ids` (random ids), [`model`] (the world's data), `routing` (routes from
+//!    operations, the simulator-only paths);
+//! 2. [`fleet`] (model), [`error`] (ids): the seeded fleet, the error catalogue;
+//! 3. [`faults`] (error, fleet, routing) then [`observe`] (error, faults): fault rules and the
+//!    request log, with no knowledge of the state or the routes;
+//! 4. [`state`] (model, faults, observe): the shared state handlers see;
+//! 5. [`auth`], `vehicle_commands`: how requests authenticate, what commands do to a car;
+//! 6. the routes: `connect`, `oauth`, `v2`, then `compat`, `management`, `v3` (which use
+//!    `v2`'s helpers), then `webhooks` (deliveries and the v3 subscriptions; uses `v2`, `v3`);
+//! 7. `serve` (the accept loop) and `server`, the composition root: router, middleware,
+//!    listener, [`Simulator`] and [`SimulatorBuilder`];
+//! 8. [`handle`]: the handle's controls (Connect without a browser, minted tokens, clock,
+//!    faults, log, webhooks); `testing` (feature `test-support`): the test harness.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
@@ -43,185 +63,36 @@
 
 #![deny(missing_docs)]
 
-pub mod auth;
+// Leaves: import nothing of the crate (or only other leaves).
 pub mod error;
-pub mod faults;
 pub mod fleet;
-pub mod handle;
+mod ids;
 pub mod model;
+mod routing;
+// Traffic concerns, below the state they are part of.
+pub mod faults;
 pub mod observe;
 pub mod state;
-
+// The platform's rules and its routes.
+pub mod auth;
 mod compat;
 mod connect;
 mod management;
 mod oauth;
-mod serve;
 mod v2;
 mod v3;
 mod vehicle_commands;
 mod webhooks;
+// The composition root, its accept loop, and the handle's controls.
+pub mod handle;
+// The test harness (feature `test-support`), over the public API only.
+mod serve;
+mod server;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Response};
-use tokio::net::TcpListener;
-
-pub use crate::faults::{Fault, FaultId, FaultRule, Faults};
-pub use crate::handle::{
-    AppCredentials, ApproveOptions, ConnectError, DEFAULT_BODY_TIMEOUT,
-    DEFAULT_HEADER_READ_TIMEOUT, MintedTokens, Origins, SimulatorBuilder,
-};
+pub use crate::faults::{Fault, FaultId, FaultKind, FaultRule, Faults};
+pub use crate::handle::{AppCredentials, ApproveOptions, ConnectError, MintedTokens, Origins};
 pub use crate::observe::RecordedRequest;
-pub use crate::state::Config;
-
-use crate::error::ApiError;
-use crate::fleet::FleetOptions;
-use crate::state::{AppState, Clock, Shared};
-
-/// Every route of the simulated platform, with the observability and fault middlewares.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(connect::routes())
-        .merge(oauth::routes())
-        .merge(v2::routes())
-        .merge(v3::routes())
-        .merge(management::routes())
-        .merge(compat::routes())
-        .merge(webhooks::routes())
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .fallback(not_found)
-        // One layer for both: the log sees what faults did (see `observe::middleware`).
-        .layer(from_fn_with_state(state.clone(), observe::middleware))
-        .with_state(state)
-}
-
-/// No route: 404 `RESOURCE_NOT_FOUND` in the shape of the API the path belongs to.
-async fn not_found(State(_state): State<AppState>, req: Request) -> Response {
-    let path = req.uri().path();
-    let error = ApiError::not_found();
-    if path.starts_with("/v3/") {
-        error.into_v3().into_response()
-    } else if path.starts_with("/v") && !path.starts_with("/v2.0/") && !path.starts_with("/v1.0/") {
-        ApiError::v2("RESOURCE_NOT_FOUND", Some("VERSION")).into_response()
-    } else {
-        error.into_response()
-    }
-}
-
-/// A simulator serving in the background of the current tokio runtime. Dropping it stops the
-/// server at once; [`Simulator::shutdown`] stops it gracefully.
-#[derive(Debug)]
-pub struct Simulator {
-    addr: SocketAddr,
-    state: AppState,
-    task: Option<tokio::task::JoinHandle<()>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Simulator {
-    /// Options: seed, fleet size, port, configuration, request logging, epoch.
-    pub fn builder() -> SimulatorBuilder {
-        SimulatorBuilder::default()
-    }
-
-    /// Starts a simulator with the default fleet (seed 1, 3 users, 6 vehicles) on a free port
-    /// of 127.0.0.1.
-    ///
-    /// # Errors
-    ///
-    /// When no port can be bound.
-    pub async fn start() -> std::io::Result<Self> {
-        Self::builder().start().await
-    }
-
-    pub(crate) async fn launch(options: &SimulatorBuilder) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
-        let addr = listener.local_addr()?;
-        let now = options.epoch.unwrap_or_else(chrono::Utc::now);
-        let world = fleet::generate(&FleetOptions {
-            seed: options.seed,
-            users: options.users,
-            vehicles: options.vehicles,
-            now,
-        });
-        let clock = options.epoch.map(Clock::fixed).unwrap_or_default();
-        let mut shared = Shared::new(
-            options.config.clone(),
-            clock,
-            world,
-            format!("http://{addr}"),
-            options.seed,
-        );
-        shared.observer.set_logging(options.log_requests);
-        shared.observer.set_log_max_bytes(options.log_max_bytes);
-        shared.body_timeout = options.body_timeout;
-        let state = AppState(Arc::new(shared));
-        let app = router(state.clone());
-        let listener = observe::CountingListener {
-            inner: listener,
-            accepted: state.observer.connection_counter(),
-            connections: state.faults.connections().clone(),
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        // Serving ends when the handle asks (or is dropped); accept errors are retried by the
-        // listener.
-        let task = tokio::spawn(serve::serve(
-            listener,
-            app,
-            options.header_read_timeout,
-            stopped,
-        ));
-        Ok(Self {
-            addr,
-            state,
-            task: Some(task),
-            stop: Some(stop),
-        })
-    }
-
-    /// The base URL, such as `http://127.0.0.1:43121` (no trailing slash). Every host of the
-    /// platform is served here (see [`Simulator::origins`]).
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The socket address served.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The shared state (world, clock, log, faults).
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Stops accepting connections, closes idle ones, lets requests in flight finish (at most
-    /// 5 seconds, then they are cut), and waits for the server task to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
+pub use crate::server::{Simulator, SimulatorBuilder, router};
+pub use crate::state::{Config, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT};

@@ -194,7 +194,11 @@ fn print_banner(sim: &smartcar_sim::Simulator) {
         .append_pair("scope", "read_vehicle_info read_odometer")
         .append_pair("state", "demo")
         .finish();
-    println!("  {}/oauth/authorize?{query}", origins.connect);
+    println!(
+        "  {}{}?{query}",
+        origins.connect,
+        smartcar_api::ops::AUTHORIZE.path
+    );
     println!("\nEnvironment for Smartcar's official SDKs (Python, Node, Java, Ruby):");
     for (name, value) in origins.sdk_env().into_iter().chain(app.env()) {
         println!("  export {name}={value}");

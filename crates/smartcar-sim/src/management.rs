@@ -16,15 +16,17 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use smartcar_api::open_enums::VehicleMode;
 use smartcar_api::types;
 
+use smartcar_api::ops;
+
 use crate::auth;
 use crate::error::ApiError;
 use crate::model::Connection;
+use crate::routing::Route;
 use crate::state::AppState;
 use crate::v2::{Query, both, fill, json, millis, respond, to_value};
 
@@ -32,8 +34,7 @@ use crate::v2::{Query, both, fill, json, millis, respond, to_value};
 pub(crate) fn routes() -> Router<AppState> {
     both(
         Router::new(),
-        "/v2.0/management/connections",
-        get(list).delete(delete),
+        Route::new(ops::LIST_CONNECTIONS, list).and(ops::DELETE_CONNECTIONS, delete),
     )
 }
 

@@ -29,24 +29,31 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use crate::auth::{basic, secret_eq};
 use crate::error::ApiError;
 use crate::model::{AccessToken, AppToken, Grant, RefreshToken, World};
+use crate::routing::Route;
 use crate::state::{AppState, Shared, random_id};
 
 /// Routes of this part of the platform.
 pub(crate) fn routes() -> Router<AppState> {
+    let exchange = ops::EXCHANGE_TOKEN.path;
+    let app_token = ops::REQUEST_APPLICATION_TOKEN.path;
+    let token = || Route::new(ops::EXCHANGE_TOKEN, token).handlers();
+    let client_credentials =
+        || Route::new(ops::REQUEST_APPLICATION_TOKEN, client_credentials).handlers();
     Router::new()
-        .route("/oauth/token", post(token))
-        .route("/oauth/token/", post(token))
-        .route("/oauth/token/oauth/token", post(token))
-        .route("/oauth2/token", post(client_credentials))
-        .route("/oauth2/token/", post(client_credentials))
+        .route(exchange, token())
+        .route(&format!("{exchange}/"), token())
+        // The path doubled: what a client that joins an auth origin ending in the path with
+        // the path again sends.
+        .route(&format!("{exchange}{exchange}"), token())
+        .route(app_token, client_credentials())
+        .route(&format!("{app_token}/"), client_credentials())
 }
 
 fn form(body: &Bytes) -> HashMap<String, String> {

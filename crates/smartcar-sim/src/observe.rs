@@ -31,9 +31,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http_body::Frame;
+use smartcar_api::op::Operation;
+use smartcar_api::ops;
 use tokio::net::TcpListener;
 
-use crate::state::AppState;
+use crate::error::ApiError;
+use crate::faults::{FaultApplied, FaultKind};
 
 /// How many exchanges the log keeps (the oldest are dropped first).
 pub const LOG_CAPACITY: usize = 10_000;
@@ -103,11 +106,25 @@ pub struct RecordedRequest {
     /// Response body (first [`BODY_CAPTURE_LIMIT`] bytes), secret fields masked. For a
     /// streamed response (a fault that stalls or resets) this is what was sent.
     pub response_body: Bytes,
-    /// The injected fault that produced or altered the response, if any (`Fault` kind name).
+    /// The injected fault that produced or altered the response, if any (its kind's name,
+    /// [`FaultKind::name`]).
     pub fault: Option<&'static str>,
+    /// The kind of the injected fault that produced or altered the response, if any.
+    pub fault_kind: Option<FaultKind>,
 }
 
 impl RecordedRequest {
+    /// The operation of the spec this request reached (by method and matched route template),
+    /// if any: `None` for paths no operation has (unknown paths, a Connect form post, the
+    /// simulator's own endpoints).
+    pub fn operation(&self) -> Option<&'static Operation> {
+        let template = self.template.as_deref()?;
+        let template = template.strip_suffix('/').unwrap_or(template);
+        ops::ALL
+            .iter()
+            .find(|op| op.method.as_str() == self.method && op.path == template)
+    }
+
     /// The first request header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
@@ -281,6 +298,12 @@ impl Observer {
             .map_or(0, |c| c[index].load(Ordering::Relaxed))
     }
 
+    /// Requests received for operation `op` (at its path, with or without a trailing `/`).
+    pub fn operation_count(&self, op: &Operation) -> u64 {
+        let method = op.method.as_str();
+        self.request_count(method, op.path) + self.request_count(method, &format!("{}/", op.path))
+    }
+
     /// Every (method, template, count) with a non-zero count, sorted.
     pub fn request_counts(&self) -> Vec<(String, String, u64)> {
         let counts = self.counts.read().unwrap_or_else(|e| e.into_inner());
@@ -366,17 +389,27 @@ impl Observer {
     }
 }
 
-/// Marks a response as produced or altered by an injected fault (read by the log).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct FaultApplied(pub &'static str);
+/// What the observing [`middleware`] needs from the state it runs with. The composition root
+/// (`server.rs`) implements it for the simulator's state, so that this module depends on
+/// neither the state nor the routes.
+pub(crate) trait Observed: Clone + Send + Sync + Unpin + 'static {
+    /// The request log and counters.
+    fn observer(&self) -> &Observer;
+    /// Simulated now (the log's timestamps).
+    fn now(&self) -> DateTime<Utc>;
+    /// How long a request's body may take to arrive once its headers did (408 past it).
+    fn body_timeout(&self) -> std::time::Duration;
+    /// Runs the request on: the fault rules, then the routes.
+    fn forward(&self, req: Request, next: Next) -> impl Future<Output = Response> + Send;
+}
 
 /// The middleware: request id, counters, and (when on) the log.
-pub(crate) async fn middleware(
-    State(state): State<AppState>,
+pub(crate) async fn middleware<S: Observed>(
+    State(state): State<S>,
     req: Request,
     next: Next,
 ) -> Response {
-    let observer = &state.observer;
+    let observer = state.observer();
     match req.extensions().get::<MatchedPath>() {
         Some(template) => observer.count(req.method(), template.as_str()),
         None => observer.count(req.method(), req.uri().path()),
@@ -387,7 +420,7 @@ pub(crate) async fn middleware(
     let body = if body.is_end_stream() {
         None
     } else {
-        match read_body(&state, body).await {
+        match read_body(state.body_timeout(), body).await {
             Ok(bytes) => Some(bytes),
             Err(response) => {
                 let mut response = *response;
@@ -398,7 +431,7 @@ pub(crate) async fn middleware(
     };
     if !observer.logging() {
         let req = Request::from_parts(parts, body.map_or_else(Body::empty, Body::from));
-        let mut response = crate::faults::run(&state, req, next).await;
+        let mut response = state.forward(req, next).await;
         ensure_request_id(response.headers_mut());
         return response;
     }
@@ -427,15 +460,18 @@ pub(crate) async fn middleware(
         response_headers: Vec::new(),
         response_body: Bytes::new(),
         fault: None,
+        fault_kind: None,
     };
     let req = Request::from_parts(parts, Body::from(body));
-    let mut response = crate::faults::run(&state, req, next).await;
+    let mut response = state.forward(req, next).await;
     ensure_request_id(response.headers_mut());
 
     let mut entry = entry;
     entry.status = response.status().as_u16();
     entry.response_headers = masked_headers(response.headers());
-    entry.fault = response.extensions().get::<FaultApplied>().map(|f| f.0);
+    let fault = response.extensions().get::<FaultApplied>().map(|f| f.0);
+    entry.fault = fault.map(FaultKind::name);
+    entry.fault_kind = fault;
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -443,7 +479,7 @@ pub(crate) async fn middleware(
         .is_some_and(|ct| ct.contains("json"));
 
     // Faults that stream on purpose must not be buffered here.
-    let streamed = matches!(entry.fault, Some("stall_body" | "connection_reset"));
+    let streamed = fault.is_some_and(FaultKind::streams);
     if !streamed && response.body().size_hint().exact().is_some() {
         // A buffered body (every normal response): record it now, before the client can see
         // the response, so a test reading the log right after its request finds the entry.
@@ -471,10 +507,9 @@ pub(crate) async fn middleware(
 
 /// Reads a request body whole: at most [`REQUEST_BODY_LIMIT`] bytes (413 past it), within
 /// the body timeout counted from now (408 past it, and the connection is closed).
-async fn read_body(state: &AppState, body: Body) -> Result<Bytes, Box<Response>> {
-    let timeout = state.body_timeout;
+async fn read_body(timeout: std::time::Duration, body: Body) -> Result<Bytes, Box<Response>> {
     let error = |status: StatusCode, message: &str| {
-        let mut response = crate::error::ApiError::validation("body", message)
+        let mut response = ApiError::validation("body", message)
             .with_status(status)
             .into_response();
         response
@@ -811,27 +846,27 @@ fn mask_json(value: &mut serde_json::Value) -> bool {
 
 /// A response body that copies what it streams and records the exchange when it ends, fails
 /// or is dropped (the client went away).
-struct RecordingBody {
+struct RecordingBody<S: Observed> {
     inner: Body,
     captured: Vec<u8>,
     entry: Option<RecordedRequest>,
     json: bool,
     /// Secrets the request carried, masked where the response echoes them.
     secrets: Vec<String>,
-    state: AppState,
+    state: S,
 }
 
-impl RecordingBody {
+impl<S: Observed> RecordingBody<S> {
     fn finish(&mut self) {
         if let Some(mut entry) = self.entry.take() {
             let captured = std::mem::take(&mut self.captured);
             entry.response_body = mask_response(&captured, self.json, &self.secrets);
-            self.state.observer.push(entry);
+            self.state.observer().push(entry);
         }
     }
 }
 
-impl HttpBody for RecordingBody {
+impl<S: Observed> HttpBody for RecordingBody<S> {
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -864,7 +899,7 @@ impl HttpBody for RecordingBody {
     }
 }
 
-impl Drop for RecordingBody {
+impl<S: Observed> Drop for RecordingBody<S> {
     fn drop(&mut self) {
         self.finish();
     }

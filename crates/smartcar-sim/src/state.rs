@@ -1,7 +1,7 @@
 //! Shared state of a running simulator: configuration, the simulated clock and the [`World`],
 //! plus the request log, the counters, the fault rules and the pending Connect authorizations.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,10 +9,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::connect::Pending;
 use crate::faults::FaultSet;
 use crate::model::World;
 use crate::observe::Observer;
+
+/// Default of [`SimulatorBuilder::header_read_timeout`]: 10 seconds.
+///
+/// [`SimulatorBuilder::header_read_timeout`]: crate::SimulatorBuilder::header_read_timeout
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`SimulatorBuilder::body_timeout`]: 30 seconds.
+///
+/// [`SimulatorBuilder::body_timeout`]: crate::SimulatorBuilder::body_timeout
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Lifetimes and behaviours of the simulated platform. The defaults are the real platform's.
 #[derive(Clone, Debug)]
@@ -81,6 +89,39 @@ impl Clock {
     }
 }
 
+/// Which page a pending authorization belongs to.
+#[derive(Clone, Debug)]
+pub(crate) enum PendingKind {
+    /// `/oauth/authorize`.
+    Authorize,
+    /// `/oauth/reauthenticate` for this vehicle.
+    Reauthenticate(String),
+}
+
+/// A validated Connect request waiting for the user's answer (kept here, with the rest of the
+/// shared state; the Connect routes fill and read it).
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub(crate) kind: PendingKind,
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) state: Option<String>,
+    /// Permissions in the order asked, without `required:`.
+    pub(crate) scopes: Vec<String>,
+    pub(crate) required: BTreeSet<String>,
+    pub(crate) make: Option<String>,
+    pub(crate) single_select: bool,
+    pub(crate) single_select_vin: Option<String>,
+    pub(crate) mode: String,
+    /// The `user_id` (v3) flow instead of the authorization-code flow.
+    pub(crate) user_flow: bool,
+    /// The user whose vehicles the page shows.
+    pub(crate) shown_user: String,
+    pub(crate) expires_at: DateTime<Utc>,
+    /// The fleet seed: what a `single_select_vin` vehicle would be is derived from it.
+    pub(crate) seed: u64,
+}
+
 /// Everything a request handler can reach.
 pub struct Shared {
     /// Lifetimes and behaviours.
@@ -115,7 +156,7 @@ impl Shared {
             faults: FaultSet::new(seed),
             pending: Mutex::new(HashMap::new()),
             seed,
-            body_timeout: crate::handle::DEFAULT_BODY_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 
@@ -158,8 +199,4 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// A fresh random id (tokens, codes, request ids): v4 UUID from the OS generator, so tokens are
-/// unguessable even when the fleet is seeded.
-pub fn random_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
+pub use crate::ids::random_id;

@@ -1,8 +1,6 @@
 //! Connect over real HTTP: validation, the page, the form, the redirects, test identities.
 
-mod common;
-
-use common::{authorize_url, client, location, param, request_id};
+use smartcar_sim::testing::{authorize_url, client, location, param, request_id};
 use smartcar_sim::{ApproveOptions, Simulator};
 
 async fn get(url: &str) -> reqwest::Response {

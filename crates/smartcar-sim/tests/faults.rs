@@ -1,11 +1,9 @@
 //! Every kind of injected fault, over real HTTP.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{client, code_for, exchange, refresh};
 use serde_json::Value;
+use smartcar_sim::testing::{client, code_for, exchange, refresh};
 use smartcar_sim::{Fault, Simulator};
 
 async fn get(sim: &Simulator, path: &str) -> reqwest::Response {

@@ -1,13 +1,11 @@
 //! The token endpoints over real HTTP: code exchange, single use, refresh rotation with grace
 //! and reuse detection, expiry on the simulated clock, client credentials.
 
-mod common;
-
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
-use common::{client, code_for, exchange, refresh};
 use serde_json::json;
+use smartcar_sim::testing::{client, code_for, exchange, refresh};
 use smartcar_sim::{Config, Simulator};
 
 fn bearer(token: &str) -> HeaderMap {

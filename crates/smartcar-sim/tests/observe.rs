@@ -1,10 +1,8 @@
 //! The request log, the counters, the handle's accessors and graceful shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{authorize_url, client, code_for, exchange, location};
+use smartcar_sim::testing::{authorize_url, client, code_for, exchange, location};
 use smartcar_sim::{Fault, Simulator};
 
 #[tokio::test]
@@ -31,7 +29,7 @@ async fn the_log_records_exchanges_with_secrets_masked() {
         .send()
         .await
         .unwrap();
-    let code = common::param(&location(&r), "code").unwrap();
+    let code = smartcar_sim::testing::param(&location(&r), "code").unwrap();
     let (status, tokens) = exchange(&sim, &code).await;
     assert_eq!(status, 200);
 
@@ -111,6 +109,7 @@ async fn streamed_faults_are_logged_when_they_end() {
     }
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].fault, Some("stall_body"));
+    assert_eq!(log[0].fault_kind, Some(smartcar_sim::FaultKind::StallBody));
     assert_eq!(log[0].response_text(), "ok");
 }
 
@@ -148,7 +147,7 @@ async fn counters_count_requests_templates_refreshes_and_connections() {
     assert_eq!(sim.request_count("GET", "/v2.0/{*rest}"), 1);
     assert_eq!(sim.request_count("GET", "/v2.0/vehicles/x/nothing"), 0);
     let (_, tokens) = exchange(&sim, &code_for(&sim, "")).await;
-    common::refresh(&sim, tokens["refresh_token"].as_str().unwrap()).await;
+    smartcar_sim::testing::refresh(&sim, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(sim.request_count("POST", "/oauth/token"), 2);
     assert_eq!(sim.refresh_count(), 1);
     assert_eq!(sim.total_requests(), 11);
@@ -249,5 +248,46 @@ async fn handle_accessors_and_redacted_debug() {
     assert_eq!(
         again.vehicles().iter().map(|v| &v.vin).collect::<Vec<_>>(),
         sim.vehicles().iter().map(|v| &v.vin).collect::<Vec<_>>()
+    );
+}
+
+/// Every operation of the spec's table is served at its template with its method: the log
+/// names the operation each request reached (so a route registered on a path or method the
+/// spec does not have, or an operation left without a route, fails here).
+#[tokio::test]
+async fn every_operation_of_the_spec_is_routed_and_named_in_the_log() {
+    use smartcar_api::ops;
+    let sim = Simulator::start().await.unwrap();
+    let http = client();
+    for op in ops::ALL {
+        let mut path = op.path.to_owned();
+        for param in op.path_params {
+            path = path.replace(&format!("{{{param}}}"), "x");
+        }
+        let response = http
+            .request(op.method.http(), format!("{}{path}", sim.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(response.status(), 405, "{op}: method not routed");
+        let log = sim.requests();
+        let last = log.last().expect("logged");
+        assert_eq!(
+            last.operation(),
+            Some(op),
+            "{op}: answered by another route"
+        );
+        assert_eq!(
+            sim.operation_count(op),
+            1,
+            "{op}: counted once on its route"
+        );
+    }
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.operation().is_some())
+            .count(),
+        ops::ALL.len()
     );
 }

@@ -2,12 +2,10 @@
 //! bound, Connect pages without side effects, connections created on approval, slow clients,
 //! secrets echoed in error descriptions.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{authorize_url, client, location, param, request_id};
 use smartcar_sim::observe::BODY_CAPTURE_LIMIT;
+use smartcar_sim::testing::{authorize_url, client, location, param, request_id};
 use smartcar_sim::{ApproveOptions, Fault, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -416,33 +414,15 @@ async fn secrets_echoed_in_error_descriptions_are_masked_in_the_log() {
     let code = "stolen-authorization-code-0123456789";
     let refresh = "stolen-refresh-token-9876543210";
     let http = client();
-    let token_url = format!("{}/oauth/token", sim.base_url());
-    let r = http
-        .post(&token_url)
-        .basic_auth(&app.client_id, Some(&app.client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", app.redirect_uris[0].as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    let (status, wire) = smartcar_sim::testing::exchange(&sim, code).await;
+    assert_eq!(status, 400);
     // The wire answers as the platform does (it echoes the code) …
-    let wire: serde_json::Value = r.json().await.unwrap();
     assert_eq!(
         wire["error_description"],
         format!("Invalid code: {code}.").as_str()
     );
-    let r = http
-        .post(&token_url)
-        .basic_auth(&app.client_id, Some(&app.client_secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    let (status, _) = smartcar_sim::testing::refresh(&sim, refresh).await;
+    assert_eq!(status, 400);
     // … a secret in a query string …
     let r = http
         .get(format!(

@@ -2,15 +2,13 @@
 //! with the vehicle state, permissions), commands and their effect on the signals, and the
 //! authentication rules.
 
-mod v3_common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use smartcar_api::types;
 use smartcar_sim::model::Powertrain;
-use v3_common::*;
+use smartcar_sim::testing::v3::*;
 
 fn vehicle_path(id: &str) -> String {
     format!("/v3/vehicles/{id}")

@@ -1,15 +1,13 @@
 //! Connections, users and webhook subscriptions of the v3 APIs over real HTTP: filters,
 //! paging, single resources, deletions and their effect on tokens.
 
-mod v3_common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
 use smartcar_api::types;
 use smartcar_sim::model::{Powertrain, WebhookVersion};
-use v3_common::*;
+use smartcar_sim::testing::v3::*;
 
 /// Every connection id over all pages of `query`, following `links.next`.
 async fn connection_pages(env: &Env, query: &str) -> Vec<Value> {

@@ -2,8 +2,6 @@
 //! signature over the raw body and answers verification challenges; the envelopes must be
 //! exactly their generated types.
 
-mod v3_common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use smartcar_api::types;
 use smartcar_sim::model::{Powertrain, WebhookError, WebhookVersion};
-use v3_common::*;
+use smartcar_sim::testing::v3::*;
 
 fn hmac_hex(key: &str, message: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");

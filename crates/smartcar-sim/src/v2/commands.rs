@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value};
-use smartcar_api::types;
+use smartcar_api::op::Operation;
+use smartcar_api::{ops, types};
 
 use super::{
     RequestBody, grant, json, json_object, number_field, path_param, request_bytes, respond,
@@ -34,7 +35,7 @@ fn command(
     state: &Shared,
     id: Result<Path<String>, PathRejection>,
     headers: &HeaderMap,
-    permission: &str,
+    op: Operation,
     body: &RequestBody,
     parse: impl FnOnce(&Map<String, Value>) -> Result<Command, ApiError>,
 ) -> Response {
@@ -45,7 +46,7 @@ fn command(
         let mut world = state.world();
         {
             let g = grant(state, &world, headers)?;
-            vehicle_access(state, &world, g, &id, Some(permission), true)?;
+            vehicle_access(state, &world, g, &id, op.permissions.first().copied(), true)?;
         }
         let command = input?;
         let now = state.now();
@@ -88,7 +89,7 @@ pub(crate) async fn security(
     headers: HeaderMap,
     body: RequestBody,
 ) -> Response {
-    command(&state, id, &headers, "control_security", &body, |b| {
+    command(&state, id, &headers, ops::CONTROL_SECURITY, &body, |b| {
         action(b, [("LOCK", Command::Lock), ("UNLOCK", Command::Unlock)])
     })
 }
@@ -101,7 +102,7 @@ pub(crate) async fn charge(
     headers: HeaderMap,
     body: RequestBody,
 ) -> Response {
-    command(&state, id, &headers, "control_charge", &body, |b| {
+    command(&state, id, &headers, ops::CONTROL_CHARGE, &body, |b| {
         action(
             b,
             [
@@ -122,7 +123,7 @@ pub(crate) async fn charge_limit(
     headers: HeaderMap,
     body: RequestBody,
 ) -> Response {
-    command(&state, id, &headers, "control_charge", &body, |b| {
+    command(&state, id, &headers, ops::SET_CHARGE_LIMIT, &body, |b| {
         number_field(b, "limit", 0.5, 1.0).map(Command::SetChargeLimit)
     })
 }
@@ -135,7 +136,7 @@ pub(crate) async fn destination(
     headers: HeaderMap,
     body: RequestBody,
 ) -> Response {
-    command(&state, id, &headers, "control_navigation", &body, |b| {
+    command(&state, id, &headers, ops::SEND_DESTINATION, &body, |b| {
         let latitude = number_field(b, "latitude", -90.0, 90.0)?;
         let longitude = number_field(b, "longitude", -180.0, 180.0)?;
         Ok(Command::SetDestination(latitude, longitude))
@@ -154,7 +155,14 @@ pub(crate) async fn disconnect(
         let mut world = state.world();
         let user_id = {
             let g = grant(&state, &world, &headers)?;
-            vehicle_access(&state, &world, g, &id, None, false)?;
+            vehicle_access(
+                &state,
+                &world,
+                g,
+                &id,
+                ops::DISCONNECT.permissions.first().copied(),
+                false,
+            )?;
             g.user_id.clone()
         };
         world.disconnect(Some(&user_id), Some(&id));

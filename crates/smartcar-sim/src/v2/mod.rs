@@ -34,15 +34,16 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, any, delete, get, post};
+use axum::routing::any;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use crate::auth;
 use crate::error::ApiError;
 use crate::model::{Grant, Vehicle, World};
+use crate::routing::{Route, v2_segment};
 use crate::state::{AppState, Shared};
 
 pub(crate) use batch::Item as BatchItem;
@@ -52,55 +53,49 @@ pub(crate) use units::Units;
 /// Routes of the Vehicle API v2.0.
 pub(crate) fn routes() -> Router<AppState> {
     let mut r = Router::new();
-    r = both(r, "/v2.0/user", get(user));
-    r = both(r, "/v2.0/vehicles", get(vehicles));
+    r = both(r, Route::new(ops::GET_USER, user));
+    r = both(r, Route::new(ops::LIST_VEHICLES, vehicles));
     for read in reads::READS {
-        let mut m = read_route(read);
-        m = match read.path {
-            "/security" => m.post(commands::security),
-            "/charge" => m.post(commands::charge),
-            "/charge/limit" => m.post(commands::charge_limit),
-            _ => m,
+        let get_read = move |State(state): State<AppState>,
+                             id: Result<Path<String>, PathRejection>,
+                             headers: HeaderMap,
+                             RawQuery(query): RawQuery| async move {
+            reads::serve(&state, id, &headers, query.as_deref(), read)
         };
-        r = both(r, &format!("/v2.0/vehicles/{{vehicle_id}}{}", read.path), m);
+        let mut route = Route::new(read.op, get_read);
+        route = match read.op.id {
+            id if id == ops::GET_LOCK_STATUS.id => {
+                route.and(ops::CONTROL_SECURITY, commands::security)
+            }
+            id if id == ops::GET_CHARGE_STATUS.id => {
+                route.and(ops::CONTROL_CHARGE, commands::charge)
+            }
+            id if id == ops::GET_CHARGE_LIMIT.id => {
+                route.and(ops::SET_CHARGE_LIMIT, commands::charge_limit)
+            }
+            _ => route,
+        };
+        r = both(r, route);
     }
+    r = both(r, Route::new(ops::SEND_DESTINATION, commands::destination));
+    r = both(r, Route::new(ops::DISCONNECT, commands::disconnect));
+    r = both(r, Route::new(ops::BATCH, batch::batch));
     r = both(
         r,
-        "/v2.0/vehicles/{vehicle_id}/navigation/destination",
-        post(commands::destination),
-    );
-    r = both(
-        r,
-        "/v2.0/vehicles/{vehicle_id}/application",
-        delete(commands::disconnect),
-    );
-    r = both(r, "/v2.0/vehicles/{vehicle_id}/batch", post(batch::batch));
-    r = both(
-        r,
-        "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
-        post(webhooks::subscribe).delete(webhooks::unsubscribe),
+        Route::new(ops::SUBSCRIBE_WEBHOOK, webhooks::subscribe)
+            .and(ops::UNSUBSCRIBE_WEBHOOK, webhooks::unsubscribe),
     );
     // Unknown paths under /v2.0 (this module owns every /v2.0 path: vehicle API, compatibility,
     // management): 404 with the v2 body instead of the router's empty 404.
-    r.route("/v2.0/{*rest}", any(not_found))
+    r.route(&format!("/{}/{{*rest}}", v2_segment()), any(not_found))
 }
 
-/// Registers `path` and `path/` with the same handlers; a method the route lacks answers 404
-/// `RESOURCE_NOT_FOUND` with the v2 body.
-pub(crate) fn both(r: Router<AppState>, path: &str, m: MethodRouter<AppState>) -> Router<AppState> {
-    let m = m.fallback(not_found);
+/// Registers the route at its path and at its path with a trailing `/`, with the same
+/// handlers; a method the route lacks answers 404 `RESOURCE_NOT_FOUND` with the v2 body.
+pub(crate) fn both(r: Router<AppState>, route: Route<AppState>) -> Router<AppState> {
+    let path = route.path();
+    let m = route.methods(not_found);
     r.route(path, m.clone()).route(&format!("{path}/"), m)
-}
-
-fn read_route(read: &'static reads::Read) -> MethodRouter<AppState> {
-    get(
-        move |State(state): State<AppState>,
-              id: Result<Path<String>, PathRejection>,
-              headers: HeaderMap,
-              RawQuery(query): RawQuery| async move {
-            reads::serve(&state, id, &headers, query.as_deref(), read)
-        },
-    )
 }
 
 /// 404 `RESOURCE_NOT_FOUND` / `PATH` with the v2 body.
@@ -204,7 +199,7 @@ fn reauthenticate_url(base_url: &str, client_id: &str, vehicle_id: &str) -> Stri
         .append_pair("client_id", client_id)
         .append_pair("vehicle_id", vehicle_id)
         .finish();
-    format!("{base_url}/oauth/reauthenticate?{query}")
+    format!("{base_url}{}?{query}", ops::REAUTHENTICATE.path)
 }
 
 /// A path parameter, or 404 when it could not be decoded.

@@ -7,12 +7,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde_json::Value;
+use smartcar_api::op::Operation;
 use smartcar_api::open_enums::{CapacitySource, ClosureStatus, Permission, SystemHealth};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use super::{Query, Units, fill, fill_nulls, millis, timestamp, to_value};
 use crate::error::ApiError;
 use crate::model::{Grant, Powertrain, Vehicle, World};
+use crate::routing::v2_relative;
 use crate::state::Shared;
 
 /// Everything a read may look at.
@@ -31,12 +33,11 @@ pub(crate) struct Ctx<'a> {
     pub base_url: &'a str,
 }
 
-/// One GET endpoint under `/v2.0/vehicles/{id}`.
+/// One GET endpoint under the vehicle (`/v2.0/vehicles/{vehicle_id}…`): its operation and how
+/// the simulator answers it.
 pub(crate) struct Read {
-    /// Path relative to the vehicle: `""` (attributes), `/odometer`, `/tires/pressure`, …
-    pub path: &'static str,
-    /// The permission it needs (the spec's `security: smartcarConnect: [...]`).
-    pub permission: Option<&'static str>,
+    /// The operation of the spec (path, permission).
+    pub op: Operation,
     /// The body depends on `sc-unit-system` (the response echoes it).
     pub units: bool,
     /// Vehicle data: `sc-data-age` and `sc-fetched-at` headers, and a test VIN's forced error
@@ -44,6 +45,19 @@ pub(crate) struct Read {
     pub vehicle_data: bool,
     /// Builds the body.
     pub run: fn(&Ctx<'_>) -> Result<Value, ApiError>,
+}
+
+impl Read {
+    /// Path relative to the vehicle: `""` (attributes), `/odometer`, `/tires/pressure`, …
+    /// (the operation's template without `/v2.0/vehicles/{vehicle_id}`).
+    pub fn path(&self) -> &'static str {
+        v2_relative(&self.op).unwrap_or(self.op.path)
+    }
+
+    /// The permission it needs (the spec's `security: smartcarConnect: [...]`).
+    pub fn permission(&self) -> Option<&'static str> {
+        self.op.permissions.first().copied()
+    }
 }
 
 /// A read's successful answer.
@@ -55,10 +69,9 @@ pub(crate) struct Reply {
 }
 
 macro_rules! read {
-    ($path:literal, $perm:expr, $units:literal, $run:path) => {
+    ($op:ident, $units:literal, $run:path) => {
         Read {
-            path: $path,
-            permission: $perm,
+            op: ops::$op,
             units: $units,
             vehicle_data: true,
             run: $run,
@@ -68,45 +81,24 @@ macro_rules! read {
 
 /// Every per-vehicle GET endpoint of the spec.
 pub(crate) static READS: &[Read] = &[
-    read!("", Some("read_vehicle_info"), false, attributes),
-    read!("/vin", Some("read_vin"), false, vin),
-    read!("/odometer", Some("read_odometer"), true, odometer),
-    read!("/location", Some("read_location"), false, location),
-    read!("/fuel", Some("read_fuel"), true, fuel),
-    read!("/battery", Some("read_battery"), true, battery),
-    read!(
-        "/battery/capacity",
-        Some("read_battery"),
-        false,
-        battery_capacity
-    ),
-    read!(
-        "/battery/nominal_capacity",
-        Some("read_battery"),
-        false,
-        nominal_capacity
-    ),
-    read!("/charge", Some("read_charge"), false, charge),
-    read!("/charge/limit", Some("read_charge"), false, charge_limit),
-    read!("/engine/oil", Some("read_engine_oil"), false, engine_oil),
-    read!("/tires/pressure", Some("read_tires"), true, tires),
-    read!("/security", Some("read_security"), false, security),
-    read!(
-        "/service/history",
-        Some("read_service_history"),
-        true,
-        service_history
-    ),
-    read!(
-        "/diagnostics/system_status",
-        Some("read_diagnostics"),
-        false,
-        system_status
-    ),
-    read!("/diagnostics/dtcs", Some("read_diagnostics"), false, dtcs),
+    read!(GET_VEHICLE_ATTRIBUTES, false, attributes),
+    read!(GET_VIN, false, vin),
+    read!(GET_ODOMETER, true, odometer),
+    read!(GET_LOCATION, false, location),
+    read!(GET_FUEL, true, fuel),
+    read!(GET_BATTERY, true, battery),
+    read!(GET_BATTERY_CAPACITY, false, battery_capacity),
+    read!(GET_NOMINAL_CAPACITY, false, nominal_capacity),
+    read!(GET_CHARGE_STATUS, false, charge),
+    read!(GET_CHARGE_LIMIT, false, charge_limit),
+    read!(GET_ENGINE_OIL, false, engine_oil),
+    read!(GET_TIRE_PRESSURE, true, tires),
+    read!(GET_LOCK_STATUS, false, security),
+    read!(GET_SERVICE_HISTORY, true, service_history),
+    read!(GET_DIAGNOSTIC_SYSTEM_STATUS, false, system_status),
+    read!(GET_DIAGNOSTIC_TROUBLE_CODES, false, dtcs),
     Read {
-        path: "/permissions",
-        permission: None,
+        op: ops::GET_PERMISSIONS,
         units: false,
         vehicle_data: false,
         run: permissions,
@@ -116,7 +108,7 @@ pub(crate) static READS: &[Read] = &[
 /// The read for a path relative to the vehicle (`/` and `""` are the attributes).
 pub(crate) fn find(path: &str) -> Option<&'static Read> {
     let path = if path == "/" { "" } else { path };
-    READS.iter().find(|r| r.path == path)
+    READS.iter().find(|r| r.path() == path)
 }
 
 /// The access checks of `read` on vehicle `id`: 404 unknown, 403 outside the grant or without
@@ -128,7 +120,14 @@ pub(crate) fn access<'w>(
     id: &str,
     read: &Read,
 ) -> Result<&'w Vehicle, ApiError> {
-    super::vehicle_access(state, world, grant, id, read.permission, read.vehicle_data)
+    super::vehicle_access(
+        state,
+        world,
+        grant,
+        id,
+        read.permission(),
+        read.vehicle_data,
+    )
 }
 
 /// Runs `read` on a vehicle that passed [`access`]: the body and its headers.
@@ -505,15 +504,12 @@ fn permissions(c: &Ctx<'_>) -> Result<Value, ApiError> {
     }))
 }
 
-/// Whether the powertrain has what `read` needs (for compatibility answers).
-pub(crate) fn powertrain_capable(path: &str, powertrain: Powertrain) -> bool {
-    match path {
-        "/fuel" | "/engine/oil" => powertrain.burns_fuel(),
-        "/battery"
-        | "/battery/capacity"
-        | "/battery/nominal_capacity"
-        | "/charge"
-        | "/charge/limit" => powertrain.plugs_in(),
+/// Whether the powertrain has what operation `op` needs (for compatibility answers): fuel and
+/// engine oil need an engine, battery and charging a plug.
+pub(crate) fn powertrain_capable(op: &Operation, powertrain: Powertrain) -> bool {
+    match op.permissions.first().copied() {
+        Some("read_fuel" | "read_engine_oil") => powertrain.burns_fuel(),
+        Some("read_battery" | "read_charge" | "control_charge") => powertrain.plugs_in(),
         _ => true,
     }
 }

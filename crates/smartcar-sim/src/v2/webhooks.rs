@@ -5,7 +5,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use super::{grant, json, respond, vehicle_access};
 use crate::auth;
@@ -27,7 +27,14 @@ pub(crate) async fn subscribe(
                 let mut world = state.world();
                 let user_id = {
                     let g = grant(&state, &world, &headers)?;
-                    vehicle_access(&state, &world, g, &vehicle_id, None, false)?;
+                    vehicle_access(
+                        &state,
+                        &world,
+                        g,
+                        &vehicle_id,
+                        ops::SUBSCRIBE_WEBHOOK.permissions.first().copied(),
+                        false,
+                    )?;
                     g.user_id.clone()
                 };
                 if !world.webhooks.contains_key(&webhook_id) {

@@ -21,8 +21,9 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
+use smartcar_api::op::Operation;
 use smartcar_api::open_enums::{CommandStatusValue, CommandType, ExecutionMode};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use super::{V3Result, body_bytes, invalid, json, not_found, path1, path2, vehicle_access};
 use crate::error::ApiError;
@@ -47,11 +48,15 @@ pub(crate) enum Command {
 }
 
 impl Command {
-    fn permission(self) -> &'static str {
+    /// The operation of the spec that sends this command (its permission is the one needed).
+    fn op(self) -> Operation {
         match self {
-            Command::ChargeStart | Command::ChargeStop | Command::SetLimit(_) => "control_charge",
-            Command::Lock | Command::Unlock => "control_security",
-            Command::SetDestination(..) => "control_navigation",
+            Command::ChargeStart => ops::START_CHARGE_V3,
+            Command::ChargeStop => ops::STOP_CHARGE_V3,
+            Command::SetLimit(_) => ops::SET_CHARGE_LIMIT_V3,
+            Command::Lock => ops::LOCK_V3,
+            Command::Unlock => ops::UNLOCK_V3,
+            Command::SetDestination(..) => ops::SET_DESTINATION_V3,
         }
     }
 
@@ -144,14 +149,21 @@ fn execute(
     state: &AppState,
     path: Result<Path<String>, PathRejection>,
     headers: &HeaderMap,
-    permission: &str,
+    op: Operation,
     parse: impl FnOnce() -> Result<Command, ApiError>,
 ) -> V3Result {
     let vehicle_id = path1(path)?;
     let now = state.now();
     let execution = {
         let mut world = state.world();
-        vehicle_access(state, &world, headers, &vehicle_id, true, Some(permission))?;
+        vehicle_access(
+            state,
+            &world,
+            headers,
+            &vehicle_id,
+            true,
+            op.permissions.first().copied(),
+        )?;
         let command = parse()?;
         let vehicle = world.vehicles.get_mut(&vehicle_id).ok_or_else(not_found)?;
         vehicle_commands::apply(vehicle, command.vehicle_command(), now)
@@ -202,7 +214,7 @@ macro_rules! simple_command {
             headers: HeaderMap,
         ) -> V3Result {
             let command: Command = $command;
-            execute(&state, path, &headers, command.permission(), || Ok(command))
+            execute(&state, path, &headers, command.op(), || Ok(command))
         }
     };
 }
@@ -235,7 +247,7 @@ pub(super) async fn set_limit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> V3Result {
-    execute(&state, path, &headers, "control_charge", || {
+    execute(&state, path, &headers, ops::SET_CHARGE_LIMIT_V3, || {
         set_limit_command(&body_bytes(body)?)
     })
 }
@@ -247,7 +259,7 @@ pub(super) async fn set_destination(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> V3Result {
-    execute(&state, path, &headers, "control_navigation", || {
+    execute(&state, path, &headers, ops::SET_DESTINATION_V3, || {
         set_destination_command(&body_bytes(body)?)
     })
 }

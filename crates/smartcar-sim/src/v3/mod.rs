@@ -1,5 +1,6 @@
 //! The Vehicle API v3 (`vehicle.api.smartcar.com/v3`: vehicle, signals, commands, connections,
-//! users) and the management API v3 (`management.api.smartcar.com/v3`: webhook subscriptions).
+//! users), and the helpers the management API v3 (`management.api.smartcar.com/v3`: webhook
+//! subscriptions, served by `webhooks`) shares with it.
 //!
 //! Every body is serialised from the generated types of `smartcar-api`; every error comes in the
 //! v3 `{"errors": [...]}` shape.
@@ -29,9 +30,8 @@
 //! case of their examples and of v2 (`TESLA`).
 
 pub(crate) mod commands;
-mod connections;
+pub(crate) mod connections;
 pub(crate) mod signals;
-mod subscriptions;
 
 use std::collections::BTreeSet;
 
@@ -41,91 +41,43 @@ use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use serde::Serialize;
 use smartcar_api::open_enums::{PowertrainType, VehicleMode};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use crate::auth;
 use crate::error::ApiError;
 use crate::model::{Vehicle, World};
+use crate::routing::Route;
 use crate::state::{AppState, Shared, random_id};
 
-/// Routes of the Vehicle API v3 and the management API v3.
+/// Routes of the Vehicle API v3 (the management API v3's subscriptions are served by
+/// `webhooks`, which owns what they drive).
 pub(crate) fn routes() -> Router<AppState> {
     use commands as c;
-    Router::new()
-        .route(
-            "/v3/vehicles/{vehicle_id}",
-            get(get_vehicle).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/signals",
-            get(signals::list).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/signals/{signal_code}",
-            get(signals::get_one).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/commands/charge/start",
-            post(c::charge_start).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/commands/charge/stop",
-            post(c::charge_stop).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/commands/charge/set-limit",
-            post(c::set_limit).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/commands/security/lock",
-            post(c::lock).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/commands/security/unlock",
-            post(c::unlock).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/commands/navigation/set-destination",
-            post(c::set_destination).fallback(wrong_method),
-        )
-        .route(
-            "/v3/vehicles/{vehicle_id}/commands/{execution_id}",
-            get(c::get_execution).fallback(wrong_method),
-        )
-        .route(
-            "/v3/connections",
-            get(connections::list).fallback(wrong_method),
-        )
-        .route(
-            "/v3/connections/{connection_id}",
-            get(connections::get_one)
-                .delete(connections::delete_one)
-                .fallback(wrong_method),
-        )
-        .route(
-            "/v3/users/{user_id}",
-            delete(connections::delete_user).fallback(wrong_method),
-        )
-        .route(
-            "/v3/subscriptions",
-            get(subscriptions::list)
-                .post(subscriptions::create)
-                .fallback(wrong_method),
-        )
-        .route(
-            "/v3/subscriptions/{subscription_id}",
-            get(subscriptions::get_one)
-                .delete(subscriptions::delete_one)
-                .fallback(wrong_method),
-        )
+    [
+        Route::new(ops::GET_VEHICLE_V3, get_vehicle),
+        Route::new(ops::LIST_SIGNALS, signals::list),
+        Route::new(ops::GET_SIGNAL, signals::get_one),
+        Route::new(ops::START_CHARGE_V3, c::charge_start),
+        Route::new(ops::STOP_CHARGE_V3, c::charge_stop),
+        Route::new(ops::SET_CHARGE_LIMIT_V3, c::set_limit),
+        Route::new(ops::LOCK_V3, c::lock),
+        Route::new(ops::UNLOCK_V3, c::unlock),
+        Route::new(ops::SET_DESTINATION_V3, c::set_destination),
+        Route::new(ops::GET_COMMAND_EXECUTION, c::get_execution),
+        Route::new(ops::LIST_CONNECTIONS_V3, connections::list),
+        Route::new(ops::GET_CONNECTION_V3, connections::get_one)
+            .and(ops::DELETE_CONNECTION_V3, connections::delete_one),
+        Route::new(ops::DELETE_USER_V3, connections::delete_user),
+    ]
+    .into_iter()
+    .fold(Router::new(), |r, route| route.register(r, wrong_method))
 }
 
 /// Any other method on a v3 path: 404 `RESOURCE_NOT_FOUND` / `PATH` in the v3 shape (the
 /// catalogue has no 405; axum's own 405 would have no JSON body).
-async fn wrong_method() -> ApiError {
+pub(crate) async fn wrong_method() -> ApiError {
     not_found()
 }
 

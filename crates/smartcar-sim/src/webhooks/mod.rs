@@ -25,6 +25,7 @@
 
 mod events;
 mod send;
+mod subscriptions;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -34,18 +35,28 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 use smartcar_api::open_enums::{ChargeEventType, V2WebhookEventName, WebhookEventType};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use crate::model::{DeliveryOutcome, Grant, Vehicle, Webhook, WebhookError, WebhookVersion, World};
+use crate::routing::Route;
 use crate::state::{AppState, random_id};
 use crate::v2::{BatchItem, Units};
 use events::V3Envelope;
 use send::{Answer, Event, Target, accept_2xx};
 
-/// Routes of this part of the platform: none (deliveries go out, nothing comes in; the v2.0
-/// subscribe endpoints live with the v2.0 API and the v3 subscriptions with the v3 API).
+/// Routes of this part of the platform: the management API v3's subscriptions (a subscription
+/// to a verified webhook starts a first delivery; the v2.0 subscribe endpoints live with the
+/// v2.0 API). Deliveries go out; nothing else comes in.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    use subscriptions as s;
+    [
+        Route::new(ops::LIST_SUBSCRIPTIONS, s::list).and(ops::CREATE_SUBSCRIPTION, s::create),
+        Route::new(ops::GET_SUBSCRIPTION, s::get_one).and(ops::DELETE_SUBSCRIPTION, s::delete_one),
+    ]
+    .into_iter()
+    .fold(Router::new(), |r, route| {
+        route.register(r, crate::v3::wrong_method)
+    })
 }
 
 /// Lowercase hex HMAC-SHA256 of `message` keyed with `key` (`SC-Signature`, challenge
@@ -224,464 +235,280 @@ fn accept_challenge(answer: &Answer, expected: &str, any_2xx: bool) -> Result<()
     }
 }
 
-impl crate::Simulator {
-    /// Registers a webhook for the application, as creating one in the Smartcar Dashboard does,
-    /// and returns its id. It starts unverified: call [`Simulator::verify_webhook`] to send the
-    /// verification challenge; until it is answered correctly the webhook gets no deliveries.
-    ///
-    /// `signals` are, for a [`WebhookVersion::V3`] webhook, the signal codes every
-    /// `VEHICLE_STATE` event carries (`tractionbattery-stateofcharge`, …); for a
-    /// [`WebhookVersion::V2`] webhook, the v2.0 paths its `scheduled` / `dynamic` events carry
-    /// (`/odometer`, `/battery`, … any GET path under `/v2.0/vehicles/{id}`, as in a batch).
-    ///
-    /// ```
-    /// use smartcar_sim::Simulator;
-    /// use smartcar_sim::model::WebhookVersion;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> std::io::Result<()> {
-    /// let sim = Simulator::start().await?;
-    /// let id = sim.add_webhook(
-    ///     "http://127.0.0.1:9/webhook",
-    ///     WebhookVersion::V3,
-    ///     "Battery monitor",
-    ///     &["tractionbattery-stateofcharge", "odometer-traveleddistance"],
-    /// );
-    /// assert!(sim.state().world().webhooks.contains_key(&id));
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// [`Simulator::verify_webhook`]: crate::Simulator::verify_webhook
-    pub fn add_webhook(
-        &self,
-        callback_url: &str,
-        version: WebhookVersion,
-        name: &str,
-        signals: &[&str],
-    ) -> String {
-        let id = random_id();
-        self.state().world().webhooks.insert(
-            id.clone(),
-            Webhook {
-                id: id.clone(),
-                name: name.to_owned(),
-                callback_url: callback_url.to_owned(),
-                version,
-                signals: signals.iter().map(|s| (*s).to_owned()).collect(),
-            },
-        );
-        id
-    }
+/// What [`Simulator::add_webhook`](crate::Simulator::add_webhook) does.
+pub(crate) fn add_webhook(
+    state: &AppState,
+    callback_url: &str,
+    version: WebhookVersion,
+    name: &str,
+    signals: &[&str],
+) -> String {
+    let id = random_id();
+    state.world().webhooks.insert(
+        id.clone(),
+        Webhook {
+            id: id.clone(),
+            name: name.to_owned(),
+            callback_url: callback_url.to_owned(),
+            version,
+            signals: signals.iter().map(|s| (*s).to_owned()).collect(),
+        },
+    );
+    id
+}
 
-    /// Deletes a webhook and its subscriptions; returns whether it existed.
-    ///
-    /// ```
-    /// # use smartcar_sim::{Simulator, model::WebhookVersion};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> std::io::Result<()> {
-    /// let sim = Simulator::start().await?;
-    /// let id = sim.add_webhook("http://127.0.0.1:9/", WebhookVersion::V2, "Old", &["/odometer"]);
-    /// assert!(sim.remove_webhook(&id));
-    /// assert!(!sim.remove_webhook(&id));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn remove_webhook(&self, webhook_id: &str) -> bool {
-        let mut world = self.state().world();
-        world
-            .subscriptions
-            .retain(|_, s| s.webhook_id != webhook_id);
-        world.v3.verified_webhooks.remove(webhook_id);
-        world.webhooks.remove(webhook_id).is_some()
-    }
+/// What [`Simulator::remove_webhook`](crate::Simulator::remove_webhook) does.
+pub(crate) fn remove_webhook(state: &AppState, webhook_id: &str) -> bool {
+    let mut world = state.world();
+    world
+        .subscriptions
+        .retain(|_, s| s.webhook_id != webhook_id);
+    world.v3.verified_webhooks.remove(webhook_id);
+    world.webhooks.remove(webhook_id).is_some()
+}
 
-    /// Sets the waits before each retry of a failed delivery (the platform: 25 s, 50 s, 100 s,
-    /// the default). An empty list: no retries.
-    ///
-    /// ```
-    /// # use smartcar_sim::Simulator;
-    /// # use std::time::Duration;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> std::io::Result<()> {
-    /// let sim = Simulator::start().await?;
-    /// sim.set_webhook_retry_delays(&[Duration::from_millis(10), Duration::from_millis(20)]);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn set_webhook_retry_delays(&self, delays: &[Duration]) {
-        self.state().world().v3.retry_delays = delays.to_vec();
-    }
+/// What [`Simulator::set_webhook_retry_delays`](crate::Simulator::set_webhook_retry_delays) does.
+pub(crate) fn set_webhook_retry_delays(state: &AppState, delays: &[Duration]) {
+    state.world().v3.retry_delays = delays.to_vec();
+}
 
-    /// The delivery log: every delivery sent (challenges included), oldest first, each with its
-    /// attempts' exact bodies, signatures and results. Keeps the last 1 000.
-    ///
-    /// ```
-    /// # use smartcar_sim::Simulator;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> std::io::Result<()> {
-    /// let sim = Simulator::start().await?;
-    /// assert!(sim.webhook_deliveries().is_empty());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn webhook_deliveries(&self) -> Vec<crate::model::DeliveryOutcome> {
-        self.state().world().v3.deliveries.iter().cloned().collect()
-    }
+/// What [`Simulator::webhook_deliveries`](crate::Simulator::webhook_deliveries) does.
+pub(crate) fn webhook_deliveries(state: &AppState) -> Vec<crate::model::DeliveryOutcome> {
+    state.world().v3.deliveries.iter().cloned().collect()
+}
 
-    /// The `SC-Signature` the platform sends with `body`: lowercase hex HMAC-SHA256 of the
-    /// bytes keyed with the application management token. (The answer to a verification
-    /// challenge is the same function of the challenge.)
-    ///
-    /// ```
-    /// # use smartcar_sim::Simulator;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> std::io::Result<()> {
-    /// let sim = Simulator::start().await?;
-    /// let signature = sim.webhook_signature(br#"{"pizza":"pasta"}"#);
-    /// assert_eq!(signature.len(), 64);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn webhook_signature(&self, body: &[u8]) -> String {
-        let amt = self.state().world().app.amt.clone();
-        signature(&amt, body)
-    }
+/// What [`Simulator::webhook_signature`](crate::Simulator::webhook_signature) does.
+pub(crate) fn webhook_signature(state: &AppState, body: &[u8]) -> String {
+    let amt = state.world().app.amt.clone();
+    signature(&amt, body)
+}
 
-    /// Sends the verification challenge to a webhook (v3 `VERIFY` or v2.0 `verify` envelope)
-    /// and returns whether the receiver answered it correctly (see the module documentation);
-    /// the webhook is then verified, or unverified again. The attempt is in
-    /// [`Simulator::webhook_deliveries`].
-    ///
-    /// ```no_run
-    /// # use smartcar_sim::{Simulator, model::WebhookVersion};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let sim = Simulator::start().await?;
-    /// let id = sim.add_webhook("http://127.0.0.1:8000/webhooks", WebhookVersion::V3, "Fleet", &[]);
-    /// if !sim.verify_webhook(&id).await? {
-    ///     eprintln!("{:?}", sim.webhook_deliveries().last());
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookError::UnknownWebhook`].
-    ///
-    /// [`Simulator::webhook_deliveries`]: crate::Simulator::webhook_deliveries
-    pub async fn verify_webhook(&self, webhook_id: &str) -> Result<bool, WebhookError> {
-        let state = self.state();
-        let target = {
-            let world = state.world();
-            let webhook = world
-                .webhooks
-                .get(webhook_id)
-                .ok_or_else(|| WebhookError::UnknownWebhook(webhook_id.to_owned()))?;
-            to_target(&world, webhook)
-        };
-        let challenge = random_id();
-        let expected = signature(&target.amt, challenge.as_bytes());
-        let event_id = random_id();
-        let v2 = target.version == WebhookVersion::V2;
-        let event = Event {
-            event_type: if v2 { "verify" } else { "VERIFY" },
-            event_id: (!v2).then(|| event_id.clone()),
-            vehicle_ids: Vec::new(),
-            retry: false,
-        };
-        let envelope = V3Envelope {
-            event_id: &event_id,
-            event_type: WebhookEventType::Verify,
-            vehicle_id: None,
-            signal_count: None,
-            mode: None,
-        };
-        let data = events::verify_data(&challenge);
-        let outcome = send::send(
-            state,
-            &target,
-            event,
-            |delivery_id, at| {
-                if v2 {
-                    events::v2_body(
-                        &target,
-                        V2WebhookEventName::Verify,
-                        None,
-                        events::v2_verify_payload(&challenge),
-                    )
-                } else {
-                    events::v3_body(&target, &envelope, &data, delivery_id, at)
-                }
-            },
-            |answer| accept_challenge(answer, &expected, v2),
-        )
-        .await;
-        let mut world = state.world();
-        if outcome.delivered {
-            world.v3.verified_webhooks.insert(webhook_id.to_owned());
-        } else {
-            world.v3.verified_webhooks.remove(webhook_id);
-        }
-        Ok(outcome.delivered)
-    }
-
-    /// Sends a v3 `VEHICLE_STATE` event about a subscribed vehicle to a verified v3 webhook:
-    /// `data.signals` are the webhook's signal codes read from the vehicle's current state
-    /// with the subscriber's permissions, `data.triggers` the given signal codes (none:
-    /// `FIRST_DELIVERY`). Waits for the delivery (retries included) and returns its outcome.
-    ///
-    /// ```no_run
-    /// # use smartcar_sim::Simulator;
-    /// # async fn demo(sim: &Simulator, webhook_id: &str, vehicle_id: &str) -> Result<(), Box<dyn std::error::Error>> {
-    /// let outcome = sim
-    ///     .trigger_vehicle_state(webhook_id, vehicle_id, &["tractionbattery-stateofcharge"])
-    ///     .await?;
-    /// assert!(outcome.delivered, "{:?}", outcome.attempts);
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Unknown webhook or vehicle, a v2.0 webhook, an unverified webhook, a vehicle not
-    /// subscribed to it ([`WebhookError`]).
-    pub async fn trigger_vehicle_state(
-        &self,
-        webhook_id: &str,
-        vehicle_id: &str,
-        triggers: &[&str],
-    ) -> Result<DeliveryOutcome, WebhookError> {
-        deliver_vehicle_state(self.state(), webhook_id, vehicle_id, triggers).await
-    }
-
-    /// Sends a v3 `VEHICLE_ERROR` event about a subscribed vehicle to a verified v3 webhook:
-    /// one error of the platform's catalogue (`error_type`, `code`: e.g. `"VEHICLE_STATE"`,
-    /// `Some("ASLEEP")`; `"PERMISSION"`, `None`), in state `ERROR`, or `RESOLVED` when
-    /// `resolved`, naming the affected `signals`.
-    ///
-    /// ```no_run
-    /// # use smartcar_sim::Simulator;
-    /// # async fn demo(sim: &Simulator, webhook_id: &str, vehicle_id: &str) -> Result<(), Box<dyn std::error::Error>> {
-    /// let outcome = sim
-    ///     .trigger_vehicle_error(
-    ///         webhook_id,
-    ///         vehicle_id,
-    ///         "COMPATIBILITY",
-    ///         Some("VEHICLE_NOT_CAPABLE"),
-    ///         false,
-    ///         &["location-preciselocation"],
-    ///     )
-    ///     .await?;
-    /// # let _ = outcome;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`Simulator::trigger_vehicle_state`], and [`WebhookError::InvalidArgument`] for an
-    /// error type and code the catalogue does not have.
-    ///
-    /// [`Simulator::trigger_vehicle_state`]: crate::Simulator::trigger_vehicle_state
-    pub async fn trigger_vehicle_error(
-        &self,
-        webhook_id: &str,
-        vehicle_id: &str,
-        error_type: &str,
-        code: Option<&str>,
-        resolved: bool,
-        signals: &[&str],
-    ) -> Result<DeliveryOutcome, WebhookError> {
-        let state = self.state();
-        let (target, vehicle, data) = {
-            let world = state.world();
-            let target = target(&world, webhook_id, WebhookVersion::V3)?;
-            let (vehicle, user_id, _) = subscribed(&world, webhook_id, vehicle_id)?;
-            let data =
-                events::vehicle_error_data(&vehicle, &user_id, error_type, code, resolved, signals)
-                    .ok_or_else(|| {
-                        WebhookError::InvalidArgument(format!("no error {error_type}/{code:?}"))
-                    })?;
-            (target, vehicle, data)
-        };
-        Ok(send_vehicle_event(
-            state,
-            &target,
-            &vehicle,
-            WebhookEventType::VehicleError,
-            None,
-            &data,
-        )
-        .await)
-    }
-
-    /// Sends a v2.0 `eventBased` event (`CHARGING_STARTED`, `CHARGING_STOPPED` or
-    /// `CHARGING_COMPLETED`) about a subscribed vehicle to a verified v2.0 webhook.
-    ///
-    /// ```no_run
-    /// # use smartcar_sim::Simulator;
-    /// # async fn demo(sim: &Simulator, webhook_id: &str, vehicle_id: &str) -> Result<(), Box<dyn std::error::Error>> {
-    /// let outcome = sim
-    ///     .trigger_charging_event(webhook_id, vehicle_id, "CHARGING_STARTED")
-    ///     .await?;
-    /// # let _ = outcome;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Unknown webhook or vehicle, a v3 webhook, an unverified webhook, a vehicle not
-    /// subscribed to it, an unknown event type ([`WebhookError`]).
-    pub async fn trigger_charging_event(
-        &self,
-        webhook_id: &str,
-        vehicle_id: &str,
-        event_type: &str,
-    ) -> Result<DeliveryOutcome, WebhookError> {
-        if !ChargeEventType::KNOWN.contains(&event_type) {
-            return Err(WebhookError::InvalidArgument(format!(
-                "no charging event {event_type}"
-            )));
-        }
-        let state = self.state();
-        let (target, vehicle) = {
-            let world = state.world();
-            let target = target(&world, webhook_id, WebhookVersion::V2)?;
-            let (vehicle, _, _) = subscribed(&world, webhook_id, vehicle_id)?;
-            (target, vehicle)
-        };
-        let event_id = random_id();
-        let payload = events::v2_event_based_payload(
-            &event_id,
-            &vehicle.id,
-            ChargeEventType::from(event_type),
-            state.now(),
-        );
-        let event = Event {
-            event_type: "eventBased",
-            event_id: Some(event_id.clone()),
-            vehicle_ids: vec![vehicle.id.clone()],
-            retry: true,
-        };
-        Ok(send::send(
-            state,
-            &target,
-            event,
-            |_, _| {
+/// What [`Simulator::verify_webhook`](crate::Simulator::verify_webhook) does.
+pub(crate) async fn verify_webhook(
+    state: &AppState,
+    webhook_id: &str,
+) -> Result<bool, WebhookError> {
+    let target = {
+        let world = state.world();
+        let webhook = world
+            .webhooks
+            .get(webhook_id)
+            .ok_or_else(|| WebhookError::UnknownWebhook(webhook_id.to_owned()))?;
+        to_target(&world, webhook)
+    };
+    let challenge = random_id();
+    let expected = signature(&target.amt, challenge.as_bytes());
+    let event_id = random_id();
+    let v2 = target.version == WebhookVersion::V2;
+    let event = Event {
+        event_type: if v2 { "verify" } else { "VERIFY" },
+        event_id: (!v2).then(|| event_id.clone()),
+        vehicle_ids: Vec::new(),
+        retry: false,
+    };
+    let envelope = V3Envelope {
+        event_id: &event_id,
+        event_type: WebhookEventType::Verify,
+        vehicle_id: None,
+        signal_count: None,
+        mode: None,
+    };
+    let data = events::verify_data(&challenge);
+    let outcome = send::send(
+        state,
+        &target,
+        event,
+        |delivery_id, at| {
+            if v2 {
                 events::v2_body(
                     &target,
-                    V2WebhookEventName::EventBased,
-                    Some(vehicle.mode),
-                    payload.clone(),
+                    V2WebhookEventName::Verify,
+                    None,
+                    events::v2_verify_payload(&challenge),
                 )
-            },
-            accept_2xx,
-        )
-        .await)
+            } else {
+                events::v3_body(&target, &envelope, &data, delivery_id, at)
+            }
+        },
+        |answer| accept_challenge(answer, &expected, v2),
+    )
+    .await;
+    let mut world = state.world();
+    if outcome.delivered {
+        world.v3.verified_webhooks.insert(webhook_id.to_owned());
+    } else {
+        world.v3.verified_webhooks.remove(webhook_id);
     }
+    Ok(outcome.delivered)
+}
 
-    /// Sends a v2.0 data event to a verified v2.0 webhook: `scheduled` (`true`) or `dynamic`,
-    /// with, for every vehicle subscribed to the webhook, one item per v2.0 path of the webhook,
-    /// read from the vehicle's current state with the subscriber's permissions, in metric
-    /// units. Each item is exactly what `POST /v2.0/vehicles/{id}/batch` answers for the path
-    /// (same code: any GET path of the vehicle works, a query string included; a path that
-    /// is not one is a 404 item; a missing permission a 403, a powertrain that lacks the data a
-    /// 501, a test VIN its forced error).
-    ///
-    /// ```no_run
-    /// # use smartcar_sim::Simulator;
-    /// # async fn demo(sim: &Simulator, webhook_id: &str) -> Result<(), Box<dyn std::error::Error>> {
-    /// let outcome = sim.trigger_v2_data(webhook_id, true).await?;
-    /// # let _ = outcome;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Unknown webhook, a v3 webhook, an unverified webhook, no vehicle subscribed
-    /// ([`WebhookError`]).
-    pub async fn trigger_v2_data(
-        &self,
-        webhook_id: &str,
-        scheduled: bool,
-    ) -> Result<DeliveryOutcome, WebhookError> {
-        let state = self.state();
-        let (target, mode, vehicles) = {
-            let world = state.world();
-            let target = target(&world, webhook_id, WebhookVersion::V2)?;
-            let paths = world
-                .webhooks
-                .get(webhook_id)
-                .map(|w| w.signals.clone())
-                .unwrap_or_default();
-            let mut vehicles = Vec::new();
-            let mut mode = None;
-            let mut subscriptions: Vec<_> = world
-                .subscriptions
-                .values()
-                .filter(|s| s.webhook_id == webhook_id)
-                .collect();
-            subscriptions.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-            for s in subscriptions {
-                let Ok((vehicle, user_id, scopes)) = subscribed(&world, webhook_id, &s.vehicle_id)
-                else {
-                    continue;
-                };
-                mode.get_or_insert(vehicle.mode);
-                // The subscriber's permissions on this one vehicle: each item is what
-                // `POST /v2.0/vehicles/{id}/batch` answers for its path with such a token.
-                let grant = Grant {
-                    client_id: world.app.client_id.clone(),
-                    user_id,
-                    vehicle_ids: vec![vehicle.id.clone()],
-                    scopes,
-                    family: 0,
-                };
-                vehicles.push(types::V2WebhookVehicleData {
-                    vehicle_id: vehicle.id.clone(),
-                    request_id: Some(random_id()),
-                    data: paths
-                        .iter()
-                        .map(|p| {
-                            BatchItem::new(p).run(state, &world, &grant, &vehicle.id, Units::Metric)
-                        })
-                        .collect(),
-                });
-            }
-            if vehicles.is_empty() {
-                return Err(WebhookError::NotSubscribed {
-                    webhook_id: webhook_id.to_owned(),
-                    vehicle_id: None,
-                });
-            }
-            (target, mode, vehicles)
-        };
-        let vehicle_ids = vehicles.iter().map(|v| v.vehicle_id.clone()).collect();
-        let payload = events::v2_data_payload(vehicles);
-        let (name, label) = if scheduled {
-            (V2WebhookEventName::Scheduled, "scheduled")
-        } else {
-            (V2WebhookEventName::Dynamic, "dynamic")
-        };
-        let event = Event {
-            event_type: label,
-            event_id: None,
-            vehicle_ids,
-            retry: true,
-        };
-        Ok(send::send(
-            state,
-            &target,
-            event,
-            |_, _| events::v2_body(&target, name.clone(), mode, payload.clone()),
-            accept_2xx,
-        )
-        .await)
+/// What [`Simulator::trigger_vehicle_state`](crate::Simulator::trigger_vehicle_state) does.
+pub(crate) async fn trigger_vehicle_state(
+    state: &AppState,
+    webhook_id: &str,
+    vehicle_id: &str,
+    triggers: &[&str],
+) -> Result<DeliveryOutcome, WebhookError> {
+    deliver_vehicle_state(state, webhook_id, vehicle_id, triggers).await
+}
+
+/// What [`Simulator::trigger_vehicle_error`](crate::Simulator::trigger_vehicle_error) does.
+pub(crate) async fn trigger_vehicle_error(
+    state: &AppState,
+    webhook_id: &str,
+    vehicle_id: &str,
+    error_type: &str,
+    code: Option<&str>,
+    resolved: bool,
+    signals: &[&str],
+) -> Result<DeliveryOutcome, WebhookError> {
+    let (target, vehicle, data) = {
+        let world = state.world();
+        let target = target(&world, webhook_id, WebhookVersion::V3)?;
+        let (vehicle, user_id, _) = subscribed(&world, webhook_id, vehicle_id)?;
+        let data =
+            events::vehicle_error_data(&vehicle, &user_id, error_type, code, resolved, signals)
+                .ok_or_else(|| {
+                    WebhookError::InvalidArgument(format!("no error {error_type}/{code:?}"))
+                })?;
+        (target, vehicle, data)
+    };
+    Ok(send_vehicle_event(
+        state,
+        &target,
+        &vehicle,
+        WebhookEventType::VehicleError,
+        None,
+        &data,
+    )
+    .await)
+}
+
+/// What [`Simulator::trigger_charging_event`](crate::Simulator::trigger_charging_event) does.
+pub(crate) async fn trigger_charging_event(
+    state: &AppState,
+    webhook_id: &str,
+    vehicle_id: &str,
+    event_type: &str,
+) -> Result<DeliveryOutcome, WebhookError> {
+    if !ChargeEventType::KNOWN.contains(&event_type) {
+        return Err(WebhookError::InvalidArgument(format!(
+            "no charging event {event_type}"
+        )));
     }
+    let (target, vehicle) = {
+        let world = state.world();
+        let target = target(&world, webhook_id, WebhookVersion::V2)?;
+        let (vehicle, _, _) = subscribed(&world, webhook_id, vehicle_id)?;
+        (target, vehicle)
+    };
+    let event_id = random_id();
+    let payload = events::v2_event_based_payload(
+        &event_id,
+        &vehicle.id,
+        ChargeEventType::from(event_type),
+        state.now(),
+    );
+    let event = Event {
+        event_type: "eventBased",
+        event_id: Some(event_id.clone()),
+        vehicle_ids: vec![vehicle.id.clone()],
+        retry: true,
+    };
+    Ok(send::send(
+        state,
+        &target,
+        event,
+        |_, _| {
+            events::v2_body(
+                &target,
+                V2WebhookEventName::EventBased,
+                Some(vehicle.mode),
+                payload.clone(),
+            )
+        },
+        accept_2xx,
+    )
+    .await)
+}
+
+/// What [`Simulator::trigger_v2_data`](crate::Simulator::trigger_v2_data) does.
+pub(crate) async fn trigger_v2_data(
+    state: &AppState,
+    webhook_id: &str,
+    scheduled: bool,
+) -> Result<DeliveryOutcome, WebhookError> {
+    let (target, mode, vehicles) = {
+        let world = state.world();
+        let target = target(&world, webhook_id, WebhookVersion::V2)?;
+        let paths = world
+            .webhooks
+            .get(webhook_id)
+            .map(|w| w.signals.clone())
+            .unwrap_or_default();
+        let mut vehicles = Vec::new();
+        let mut mode = None;
+        let mut subscriptions: Vec<_> = world
+            .subscriptions
+            .values()
+            .filter(|s| s.webhook_id == webhook_id)
+            .collect();
+        subscriptions.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        for s in subscriptions {
+            let Ok((vehicle, user_id, scopes)) = subscribed(&world, webhook_id, &s.vehicle_id)
+            else {
+                continue;
+            };
+            mode.get_or_insert(vehicle.mode);
+            // The subscriber's permissions on this one vehicle: each item is what
+            // `POST /v2.0/vehicles/{id}/batch` answers for its path with such a token.
+            let grant = Grant {
+                client_id: world.app.client_id.clone(),
+                user_id,
+                vehicle_ids: vec![vehicle.id.clone()],
+                scopes,
+                family: 0,
+            };
+            vehicles.push(types::V2WebhookVehicleData {
+                vehicle_id: vehicle.id.clone(),
+                request_id: Some(random_id()),
+                data: paths
+                    .iter()
+                    .map(|p| {
+                        BatchItem::new(p).run(state, &world, &grant, &vehicle.id, Units::Metric)
+                    })
+                    .collect(),
+            });
+        }
+        if vehicles.is_empty() {
+            return Err(WebhookError::NotSubscribed {
+                webhook_id: webhook_id.to_owned(),
+                vehicle_id: None,
+            });
+        }
+        (target, mode, vehicles)
+    };
+    let vehicle_ids = vehicles.iter().map(|v| v.vehicle_id.clone()).collect();
+    let payload = events::v2_data_payload(vehicles);
+    let (name, label) = if scheduled {
+        (V2WebhookEventName::Scheduled, "scheduled")
+    } else {
+        (V2WebhookEventName::Dynamic, "dynamic")
+    };
+    let event = Event {
+        event_type: label,
+        event_id: None,
+        vehicle_ids,
+        retry: true,
+    };
+    Ok(send::send(
+        state,
+        &target,
+        event,
+        |_, _| events::v2_body(&target, name.clone(), mode, payload.clone()),
+        accept_2xx,
+    )
+    .await)
 }
 
 #[cfg(test)]

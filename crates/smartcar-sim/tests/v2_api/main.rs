@@ -1,6 +1,6 @@
 //! The Vehicle API v2.0, compatibility and management v2.0 of the simulator, over real HTTP.
 
-mod support;
+use smartcar_sim::testing::v2 as support;
 
 mod account;
 mod batch;

@@ -1,18 +1,12 @@
-//! Helpers shared by the v3 and webhook integration tests: a simulator with tokens minted in
-//! its world, vehicles of a chosen powertrain, HTTP calls, and the check that a body is exactly
-//! its generated type (nothing outside the spec).
-#![allow(dead_code)]
+//! The v3 environment: a simulator with an application token, calls with a bearer token and
+//! `sc-user-id`, and the v3 error assertion.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-use smartcar_sim::Simulator;
-use smartcar_sim::fleet::{Rng, make_vehicle};
-use smartcar_sim::model::{AccessToken, AppToken, Grant, Powertrain};
-use smartcar_sim::state::random_id;
+
+pub use super::{add_vehicle, app_token, connect, scopes, typed, user, user_token};
+use crate::Simulator;
 
 /// Every read permission plus the control permissions of the v3 commands.
 pub const ALL: &[&str] = &[
@@ -34,14 +28,19 @@ pub const ALL: &[&str] = &[
     "control_navigation",
 ];
 
+/// A running simulator, a client, and an application token.
 pub struct Env {
+    /// The simulator.
     pub sim: Simulator,
+    /// A client.
     pub http: reqwest::Client,
+    /// The simulator's base URL.
     pub base: String,
     /// A valid application token (1 hour).
     pub app: String,
 }
 
+/// Starts a simulator (default fleet) and mints a 1-hour application token.
 pub async fn start() -> Env {
     let sim = Simulator::start().await.expect("simulator starts");
     let base = sim.base_url();
@@ -57,90 +56,17 @@ pub async fn start() -> Env {
     }
 }
 
-pub fn scopes(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// Mints an application token valid for `ttl` of simulated time.
-pub fn app_token(sim: &Simulator, ttl: Duration) -> String {
-    let token = random_id();
-    let now = sim.state().now();
-    let mut world = sim.state().world();
-    let client_id = world.app.client_id.clone();
-    world.app_tokens.insert(
-        token.clone(),
-        AppToken {
-            client_id,
-            expires_at: now + chrono::Duration::from_std(ttl).expect("ttl"),
-        },
-    );
-    token
-}
-
-/// Mints a user access token (2 hours) reaching `vehicles` with `perms`.
-pub fn user_token(sim: &Simulator, user_id: &str, vehicles: &[&str], perms: &[&str]) -> String {
-    let token = random_id();
-    let now = sim.state().now();
-    let mut world = sim.state().world();
-    let client_id = world.app.client_id.clone();
-    world.access_tokens.insert(
-        token.clone(),
-        AccessToken {
-            grant: Grant {
-                client_id,
-                user_id: user_id.to_owned(),
-                vehicle_ids: vehicles.iter().map(|v| (*v).to_owned()).collect(),
-                scopes: scopes(perms),
-                family: 99,
-            },
-            expires_at: now + chrono::Duration::hours(2),
-        },
-    );
-    token
-}
-
-/// The id of the fleet's `i`-th user.
-pub fn user(sim: &Simulator, i: usize) -> String {
-    sim.state().world().users[i].id.clone()
-}
-
-/// Adds a vehicle of powertrain `p` to user `user_id`'s account and returns its id.
-pub fn add_vehicle(sim: &Simulator, user_id: &str, p: Powertrain) -> String {
-    let now = sim.state().now();
-    for seed in 10_000..20_000u64 {
-        let v = make_vehicle(&mut Rng::new(seed), now);
-        if v.powertrain != p {
-            continue;
-        }
-        let mut world = sim.state().world();
-        if world.vehicles.contains_key(&v.id) {
-            continue;
-        }
-        let id = v.id.clone();
-        world.vehicles.insert(id.clone(), v);
-        if let Some(u) = world.users.iter_mut().find(|u| u.id == user_id) {
-            u.vehicle_ids.push(id.clone());
-        }
-        return id;
-    }
-    panic!("no vehicle with powertrain {p:?}");
-}
-
-/// Records a connection of `vehicle_id` by `user_id` with `perms`; returns the connection id.
-pub fn connect(sim: &Simulator, user_id: &str, vehicle_id: &str, perms: &[&str]) -> String {
-    let now = sim.state().now();
-    sim.state()
-        .world()
-        .connect(user_id, vehicle_id, &scopes(perms), now, random_id)
-}
-
 /// A response: status, `sc-request-id` present, JSON body (`Null` when empty).
 pub struct Answer {
+    /// The status.
     pub status: u16,
+    /// The `sc-request-id` header.
     pub request_id: Option<String>,
+    /// The JSON body (`Null` when empty).
     pub body: Value,
 }
 
+/// Sends `method path` with an optional bearer token, `sc-user-id` and JSON body.
 pub async fn call(
     env: &Env,
     method: reqwest::Method,
@@ -186,10 +112,12 @@ pub async fn call(
     }
 }
 
+/// `GET`, see [`call`].
 pub async fn get(env: &Env, path: &str, token: Option<&str>, user: Option<&str>) -> Answer {
     call(env, reqwest::Method::GET, path, token, user, None).await
 }
 
+/// `POST`, see [`call`].
 pub async fn post(
     env: &Env,
     path: &str,
@@ -200,23 +128,9 @@ pub async fn post(
     call(env, reqwest::Method::POST, path, token, user, body).await
 }
 
+/// `DELETE` with a bearer token, see [`call`].
 pub async fn delete(env: &Env, path: &str, token: Option<&str>) -> Answer {
     call(env, reqwest::Method::DELETE, path, token, None, None).await
-}
-
-/// Decodes `value` as `T` and checks that re-serialising the typed value gives exactly the
-/// same JSON: no field outside the spec, no field of the wrong type.
-pub fn typed<T: DeserializeOwned + Serialize>(value: &Value) -> T {
-    let parsed: T = serde_json::from_value(value.clone())
-        .unwrap_or_else(|e| panic!("not a {}: {e}\n{value:#}", std::any::type_name::<T>()));
-    let again = serde_json::to_value(&parsed).expect("serialises");
-    assert_eq!(
-        &again,
-        value,
-        "{} does not round-trip (a field outside the spec?)",
-        std::any::type_name::<T>()
-    );
-    parsed
 }
 
 /// Asserts a v3 error: the status, `errors[0].status` as a string, the type and code, the

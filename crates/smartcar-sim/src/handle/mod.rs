@@ -11,153 +11,13 @@ use chrono::{DateTime, Utc};
 use crate::connect::{Action, Decision, approve_in_process};
 use crate::faults::Faults;
 use crate::model::{Grant, SimUser, Vehicle};
+use crate::oauth;
 use crate::observe::RecordedRequest;
 use crate::state::Config;
-use crate::{Simulator, oauth};
+pub use crate::state::{DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT};
 
-/// Options of a simulator; [`SimulatorBuilder::start`] runs it.
-///
-/// ```no_run
-/// # async fn demo() -> std::io::Result<()> {
-/// use smartcar_sim::{Config, Simulator};
-///
-/// let sim = Simulator::builder()
-///     .seed(42)
-///     .users(2)
-///     .vehicles(10)
-///     .config(Config { refresh_grace: std::time::Duration::from_secs(600), ..Config::default() })
-///     .log_requests(false) // benchmarks
-///     .start()
-///     .await?;
-/// # drop(sim); Ok(()) }
-/// ```
-#[derive(Clone, Debug)]
-pub struct SimulatorBuilder {
-    pub(crate) seed: u64,
-    pub(crate) users: usize,
-    pub(crate) vehicles: usize,
-    pub(crate) port: u16,
-    pub(crate) config: Config,
-    pub(crate) log_requests: bool,
-    pub(crate) log_max_bytes: usize,
-    pub(crate) epoch: Option<DateTime<Utc>>,
-    pub(crate) header_read_timeout: Duration,
-    pub(crate) body_timeout: Duration,
-}
-
-/// Default of [`SimulatorBuilder::header_read_timeout`]: 10 seconds.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default of [`SimulatorBuilder::body_timeout`]: 30 seconds.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
-
-impl Default for SimulatorBuilder {
-    fn default() -> Self {
-        SimulatorBuilder {
-            seed: 1,
-            users: 3,
-            vehicles: 6,
-            port: 0,
-            config: Config::default(),
-            log_requests: true,
-            log_max_bytes: crate::observe::DEFAULT_LOG_MAX_BYTES,
-            epoch: None,
-            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
-            body_timeout: DEFAULT_BODY_TIMEOUT,
-        }
-    }
-}
-
-impl SimulatorBuilder {
-    /// Seed of the fleet, the application's credentials and the fault dice (default 1).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Number of users (default 3, at least 1).
-    pub fn users(mut self, users: usize) -> Self {
-        self.users = users.max(1);
-        self
-    }
-
-    /// Number of vehicles (default 6, at least 1).
-    pub fn vehicles(mut self, vehicles: usize) -> Self {
-        self.vehicles = vehicles.max(1);
-        self
-    }
-
-    /// Port on 127.0.0.1 (default 0: a free port).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
-        self
-    }
-
-    /// Token lifetimes and the refresh grace period.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Records every exchange in the request log (default on; counters run either way).
-    ///
-    /// Memory: the log keeps the last 10 000 exchanges, and of each at most 1 MiB of the
-    /// request body and 1 MiB of the response body (copies), but never more than
-    /// [`SimulatorBuilder::log_max_bytes`] in all (64 MiB by default): the oldest exchanges are
-    /// dropped first.
-    pub fn log_requests(mut self, on: bool) -> Self {
-        self.log_requests = on;
-        self
-    }
-
-    /// Bound of the memory the request log retains, in bytes (default 64 MiB,
-    /// [`crate::observe::DEFAULT_LOG_MAX_BYTES`]); past it the oldest exchanges are dropped.
-    /// [`Simulator::request_log_bytes`] tells what the log holds now.
-    pub fn log_max_bytes(mut self, bytes: usize) -> Self {
-        self.log_max_bytes = bytes;
-        self
-    }
-
-    /// How long a client may take to send a request's line and headers (default 10 seconds,
-    /// also the longest a kept-alive connection may stay idle); past it the connection is
-    /// closed without an answer. A zero duration means the default.
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.header_read_timeout = if timeout.is_zero() {
-            DEFAULT_HEADER_READ_TIMEOUT
-        } else {
-            timeout
-        };
-        self
-    }
-
-    /// How long a client may take to send a request's body once its headers arrived (default
-    /// 30 seconds); past it the request fails with 408 and the connection is closed. A zero
-    /// duration means the default.
-    pub fn body_timeout(mut self, timeout: Duration) -> Self {
-        self.body_timeout = if timeout.is_zero() {
-            DEFAULT_BODY_TIMEOUT
-        } else {
-            timeout
-        };
-        self
-    }
-
-    /// A fixed "now": simulated time starts there and moves only with
-    /// [`Simulator::advance`], so every timestamp the simulator sends is reproducible.
-    /// Without it, simulated time is the wall clock (plus what `advance` added).
-    pub fn epoch(mut self, epoch: DateTime<Utc>) -> Self {
-        self.epoch = Some(epoch);
-        self
-    }
-
-    /// Binds the port and serves in the background of the current tokio runtime.
-    ///
-    /// # Errors
-    ///
-    /// When the port cannot be bound.
-    pub async fn start(self) -> std::io::Result<Simulator> {
-        Simulator::launch(&self).await
-    }
-}
+mod webhooks;
+pub use crate::server::{Simulator, SimulatorBuilder};
 
 /// Where each host of the platform is served. The simulator serves every host on one port (the
 /// paths of the hosts do not collide), so all of these are the same base URL; they are kept
@@ -189,9 +49,12 @@ impl Origins {
         Origins {
             connect: base.to_owned(),
             auth: base.to_owned(),
-            token_url: format!("{base}/oauth/token"),
+            token_url: format!("{base}{}", smartcar_api::ops::EXCHANGE_TOKEN.path),
             iam: base.to_owned(),
-            iam_token_url: format!("{base}/oauth2/token"),
+            iam_token_url: format!(
+                "{base}{}",
+                smartcar_api::ops::REQUEST_APPLICATION_TOKEN.path
+            ),
             api: base.to_owned(),
             management: base.to_owned(),
             vehicle_v3: base.to_owned(),
@@ -536,6 +399,12 @@ impl Simulator {
     /// Every request received.
     pub fn total_requests(&self) -> u64 {
         self.state().observer.total_requests()
+    }
+
+    /// Requests received for operation `op` of the spec (`&ops::GET_ODOMETER`), counted on its
+    /// route (with or without a trailing `/`).
+    pub fn operation_count(&self, op: &smartcar_api::op::Operation) -> u64 {
+        self.state().observer.operation_count(op)
     }
 
     /// Refresh-token rotations performed.

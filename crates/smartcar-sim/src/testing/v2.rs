@@ -1,18 +1,15 @@
-//! Shared helpers: a simulator per test, tokens minted straight into the world (the token
-//! endpoints are tested elsewhere), vehicles of a chosen powertrain, HTTP helpers, and the check
-//! that a body is exactly a generated type of the spec.
+//! The v2.0 environment: a simulator, a client, tokens minted for a user's vehicles, and
+//! answers with the v2 error assertions.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-use smartcar_sim::Simulator;
-use smartcar_sim::fleet::{Rng, make_vehicle};
-use smartcar_sim::model::{AccessToken, Grant, Powertrain, Vehicle};
-use smartcar_sim::state::random_id;
+
+pub use super::{assert_typed, round2};
+use crate::Simulator;
+use crate::fleet::{Rng, make_vehicle};
+use crate::model::{Powertrain, Vehicle};
 
 /// Every permission the v2 API knows.
 pub const ALL_SCOPES: &[&str] = &[
@@ -35,16 +32,22 @@ pub const ALL_SCOPES: &[&str] = &[
 
 /// A running simulator and an HTTP client.
 pub struct Env {
+    /// The simulator.
     pub sim: Simulator,
+    /// A client (20-second timeout).
     pub http: reqwest::Client,
+    /// The simulator's base URL.
     pub base: String,
 }
 
 /// A response: status, headers, JSON body (`Value::Null` when the body is not JSON).
 #[derive(Debug)]
 pub struct Resp {
+    /// The status.
     pub status: u16,
+    /// The response headers.
     pub headers: HeaderMap,
+    /// The JSON body (`Null` when the body is empty).
     pub body: Value,
 }
 
@@ -85,6 +88,7 @@ impl Resp {
 }
 
 impl Env {
+    /// Starts a simulator with the default fleet.
     pub async fn start() -> Env {
         let sim = Simulator::start().await.expect("simulator starts");
         let base = sim.base_url();
@@ -131,37 +135,17 @@ impl Env {
     /// Mints a 2-hour access token for user `user` reaching `vehicles` with `scopes`, and
     /// records the connections, as a Connect approval would.
     pub fn token(&self, user: &str, vehicles: &[&str], scopes: &[&str]) -> String {
-        let state = self.sim.state();
-        let now = state.now();
-        let scopes: BTreeSet<String> = scopes.iter().map(|s| s.to_string()).collect();
-        let mut w = state.world();
-        for v in vehicles {
-            w.connect(user, v, &scopes, now, random_id);
-        }
-        let family = w.next_family;
-        w.next_family += 1;
-        let token = random_id();
-        let grant = Grant {
-            client_id: w.app.client_id.clone(),
-            user_id: user.to_owned(),
-            vehicle_ids: vehicles.iter().map(|v| v.to_string()).collect(),
-            scopes,
-            family,
-        };
-        w.access_tokens.insert(
-            token.clone(),
-            AccessToken {
-                grant,
-                expires_at: now + chrono::Duration::hours(2),
-            },
-        );
-        token
+        self.sim
+            .mint_access_token(user, vehicles, scopes)
+            .access_token
     }
 
+    /// The URL of `path` on the simulator.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
+    /// Sends `req` and reads the answer.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
         let res = req.send().await.expect("request sent");
         let status = res.status().as_u16();
@@ -235,94 +219,4 @@ impl Env {
             w.app.client_secret.clone(),
         )
     }
-}
-
-/// Fields the spec declares nullable (the simulator sends them as explicit `null`) or as
-/// lists the simulator sends empty (`[]`), which the generated types leave out when they
-/// re-serialise.
-const NULLABLE_OR_EMPTY: &[&str] = &[
-    "amountRemaining",
-    "percentRemaining",
-    "range",
-    "capacity",
-    "url",
-    "description",
-    "timestamp",
-    "serviceId",
-    "serviceDate",
-    "odometerDistance",
-    "taskId",
-    "taskDescription",
-    "totalCost",
-    "currency",
-    "serviceTasks",
-    "serviceDetails",
-    "doors",
-    "windows",
-    "sunroof",
-    "storage",
-    "chargingPort",
-    "cursor",
-    "reason",
-    "code",
-    "headers",
-    "detail",
-    "type",
-    "value",
-];
-
-/// Asserts that `body` decodes as `T` and carries nothing outside it: re-serialising the
-/// decoded value gives the same JSON, except for keys `T` leaves out when they are `null` or
-/// empty (and those must be known nullable fields).
-#[track_caller]
-pub fn assert_typed<T: DeserializeOwned + Serialize>(body: &Value) -> T {
-    let typed: T = serde_json::from_value(body.clone()).unwrap_or_else(|e| {
-        panic!(
-            "does not decode as {}: {e}\n{body:#}",
-            std::any::type_name::<T>()
-        )
-    });
-    let again = serde_json::to_value(&typed).expect("re-serialises");
-    compare(body, &again, "$");
-    typed
-}
-
-#[track_caller]
-fn compare(sent: &Value, typed: &Value, at: &str) {
-    match (sent, typed) {
-        (Value::Object(s), Value::Object(t)) => {
-            for (k, v) in s {
-                match t.get(k) {
-                    Some(tv) => compare(v, tv, &format!("{at}.{k}")),
-                    None => {
-                        let empty = v.is_null()
-                            || v.as_array().is_some_and(Vec::is_empty)
-                            || v.as_object().is_some_and(serde_json::Map::is_empty);
-                        assert!(
-                            empty && NULLABLE_OR_EMPTY.contains(&k.as_str()),
-                            "{at}.{k} = {v} is not in the spec's type"
-                        );
-                    }
-                }
-            }
-            for k in t.keys() {
-                assert!(s.contains_key(k), "{at}.{k} lost");
-            }
-        }
-        (Value::Array(s), Value::Array(t)) => {
-            assert_eq!(s.len(), t.len(), "{at}");
-            for (i, (a, b)) in s.iter().zip(t).enumerate() {
-                compare(a, b, &format!("{at}[{i}]"));
-            }
-        }
-        (Value::Number(a), Value::Number(b)) => {
-            assert_eq!(a.as_f64(), b.as_f64(), "{at}");
-        }
-        (a, b) => assert_eq!(a, b, "{at}"),
-    }
-}
-
-/// Rounds to two decimals, as the simulator rounds unit-bearing values.
-pub fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }

@@ -20,13 +20,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use smartcar_api::types;
 
-use super::connections::{filter_prefix, mode_filter};
-use super::{
+use crate::model::{Subscription, World};
+use crate::state::{AppState, random_id};
+use crate::v3::connections::{filter_prefix, mode_filter};
+use crate::v3::{
     Page, Query, V3Result, app_only, body_bytes, invalid, json, no_content, not_found, path1,
     permission, vehicle_attributes,
 };
-use crate::model::{Subscription, World};
-use crate::state::{AppState, random_id};
 
 fn relationship(kind: &str, id: &str) -> Option<types::Relationship> {
     Some(types::Relationship {
@@ -64,7 +64,7 @@ fn resource(world: &World, s: &Subscription) -> types::SubscriptionResource {
 }
 
 /// `POST /v3/subscriptions`.
-pub(super) async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -121,7 +121,7 @@ pub(super) async fn create(
         }
     };
     if let Some((webhook_id, vehicle_id)) = created {
-        crate::webhooks::spawn_first_delivery(state.clone(), webhook_id, vehicle_id);
+        super::spawn_first_delivery(state.clone(), webhook_id, vehicle_id);
     }
     let accepted = types::SubscriptionAccepted {
         meta: Some(types::SubscriptionAcceptedMeta {
@@ -132,7 +132,7 @@ pub(super) async fn create(
 }
 
 /// `GET /v3/subscriptions`.
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -189,7 +189,7 @@ pub(super) async fn list(
 }
 
 /// `GET /v3/subscriptions/{subscription_id}`.
-pub(super) async fn get_one(
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -207,7 +207,7 @@ pub(super) async fn get_one(
 }
 
 /// `DELETE /v3/subscriptions/{subscription_id}`.
-pub(super) async fn delete_one(
+pub(crate) async fn delete_one(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,

@@ -1,0 +1,331 @@
+//! The composition root: assembles the simulated platform from its parts and runs it. Every
+//! route module's router, the observability and fault middleware (one layer), the listener
+//! that counts connections and lets faults reach them, the accept loop, and the handle that
+//! owns the server task ([`Simulator`], its [`SimulatorBuilder`]). Nothing else in the crate
+//! imports this module except the handle's controls (`handle`) and the crate root.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use tokio::net::TcpListener;
+
+use crate::error::ApiError;
+use crate::fleet::{self, FleetOptions};
+use crate::observe::{self, Observed, Observer};
+use crate::routing::{self, sim_paths};
+use crate::state::{
+    AppState, Clock, Config, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, Shared,
+};
+use crate::{compat, connect, faults, management, oauth, serve, v2, v3, webhooks};
+
+/// Every route of the simulated platform, with the observability and fault middlewares.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(connect::routes())
+        .merge(oauth::routes())
+        .merge(v2::routes())
+        .merge(v3::routes())
+        .merge(management::routes())
+        .merge(compat::routes())
+        .merge(webhooks::routes())
+        .route(sim_paths::HEALTHZ, axum::routing::get(|| async { "ok" }))
+        .fallback(not_found)
+        // One layer for both: the log sees what faults did (see `observe::middleware`).
+        .layer(from_fn_with_state(
+            state.clone(),
+            observe::middleware::<AppState>,
+        ))
+        .with_state(state)
+}
+
+/// No route: 404 `RESOURCE_NOT_FOUND` in the shape of the API the path belongs to.
+async fn not_found(State(_state): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path();
+    let error = ApiError::not_found();
+    let segment = routing::first_segment(path);
+    let more = path.len() > segment.len() + 1;
+    if segment == routing::v3_segment() && more {
+        error.into_v3().into_response()
+    } else if path.starts_with("/v") && !(more && routing::is_known_version(segment)) {
+        ApiError::v2("RESOURCE_NOT_FOUND", Some("VERSION")).into_response()
+    } else {
+        error.into_response()
+    }
+}
+
+/// The observing middleware runs on the simulator's state: its log and clock, its body
+/// timeout, and the fault rules before the routes.
+impl Observed for AppState {
+    fn observer(&self) -> &Observer {
+        &self.observer
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        Shared::now(self)
+    }
+
+    fn body_timeout(&self) -> Duration {
+        self.body_timeout
+    }
+
+    fn forward(&self, req: Request, next: Next) -> impl Future<Output = Response> + Send {
+        faults::run(&self.faults, req, next)
+    }
+}
+
+/// Options of a simulator; [`SimulatorBuilder::start`] runs it.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use smartcar_sim::{Config, Simulator};
+///
+/// let sim = Simulator::builder()
+///     .seed(42)
+///     .users(2)
+///     .vehicles(10)
+///     .config(Config { refresh_grace: std::time::Duration::from_secs(600), ..Config::default() })
+///     .log_requests(false) // benchmarks
+///     .start()
+///     .await?;
+/// # drop(sim); Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SimulatorBuilder {
+    pub(crate) seed: u64,
+    pub(crate) users: usize,
+    pub(crate) vehicles: usize,
+    pub(crate) port: u16,
+    pub(crate) config: Config,
+    pub(crate) log_requests: bool,
+    pub(crate) log_max_bytes: usize,
+    pub(crate) epoch: Option<DateTime<Utc>>,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+}
+
+impl Default for SimulatorBuilder {
+    fn default() -> Self {
+        SimulatorBuilder {
+            seed: 1,
+            users: 3,
+            vehicles: 6,
+            port: 0,
+            config: Config::default(),
+            log_requests: true,
+            log_max_bytes: crate::observe::DEFAULT_LOG_MAX_BYTES,
+            epoch: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+        }
+    }
+}
+
+impl SimulatorBuilder {
+    /// Seed of the fleet, the application's credentials and the fault dice (default 1).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Number of users (default 3, at least 1).
+    pub fn users(mut self, users: usize) -> Self {
+        self.users = users.max(1);
+        self
+    }
+
+    /// Number of vehicles (default 6, at least 1).
+    pub fn vehicles(mut self, vehicles: usize) -> Self {
+        self.vehicles = vehicles.max(1);
+        self
+    }
+
+    /// Port on 127.0.0.1 (default 0: a free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Token lifetimes and the refresh grace period.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Records every exchange in the request log (default on; counters run either way).
+    ///
+    /// Memory: the log keeps the last 10 000 exchanges, and of each at most 1 MiB of the
+    /// request body and 1 MiB of the response body (copies), but never more than
+    /// [`SimulatorBuilder::log_max_bytes`] in all (64 MiB by default): the oldest exchanges are
+    /// dropped first.
+    pub fn log_requests(mut self, on: bool) -> Self {
+        self.log_requests = on;
+        self
+    }
+
+    /// Bound of the memory the request log retains, in bytes (default 64 MiB,
+    /// [`crate::observe::DEFAULT_LOG_MAX_BYTES`]); past it the oldest exchanges are dropped.
+    /// [`Simulator::request_log_bytes`] tells what the log holds now.
+    pub fn log_max_bytes(mut self, bytes: usize) -> Self {
+        self.log_max_bytes = bytes;
+        self
+    }
+
+    /// How long a client may take to send a request's line and headers (default 10 seconds,
+    /// also the longest a kept-alive connection may stay idle); past it the connection is
+    /// closed without an answer. A zero duration means the default.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = if timeout.is_zero() {
+            DEFAULT_HEADER_READ_TIMEOUT
+        } else {
+            timeout
+        };
+        self
+    }
+
+    /// How long a client may take to send a request's body once its headers arrived (default
+    /// 30 seconds); past it the request fails with 408 and the connection is closed. A zero
+    /// duration means the default.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = if timeout.is_zero() {
+            DEFAULT_BODY_TIMEOUT
+        } else {
+            timeout
+        };
+        self
+    }
+
+    /// A fixed "now": simulated time starts there and moves only with
+    /// [`Simulator::advance`], so every timestamp the simulator sends is reproducible.
+    /// Without it, simulated time is the wall clock (plus what `advance` added).
+    pub fn epoch(mut self, epoch: DateTime<Utc>) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    /// Binds the port and serves in the background of the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the port cannot be bound.
+    pub async fn start(self) -> std::io::Result<Simulator> {
+        Simulator::launch(&self).await
+    }
+}
+
+/// A simulator serving in the background of the current tokio runtime. Dropping it stops the
+/// server at once; [`Simulator::shutdown`] stops it gracefully.
+#[derive(Debug)]
+pub struct Simulator {
+    addr: SocketAddr,
+    state: AppState,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Simulator {
+    /// Options: seed, fleet size, port, configuration, request logging, epoch.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder::default()
+    }
+
+    /// Starts a simulator with the default fleet (seed 1, 3 users, 6 vehicles) on a free port
+    /// of 127.0.0.1.
+    ///
+    /// # Errors
+    ///
+    /// When no port can be bound.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    pub(crate) async fn launch(options: &SimulatorBuilder) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let addr = listener.local_addr()?;
+        let now = options.epoch.unwrap_or_else(chrono::Utc::now);
+        let world = fleet::generate(&FleetOptions {
+            seed: options.seed,
+            users: options.users,
+            vehicles: options.vehicles,
+            now,
+        });
+        let clock = options.epoch.map(Clock::fixed).unwrap_or_default();
+        let mut shared = Shared::new(
+            options.config.clone(),
+            clock,
+            world,
+            format!("http://{addr}"),
+            options.seed,
+        );
+        shared.observer.set_logging(options.log_requests);
+        shared.observer.set_log_max_bytes(options.log_max_bytes);
+        shared.body_timeout = options.body_timeout;
+        let state = AppState(Arc::new(shared));
+        let app = router(state.clone());
+        let listener = observe::CountingListener {
+            inner: listener,
+            accepted: state.observer.connection_counter(),
+            connections: state.faults.connections().clone(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Serving ends when the handle asks (or is dropped); accept errors are retried by the
+        // listener.
+        let task = tokio::spawn(serve::serve(
+            listener,
+            app,
+            options.header_read_timeout,
+            stopped,
+        ));
+        Ok(Self {
+            addr,
+            state,
+            task: Some(task),
+            stop: Some(stop),
+        })
+    }
+
+    /// The base URL, such as `http://127.0.0.1:43121` (no trailing slash). Every host of the
+    /// platform is served here (see [`Simulator::origins`]).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The socket address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (world, clock, log, faults).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting connections, closes idle ones, lets requests in flight finish (at most
+    /// 5 seconds, then they are cut), and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
