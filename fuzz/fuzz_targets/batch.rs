@@ -13,15 +13,10 @@ use smartcar::{BatchResponse, Error, ErrorKind};
 use smartcar_api::op::Operation;
 use smartcar_api::ops;
 
-/// A v2 read's path inside a batch (`/odometer`; `/` for the attributes): its template after
-/// `{vehicle_id}`. One accessor per read the batch builder offers, each named by its operation.
+/// A v2 read's path inside a batch (`/odometer`; `/` for the attributes), from the spec's
+/// `x-batch`. One accessor per read the batch builder offers, each named by its operation.
 fn item(op: &Operation) -> &'static str {
-    let path: &'static str = op.path;
-    match path.split_once("{vehicle_id}") {
-        Some((_, "")) => "/",
-        Some((_, tail)) => tail,
-        None => path,
-    }
+    op.batch_path.unwrap_or(op.path)
 }
 
 fn check<T: std::fmt::Debug>(

@@ -84,9 +84,10 @@ impl Driver {
     }
 }
 
-/// Fills a template's `{vehicle_id}` (test ids need no encoding).
+/// Fills a read's `{vehicle_id}`.
 fn with_vehicle(op: &Operation, vehicle_id: &str) -> String {
-    op.path.replace("{vehicle_id}", vehicle_id)
+    op.fill(&[vehicle_id])
+        .expect("a read whose only path parameter is the vehicle")
 }
 
 /// The v2 reads: every GET under `/v2.0/vehicles/{vehicle_id}` whose only parameter is the
@@ -124,11 +125,10 @@ fn operation_for(method: &str, path: &str) -> Option<&'static Operation> {
         .max_by_key(|op| op.path.split('/').filter(|t| !t.starts_with('{')).count())
 }
 
-/// A v2 read's path inside a batch request (`/odometer`): its template after `{vehicle_id}`.
+/// A v2 read's path inside a batch request (`/odometer`), from the spec's `x-batch`.
 fn batch_path(op: &Operation) -> &'static str {
-    let path: &'static str = op.path;
-    path.split_once("{vehicle_id}")
-        .map_or(path, |(_, tail)| tail)
+    op.batch_path
+        .expect("a read the batch endpoint accepts (x-batch)")
 }
 
 #[tokio::test]

@@ -59,8 +59,8 @@ pub(crate) struct Inner {
     pub(crate) origins: Origins,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
-    pub(crate) sleep: crate::request::SharedSleep,
-    pub(crate) clock: crate::request::SharedClock,
+    pub(crate) sleep: crate::runtime::SharedSleep,
+    pub(crate) clock: crate::runtime::SharedClock,
 }
 
 /// A Smartcar application: its credentials, settings and one HTTP connection pool shared by
@@ -199,8 +199,8 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     http: Option<reqwest::Client>,
     retry: Option<RetryPolicy>,
-    sleep: Option<crate::request::SharedSleep>,
-    clock: Option<crate::request::SharedClock>,
+    sleep: Option<crate::runtime::SharedSleep>,
+    clock: Option<crate::runtime::SharedClock>,
     errors: Vec<Error>,
 }
 
@@ -360,7 +360,7 @@ impl ClientBuilder {
         let redirect_uri = match self.redirect_uri {
             None => None,
             Some(uri) => Some(
-                crate::request::check_redirect_uri(&uri)
+                crate::checks::check_redirect_uri(&uri)
                     .map_err(|e| Error::config("redirect_uri", e))?,
             ),
         };

@@ -267,7 +267,7 @@ impl AuthorizeBuilder<'_> {
     pub fn build(self) -> Result<AuthorizationUrl, Error> {
         let client = self.client;
         let redirect = match &self.redirect_uri {
-            Some(uri) => crate::request::check_redirect_uri(uri)
+            Some(uri) => crate::checks::check_redirect_uri(uri)
                 .map_err(|e| Error::invalid("redirect URI", e))?,
             None => client.redirect_uri().cloned().ok_or_else(|| {
                 Error::config(
@@ -372,7 +372,7 @@ impl Client {
         vehicle_id: &str,
         state: Option<&str>,
     ) -> Result<AuthorizationUrl, Error> {
-        crate::request::check_id("vehicle id", vehicle_id)?;
+        crate::checks::check_id("vehicle id", vehicle_id)?;
         let redirect = self.redirect_uri().cloned().ok_or_else(|| {
             Error::config("redirect_uri", "re-authentication needs a redirect URI")
         })?;

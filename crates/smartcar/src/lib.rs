@@ -126,6 +126,7 @@
 
 #![deny(missing_docs)]
 
+mod checks;
 mod client;
 mod compatibility;
 mod config;
@@ -138,6 +139,7 @@ mod management;
 mod oauth;
 mod paging;
 mod request;
+mod runtime;
 mod send;
 mod session;
 mod store;
@@ -163,7 +165,8 @@ pub use error::{
 pub use http::Method;
 pub use management::{ConnectionFilter, ConnectionStream, Management};
 pub use oauth::{ExchangeOptions, REFRESH_RETRY_WINDOW};
-pub use request::{Clock, Meta, Response, Sleep, SystemClock, TokioSleep};
+pub use request::{Meta, Response};
+pub use runtime::{Clock, Sleep, SystemClock, TokioSleep};
 pub use session::{ApplicationSession, DEFAULT_REFRESH_SKEW, Session};
 /// The `sqlx` the SQL token stores are built on (to hand them a pool of your own).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -194,11 +194,11 @@ impl Management {
         let mut query = Vec::new();
         if let Some(u) = user_id {
             // An empty or odd id must not widen what a delete matches.
-            crate::request::check_id("user id", u)?;
+            crate::checks::check_id("user id", u)?;
             query.push(("user_id", u.to_owned()));
         }
         if let Some(v) = vehicle_id {
-            crate::request::check_id("vehicle id", v)?;
+            crate::checks::check_id("vehicle id", v)?;
             query.push(("vehicle_id", v.to_owned()));
         }
         if query.is_empty() {

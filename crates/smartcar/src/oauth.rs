@@ -193,7 +193,7 @@ impl Client {
     ) -> Result<Tokens, Error> {
         let redirect = match options.redirect_uri {
             Some(uri) => Some(RedirectUrl::from_url(
-                crate::request::check_redirect_uri(&uri)
+                crate::checks::check_redirect_uri(&uri)
                     .map_err(|e| Error::invalid("redirect URI", e))?,
             )),
             None => self.redirect_uri().cloned().map(RedirectUrl::from_url),

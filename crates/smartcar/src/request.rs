@@ -2,9 +2,8 @@
 //! `retry-after`, a tracing span, error mapping, response meta.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -17,7 +16,6 @@ use crate::Error;
 use crate::client::Client;
 use crate::config::{Origins, UnitSystem};
 use crate::error::{ApiError, DecodeError, TransportKind, excerpt, redact};
-use crate::store::BoxFuture;
 use crate::tokens::{AccessToken, ApplicationTokenValue};
 
 /// Response metadata Smartcar sends in headers.
@@ -74,50 +72,6 @@ impl<T> Response<T> {
             data: f(self.data),
             meta: self.meta,
         }
-    }
-}
-
-/// How retries wait. The default sleeps with tokio; tests install one that records the
-/// delays instead of waiting for them.
-pub trait Sleep: Send + Sync + 'static {
-    /// Waits for `duration`.
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
-}
-
-/// [`Sleep`] with `tokio::time::sleep`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TokioSleep;
-
-impl Sleep for TokioSleep {
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
-
-/// Where the SDK reads the current time (token expiry). The default is the system clock;
-/// tests against a simulator with a movable clock install one that reads it.
-pub trait Clock: Send + Sync + 'static {
-    /// Now.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// Any `Fn() -> DateTime<Utc>` is a clock: `.clock(move || simulator_state.now())`.
-impl<F> Clock for F
-where
-    F: Fn() -> DateTime<Utc> + Send + Sync + 'static,
-{
-    fn now(&self) -> DateTime<Utc> {
-        self()
-    }
-}
-
-/// [`Clock`] reading the system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
     }
 }
 
@@ -299,43 +253,6 @@ impl fmt::Display for OperationName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.0, self.1)
     }
-}
-
-/// Rejects ids that would change the path or query they are put in. Smartcar's ids are UUIDs;
-/// anything in URL's unreserved set (letters, digits, `-`, `.`, `_`, `~`) is accepted, except
-/// the dot segments `.` and `..` (a URL parser resolves them: `vehicles/../odometer` would
-/// reach another endpoint). Everything else (`/`, `\`, `?`, `#`, `%`, spaces, control
-/// characters, non-ASCII) is refused, as is an id longer than 256 bytes.
-pub(crate) fn check_id(what: &'static str, id: &str) -> Result<(), Error> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
-    if id.is_empty() || id.len() > 256 || id == "." || id == ".." || !id.chars().all(allowed) {
-        let shown: String = id.chars().take(64).collect();
-        return Err(Error::invalid(
-            what,
-            format!("{shown:?} is not a valid {what} (letters, digits, `-`, `.`, `_`, `~`)"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a redirect URI: an absolute URL (an http(s) one with a host, or a custom scheme as
-/// mobile apps register), without a fragment (RFC 6749 §3.1.2).
-pub(crate) fn check_redirect_uri(uri: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(uri).map_err(|e| format!("`{uri}` is not a URL ({e})"))?;
-    if url.cannot_be_a_base() {
-        return Err(format!(
-            "`{uri}` is not a URL a browser can be sent back to"
-        ));
-    }
-    if matches!(url.scheme(), "http" | "https") && url.host().is_none() {
-        return Err(format!("`{uri}` has no host"));
-    }
-    if url.fragment().is_some() {
-        return Err(format!(
-            "`{uri}` has a fragment (`#…`), which a redirect URI may not have (RFC 6749 §3.1.2)"
-        ));
-    }
-    Ok(url)
 }
 
 /// The raw answer of a successful call.
@@ -604,9 +521,3 @@ pub(crate) fn header(
     headers.insert(HeaderName::from_static(name), v);
     Ok(())
 }
-
-/// Shared [`Sleep`] handle.
-pub(crate) type SharedSleep = Arc<dyn Sleep>;
-
-/// Shared [`Clock`] handle.
-pub(crate) type SharedClock = Arc<dyn Clock>;

@@ -390,7 +390,7 @@ impl ApplicationSession {
     /// # fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
     /// let app = smartcar::ApplicationSession::new(&client);
     /// let user = app.user("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71")?;
-    /// # let _ = user_id;
+    /// # let _ = user;
     /// # Ok(()) }
     /// ```
     pub fn new(client: &Client) -> Self {

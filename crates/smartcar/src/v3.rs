@@ -9,7 +9,8 @@ use smartcar_api::open_enums::{SignalCode, SignalStatusValue};
 use smartcar_api::{ops, types};
 
 use crate::Error;
-use crate::request::{Call, Response, check_id};
+use crate::checks::check_id;
+use crate::request::{Call, Response};
 use crate::send::Authorizer;
 use crate::session::ApplicationSession;
 

@@ -9,8 +9,9 @@ use smartcar_api::op::{Endpoint, Operation};
 use smartcar_api::{ops, types};
 
 use crate::Error;
+use crate::checks::check_id;
 use crate::config::UnitSystem;
-use crate::request::{Call, RawResponse, Response, check_id};
+use crate::request::{Call, RawResponse, Response};
 use crate::send::Authorizer;
 use crate::session::Session;
 
@@ -213,8 +214,8 @@ impl Vehicle {
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
-    /// let user_id = vehicle.session().fetch_user_id().await?;
-    /// println!("{} belongs to {}", vehicle.id(), user.data.id);
+    /// let user_id = vehicle.session().fetch_user_id().await?.data;
+    /// println!("{} belongs to {user_id}", vehicle.id());
     /// # Ok(()) }
     /// ```
     pub fn session(&self) -> &Session {

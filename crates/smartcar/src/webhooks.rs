@@ -54,7 +54,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use zeroize::Zeroizing;
 
-use crate::request::{Clock, SharedClock};
+use crate::runtime::{Clock, SharedClock};
 use serde_json::Value;
 use sha2::Sha256;
 use smartcar_api::types;

@@ -206,8 +206,8 @@ fn execute(
 }
 
 macro_rules! simple_command {
-    ($name:ident, $command:expr, $doc:literal) => {
-        #[doc = $doc]
+    ($(#[$doc:meta])* $name:ident, $command:expr) => {
+        $(#[$doc])*
         pub(super) async fn $name(
             State(state): State<AppState>,
             path: Result<Path<String>, PathRejection>,
@@ -220,24 +220,24 @@ macro_rules! simple_command {
 }
 
 simple_command!(
+    /// `POST /v3/vehicles/{vehicle_id}/commands/charge/start`.
     charge_start,
-    Command::ChargeStart,
-    "`POST /v3/vehicles/{vehicle_id}/commands/charge/start`."
+    Command::ChargeStart
 );
 simple_command!(
+    /// `POST /v3/vehicles/{vehicle_id}/commands/charge/stop`.
     charge_stop,
-    Command::ChargeStop,
-    "`POST /v3/vehicles/{vehicle_id}/commands/charge/stop`."
+    Command::ChargeStop
 );
 simple_command!(
+    /// `POST /v3/vehicles/{vehicle_id}/commands/security/lock`.
     lock,
-    Command::Lock,
-    "`POST /v3/vehicles/{vehicle_id}/commands/security/lock`."
+    Command::Lock
 );
 simple_command!(
+    /// `POST /v3/vehicles/{vehicle_id}/commands/security/unlock`.
     unlock,
-    Command::Unlock,
-    "`POST /v3/vehicles/{vehicle_id}/commands/security/unlock`."
+    Command::Unlock
 );
 
 /// `POST /v3/vehicles/{vehicle_id}/commands/charge/set-limit`.

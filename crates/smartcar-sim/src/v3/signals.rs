@@ -28,7 +28,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use smartcar_api::open_enums::{ResolutionType, SignalCode, SignalStatusValue};
-use smartcar_api::types;
+use smartcar_api::{ops, types};
 
 use super::{
     Page, Query, V3Result, epoch_ms, json, not_found, path1, path2, permission, vehicle_access,
@@ -839,10 +839,25 @@ fn resource(v: &Vehicle, def: &SignalDef, reading: Reading, now_ms: i64) -> type
             oem_updated_at: ok.then(|| epoch_ms(v.data_age)),
         }),
         links: Some(types::SignalLinks {
-            self_: Some(format!("/vehicles/{}/signals/{}", v.id, def.code)),
+            self_: Some(v3_link(ops::GetSignal::path(&v.id, def.code))),
             values: None,
-            vehicle: Some(format!("/vehicles/{}", v.id)),
+            vehicle: Some(v3_link(ops::GetVehicleV3::path(&v.id))),
         }),
+    }
+}
+
+/// A v3 `links` value: the operation's path relative to the v3 base URL
+/// (`https://vehicle.api.smartcar.com/v3`), as the platform writes its links
+/// (`/vehicles/{id}/signals/{code}`; see the spec's examples).
+fn v3_link(path: String) -> String {
+    let version = ops::GET_VEHICLE_V3
+        .path
+        .split('/')
+        .nth(1)
+        .unwrap_or_default();
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(version)) {
+        Some(rest) => rest.to_string(),
+        None => path,
     }
 }
 
@@ -883,8 +898,9 @@ pub(super) async fn list(
         .collect();
     let (meta, links) = page.meta_links(total, |n| {
         format!(
-            "/vehicles/{}/signals?page={n}&pageSize={}",
-            vehicle.id, page.size
+            "{}?page={n}&pageSize={}",
+            v3_link(ops::ListSignals::path(&vehicle.id)),
+            page.size
         )
     });
     let body = types::SignalsResponse {
