@@ -1,6 +1,7 @@
 //! Response bodies of every operation, decoded the way each call decodes them (status,
 //! `Meta` headers, body). The first line is `<status> <operationId>`: the body is decoded as
-//! that operation's response type (from `smartcar_api::ops`); any other word picks a type by
+//! that operation's response type (every operation of `smartcar_api::ops`, through the
+//! generated `for_each_endpoint!`); any other word picks an operation or a nested resource by
 //! hash. Properties: never panics; a non-2xx status
 //! is an API error with that status; a decode error keeps the status and only a short excerpt
 //! of the body; a value
@@ -18,8 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smartcar::ErrorKind;
 use smartcar::fuzzing::decode_response_with_token;
-use smartcar_api::op::Operation;
-use smartcar_api::types;
+use smartcar_api::op::{Endpoint, Operation};
+use smartcar_api::{ops, types};
 
 /// The bearer token the fuzzed call "sent"; error bodies may echo it.
 const TOKEN: &str = "bearer/TOKEN+3c9f1e7a5d";
@@ -62,29 +63,18 @@ fn check<T: DeserializeOwned + Serialize>(m: &common::Message<'_>) {
     }
 }
 
-/// Whether two pieces of Rust type text are the same once whitespace is ignored
-/// (`stringify!` may space out `Vec<types::X>`).
-fn same_type(a: &str, b: &str) -> bool {
-    a.chars()
-        .filter(|c| !c.is_whitespace())
-        .eq(b.chars().filter(|c| !c.is_whitespace()))
-}
-
-/// Every success-body type of the operation table (`Operation::response`, e.g.
-/// `types::Odometer`) and the resources those bodies nest. The first line's word is an
-/// `operationId` (`200 get_odometer`): the body is decoded as that operation's response type,
-/// so a new operation needs nothing here unless its body is a new type.
-/// `tests/tests/fuzz_corpus.rs` checks that every response type of `ops::ALL` (the token
-/// grants aside: `token_response` fuzzes those) is listed, and that every operation with a
-/// body has a seed `corpus/responses/seed-<operationId>`.
-macro_rules! bodies {
-    ($($ty:ty),* $(,)?) => {
-        const TYPES: &[&str] = &[$(stringify!($ty)),*];
-        /// Decodes `m` as the type written `text`; `false` when it is not listed.
-        fn check_type(text: &str, m: &common::Message<'_>) -> bool {
+/// Decodes `m` as the response type of the operation whose id is `id`, for every operation of
+/// the table (`smartcar_api::for_each_endpoint!`): a new operation needs nothing here.
+/// `false` when `id` names no operation with a JSON body.
+macro_rules! by_operation {
+    ($($marker:ident),*) => {
+        fn check_operation(id: &str, m: &common::Message<'_>) -> bool {
             $(
-                if same_type(text, stringify!($ty)) {
-                    check::<$ty>(m);
+                if id == <ops::$marker as Endpoint>::OP.id {
+                    if <ops::$marker as Endpoint>::OP.response.is_none() {
+                        return false;
+                    }
+                    check::<<ops::$marker as Endpoint>::Response>(m);
                     return true;
                 }
             )*
@@ -92,61 +82,45 @@ macro_rules! bodies {
         }
     };
 }
+smartcar_api::for_each_endpoint!(by_operation);
 
-bodies! {
-    types::CompatibilityV1,
-    types::CompatibilityV2,
-    types::CompatibilityMatrix,
-    types::ConnectionList,
-    types::DeletedConnections,
-    types::User,
-    types::VehicleList,
-    types::VehicleAttributes,
-    types::StatusResponse,
-    types::BatchResponse,
-    types::Battery,
-    types::BatteryCapacity,
-    types::NominalCapacity,
-    types::ChargeStatus,
-    types::ActionResponse,
-    types::ChargeLimit,
-    types::DiagnosticTroubleCodes,
-    types::DiagnosticSystemStatus,
-    types::EngineOil,
-    types::FuelTank,
-    types::Location,
-    types::Odometer,
-    types::Permissions,
-    types::LockStatus,
-    Vec<types::ServiceRecord>,
-    types::TirePressure,
-    types::Vin,
-    types::WebhookSubscription,
-    types::ConnectionListV3,
-    types::ConnectionResponseV3,
-    types::SubscriptionList,
-    types::SubscriptionAccepted,
-    types::SubscriptionResponse,
-    types::VehicleResponse,
-    types::CommandExecutionResponse,
-    types::SignalsResponse,
-    types::SignalResource,
-    // Nested resources.
+/// The resources the bodies nest, fuzzed on their own (an input whose word is not an
+/// operation id picks one of these or an operation by its hash).
+macro_rules! nested {
+    ($($ty:ty),* $(,)?) => {
+        const NESTED: usize = [$(stringify!($ty)),*].len();
+        fn check_nested(index: usize, m: &common::Message<'_>) {
+            let mut i = 0;
+            $(
+                if index == i {
+                    check::<$ty>(m);
+                }
+                i += 1;
+            )*
+            let _ = i;
+        }
+    };
+}
+
+nested! {
     types::VehicleResource,
     types::CommandExecution,
     types::ConnectionResource,
     types::SubscriptionResource,
+    types::SignalResource,
 }
 
-/// The operation's response type when the word is an `operationId` with a listed body type;
-/// otherwise a listed type picked by the word's hash.
+/// The operation named by the word (`200 get_odometer`); otherwise an operation with a body
+/// or a nested resource, picked by the word's hash.
 fn dispatch(word: &str, m: &common::Message<'_>) {
-    let by_operation = Operation::by_id(word)
-        .and_then(|op| op.response)
-        .is_some_and(|text| check_type(text, m));
-    if !by_operation {
-        let picked = TYPES[word.bytes().map(usize::from).sum::<usize>() % TYPES.len()];
-        assert!(check_type(picked, m), "{picked} is listed");
+    if check_operation(word, m) {
+        return;
+    }
+    let with_body: Vec<&Operation> = ops::ALL.iter().filter(|op| op.response.is_some()).collect();
+    let pick = word.bytes().map(usize::from).sum::<usize>() % (with_body.len() + NESTED);
+    match with_body.get(pick) {
+        Some(op) => assert!(check_operation(op.id, m), "{} has a body", op.id),
+        None => check_nested(pick - with_body.len(), m),
     }
 }
 

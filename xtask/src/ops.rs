@@ -430,6 +430,7 @@ pub fn check_types(ops: &[Op], known: &BTreeSet<String>) -> Result<()> {
 pub fn emit(ops: &[Op]) -> TokenStream {
     let mut items = Vec::new();
     let mut all = Vec::new();
+    let mut markers = Vec::new();
     for op in ops {
         let konst = format_ident!("{}", op.id.to_shouty_snake_case());
         let marker = format_ident!("{}", op.id.to_upper_camel_case());
@@ -531,8 +532,29 @@ pub fn emit(ops: &[Op]) -> TokenStream {
             }
         });
         all.push(konst);
+        markers.push(marker_ident_for(op));
     }
     quote! {
+        /// Calls `$callback! { Marker, Marker, … }` with the marker type of every operation of
+        /// [`ops`](crate::ops) (in `ops::ALL` order), for code that must do something per
+        /// operation *at the type level*, such as decoding each one's `Endpoint::Response`:
+        ///
+        /// ```
+        /// use smartcar_api::op::Endpoint;
+        /// use smartcar_api::ops;
+        ///
+        /// macro_rules! count {
+        ///     ($($marker:ident),*) => { [$(<ops::$marker as Endpoint>::OP.id),*].len() };
+        /// }
+        /// assert_eq!(smartcar_api::for_each_endpoint!(count), ops::ALL.len());
+        /// ```
+        #[macro_export]
+        macro_rules! for_each_endpoint {
+            ($callback:ident) => {
+                $callback! { #(#markers),* }
+            };
+        }
+
         /// The operation table: one [`Operation`] constant and one [`Endpoint`] marker type per
         /// operation of the spec, and [`ALL`]. See [`crate::op`].
         pub mod ops {
@@ -543,6 +565,10 @@ pub fn emit(ops: &[Op]) -> TokenStream {
             pub const ALL: &[Operation] = &[#(#all),*];
         }
     }
+}
+
+fn marker_ident_for(op: &Op) -> proc_macro2::Ident {
+    format_ident!("{}", op.id.to_upper_camel_case())
 }
 
 fn option_str(v: Option<String>) -> TokenStream {

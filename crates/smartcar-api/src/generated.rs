@@ -24018,6 +24018,36 @@ pub mod open_enums {
         }
     }
 }
+/// Calls `$callback! { Marker, Marker, … }` with the marker type of every operation of
+/// [`ops`](crate::ops) (in `ops::ALL` order), for code that must do something per
+/// operation *at the type level*, such as decoding each one's `Endpoint::Response`:
+///
+/// ```
+/// use smartcar_api::op::Endpoint;
+/// use smartcar_api::ops;
+///
+/// macro_rules! count {
+///     ($($marker:ident),*) => { [$(<ops::$marker as Endpoint>::OP.id),*].len() };
+/// }
+/// assert_eq!(smartcar_api::for_each_endpoint!(count), ops::ALL.len());
+/// ```
+#[macro_export]
+macro_rules! for_each_endpoint {
+    ($callback:ident) => {
+        $callback ! { Authorize, Reauthenticate, ExchangeToken, RequestApplicationToken,
+        GetCompatibilityV1, GetCompatibility, GetCompatibilityMatrix, ListConnections,
+        DeleteConnections, GetUser, ListVehicles, GetVehicleAttributes, Disconnect,
+        Batch, GetBattery, GetBatteryCapacity, GetNominalCapacity, GetChargeStatus,
+        ControlCharge, GetChargeLimit, SetChargeLimit, GetDiagnosticTroubleCodes,
+        GetDiagnosticSystemStatus, GetEngineOil, GetFuel, GetLocation, SendDestination,
+        GetOdometer, GetPermissions, GetLockStatus, ControlSecurity, GetServiceHistory,
+        GetTirePressure, GetVin, SubscribeWebhook, UnsubscribeWebhook, ListConnectionsV3,
+        GetConnectionV3, DeleteConnectionV3, ListSubscriptions, CreateSubscription,
+        GetSubscription, DeleteSubscription, DeleteUserV3, GetVehicleV3,
+        SetChargeLimitV3, StartChargeV3, StopChargeV3, SetDestinationV3, LockV3,
+        UnlockV3, GetCommandExecution, ListSignals, GetSignal }
+    };
+}
 /// The operation table: one [`Operation`] constant and one [`Endpoint`] marker type per
 /// operation of the spec, and [`ALL`]. See [`crate::op`].
 pub mod ops {
