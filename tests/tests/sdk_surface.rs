@@ -84,6 +84,7 @@ fn every_operation_has_a_high_level_method() {
         DELETE_USER_V3 => |u: UserV3| async move { u.delete().await };
         CREATE_SUBSCRIPTION => |a: ApplicationSession| async move { a.subscribe("w", "v", "u").await };
         LIST_SUBSCRIPTIONS => |a: ApplicationSession| async move { a.subscriptions(None, None, None).await };
+        LIST_WEBHOOKS => |a: ApplicationSession| async move { a.webhooks(None, None).await };
         GET_SUBSCRIPTION => |a: ApplicationSession| async move { a.subscription("s").await };
         DELETE_SUBSCRIPTION => |a: ApplicationSession| async move { a.unsubscribe("s").await };
     };
@@ -225,6 +226,18 @@ async fn compatibility_management_and_v3_resources() {
         smartcar_sim::model::WebhookVersion::V3,
         "surface",
         &[],
+    );
+    // The application's v3 webhooks, filtered by name (case-insensitive substring).
+    let webhooks = app_session.webhooks(Some("SURF"), None).await.unwrap();
+    assert_eq!(webhooks.len(), 1, "{webhooks:?}");
+    assert_eq!(webhooks[0].id, hook);
+    assert_eq!(webhooks[0].attributes.name.as_deref(), Some("surface"));
+    assert!(
+        app_session
+            .webhooks(None, Some("no-such-host"))
+            .await
+            .unwrap()
+            .is_empty()
     );
     let target = &connections[0];
     let (vehicle_id, user_id) = (

@@ -3341,6 +3341,27 @@ pub mod types {
             Default::default()
         }
     }
+    ///`WebhookList`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WebhookList {
+        pub data: ::std::vec::Vec<WebhookResource>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub links: ::std::option::Option<PageLinks>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub meta: ::std::option::Option<PageMeta>,
+    }
+    impl WebhookList {
+        pub fn builder() -> builder::WebhookList {
+            Default::default()
+        }
+    }
     ///`WebhookMeta`
     #[derive(
         ::serde::Deserialize,
@@ -3382,6 +3403,96 @@ pub mod types {
     }
     impl WebhookMeta {
         pub fn builder() -> builder::WebhookMeta {
+            Default::default()
+        }
+    }
+    ///`WebhookResource`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WebhookResource {
+        pub attributes: WebhookResourceAttributes,
+        pub id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub links: ::std::option::Option<WebhookResourceLinks>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub meta: ::std::option::Option<ResourceTimestamps>,
+        ///`webhook`.
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+    }
+    impl WebhookResource {
+        pub fn builder() -> builder::WebhookResource {
+            Default::default()
+        }
+    }
+    ///`WebhookResourceAttributes`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WebhookResourceAttributes {
+        ///Newly connected vehicles are subscribed automatically.
+        #[serde(
+            rename = "autoSubscribe",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub auto_subscribe: ::std::option::Option<bool>,
+        #[serde(
+            rename = "callbackUri",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub callback_uri: ::std::option::Option<::std::string::String>,
+        ///The signals each event carries.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub data: ::std::vec::Vec<WebhookSignalRef>,
+        #[serde(
+            rename = "errorCallbackUri",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub error_callback_uri: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "isEnabled",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub is_enabled: ::std::option::Option<bool>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+        ///The signals whose change sends an event.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub triggers: ::std::vec::Vec<WebhookSignalRef>,
+    }
+    impl WebhookResourceAttributes {
+        pub fn builder() -> builder::WebhookResourceAttributes {
+            Default::default()
+        }
+    }
+    ///`WebhookResourceLinks`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WebhookResourceLinks {
+        #[serde(rename = "self", skip_serializing_if = "::std::option::Option::is_none")]
+        pub self_: ::std::option::Option<::std::string::String>,
+    }
+    impl WebhookResourceLinks {
+        pub fn builder() -> builder::WebhookResourceLinks {
             Default::default()
         }
     }
@@ -3441,6 +3552,30 @@ pub mod types {
     }
     impl WebhookSignalMeta {
         pub fn builder() -> builder::WebhookSignalMeta {
+            Default::default()
+        }
+    }
+    ///`WebhookSignalRef`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WebhookSignalRef {
+        ///The v3 signal code, e.g. `charge-ischarging`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub code: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub group: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+    }
+    impl WebhookSignalRef {
+        pub fn builder() -> builder::WebhookSignalRef {
             Default::default()
         }
     }
@@ -12411,6 +12546,89 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct WebhookList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookResource>,
+                ::std::string::String,
+            >,
+            links: ::std::result::Result<
+                ::std::option::Option<super::PageLinks>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<
+                ::std::option::Option<super::PageMeta>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WebhookList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    links: Ok(Default::default()),
+                    meta: Ok(Default::default()),
+                }
+            }
+        }
+        impl WebhookList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::WebhookResource>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn links<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::PageLinks>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.links = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for links: {e}")
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::PageMeta>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookList> for super::WebhookList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    links: value.links?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookList> for WebhookList {
+            fn from(value: super::WebhookList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    links: Ok(value.links),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct WebhookMeta {
             delivered_at: ::std::result::Result<i64, ::std::string::String>,
             delivery_id: ::std::result::Result<
@@ -12564,6 +12782,330 @@ pub mod types {
                     webhook_id: Ok(value.webhook_id),
                     webhook_name: Ok(value.webhook_name),
                 }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookResource {
+            attributes: ::std::result::Result<
+                super::WebhookResourceAttributes,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            links: ::std::result::Result<
+                ::std::option::Option<super::WebhookResourceLinks>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<
+                ::std::option::Option<super::ResourceTimestamps>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookResource {
+            fn default() -> Self {
+                Self {
+                    attributes: Err("no value supplied for attributes".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    links: Ok(Default::default()),
+                    meta: Ok(Default::default()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl WebhookResource {
+            pub fn attributes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WebhookResourceAttributes>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attributes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attributes: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn links<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::WebhookResourceLinks>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.links = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for links: {e}")
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ResourceTimestamps>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookResource> for super::WebhookResource {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookResource,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attributes: value.attributes?,
+                    id: value.id?,
+                    links: value.links?,
+                    meta: value.meta?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookResource> for WebhookResource {
+            fn from(value: super::WebhookResource) -> Self {
+                Self {
+                    attributes: Ok(value.attributes),
+                    id: Ok(value.id),
+                    links: Ok(value.links),
+                    meta: Ok(value.meta),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookResourceAttributes {
+            auto_subscribe: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            callback_uri: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookSignalRef>,
+                ::std::string::String,
+            >,
+            error_callback_uri: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            is_enabled: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            triggers: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookSignalRef>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WebhookResourceAttributes {
+            fn default() -> Self {
+                Self {
+                    auto_subscribe: Ok(Default::default()),
+                    callback_uri: Ok(Default::default()),
+                    data: Ok(Default::default()),
+                    error_callback_uri: Ok(Default::default()),
+                    is_enabled: Ok(Default::default()),
+                    name: Ok(Default::default()),
+                    triggers: Ok(Default::default()),
+                }
+            }
+        }
+        impl WebhookResourceAttributes {
+            pub fn auto_subscribe<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.auto_subscribe = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for auto_subscribe: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn callback_uri<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.callback_uri = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for callback_uri: {e}")
+                    });
+                self
+            }
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::WebhookSignalRef>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn error_callback_uri<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error_callback_uri = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for error_callback_uri: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn is_enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.is_enabled = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for is_enabled: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn triggers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::WebhookSignalRef>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.triggers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for triggers: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookResourceAttributes>
+        for super::WebhookResourceAttributes {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookResourceAttributes,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    auto_subscribe: value.auto_subscribe?,
+                    callback_uri: value.callback_uri?,
+                    data: value.data?,
+                    error_callback_uri: value.error_callback_uri?,
+                    is_enabled: value.is_enabled?,
+                    name: value.name?,
+                    triggers: value.triggers?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookResourceAttributes>
+        for WebhookResourceAttributes {
+            fn from(value: super::WebhookResourceAttributes) -> Self {
+                Self {
+                    auto_subscribe: Ok(value.auto_subscribe),
+                    callback_uri: Ok(value.callback_uri),
+                    data: Ok(value.data),
+                    error_callback_uri: Ok(value.error_callback_uri),
+                    is_enabled: Ok(value.is_enabled),
+                    name: Ok(value.name),
+                    triggers: Ok(value.triggers),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookResourceLinks {
+            self_: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WebhookResourceLinks {
+            fn default() -> Self {
+                Self {
+                    self_: Ok(Default::default()),
+                }
+            }
+        }
+        impl WebhookResourceLinks {
+            pub fn self_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.self_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for self_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookResourceLinks>
+        for super::WebhookResourceLinks {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookResourceLinks,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { self_: value.self_? })
+            }
+        }
+        impl ::std::convert::From<super::WebhookResourceLinks> for WebhookResourceLinks {
+            fn from(value: super::WebhookResourceLinks) -> Self {
+                Self { self_: Ok(value.self_) }
             }
         }
         #[derive(Clone, Debug)]
@@ -12792,6 +13334,89 @@ pub mod types {
                     fetched_at: Ok(value.fetched_at),
                     oem_updated_at: Ok(value.oem_updated_at),
                     retrieved_at: Ok(value.retrieved_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookSignalRef {
+            code: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            group: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WebhookSignalRef {
+            fn default() -> Self {
+                Self {
+                    code: Ok(Default::default()),
+                    group: Ok(Default::default()),
+                    name: Ok(Default::default()),
+                }
+            }
+        }
+        impl WebhookSignalRef {
+            pub fn code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code: {e}")
+                    });
+                self
+            }
+            pub fn group<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.group = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for group: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookSignalRef> for super::WebhookSignalRef {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookSignalRef,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    code: value.code?,
+                    group: value.group?,
+                    name: value.name?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookSignalRef> for WebhookSignalRef {
+            fn from(value: super::WebhookSignalRef) -> Self {
+                Self {
+                    code: Ok(value.code),
+                    group: Ok(value.group),
+                    name: Ok(value.name),
                 }
             }
         }
@@ -13948,6 +14573,35 @@ let response = client.delete_subscription()
     .await;
 ```*/
     fn delete_subscription(&self) -> builder::DeleteSubscription<'_>;
+    /**The application's webhooks, filtered and paged
+
+Evidence: Smartcar's Management API reference ("List webhooks", operationId getWebhooks,
+`GET https://management.api.smartcar.com/v3/webhooks`, bearer token) gives the filters
+and paging parameters; the resource shape is the docs example of "Get webhook". The list
+envelope (`data`, `meta`, `links`) is modelled on the subscriptions list (unverified).
+
+
+Sends a `GET` request to `/v3/webhooks`
+
+Arguments:
+- `filter_auto_subscribe`
+- `filter_callback_uri`: Callback URI contains this (case-insensitive).
+- `filter_is_enabled`
+- `filter_name`: Display name contains this (case-insensitive).
+- `page_number`: Page number, from 1 (default 1).
+- `page_size`
+```ignore
+let response = client.list_webhooks()
+    .filter_auto_subscribe(filter_auto_subscribe)
+    .filter_callback_uri(filter_callback_uri)
+    .filter_is_enabled(filter_is_enabled)
+    .filter_name(filter_name)
+    .page_number(page_number)
+    .page_size(page_size)
+    .send()
+    .await;
+```*/
+    fn list_webhooks(&self) -> builder::ListWebhooks<'_>;
 }
 impl ClientV3SubscriptionsExt for Client {
     fn list_subscriptions(&self) -> builder::ListSubscriptions<'_> {
@@ -13961,6 +14615,9 @@ impl ClientV3SubscriptionsExt for Client {
     }
     fn delete_subscription(&self) -> builder::DeleteSubscription<'_> {
         builder::DeleteSubscription::new(self)
+    }
+    fn list_webhooks(&self) -> builder::ListWebhooks<'_> {
+        builder::ListWebhooks::new(self)
     }
 }
 ///Vehicle API v3: vehicle resource and signals.
@@ -20689,6 +21346,196 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`ClientV3SubscriptionsExt::list_webhooks`]
+
+[`ClientV3SubscriptionsExt::list_webhooks`]: super::ClientV3SubscriptionsExt::list_webhooks*/
+    #[derive(Debug, Clone)]
+    pub struct ListWebhooks<'a> {
+        client: &'a super::Client,
+        filter_auto_subscribe: Result<Option<bool>, String>,
+        filter_callback_uri: Result<Option<::std::string::String>, String>,
+        filter_is_enabled: Result<Option<bool>, String>,
+        filter_name: Result<Option<::std::string::String>, String>,
+        page_number: Result<Option<i32>, String>,
+        page_size: Result<Option<i32>, String>,
+    }
+    impl<'a> ListWebhooks<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                filter_auto_subscribe: Ok(None),
+                filter_callback_uri: Ok(None),
+                filter_is_enabled: Ok(None),
+                filter_name: Ok(None),
+                page_number: Ok(None),
+                page_size: Ok(None),
+            }
+        }
+        pub fn filter_auto_subscribe<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.filter_auto_subscribe = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for filter_auto_subscribe failed".to_string()
+                });
+            self
+        }
+        pub fn filter_callback_uri<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.filter_callback_uri = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for filter_callback_uri failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn filter_is_enabled<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.filter_is_enabled = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for filter_is_enabled failed".to_string()
+                });
+            self
+        }
+        pub fn filter_name<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.filter_name = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for filter_name failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn page_number<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i32>,
+        {
+            self.page_number = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `i32` for page_number failed".to_string());
+            self
+        }
+        pub fn page_size<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i32>,
+        {
+            self.page_size = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `i32` for page_size failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v3/webhooks`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::WebhookList>, Error<types::V3ErrorResponse>> {
+            let Self {
+                client,
+                filter_auto_subscribe,
+                filter_callback_uri,
+                filter_is_enabled,
+                filter_name,
+                page_number,
+                page_size,
+            } = self;
+            let filter_auto_subscribe = filter_auto_subscribe
+                .map_err(Error::InvalidRequest)?;
+            let filter_callback_uri = filter_callback_uri
+                .map_err(Error::InvalidRequest)?;
+            let filter_is_enabled = filter_is_enabled.map_err(Error::InvalidRequest)?;
+            let filter_name = filter_name.map_err(Error::InvalidRequest)?;
+            let page_number = page_number.map_err(Error::InvalidRequest)?;
+            let page_size = page_size.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v3/webhooks", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "filter[autoSubscribe]",
+                        &filter_auto_subscribe,
+                    ),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "filter[callbackUri]",
+                        &filter_callback_uri,
+                    ),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "filter[isEnabled]",
+                        &filter_is_enabled,
+                    ),
+                )
+                .query(&progenitor_client::QueryParam::new("filter[name]", &filter_name))
+                .query(&progenitor_client::QueryParam::new("page[number]", &page_number))
+                .query(&progenitor_client::QueryParam::new("page[size]", &page_size))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_webhooks",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
 }
 /// Items consumers will typically use such as the Client and
 /// extension traits.
@@ -24045,7 +24892,7 @@ macro_rules! for_each_endpoint {
         GetConnectionV3, DeleteConnectionV3, ListSubscriptions, CreateSubscription,
         GetSubscription, DeleteSubscription, DeleteUserV3, GetVehicleV3,
         SetChargeLimitV3, StartChargeV3, StopChargeV3, SetDestinationV3, LockV3,
-        UnlockV3, GetCommandExecution, ListSignals, GetSignal }
+        UnlockV3, GetCommandExecution, ListSignals, GetSignal, ListWebhooks }
     };
 }
 /// The operation table: one [`Operation`] constant and one [`Endpoint`] marker type per
@@ -25889,6 +26736,45 @@ pub mod ops {
         type Request = ();
         type Response = types::SignalResource;
     }
+    ///`GET /v3/webhooks` (`list_webhooks`): The application's webhooks, filtered and paged.
+    pub const LIST_WEBHOOKS: Operation = Operation {
+        id: "list_webhooks",
+        tag: "v3-subscriptions",
+        method: Method::Get,
+        host: Host::ManagementV3,
+        path: "/v3/webhooks",
+        path_params: &[],
+        query_params: &[
+            "filter[name]",
+            "filter[callbackUri]",
+            "filter[isEnabled]",
+            "filter[autoSubscribe]",
+            "page[number]",
+            "page[size]",
+        ],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::WebhookList"),
+        batch_path: None,
+    };
+    ///[`LIST_WEBHOOKS`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ListWebhooks;
+    impl ListWebhooks {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v3/webhooks".to_string()
+        }
+    }
+    impl Endpoint for ListWebhooks {
+        const OP: &'static Operation = &LIST_WEBHOOKS;
+        type Request = ();
+        type Response = types::WebhookList;
+    }
     /// Every operation, by path, then method.
     pub const ALL: &[Operation] = &[
         AUTHORIZE,
@@ -25945,5 +26831,6 @@ pub mod ops {
         GET_COMMAND_EXECUTION,
         LIST_SIGNALS,
         GET_SIGNAL,
+        LIST_WEBHOOKS,
     ];
 }

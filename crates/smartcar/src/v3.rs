@@ -329,6 +329,50 @@ impl ApplicationSession {
         .await
     }
 
+    /// The application's webhooks (management API v3, `GET /v3/webhooks`), every page, with
+    /// optional filters: `name` and `callback_uri` match case-insensitively by substring.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// for webhook in app.webhooks(None, None).await? {
+    ///     println!("{} {:?} {:?}", webhook.id, webhook.attributes.name, webhook.attributes.callback_uri);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout, decode and token errors.
+    pub async fn webhooks(
+        &self,
+        name: Option<&str>,
+        callback_uri: Option<&str>,
+    ) -> Result<Vec<types::WebhookResource>, Error> {
+        all_pages(|page| async move {
+            let mut query = vec![
+                ("page[number]", page.to_string()),
+                ("page[size]", PAGE_SIZE.to_string()),
+            ];
+            for (k, v) in [
+                ("filter[name]", name),
+                ("filter[callbackUri]", callback_uri),
+            ] {
+                if let Some(v) = v {
+                    query.push((k, v.to_owned()));
+                }
+            }
+            let call = Call::new(
+                &ops::LIST_WEBHOOKS,
+                self.client().origins(),
+                &ops::ListWebhooks::path(),
+                &query,
+            );
+            let r: Response<types::WebhookList> = self.send(call, None).await?;
+            Ok((r.data.data, has_next(r.data.links.as_ref())))
+        })
+        .await
+    }
+
     /// One webhook subscription by id.
     ///
     /// ```no_run

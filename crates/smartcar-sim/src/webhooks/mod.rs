@@ -52,11 +52,96 @@ pub(crate) fn routes() -> Router<AppState> {
     [
         Route::new(ops::LIST_SUBSCRIPTIONS, s::list).and(ops::CREATE_SUBSCRIPTION, s::create),
         Route::new(ops::GET_SUBSCRIPTION, s::get_one).and(ops::DELETE_SUBSCRIPTION, s::delete_one),
+        Route::new(ops::LIST_WEBHOOKS, list_webhooks),
     ]
     .into_iter()
     .fold(Router::new(), |r, route| {
         route.register(r, crate::v3::wrong_method)
     })
+}
+
+/// `GET /v3/webhooks`: the application's v3 webhooks, filtered and paged. The simulator's
+/// webhooks are always enabled and never auto-subscribe; each delivers its signals as `data`.
+async fn list_webhooks(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+) -> crate::v3::V3Result {
+    use crate::v3::{Page, Query, app_only, invalid, json};
+    let query = Query::parse(raw.as_deref());
+    let flag = |key: &str| match query.last(key) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(invalid(key, "Must be true or false.")),
+    };
+    let body = {
+        let world = state.world();
+        app_only(&state, &world, &headers)?;
+        let (enabled, auto) = (flag("filter[isEnabled]")?, flag("filter[autoSubscribe]")?);
+        let contains = |value: &str, key: &str| {
+            query
+                .last(key)
+                .is_none_or(|f| value.to_lowercase().contains(&f.to_lowercase()))
+        };
+        let page = Page::from_query(&query, "page[number]", "page[size]")?;
+        let matching: Vec<&Webhook> = world
+            .webhooks
+            .values()
+            .filter(|w| {
+                w.version == WebhookVersion::V3
+                    && contains(&w.name, "filter[name]")
+                    && contains(&w.callback_url, "filter[callbackUri]")
+                    && enabled != Some(false)
+                    && auto != Some(true)
+            })
+            .collect();
+        // Links are relative to the management API v3's base URL, as the platform writes them.
+        let base = ops::ListWebhooks::path();
+        let base = base
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(crate::routing::v3_segment()))
+            .unwrap_or(&base)
+            .to_owned();
+        let data = page
+            .slice(&matching)
+            .iter()
+            .map(|w| types::WebhookResource {
+                id: w.id.clone(),
+                type_: "webhook".to_owned(),
+                attributes: types::WebhookResourceAttributes {
+                    name: Some(w.name.clone()),
+                    callback_uri: Some(w.callback_url.clone()),
+                    is_enabled: Some(true),
+                    triggers: Vec::new(),
+                    data: w
+                        .signals
+                        .iter()
+                        .map(|code| types::WebhookSignalRef {
+                            code: Some(code.clone()),
+                            group: None,
+                            name: None,
+                        })
+                        .collect(),
+                    error_callback_uri: None,
+                    auto_subscribe: Some(false),
+                },
+                links: Some(types::WebhookResourceLinks {
+                    self_: Some(format!("{base}/{}", w.id)),
+                }),
+                meta: None,
+            })
+            .collect();
+        let (meta, links) = page.meta_links(matching.len(), |n| {
+            format!("{base}?page[number]={n}&page[size]={}", page.size)
+        });
+        types::WebhookList {
+            data,
+            meta: Some(meta),
+            links: Some(links),
+        }
+    };
+    Ok(json(axum::http::StatusCode::OK, &body))
 }
 
 /// Lowercase hex HMAC-SHA256 of `message` keyed with `key` (`SC-Signature`, challenge
