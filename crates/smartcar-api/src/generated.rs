@@ -24895,8 +24895,9 @@ macro_rules! for_each_endpoint {
         UnlockV3, GetCommandExecution, ListSignals, GetSignal, ListWebhooks }
     };
 }
-/// The operation table: one [`Operation`] constant and one [`Endpoint`] marker type per
-/// operation of the spec, and [`ALL`]. See [`crate::op`].
+/// The operation table: one [`Operation`](crate::op::Operation) constant and one
+/// [`Endpoint`](crate::op::Endpoint) marker type per operation of the spec, and
+/// [`ALL`](crate::ops::ALL). See [`crate::op`].
 pub mod ops {
     use crate::op::{Endpoint, Host, Method, Operation, Security};
     use super::types;
