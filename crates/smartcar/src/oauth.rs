@@ -165,7 +165,7 @@ impl Client {
     /// Exchanges the authorization code of a Connect redirect for tokens.
     ///
     /// ```no_run
-    /// # async fn demo(client: smartcar::Client, code: smartcar::AuthorizationCode) -> Result<(), smartcar::Error> {
+    /// # async fn demo(client: smartcar::Client, code: smartcar::connect::AuthorizationCode) -> Result<(), smartcar::Error> {
     /// let tokens = client.exchange_code(&code).await?;
     /// assert!(!tokens.is_expired());
     /// # Ok(()) }

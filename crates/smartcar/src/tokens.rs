@@ -96,7 +96,7 @@ secret_string!(
 /// How long a refresh token lives (a documented constant: the token endpoint does not say).
 ///
 /// ```no_run
-/// let days = smartcar::REFRESH_TOKEN_LIFETIME.as_secs() / 86_400;
+/// let days = smartcar::tokens::REFRESH_TOKEN_LIFETIME.as_secs() / 86_400;
 /// assert_eq!(days, 60);
 /// ```
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
@@ -107,9 +107,9 @@ pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600)
 ///
 /// ```
 /// use chrono::{Duration, Utc};
-/// let t = smartcar::Tokens {
-///     access_token: smartcar::AccessToken::new("a"),
-///     refresh_token: smartcar::RefreshToken::new("r"),
+/// let t = smartcar::tokens::Tokens {
+///     access_token: smartcar::tokens::AccessToken::new("a"),
+///     refresh_token: smartcar::tokens::RefreshToken::new("r"),
 ///     expires_at: Utc::now() + Duration::hours(2),
 ///     refresh_expires_at: Utc::now() + Duration::days(60),
 /// };
@@ -133,7 +133,7 @@ impl Tokens {
     /// Whether the access token has expired.
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// if tokens.is_expired() {
     ///     println!("refresh first");
     /// }
@@ -146,7 +146,7 @@ impl Tokens {
     /// Whether the access token expires within `margin` from now.
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// let soon = tokens.expires_within(std::time::Duration::from_secs(300));
     /// # let _ = soon;
     /// # }
@@ -158,7 +158,7 @@ impl Tokens {
     /// Whether the access token expires within `margin` of `now`.
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// let now = chrono::Utc::now();
     /// let soon = tokens.expires_within_at(now, std::time::Duration::from_secs(300));
     /// # let _ = soon;
@@ -172,7 +172,7 @@ impl Tokens {
     /// Whether the refresh token has expired (the user must reconnect).
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// if tokens.is_refresh_expired() {
     ///     println!("the user must reconnect through Smartcar Connect");
     /// }
@@ -185,7 +185,7 @@ impl Tokens {
     /// Whether the refresh token has expired at `now`.
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// let in_a_week = chrono::Utc::now() + chrono::Duration::days(7);
     /// let expiring = tokens.is_refresh_expired_at(in_a_week);
     /// # let _ = expiring;
@@ -229,7 +229,7 @@ impl ApplicationToken {
     /// Whether it expires within `margin` from now.
     ///
     /// ```no_run
-    /// # fn demo(app_token: smartcar::ApplicationToken) {
+    /// # fn demo(app_token: smartcar::tokens::ApplicationToken) {
     /// let renew = app_token.expires_within(std::time::Duration::from_secs(60));
     /// # let _ = renew;
     /// # }
@@ -241,7 +241,7 @@ impl ApplicationToken {
     /// Whether it expires within `margin` of `now`.
     ///
     /// ```no_run
-    /// # fn demo(app_token: smartcar::ApplicationToken) {
+    /// # fn demo(app_token: smartcar::tokens::ApplicationToken) {
     /// let renew = app_token.expires_within_at(chrono::Utc::now(), std::time::Duration::from_secs(60));
     /// # let _ = renew;
     /// # }
