@@ -354,7 +354,7 @@ impl AuthorizeBuilder<'_> {
 impl Client {
     /// The Connect re-authentication URL for a vehicle whose connected-services login changed
     /// (`CONNECTED_SERVICES_ACCOUNT` / `AUTHENTICATION_FAILED`; the error's
-    /// [`ApiError::resolution_url`](crate::ApiError::resolution_url) is a partial form of it).
+    /// [`ApiError::resolution_url`](crate::error::ApiError::resolution_url) is a partial form of it).
     /// On success Connect redirects with `vehicle_id` ([`Redirect::VehicleId`]).
     ///
     /// ```

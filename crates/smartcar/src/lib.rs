@@ -9,6 +9,28 @@
 //! - Errors: one [`Error`] with [`Error::kind`]; API errors keep every field Smartcar sends.
 //! - The generated low-level client is [`api`] (and [`Client::low_level`]).
 //!
+//! # Where things are
+//!
+//! The crate root holds only what a program starts from or meets on almost every call:
+//! [`Client`] and [`ClientBuilder`]; the two sessions, [`Session`] (a user's tokens, the v2.0
+//! vehicle API) and [`ApplicationSession`] (the application token, the v3 API); [`Error`] and
+//! [`ErrorKind`]; [`Response`] and [`Meta`] (what every call returns); the values passed to
+//! calls of both API versions, [`Permission`], [`ChargeLimit`], [`Destination`], [`Vin`];
+//! [`Redirect`] (matched right after [`Client::handle_redirect`]); and [`api`]. Every other item
+//! has exactly one path, in the module of the task it belongs to:
+//!
+//! | Module | For |
+//! |---|---|
+//! | [`connect`] | the authorization URL and its options, `State`, the authorization code, exchange options |
+//! | [`tokens`] | access, refresh and application tokens, and their lifetimes |
+//! | [`store`] | where a [`Session`] keeps tokens: the [`store::TokenStore`] trait, the memory and SQL stores, encryption at rest |
+//! | [`v2`] | the Vehicle API v2.0: [`v2::Vehicle`], batch requests, the vehicle stream |
+//! | [`v3`] | the Vehicle API v3: [`v3::UserV3`], [`v3::VehicleV3`], signals and their codes |
+//! | [`management`] | the management API (application management token): connections |
+//! | [`webhooks`] | verifying webhook deliveries (and an axum extractor) |
+//! | [`config`] | client configuration: hosts, mode, units, retries, clock and sleep, timing constants |
+//! | [`error`] | the details an [`Error`] carries (API, OAuth, Connect, decode, transport) |
+//!
 //! The v2 authorization-code flow:
 //!
 //! ```no_run
@@ -33,9 +55,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Tokens and vehicles: a [`Session`] keeps one user's tokens in a [`TokenStore`], refreshes
-//! ahead of expiry (once for any number of concurrent callers) and saves the rotated refresh
-//! token before using the new access token. [`Vehicle::batch`] reads several things in one
+//! Tokens and vehicles: a [`Session`] keeps one user's tokens in a [`store::TokenStore`],
+//! refreshes ahead of expiry (once for any number of concurrent callers) and saves the rotated
+//! refresh token before using the new access token. [`v2::Vehicle::batch`] reads several things in one
 //! request, with one `Result` per read:
 //!
 //! ```no_run
@@ -99,8 +121,8 @@
 //! credentials are set; `crates/smartcar-example-web` is an axum web app (Connect login, the
 //! code and `user_id` flows, a vehicle table with a Lock button, webhooks).
 //!
-//! Choosing a token store (where a [`Session`] keeps a user's tokens; see [`TokenStore`]):
-//! - [`MemoryTokenStore`]: tests, examples, a process that may lose tokens on restart.
+//! Choosing a token store (where a [`Session`] keeps a user's tokens; see [`store`]):
+//! - [`store::MemoryTokenStore`]: tests, examples, a process that may lose tokens on restart.
 //! - `SqliteTokenStore` (feature `sqlite`): a file, nothing to run; the durable default for one
 //!   process.
 //! - `PostgresTokenStore` (feature `postgres`): several instances of a service; a refresh is
@@ -108,8 +130,8 @@
 //!   holder's connection dies, or after a lease timeout).
 //! - `TokenCipher` (feature `encryption`): the SQL stores encrypt token values at rest with your
 //!   key (off by default).
-//! - Your own database: implement [`TokenStore`]; override
-//!   [`TokenStore::lock_for_refresh`] for cross-process single flight.
+//! - Your own database: implement [`store::TokenStore`]; override
+//!   [`store::TokenStore::lock_for_refresh`] for cross-process single flight.
 //!
 //! ```no_run
 //! # async fn demo(client: smartcar::Client, tokens: smartcar::tokens::Tokens) -> Result<(), smartcar::Error> {
@@ -191,29 +213,31 @@ pub(crate) use {
     tokens::{AccessToken, RefreshToken, Tokens},
 };
 
-/// Smartcar Connect: the authorization URL a user is sent to, and what comes back.
-///
-/// [`Client::authorize`] returns an [`AuthorizeBuilder`] (scopes, mode, make, single select,
-/// flags, …) whose `build()` gives an [`AuthorizationUrl`]: the URL and the [`State`] to keep in
-/// the user's session. [`Client::handle_redirect`] reads the redirect back into a
-/// [`Redirect`](crate::Redirect) (at the crate root: it is matched right away), whose
-/// [`AuthorizationCode`] [`Client::exchange_code`] trades for tokens ([`ExchangeOptions`] for
-/// [`Client::exchange_code_with`]).
-///
-/// ```no_run
-/// # fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
-/// use smartcar::Permission;
-/// use smartcar::connect::{AuthorizationUrl, ScopeRequest};
-///
-/// let auth: AuthorizationUrl = client
-///     .authorize()
-///     .scope(ScopeRequest::required(Permission::ReadOdometer))
-///     .scope(ScopeRequest::optional(Permission::ReadLocation))
-///     .build()?;
-/// println!("send the browser to {}", auth.url);
-/// # Ok(()) }
-/// ```
 pub mod connect {
+    //! Smartcar Connect: the authorization URL a user is sent to, and what comes back.
+    //!
+    //! [`Client::authorize`](crate::Client::authorize) returns an [`AuthorizeBuilder`] (scopes, mode, make, single select,
+    //! flags, …) whose `build()` gives an [`AuthorizationUrl`]: the URL and the [`State`] to keep in
+    //! the user's session. [`Client::handle_redirect`](crate::Client::handle_redirect) reads the redirect back into a
+    //! [`Redirect`] (at the crate root: it is matched right away), whose
+    //! [`AuthorizationCode`] [`Client::exchange_code`](crate::Client::exchange_code) trades for
+    //! tokens ([`ExchangeOptions`] for
+    //! [`Client::exchange_code_with`](crate::Client::exchange_code_with)).
+    //!
+    //! ```no_run
+    //! # fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+    //! use smartcar::Permission;
+    //! use smartcar::connect::{AuthorizationUrl, ScopeRequest};
+    //!
+    //! let auth: AuthorizationUrl = client
+    //!     .authorize()
+    //!     .scope(ScopeRequest::required(Permission::ReadOdometer))
+    //!     .scope(ScopeRequest::optional(Permission::ReadLocation))
+    //!     .build()?;
+    //! println!("send the browser to {}", auth.url);
+    //! # Ok(()) }
+    //! ```
+
     pub use crate::connect_impl::{
         AuthorizationCode, AuthorizationUrl, AuthorizeBuilder, ScopeRequest, State,
     };
@@ -223,29 +247,30 @@ pub mod connect {
     pub(crate) use crate::connect_impl::*;
 }
 
-/// Where a [`Session`](crate::Session) keeps one user's tokens between calls and restarts.
-///
-/// - [`MemoryTokenStore`]: tests, examples, a process that may lose tokens on restart.
-/// - `SqliteTokenStore` (feature `sqlite`): a file, nothing to run; the durable default for one
-///   process.
-/// - `PostgresTokenStore` (feature `postgres`): several instances of a service; a refresh is
-///   single-flight across all of them.
-/// - `TokenCipher` (feature `encryption`): the SQL stores encrypt token values at rest.
-/// - Your own database: implement [`TokenStore`] (override [`TokenStore::lock_for_refresh`] for
-///   cross-process single flight).
-///
-/// ```no_run
-/// # async fn demo(client: smartcar::Client, tokens: smartcar::tokens::Tokens) -> Result<(), smartcar::Error> {
-/// use std::sync::Arc;
-/// use smartcar::Session;
-/// use smartcar::store::{MemoryTokenStore, TokenStore};
-///
-/// let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
-/// let session = Session::create(&client, store, "user-42", tokens).await?;
-/// # let _ = session;
-/// # Ok(()) }
-/// ```
 pub mod store {
+    //! Where a [`Session`](crate::Session) keeps one user's tokens between calls and restarts.
+    //!
+    //! - [`MemoryTokenStore`]: tests, examples, a process that may lose tokens on restart.
+    //! - `SqliteTokenStore` (feature `sqlite`): a file, nothing to run; the durable default for one
+    //!   process.
+    //! - `PostgresTokenStore` (feature `postgres`): several instances of a service; a refresh is
+    //!   single-flight across all of them.
+    //! - `TokenCipher` (feature `encryption`): the SQL stores encrypt token values at rest.
+    //! - Your own database: implement [`TokenStore`] (override [`TokenStore::lock_for_refresh`] for
+    //!   cross-process single flight).
+    //!
+    //! ```no_run
+    //! # async fn demo(client: smartcar::Client, tokens: smartcar::tokens::Tokens) -> Result<(), smartcar::Error> {
+    //! use std::sync::Arc;
+    //! use smartcar::Session;
+    //! use smartcar::store::{MemoryTokenStore, TokenStore};
+    //!
+    //! let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
+    //! let session = Session::create(&client, store, "user-42", tokens).await?;
+    //! # let _ = session;
+    //! # Ok(()) }
+    //! ```
+
     /// The `sqlx` the SQL token stores are built on (to hand them a pool of your own).
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub use sqlx;
@@ -266,40 +291,42 @@ pub mod store {
     pub(crate) use crate::store_impl::*;
 }
 
-/// The Vehicle API v2.0 with a user's tokens: a [`Vehicle`] handle from
-/// [`Session::vehicle`](crate::Session::vehicle), its reads, commands and [`Vehicle::batch`].
-///
-/// ```no_run
-/// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
-/// use smartcar::v2::{BatchResponse, Vehicle};
-///
-/// for id in session.vehicle_ids(None, None).await?.data.vehicles {
-///     let vehicle: Vehicle = session.vehicle(id)?;
-///     let batch: BatchResponse = vehicle.batch().odometer().battery().send().await?;
-///     println!("{} km", batch.odometer()?.data.distance);
-/// }
-/// # Ok(()) }
-/// ```
 pub mod v2 {
+    //! The Vehicle API v2.0 with a user's tokens: a [`Vehicle`] handle from
+    //! [`Session::vehicle`](crate::Session::vehicle), its reads, commands and [`Vehicle::batch`].
+    //!
+    //! ```no_run
+    //! # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
+    //! use smartcar::v2::{BatchResponse, Vehicle};
+    //!
+    //! for id in session.vehicle_ids(None, None).await?.data.vehicles {
+    //!     let vehicle: Vehicle = session.vehicle(id)?;
+    //!     let batch: BatchResponse = vehicle.batch().odometer().battery().send().await?;
+    //!     println!("{} km", batch.odometer()?.data.distance);
+    //! }
+    //! # Ok(()) }
+    //! ```
+
     pub use crate::vehicle::{BatchBuilder, BatchResponse, Vehicle, VehicleStream};
 }
 
-/// The Vehicle API v3 with an application token (the machine-to-machine flow): a [`UserV3`]
-/// from [`ApplicationSession::user`](crate::ApplicationSession::user), its [`VehicleV3`]s,
-/// typed [`Signal`]s and commands.
-///
-/// ```no_run
-/// # async fn demo(app: smartcar::ApplicationSession, user_id: String) -> Result<(), smartcar::Error> {
-/// use smartcar::v3::SignalCode;
-///
-/// let user = app.user(user_id)?;
-/// for vehicle_id in user.vehicle_ids().await? {
-///     let soc = user.vehicle(vehicle_id)?.signal(SignalCode::TractionbatteryStateofcharge).await?;
-///     println!("{:?} {:?}", soc.number(), soc.unit());
-/// }
-/// # Ok(()) }
-/// ```
 pub mod v3 {
+    //! The Vehicle API v3 with an application token (the machine-to-machine flow): a [`UserV3`]
+    //! from [`ApplicationSession::user`](crate::ApplicationSession::user), its [`VehicleV3`]s,
+    //! typed [`Signal`]s and commands.
+    //!
+    //! ```no_run
+    //! # async fn demo(app: smartcar::ApplicationSession, user_id: String) -> Result<(), smartcar::Error> {
+    //! use smartcar::v3::SignalCode;
+    //!
+    //! let user = app.user(user_id)?;
+    //! for vehicle_id in user.vehicle_ids().await? {
+    //!     let soc = user.vehicle(vehicle_id)?.signal(SignalCode::TractionbatteryStateofcharge).await?;
+    //!     println!("{:?} {:?}", soc.number(), soc.unit());
+    //! }
+    //! # Ok(()) }
+    //! ```
+
     pub use crate::v3_impl::{Signal, USER_ID_SKEW, UserIdError, UserV3, VehicleV3};
 
     /// A v3 signal code, e.g. [`SignalCode::OdometerTraveleddistance`]. Unknown codes are kept
@@ -310,26 +337,27 @@ pub mod v3 {
     pub(crate) use crate::v3_impl::*;
 }
 
-/// How a [`Client`](crate::Client) is configured: hosts ([`Origins`]), [`Mode`], [`UnitSystem`],
-/// retries ([`RetryPolicy`]), time ([`Sleep`], [`Clock`]), and the SDK's timing constants.
-///
-/// ```no_run
-/// # fn demo() -> Result<(), smartcar::Error> {
-/// use std::time::Duration;
-/// use smartcar::Client;
-/// use smartcar::config::{Mode, RetryPolicy};
-///
-/// let client = Client::builder()
-///     .client_id("id")
-///     .client_secret("secret")
-///     .redirect_uri("https://example.com/callback")
-///     .mode(Mode::Simulated)
-///     .retry_policy(RetryPolicy::default().max_attempts(5).max_backoff(Duration::from_secs(10)))
-///     .build()?;
-/// # let _ = client;
-/// # Ok(()) }
-/// ```
 pub mod config {
+    //! How a [`Client`](crate::Client) is configured: hosts ([`Origins`]), [`Mode`], [`UnitSystem`],
+    //! retries ([`RetryPolicy`]), time ([`Sleep`], [`Clock`]), and the SDK's timing constants.
+    //!
+    //! ```no_run
+    //! # fn demo() -> Result<(), smartcar::Error> {
+    //! use std::time::Duration;
+    //! use smartcar::Client;
+    //! use smartcar::config::{Mode, RetryPolicy};
+    //!
+    //! let client = Client::builder()
+    //!     .client_id("id")
+    //!     .client_secret("secret")
+    //!     .redirect_uri("https://example.com/callback")
+    //!     .mode(Mode::Simulated)
+    //!     .retry_policy(RetryPolicy::default().max_attempts(5).max_backoff(Duration::from_secs(10)))
+    //!     .build()?;
+    //! # let _ = client;
+    //! # Ok(()) }
+    //! ```
+
     pub use crate::client::{ClientSecret, DEFAULT_TIMEOUT};
     pub use crate::config_impl::{Mode, Origins, RetryPolicy, UnitSystem};
     pub use crate::oauth::REFRESH_RETRY_WINDOW;
@@ -342,23 +370,24 @@ pub mod config {
     pub(crate) use crate::config_impl::*;
 }
 
-/// The details an [`Error`](crate::Error) carries: API errors with every field Smartcar sends
-/// ([`ApiError`]), token-endpoint errors ([`OAuthError`]), Connect errors ([`ConnectError`]),
-/// undecodable bodies ([`DecodeError`]), and the kind of a transport failure ([`TransportKind`]).
-///
-/// ```no_run
-/// # async fn demo(vehicle: smartcar::v2::Vehicle) {
-/// use smartcar::ErrorKind;
-///
-/// if let Err(e) = vehicle.lock().await {
-///     match (e.kind(), e.api()) {
-///         (ErrorKind::Api, Some(api)) => println!("{} {:?}", api.status, api.code),
-///         (kind, _) => println!("{kind:?}: {e}"),
-///     }
-/// }
-/// # }
-/// ```
 pub mod error {
+    //! The details an [`Error`] carries: API errors with every field Smartcar sends
+    //! ([`ApiError`]), token-endpoint errors ([`OAuthError`]), Connect errors ([`ConnectError`]),
+    //! undecodable bodies ([`DecodeError`]), and the kind of a transport failure ([`TransportKind`]).
+    //!
+    //! ```no_run
+    //! # async fn demo(vehicle: smartcar::v2::Vehicle) {
+    //! use smartcar::ErrorKind;
+    //!
+    //! if let Err(e) = vehicle.lock().await {
+    //!     match (e.kind(), e.api()) {
+    //!         (ErrorKind::Api, Some(api)) => println!("{} {:?}", api.status, api.code),
+    //!         (kind, _) => println!("{kind:?}: {e}"),
+    //!     }
+    //! }
+    //! # }
+    //! ```
+
     pub use crate::error_impl::{
         ApiError, BodyShape, ConnectError, DecodeError, OAuthError, TransportKind,
     };

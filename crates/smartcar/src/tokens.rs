@@ -17,7 +17,7 @@ macro_rules! secret_string {
         /// from memory when dropped (copies made with `secret().to_owned()` are not).
         ///
         /// ```no_run
-        #[doc = concat!("let value = smartcar::", stringify!($name), "::new(\"example\");")]
+        #[doc = concat!("let value = smartcar::tokens::", stringify!($name), "::new(\"example\");")]
         #[doc = concat!("assert_eq!(format!(\"{value:?}\"), \"", stringify!($name), "([redacted])\");")]
         /// assert_eq!(value.secret(), "example");
         /// ```
@@ -50,7 +50,7 @@ macro_rules! secret_string {
             /// Wraps a value.
             ///
             /// ```no_run
-            #[doc = concat!("let value = smartcar::", stringify!($name), "::new(\"example\");")]
+            #[doc = concat!("let value = smartcar::tokens::", stringify!($name), "::new(\"example\");")]
             /// # let _ = value;
             /// ```
             pub fn new(value: impl Into<String>) -> Self {
@@ -63,7 +63,7 @@ macro_rules! secret_string {
             /// Never log or display it.
             ///
             /// ```no_run
-            #[doc = concat!("# let value = smartcar::", stringify!($name), "::new(\"example\");")]
+            #[doc = concat!("# let value = smartcar::tokens::", stringify!($name), "::new(\"example\");")]
             /// let header = format!("Bearer {}", value.secret());
             /// # let _ = header;
             /// ```

@@ -881,7 +881,7 @@ impl VehicleV3 {
     }
 
     /// Sends a destination to the navigation system (`control_navigation`); the same name and
-    /// argument as [`Vehicle::set_destination`](crate::Vehicle::set_destination).
+    /// argument as [`Vehicle::set_destination`](crate::v2::Vehicle::set_destination).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {

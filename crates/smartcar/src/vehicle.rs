@@ -443,7 +443,7 @@ impl Vehicle {
     }
 
     /// Sends a destination to the navigation system (`control_navigation`); the same name and
-    /// argument as [`VehicleV3::set_destination`](crate::VehicleV3::set_destination).
+    /// argument as [`VehicleV3::set_destination`](crate::v3::VehicleV3::set_destination).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {

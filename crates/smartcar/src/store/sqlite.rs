@@ -128,7 +128,7 @@ impl SqliteTokenStore {
     }
 
     /// This store, encrypting the token values it writes with `cipher` (see
-    /// [`crate::TokenCipher`]). Rows written in clear remain readable, unless
+    /// [`TokenCipher`](crate::store::TokenCipher)). Rows written in clear remain readable, unless
     /// [`require_encryption`](Self::require_encryption) is set too.
     ///
     /// ```no_run
@@ -145,7 +145,7 @@ impl SqliteTokenStore {
     }
 
     /// This store, refusing rows stored in clear: `load` (and the read-back of a
-    /// compare-and-swap) returns [`Error::TokenStore`] with a [`crate::ClearTokensRefused`]
+    /// compare-and-swap) returns [`Error::TokenStore`] with a [`ClearTokensRefused`](crate::store::ClearTokensRefused)
     /// source instead of the tokens. Use it with [`with_cipher`](Self::with_cipher) once
     /// every row is encrypted ([`encrypt_clear_rows`](Self::encrypt_clear_rows)), so that
     /// someone who can write to the database but lacks the key cannot plant tokens of their
