@@ -396,6 +396,60 @@ pub mod error {
     pub(crate) use crate::error_impl::*;
 }
 
+/// One public path per item: the module paths compile, and the old crate-root paths and the
+/// implementation modules do not.
+///
+/// ```
+/// #[allow(unused_imports)]
+/// use smartcar::{
+///     ApplicationSession, ChargeLimit, Client, ClientBuilder, Destination, Error, ErrorKind, Meta,
+///     Permission, Redirect, Response, Session, Vin, api,
+///     config::{
+///         Clock, ClientSecret, DEFAULT_REFRESH_SKEW, DEFAULT_TIMEOUT, Method, Mode, Origins,
+///         REFRESH_RETRY_WINDOW, RetryPolicy, Sleep, SystemClock, TokioSleep, UnitSystem,
+///     },
+///     connect::{
+///         AuthorizationCode, AuthorizationUrl, AuthorizeBuilder, ExchangeOptions, ScopeRequest,
+///         State,
+///     },
+///     error::{ApiError, BodyShape, ConnectError, DecodeError, OAuthError, TransportKind},
+///     management::{ConnectionFilter, ConnectionStream, Management},
+///     store::{
+///         BoxFuture, CasOutcome, HeldLock, MemoryTokenStore, RefreshLock, TokenStore,
+///         store_key_hash,
+///     },
+///     tokens::{
+///         AccessToken, ApplicationToken, ApplicationTokenValue, REFRESH_TOKEN_LIFETIME,
+///         RefreshToken, Tokens,
+///     },
+///     v2::{BatchBuilder, BatchResponse, Vehicle, VehicleStream},
+///     v3::{Signal, SignalCode, USER_ID_SKEW, UserIdError, UserV3, VehicleV3},
+///     webhooks::WebhookVerifier,
+/// };
+/// ```
+///
+/// ```compile_fail,E0432
+/// use smartcar::Tokens; // now smartcar::tokens::Tokens
+/// ```
+///
+/// ```compile_fail,E0432
+/// use smartcar::Vehicle; // now smartcar::v2::Vehicle
+/// ```
+///
+/// ```compile_fail,E0603
+/// use smartcar::error::Error; // only at the root
+/// ```
+///
+/// ```compile_fail,E0603
+/// use smartcar::connect::Redirect; // only at the root
+/// ```
+///
+/// ```compile_fail,E0603
+/// use smartcar::connect_impl::State; // implementation modules are private
+/// ```
+#[cfg(doctest)]
+pub struct OnePathPerItem;
+
 /// The README's Rust examples, compiled as doc-tests so that they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
