@@ -216,13 +216,13 @@ pub(crate) use {
 pub mod connect {
     //! Smartcar Connect: the authorization URL a user is sent to, and what comes back.
     //!
-    //! [`Client::authorize`](crate::Client::authorize) returns an [`AuthorizeBuilder`] (scopes, mode, make, single select,
-    //! flags, …) whose `build()` gives an [`AuthorizationUrl`]: the URL and the [`State`] to keep in
-    //! the user's session. [`Client::handle_redirect`](crate::Client::handle_redirect) reads the redirect back into a
-    //! [`Redirect`] (at the crate root: it is matched right away), whose
-    //! [`AuthorizationCode`] [`Client::exchange_code`](crate::Client::exchange_code) trades for
-    //! tokens ([`ExchangeOptions`] for
-    //! [`Client::exchange_code_with`](crate::Client::exchange_code_with)).
+    //! [`Client::authorize`](crate::Client::authorize) returns an [`AuthorizeBuilder`] (scopes,
+    //! mode, make, single select, flags, …) whose `build()` gives an [`AuthorizationUrl`]: the URL
+    //! and the [`State`] to keep in the user's session.
+    //! [`Client::handle_redirect`](crate::Client::handle_redirect) reads the redirect back into a
+    //! [`Redirect`] (at the crate root: it is matched right away), whose [`AuthorizationCode`]
+    //! [`Client::exchange_code`](crate::Client::exchange_code) trades for tokens
+    //! ([`ExchangeOptions`] for [`Client::exchange_code_with`](crate::Client::exchange_code_with)).
     //!
     //! ```no_run
     //! # fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
