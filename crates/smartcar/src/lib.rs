@@ -338,8 +338,10 @@ pub mod v3 {
 }
 
 pub mod config {
-    //! How a [`Client`](crate::Client) is configured: hosts ([`Origins`]), [`Mode`], [`UnitSystem`],
-    //! retries ([`RetryPolicy`]), time ([`Sleep`], [`Clock`]), and the SDK's timing constants.
+    //! How a [`Client`](crate::Client) is configured: hosts ([`Origins`]), [`Mode`],
+    //! [`UnitSystem`], retries ([`RetryPolicy`]), time ([`Sleep`], [`Clock`]), and the SDK's
+    //! timing constants. A [`Sleep`] of your own returns a
+    //! [`store::BoxFuture`](crate::store::BoxFuture), the boxed future the token stores use too.
     //!
     //! ```no_run
     //! # fn demo() -> Result<(), smartcar::Error> {
