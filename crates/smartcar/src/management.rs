@@ -1,4 +1,16 @@
 //! The management API v2.0 (application management token): the application's connections.
+//! Start with [`Client::management`](crate::Client::management).
+//!
+//! ```no_run
+//! # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+//! use smartcar::management::ConnectionFilter;
+//!
+//! let management = client.management("application-management-token");
+//! let filter = ConnectionFilter { user_id: Some("a-user-id".into()), ..Default::default() };
+//! let page = management.connections_page(&filter, None).await?;
+//! println!("{} connections", page.data.connections.len());
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 

@@ -1,4 +1,19 @@
-//! Tokens: a user's access and refresh tokens, and the application token of the M2M flow.
+//! Tokens: a user's access and refresh tokens ([`Tokens`], from
+//! [`Client::exchange_code`](crate::Client::exchange_code)), and the application token of the M2M
+//! flow ([`ApplicationToken`]). Token values are secret newtypes whose `Debug` shows
+//! `[redacted]`; [`REFRESH_TOKEN_LIFETIME`] is how long a refresh token lives.
+//!
+//! ```no_run
+//! # async fn demo(client: smartcar::Client, code: smartcar::connect::AuthorizationCode) -> Result<(), smartcar::Error> {
+//! use smartcar::tokens::Tokens;
+//!
+//! let tokens: Tokens = client.exchange_code(&code).await?;
+//! if tokens.is_refresh_expired() {
+//!     println!("send the user through Connect again");
+//! }
+//! println!("{tokens:?}"); // the values show as [redacted]
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 use std::time::Duration;
