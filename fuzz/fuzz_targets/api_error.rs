@@ -10,7 +10,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use smartcar::{ApiError, BodyShape};
+use smartcar::error::{ApiError, BodyShape};
 
 fuzz_target!(|data: &[u8]| {
     let m = common::parse(data, 500);

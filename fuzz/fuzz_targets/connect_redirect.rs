@@ -8,7 +8,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use smartcar::{Client, ErrorKind, Redirect, State};
+use smartcar::{Client, ErrorKind, Redirect};
+use smartcar::connect::State;
 
 const STATE: &str = "st-Zq81";
 

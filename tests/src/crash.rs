@@ -7,7 +7,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use smartcar::{BoxFuture, CasOutcome, Error, RefreshToken, TokenStore, Tokens};
+use smartcar::Error;
+use smartcar::store::{BoxFuture, CasOutcome, TokenStore};
+use smartcar::tokens::{RefreshToken, Tokens};
 
 /// A step of a refresh, as the store sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,7 +18,8 @@ pub mod trace;
 pub mod flow {
     use std::sync::Arc;
 
-    use smartcar::{Client, MemoryTokenStore, Permission, Redirect, Session};
+    use smartcar::store::MemoryTokenStore;
+    use smartcar::{Client, Permission, Redirect, Session};
     use smartcar_sim::{ApproveOptions, Simulator};
 
     /// The redirect URI of the authorization-code flow registered in the simulator.

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use smartcar::{
-    AccessToken, CasOutcome, Client, Redirect, RefreshToken, Session, TokenStore, Tokens,
-};
+use smartcar::store::{CasOutcome, TokenStore};
+use smartcar::tokens::{AccessToken, RefreshToken, Tokens};
+use smartcar::{Client, Redirect, Session};
 use smartcar_sim::{ApproveOptions, Simulator};
 
 use crate::flow::{CALLBACK, PERMISSIONS, client_for};
@@ -319,7 +319,7 @@ pub type EncryptClearRows = Arc<
 /// `strict` has a cipher and requires encryption, `encrypt` is `encrypt_clear_rows` of a store
 /// with the same cipher.
 ///
-/// - a clear row is refused by `strict` with [`smartcar::ClearTokensRefused`] as the source of
+/// - a clear row is refused by `strict` with [`smartcar::store::ClearTokensRefused`] as the source of
 ///   an [`smartcar::ErrorKind::TokenStore`] error that names the key's hash, never the key or a
 ///   token, and says what to do;
 /// - what `strict` writes it reads back; `clear` cannot read it;
@@ -344,15 +344,16 @@ pub async fn require_encryption(
     assert_eq!(e.kind(), smartcar::ErrorKind::TokenStore, "{name}: {e}");
     let refused = e
         .source()
-        .and_then(|s| s.downcast_ref::<smartcar::ClearTokensRefused>())
+        .and_then(|s| s.downcast_ref::<smartcar::store::ClearTokensRefused>())
         .unwrap_or_else(|| panic!("{name}: typed source: {e:?}"));
-    assert_eq!(refused.key_hash(), smartcar::store_key_hash(key));
+    assert_eq!(refused.key_hash(), smartcar::store::store_key_hash(key));
     let shown = format!("{e} {e:?}");
     for secret in [key, old.access_token.secret(), old.refresh_token.secret()] {
         assert!(!shown.contains(secret), "{name}: {shown}");
     }
     assert!(
-        shown.contains("encrypt_clear_rows") && shown.contains(&smartcar::store_key_hash(key)),
+        shown.contains("encrypt_clear_rows")
+            && shown.contains(&smartcar::store::store_key_hash(key)),
         "{name}: says what to do, and which key: {e}"
     );
 

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use smartcar::{Session, TokenStore};
+use smartcar::Session;
+use smartcar::store::TokenStore;
 use smartcar_sim::Simulator;
 use smartcar_tests::flow::{CALLBACK, client_for, client_on_system_clock, connect};
 use tokio::sync::Barrier;

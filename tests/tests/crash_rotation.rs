@@ -20,7 +20,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smartcar::{ErrorKind, MemoryTokenStore, Session, TokenStore};
+use smartcar::store::{MemoryTokenStore, TokenStore};
+use smartcar::{ErrorKind, Session};
 use smartcar_sim::{Fault, Simulator};
 use smartcar_tests::crash::{FileStore, Step};
 use smartcar_tests::flow::{CALLBACK, client_for, connect};
@@ -37,7 +38,7 @@ fn store_path(name: &str) -> PathBuf {
 
 /// A simulator, and a store file holding a connected user's tokens whose access token has
 /// expired (so the next call refreshes).
-async fn setup(name: &str) -> (Simulator, PathBuf, smartcar::Tokens) {
+async fn setup(name: &str) -> (Simulator, PathBuf, smartcar::tokens::Tokens) {
     let sim = Simulator::start().await.unwrap();
     let client = client_for(&sim, CALLBACK).build().unwrap();
     let (_session, memory) = connect(&sim, &client).await;

@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smartcar::{Error, ErrorKind, TokenStore};
+use smartcar::store::TokenStore;
+use smartcar::{Error, ErrorKind};
 use smartcar_sim::{Fault, Simulator};
 use smartcar_tests::flow::{CALLBACK, client_for, connect};
 
@@ -28,8 +29,8 @@ const SLOW: Duration = Duration::from_millis(2500);
 #[derive(Clone, Default)]
 struct NoSleep(Arc<Mutex<Vec<Duration>>>);
 
-impl smartcar::Sleep for NoSleep {
-    fn sleep(&self, d: Duration) -> smartcar::BoxFuture<'static, ()> {
+impl smartcar::config::Sleep for NoSleep {
+    fn sleep(&self, d: Duration) -> smartcar::store::BoxFuture<'static, ()> {
         self.0.lock().unwrap().push(d);
         Box::pin(async {})
     }

@@ -2,9 +2,9 @@
 //! locally, with `ErrorKind::InvalidInput` (or `Configuration` for the client's own settings)
 //! and a message naming what is wrong — and nothing reaches the platform.
 
+use smartcar::connect::ExchangeOptions;
 use smartcar::{
-    ApplicationSession, ChargeLimit, Client, Destination, Error, ErrorKind, ExchangeOptions,
-    Permission,
+    ApplicationSession, ChargeLimit, Client, Destination, Error, ErrorKind, Permission,
 };
 use smartcar_sim::Simulator;
 use smartcar_tests::flow::{CALLBACK, client_for, connect};
@@ -141,7 +141,7 @@ async fn bad_input_is_refused_locally() {
                 .build(),
         );
         assert!(message.contains("redirect URI"), "{message}");
-        let code = smartcar::AuthorizationCode::new("a-code-that-is-never-sent");
+        let code = smartcar::connect::AuthorizationCode::new("a-code-that-is-never-sent");
         invalid(
             "exchange redirect URI",
             client
@@ -161,7 +161,7 @@ async fn bad_input_is_refused_locally() {
         "management limit",
         management
             .connections_page(
-                &smartcar::ConnectionFilter {
+                &smartcar::management::ConnectionFilter {
                     limit: Some(0),
                     ..Default::default()
                 },

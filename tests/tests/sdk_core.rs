@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smartcar::{
-    ApplicationSession, Error, ErrorKind, Permission, Redirect, RetryPolicy, TokenStore,
-};
+use smartcar::config::RetryPolicy;
+use smartcar::store::TokenStore;
+use smartcar::{ApplicationSession, Error, ErrorKind, Permission, Redirect};
 use smartcar_sim::{ApproveOptions, Fault, Simulator};
 use smartcar_tests::flow::{CALLBACK, client_for, client_on_system_clock, connect};
 
@@ -17,8 +17,8 @@ const SECURITY: &str = smartcar_api::ops::CONTROL_SECURITY.path;
 #[derive(Clone, Default)]
 struct RecordingSleep(Arc<Mutex<Vec<Duration>>>);
 
-impl smartcar::Sleep for RecordingSleep {
-    fn sleep(&self, d: Duration) -> smartcar::BoxFuture<'static, ()> {
+impl smartcar::config::Sleep for RecordingSleep {
+    fn sleep(&self, d: Duration) -> smartcar::store::BoxFuture<'static, ()> {
         self.0.lock().unwrap().push(d);
         Box::pin(async {})
     }
@@ -53,11 +53,14 @@ async fn v2_flow_with_refresh_and_rotation() {
     assert_eq!(vehicle.vin().await.unwrap().data.vin, expected.vin);
     let odo = vehicle.odometer().await.unwrap();
     assert!((odo.data.distance - expected.odometer_km).abs() < 0.01);
-    assert_eq!(odo.meta.unit_system, Some(smartcar::UnitSystem::Metric));
+    assert_eq!(
+        odo.meta.unit_system,
+        Some(smartcar::config::UnitSystem::Metric)
+    );
     assert!(odo.meta.data_age.is_some() && odo.meta.request_id.is_some());
     let miles = vehicle
         .clone()
-        .with_unit_system(smartcar::UnitSystem::Imperial)
+        .with_unit_system(smartcar::config::UnitSystem::Imperial)
         .odometer()
         .await
         .unwrap();
@@ -215,7 +218,7 @@ async fn bad_responses_become_typed_errors() {
     let api = e.api().expect("an API error");
     assert_eq!(
         (api.status, api.shape),
-        (502, smartcar::BodyShape::Unrecognized)
+        (502, smartcar::error::BodyShape::Unrecognized)
     );
     assert!(
         api.request_id.is_some(),
@@ -279,7 +282,7 @@ async fn m2m_flow_user_id_redirect_and_application_token() {
     let auth = client
         .authorize()
         .scopes([Permission::ReadVehicleInfo, Permission::ReadOdometer])
-        .mode(smartcar::Mode::Simulated)
+        .mode(smartcar::config::Mode::Simulated)
         .build()
         .unwrap();
     let redirect = sim
@@ -347,7 +350,9 @@ async fn secrets_never_reach_debug_output() {
         assert!(!printed.contains(secret), "secret in {printed}");
     }
     let e: Error = client
-        .exchange_code(&smartcar::AuthorizationCode::new("not-a-real-code-123"))
+        .exchange_code(&smartcar::connect::AuthorizationCode::new(
+            "not-a-real-code-123",
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OAuth);
@@ -404,7 +409,7 @@ async fn v3_user_handle_signals_and_commands() {
     let signals = vehicle.signals().await.unwrap();
     assert!(signals.len() > 10, "{} signals", signals.len());
     let odo = vehicle
-        .signal(smartcar::SignalCode::OdometerTraveleddistance)
+        .signal(smartcar::v3::SignalCode::OdometerTraveleddistance)
         .await
         .unwrap();
     assert!(odo.is_success());
@@ -579,18 +584,18 @@ async fn vehicle_stream_batch_permissions_and_escape_hatch() {
 
     // Escape hatch: any path, same auth and errors.
     let raw = vehicle
-        .request(smartcar::Method::GET, "/odometer", None)
+        .request(smartcar::config::Method::GET, "/odometer", None)
         .await
         .unwrap();
     assert!(raw.data["distance"].is_number());
     let e = vehicle
-        .request(smartcar::Method::GET, "/no/such/path", None)
+        .request(smartcar::config::Method::GET, "/no/such/path", None)
         .await
         .unwrap_err();
     assert_eq!(e.status(), Some(404));
     assert_eq!(
         vehicle
-            .request(smartcar::Method::GET, "odometer", None)
+            .request(smartcar::config::Method::GET, "odometer", None)
             .await
             .unwrap_err()
             .kind(),

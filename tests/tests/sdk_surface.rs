@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use futures_util::StreamExt;
 use smartcar::api::open_enums::PowertrainType;
 use smartcar::api::types::CompatibilityRegion;
+use smartcar::management::ConnectionFilter;
+use smartcar::v2::Vehicle;
+use smartcar::v3::{UserV3, VehicleV3};
 use smartcar::{
-    ApplicationSession, ChargeLimit, Client, ConnectionFilter, Destination, ErrorKind, Permission,
-    Redirect, Session, UserV3, Vehicle, VehicleV3,
+    ApplicationSession, ChargeLimit, Client, Destination, ErrorKind, Permission, Redirect, Session,
 };
 use smartcar_api::ops;
 use smartcar_sim::{ApproveOptions, Simulator};
@@ -31,7 +33,7 @@ fn every_operation_has_a_high_level_method() {
     let covered = covered! {
         AUTHORIZE => |c: Client| c.authorize().build();
         REAUTHENTICATE => |c: Client| c.reauthenticate_url("v", None);
-        EXCHANGE_TOKEN => |c: Client, code: smartcar::AuthorizationCode, t: smartcar::RefreshToken| async move {
+        EXCHANGE_TOKEN => |c: Client, code: smartcar::connect::AuthorizationCode, t: smartcar::tokens::RefreshToken| async move {
             let _ = c.exchange_code(&code).await;
             c.refresh_tokens(&t).await
         };

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use smartcar::{ApplicationSession, TokenStore};
+use smartcar::ApplicationSession;
+use smartcar::store::TokenStore;
 use smartcar_sim::Simulator;
 use smartcar_tests::flow::{CALLBACK, client_for, connect};
 use smartcar_tests::trace::TraceCapture;

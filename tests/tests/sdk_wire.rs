@@ -4,9 +4,8 @@
 //! review.
 
 use smartcar::api::types::CompatibilityRegion;
-use smartcar::{
-    ApplicationSession, ChargeLimit, ConnectionFilter, Destination, Permission, Redirect,
-};
+use smartcar::management::ConnectionFilter;
+use smartcar::{ApplicationSession, ChargeLimit, Destination, Permission, Redirect};
 use smartcar_sim::{ApproveOptions, Simulator};
 use smartcar_tests::flow::{CALLBACK, client_for, connect};
 
@@ -65,7 +64,7 @@ async fn wire_requests_of_every_endpoint() {
     v.vin().await.unwrap();
     v.odometer().await.unwrap();
     v.clone()
-        .with_unit_system(smartcar::UnitSystem::Imperial)
+        .with_unit_system(smartcar::config::UnitSystem::Imperial)
         .odometer()
         .await
         .unwrap();
@@ -98,7 +97,9 @@ async fn wire_requests_of_every_endpoint() {
         .set_destination(Destination::new(51.5007, 0.1246).unwrap())
         .await;
     v.batch().odometer().location().send().await.unwrap();
-    let _ = v.request(smartcar::Method::GET, "/odometer", None).await;
+    let _ = v
+        .request(smartcar::config::Method::GET, "/odometer", None)
+        .await;
     let _ = client
         .compatibility(&ev.vin, &[Permission::ReadOdometer], Some("US"))
         .await;

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use smartcar::management::ConnectionFilter;
+use smartcar::store::{MemoryTokenStore, TokenStore};
+use smartcar::tokens::RefreshToken;
 use smartcar::webhooks::WebhookVerifier;
-use smartcar::{
-    ApplicationSession, Client, ConnectionFilter, Error, ErrorKind, MemoryTokenStore, Redirect,
-    RefreshToken, Session, TokenStore,
-};
+use smartcar::{ApplicationSession, Client, Error, ErrorKind, Redirect, Session};
 use smartcar_sim::{ApproveOptions, Simulator};
 use smartcar_tests::flow::{CALLBACK, PERMISSIONS, client_for};
 use smartcar_tests::trace::TraceCapture;
@@ -77,7 +77,7 @@ async fn quickstart_flow_prints_and_traces_no_secret() {
     );
     audit.show(
         "ClientSecret",
-        &smartcar::ClientSecret::new(app.client_secret.clone()),
+        &smartcar::config::ClientSecret::new(app.client_secret.clone()),
     );
 
     // Connect and the code exchange.
@@ -395,7 +395,7 @@ async fn tokens_the_server_returns_never_reach_errors_or_traces() {
             .disable_retries()
             .build()
             .unwrap();
-        let code = smartcar::AuthorizationCode::new("code-0123456789");
+        let code = smartcar::connect::AuthorizationCode::new("code-0123456789");
         let e = client.exchange_code(&code).await.unwrap_err();
         assert!(
             matches!(e.kind(), ErrorKind::Decode | ErrorKind::Api),
@@ -504,8 +504,8 @@ async fn api_error_bodies_echoing_the_callers_credential_are_redacted() {
             .build()
             .unwrap();
         let store = Arc::new(MemoryTokenStore::new());
-        let tokens = smartcar::Tokens {
-            access_token: smartcar::AccessToken::new(ACCESS),
+        let tokens = smartcar::tokens::Tokens {
+            access_token: smartcar::tokens::AccessToken::new(ACCESS),
             refresh_token: RefreshToken::new("refresh-token-0123456789"),
             expires_at: chrono::Utc::now() + chrono::Duration::hours(2),
             refresh_expires_at: chrono::Utc::now() + chrono::Duration::days(60),

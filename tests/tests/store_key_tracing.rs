@@ -1,5 +1,5 @@
 //! Store keys never reach the SDK's log lines or errors, only their hash
-//! ([`smartcar::store_key_hash`]): a key may be a session-cookie value (a credential) or a user
+//! ([`smartcar::store::store_key_hash`]): a key may be a session-cookie value (a credential) or a user
 //! id (personal data).
 //!
 //! In a test binary of its own: a thread-local subscriber shares tracing's global callsite
@@ -9,7 +9,8 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smartcar::{Session, SqliteTokenStore, TokenCipher, TokenStore, store_key_hash};
+use smartcar::Session;
+use smartcar::store::{SqliteTokenStore, TokenCipher, TokenStore, store_key_hash};
 use smartcar_sim::Simulator;
 use smartcar_tests::flow::{CALLBACK, client_for};
 use smartcar_tests::store_conformance::connected_tokens;

@@ -13,7 +13,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smartcar::{
+use smartcar::store::{
     LockTimeouts, MemoryTokenStore, PostgresTokenStore, SqliteTokenStore, TokenCipher, TokenStore,
 };
 use smartcar_sim::Simulator;
@@ -105,11 +105,11 @@ async fn encrypted_postgres_store_conforms() {
 
 /// What is in the `tokens` column, read with SQL.
 async fn raw_sqlite_row(path: &std::path::Path, key: &str) -> Vec<u8> {
-    let pool = smartcar::sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+    let pool = smartcar::store::sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     let bytes: Vec<u8> =
-        smartcar::sqlx::query_scalar("SELECT tokens FROM smartcar_tokens WHERE key = ?")
+        smartcar::store::sqlx::query_scalar("SELECT tokens FROM smartcar_tokens WHERE key = ?")
             .bind(key)
             .fetch_one(&pool)
             .await
@@ -183,7 +183,7 @@ async fn postgres_encryption_at_rest() {
     let t = tokens("pg-at-rest");
     sealed.save("sealed", &t).await.unwrap();
     let raw: Vec<u8> =
-        smartcar::sqlx::query_scalar("SELECT tokens FROM smartcar_tokens WHERE key = $1")
+        smartcar::store::sqlx::query_scalar("SELECT tokens FROM smartcar_tokens WHERE key = $1")
             .bind("sealed")
             .fetch_one(sealed.pool())
             .await
@@ -205,7 +205,7 @@ async fn postgres_migrations_are_idempotent_and_recorded() {
     a.unwrap();
     b.unwrap();
     let versions: Vec<i64> =
-        smartcar::sqlx::query_scalar("SELECT version FROM smartcar_schema_migrations")
+        smartcar::store::sqlx::query_scalar("SELECT version FROM smartcar_schema_migrations")
             .fetch_all(store.pool())
             .await
             .unwrap();

@@ -33,7 +33,7 @@
 //!   sign-in ends the browser's previous session; `POST /logout` ends it on demand.
 //! - The browser holds only an opaque random session id (HttpOnly, SameSite=Lax; `Secure` and
 //!   `__Host-` names when the public URL is https). Tokens never reach the browser: they live
-//!   in a [`smartcar::TokenStore`] under a SHA-256 hash of that id, not the id itself.
+//!   in a [`smartcar::store::TokenStore`] under a SHA-256 hash of that id, not the id itself.
 //! - Error pages show the SDK's message only for errors meant for the user (Connect errors,
 //!   invalid input); otherwise a fixed message and Smartcar's request id. Everything shown is
 //!   HTML-escaped.
@@ -79,12 +79,11 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use sha2::{Digest, Sha256};
+use smartcar::store::{MemoryTokenStore, TokenStore as _};
+use smartcar::v3::{SignalCode, UserIdError, UserV3};
 use smartcar::webhooks::axum::VerifiedDelivery;
 use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
-use smartcar::{
-    ApplicationSession, Client, Error, ErrorKind, MemoryTokenStore, Permission, Redirect, Session,
-    SignalCode, TokenStore as _, UserIdError, UserV3,
-};
+use smartcar::{ApplicationSession, Client, Error, ErrorKind, Permission, Redirect, Session};
 use smartcar_sim::Simulator;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -156,7 +155,7 @@ pub struct Options {
     /// also limit per client address there.
     pub new_sessions_per_minute: u32,
     /// The clock skew allowed between this server and Smartcar when checking that a v3
-    /// `user_id` connected during the login (default [`smartcar::USER_ID_SKEW`]).
+    /// `user_id` connected during the login (default [`smartcar::v3::USER_ID_SKEW`]).
     pub user_id_skew: Duration,
     /// A connection that has not sent its request headers within this time is closed
     /// (default 10 s).
@@ -174,7 +173,7 @@ impl Default for Options {
             session_ttl: Duration::from_secs(24 * 3600),
             max_sessions: 10_000,
             new_sessions_per_minute: 60,
-            user_id_skew: smartcar::USER_ID_SKEW,
+            user_id_skew: smartcar::v3::USER_ID_SKEW,
             header_read_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
         }
@@ -837,7 +836,7 @@ fn finish_login(
     let Some(pending) = pending else {
         return Err(Error::StateMismatch);
     };
-    let state = smartcar::State::new(pending.state.clone());
+    let state = smartcar::connect::State::new(pending.state.clone());
     let result = app.0.client.handle_redirect(query.unwrap_or(""), &state);
     if matches!(result, Err(Error::StateMismatch)) {
         return Err(Error::StateMismatch);

@@ -42,9 +42,10 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use smartcar::api::{ops, types};
-use smartcar::{
-    AccessToken, Client, Error, MemoryTokenStore, RefreshToken, Session, Tokens, Vehicle,
-};
+use smartcar::store::MemoryTokenStore;
+use smartcar::tokens::{AccessToken, RefreshToken, Tokens};
+use smartcar::v2::Vehicle;
+use smartcar::{Client, Error, Session};
 use smartcar_sim::Simulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -176,7 +177,7 @@ impl Caller {
                 if kind == "raw-timeout" {
                     // The SDK's defaults: a timer per request.
                     builder = builder
-                        .timeout(smartcar::DEFAULT_TIMEOUT)
+                        .timeout(smartcar::config::DEFAULT_TIMEOUT)
                         .connect_timeout(Duration::from_secs(10));
                 }
                 let http = builder.build().expect("reqwest client");
@@ -766,7 +767,7 @@ async fn single_read(v: &Vehicle, i: usize) -> Result<(), Error> {
     }
 }
 
-fn add_read(b: smartcar::BatchBuilder<'_>, i: usize) -> smartcar::BatchBuilder<'_> {
+fn add_read(b: smartcar::v2::BatchBuilder<'_>, i: usize) -> smartcar::v2::BatchBuilder<'_> {
     match i {
         0 => b.attributes(),
         1 => b.vin(),

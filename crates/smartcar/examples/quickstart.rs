@@ -28,10 +28,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use smartcar::{
-    ApplicationSession, Client, ErrorKind, MemoryTokenStore, Permission, Redirect, Session,
-    TokenStore,
-};
+use smartcar::store::{MemoryTokenStore, TokenStore};
+use smartcar::{ApplicationSession, Client, ErrorKind, Permission, Redirect, Session};
 use smartcar_sim::{ApproveOptions, Simulator};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use url::Url;

@@ -80,10 +80,10 @@ impl fmt::Display for UnitSystem {
 /// SDK appends the paths.
 ///
 /// ```
-/// let real = smartcar::Origins::production();
+/// let real = smartcar::config::Origins::production();
 /// assert_eq!(real.api.as_str(), "https://api.smartcar.com/");
 /// // One server for every host, as the simulator does:
-/// let sim = smartcar::Origins::all("http://127.0.0.1:8080").unwrap();
+/// let sim = smartcar::config::Origins::all("http://127.0.0.1:8080").unwrap();
 /// assert_eq!(sim.vehicle, sim.connect);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,10 +243,10 @@ fn parse_origin(setting: &str, value: &str) -> Result<Url, Error> {
 ///
 /// ```
 /// use std::time::Duration;
-/// let policy = smartcar::RetryPolicy::default()
+/// let policy = smartcar::config::RetryPolicy::default()
 ///     .max_attempts(5)
 ///     .initial_backoff(Duration::from_millis(200));
-/// let never = smartcar::RetryPolicy::disabled();
+/// let never = smartcar::config::RetryPolicy::disabled();
 /// # let _ = (policy, never);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

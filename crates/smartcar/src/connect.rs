@@ -124,7 +124,8 @@ impl fmt::Debug for AuthorizationUrl {
 /// VIN), flags, and the developer's user id.
 ///
 /// ```
-/// use smartcar::{Client, Mode, Permission};
+/// use smartcar::{Client, Permission};
+/// use smartcar::config::Mode;
 /// let client = Client::builder()
 ///     .client_id("8229df9f-91a0-4ff0-a1ae-a1f38ee24d07")
 ///     .redirect_uri("https://example.com/home")
@@ -353,7 +354,7 @@ impl AuthorizeBuilder<'_> {
 impl Client {
     /// The Connect re-authentication URL for a vehicle whose connected-services login changed
     /// (`CONNECTED_SERVICES_ACCOUNT` / `AUTHENTICATION_FAILED`; the error's
-    /// [`ApiError::resolution_url`](crate::ApiError::resolution_url) is a partial form of it).
+    /// [`ApiError::resolution_url`](crate::error::ApiError::resolution_url) is a partial form of it).
     /// On success Connect redirects with `vehicle_id` ([`Redirect::VehicleId`]).
     ///
     /// ```
@@ -451,7 +452,7 @@ impl Client {
     ///
     /// ```
     /// # let client = smartcar::Client::builder().client_id("id").build()?;
-    /// let expected = smartcar::State::new("s-1");
+    /// let expected = smartcar::connect::State::new("s-1");
     /// let got = client.handle_redirect("https://app.example/cb?code=abc&state=s-1", &expected)?;
     /// assert!(matches!(got, smartcar::Redirect::Code(_)));
     /// let err = client.handle_redirect("?error=access_denied&error_description=User+denied&state=s-1", &expected);

@@ -247,7 +247,7 @@ impl Error {
     ///
     /// ```
     /// # fn check(e: smartcar::Error) {
-    /// if e.transport_kind() == Some(smartcar::TransportKind::Connect) {
+    /// if e.transport_kind() == Some(smartcar::error::TransportKind::Connect) {
     ///     // the request never left: sending it again is safe, even for a command
     /// }
     /// # }

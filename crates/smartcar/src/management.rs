@@ -1,4 +1,16 @@
 //! The management API v2.0 (application management token): the application's connections.
+//! Start with [`Client::management`](crate::Client::management).
+//!
+//! ```no_run
+//! # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
+//! use smartcar::management::ConnectionFilter;
+//!
+//! let management = client.management("application-management-token");
+//! let filter = ConnectionFilter { user_id: Some("a-user-id".into()), ..Default::default() };
+//! let page = management.connections_page(&filter, None).await?;
+//! println!("{} connections", page.data.connections.len());
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 
@@ -16,8 +28,8 @@ const MAX_PAGES: u32 = 100_000;
 /// Filters of [`Management::connections`].
 ///
 /// ```no_run
-/// # async fn demo(management: smartcar::Management) {
-/// let filter = smartcar::ConnectionFilter {
+/// # async fn demo(management: smartcar::management::Management) {
+/// let filter = smartcar::management::ConnectionFilter {
 ///     user_id: Some("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71".into()),
 ///     ..Default::default()
 /// };
@@ -41,8 +53,8 @@ pub struct ConnectionFilter {
 ///
 /// ```no_run
 /// use futures_util::StreamExt;
-/// # async fn demo(management: smartcar::Management) -> Result<(), smartcar::Error> {
-/// let mut connections: smartcar::ConnectionStream = management.connections(Default::default());
+/// # async fn demo(management: smartcar::management::Management) -> Result<(), smartcar::Error> {
+/// let mut connections: smartcar::management::ConnectionStream = management.connections(Default::default());
 /// while let Some(connection) = connections.next().await {
 ///     println!("{:?}", connection?);
 /// }
@@ -95,8 +107,8 @@ impl Management {
     /// One page of connections (newest first); `cursor` is the previous page's `paging.cursor`.
     ///
     /// ```no_run
-    /// # async fn demo(management: smartcar::Management) -> Result<(), smartcar::Error> {
-    /// let filter = smartcar::ConnectionFilter { limit: Some(100), ..Default::default() };
+    /// # async fn demo(management: smartcar::management::Management) -> Result<(), smartcar::Error> {
+    /// let filter = smartcar::management::ConnectionFilter { limit: Some(100), ..Default::default() };
     /// let first = management.connections_page(&filter, None).await?;
     /// println!("{} connections", first.data.connections.len());
     /// if let Some(cursor) = first.data.paging.cursor.as_deref() {
@@ -142,7 +154,7 @@ impl Management {
     ///
     /// ```no_run
     /// use futures_util::TryStreamExt;
-    /// # async fn demo(management: smartcar::Management) -> Result<(), smartcar::Error> {
+    /// # async fn demo(management: smartcar::management::Management) -> Result<(), smartcar::Error> {
     /// let all: Vec<_> = management.connections(Default::default()).try_collect().await?;
     /// println!("{} connections", all.len());
     /// # Ok(()) }
@@ -174,7 +186,7 @@ impl Management {
     /// Deletes the connections of a user, of a vehicle, or of that vehicle for that user.
     ///
     /// ```no_run
-    /// # async fn demo(management: smartcar::Management) -> Result<(), smartcar::Error> {
+    /// # async fn demo(management: smartcar::management::Management) -> Result<(), smartcar::Error> {
     /// let deleted = management
     ///     .delete_connections(Some("93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71"), None)
     ///     .await?;

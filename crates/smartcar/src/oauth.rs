@@ -165,7 +165,7 @@ impl Client {
     /// Exchanges the authorization code of a Connect redirect for tokens.
     ///
     /// ```no_run
-    /// # async fn demo(client: smartcar::Client, code: smartcar::AuthorizationCode) -> Result<(), smartcar::Error> {
+    /// # async fn demo(client: smartcar::Client, code: smartcar::connect::AuthorizationCode) -> Result<(), smartcar::Error> {
     /// let tokens = client.exchange_code(&code).await?;
     /// assert!(!tokens.is_expired());
     /// # Ok(()) }
@@ -221,7 +221,7 @@ impl Client {
     /// **Retries of the same refresh.** When an attempt fails in a way that leaves open
     /// whether the platform rotated the token (the connection broke, the answer timed out,
     /// 5xx, 429, or a 2xx body that cannot be read), the same refresh token is sent again,
-    /// following the client's [`RetryPolicy`](crate::RetryPolicy), but never for longer than
+    /// following the client's [`RetryPolicy`](crate::config::RetryPolicy), but never for longer than
     /// [`REFRESH_RETRY_WINDOW`] after the first attempt: within the platform's grace period
     /// the old refresh token answers with the same new pair, so a retry recovers a rotation
     /// whose answer was lost instead of leaving the caller with a token the platform already

@@ -65,9 +65,10 @@ impl Session {
     /// A session for fresh tokens (e.g. from [`Client::exchange_code`]); saves them under `key`.
     ///
     /// ```no_run
-    /// # async fn demo(client: smartcar::Client, code: smartcar::AuthorizationCode) -> Result<(), smartcar::Error> {
+    /// # async fn demo(client: smartcar::Client, code: smartcar::connect::AuthorizationCode) -> Result<(), smartcar::Error> {
     /// use std::sync::Arc;
-    /// use smartcar::{MemoryTokenStore, Session};
+    /// use smartcar::Session;
+    /// use smartcar::store::MemoryTokenStore;
     ///
     /// let tokens = client.exchange_code(&code).await?;
     /// let session = Session::create(&client, Arc::new(MemoryTokenStore::new()), "user-42", tokens).await?;
@@ -92,7 +93,7 @@ impl Session {
     /// A session over tokens already in the store (after a restart).
     ///
     /// ```no_run
-    /// # async fn demo(client: smartcar::Client, store: std::sync::Arc<dyn smartcar::TokenStore>) -> Result<(), smartcar::Error> {
+    /// # async fn demo(client: smartcar::Client, store: std::sync::Arc<dyn smartcar::store::TokenStore>) -> Result<(), smartcar::Error> {
     /// let session = smartcar::Session::resume(&client, store, "user-42").await?;
     /// let user_id = session.fetch_user_id().await?;
     /// # let _ = user_id;

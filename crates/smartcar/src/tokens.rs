@@ -1,4 +1,19 @@
-//! Tokens: a user's access and refresh tokens, and the application token of the M2M flow.
+//! Tokens: a user's access and refresh tokens ([`Tokens`], from
+//! [`Client::exchange_code`](crate::Client::exchange_code)), and the application token of the M2M
+//! flow ([`ApplicationToken`]). Token values are secret newtypes whose `Debug` shows
+//! `[redacted]`; [`REFRESH_TOKEN_LIFETIME`] is how long a refresh token lives.
+//!
+//! ```no_run
+//! # async fn demo(client: smartcar::Client, code: smartcar::connect::AuthorizationCode) -> Result<(), smartcar::Error> {
+//! use smartcar::tokens::Tokens;
+//!
+//! let tokens: Tokens = client.exchange_code(&code).await?;
+//! if tokens.is_refresh_expired() {
+//!     println!("send the user through Connect again");
+//! }
+//! println!("{tokens:?}"); // the values show as [redacted]
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 use std::time::Duration;
@@ -17,7 +32,7 @@ macro_rules! secret_string {
         /// from memory when dropped (copies made with `secret().to_owned()` are not).
         ///
         /// ```no_run
-        #[doc = concat!("let value = smartcar::", stringify!($name), "::new(\"example\");")]
+        #[doc = concat!("let value = smartcar::tokens::", stringify!($name), "::new(\"example\");")]
         #[doc = concat!("assert_eq!(format!(\"{value:?}\"), \"", stringify!($name), "([redacted])\");")]
         /// assert_eq!(value.secret(), "example");
         /// ```
@@ -50,7 +65,7 @@ macro_rules! secret_string {
             /// Wraps a value.
             ///
             /// ```no_run
-            #[doc = concat!("let value = smartcar::", stringify!($name), "::new(\"example\");")]
+            #[doc = concat!("let value = smartcar::tokens::", stringify!($name), "::new(\"example\");")]
             /// # let _ = value;
             /// ```
             pub fn new(value: impl Into<String>) -> Self {
@@ -63,7 +78,7 @@ macro_rules! secret_string {
             /// Never log or display it.
             ///
             /// ```no_run
-            #[doc = concat!("# let value = smartcar::", stringify!($name), "::new(\"example\");")]
+            #[doc = concat!("# let value = smartcar::tokens::", stringify!($name), "::new(\"example\");")]
             /// let header = format!("Bearer {}", value.secret());
             /// # let _ = header;
             /// ```
@@ -96,7 +111,7 @@ secret_string!(
 /// How long a refresh token lives (a documented constant: the token endpoint does not say).
 ///
 /// ```no_run
-/// let days = smartcar::REFRESH_TOKEN_LIFETIME.as_secs() / 86_400;
+/// let days = smartcar::tokens::REFRESH_TOKEN_LIFETIME.as_secs() / 86_400;
 /// assert_eq!(days, 60);
 /// ```
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
@@ -107,9 +122,9 @@ pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600)
 ///
 /// ```
 /// use chrono::{Duration, Utc};
-/// let t = smartcar::Tokens {
-///     access_token: smartcar::AccessToken::new("a"),
-///     refresh_token: smartcar::RefreshToken::new("r"),
+/// let t = smartcar::tokens::Tokens {
+///     access_token: smartcar::tokens::AccessToken::new("a"),
+///     refresh_token: smartcar::tokens::RefreshToken::new("r"),
 ///     expires_at: Utc::now() + Duration::hours(2),
 ///     refresh_expires_at: Utc::now() + Duration::days(60),
 /// };
@@ -133,7 +148,7 @@ impl Tokens {
     /// Whether the access token has expired.
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// if tokens.is_expired() {
     ///     println!("refresh first");
     /// }
@@ -146,7 +161,7 @@ impl Tokens {
     /// Whether the access token expires within `margin` from now.
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// let soon = tokens.expires_within(std::time::Duration::from_secs(300));
     /// # let _ = soon;
     /// # }
@@ -158,7 +173,7 @@ impl Tokens {
     /// Whether the access token expires within `margin` of `now`.
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// let now = chrono::Utc::now();
     /// let soon = tokens.expires_within_at(now, std::time::Duration::from_secs(300));
     /// # let _ = soon;
@@ -172,7 +187,7 @@ impl Tokens {
     /// Whether the refresh token has expired (the user must reconnect).
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// if tokens.is_refresh_expired() {
     ///     println!("the user must reconnect through Smartcar Connect");
     /// }
@@ -185,7 +200,7 @@ impl Tokens {
     /// Whether the refresh token has expired at `now`.
     ///
     /// ```no_run
-    /// # fn demo(tokens: smartcar::Tokens) {
+    /// # fn demo(tokens: smartcar::tokens::Tokens) {
     /// let in_a_week = chrono::Utc::now() + chrono::Duration::days(7);
     /// let expiring = tokens.is_refresh_expired_at(in_a_week);
     /// # let _ = expiring;
@@ -229,7 +244,7 @@ impl ApplicationToken {
     /// Whether it expires within `margin` from now.
     ///
     /// ```no_run
-    /// # fn demo(app_token: smartcar::ApplicationToken) {
+    /// # fn demo(app_token: smartcar::tokens::ApplicationToken) {
     /// let renew = app_token.expires_within(std::time::Duration::from_secs(60));
     /// # let _ = renew;
     /// # }
@@ -241,7 +256,7 @@ impl ApplicationToken {
     /// Whether it expires within `margin` of `now`.
     ///
     /// ```no_run
-    /// # fn demo(app_token: smartcar::ApplicationToken) {
+    /// # fn demo(app_token: smartcar::tokens::ApplicationToken) {
     /// let renew = app_token.expires_within_at(chrono::Utc::now(), std::time::Duration::from_secs(60));
     /// # let _ = renew;
     /// # }

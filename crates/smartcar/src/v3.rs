@@ -110,10 +110,11 @@ impl ApplicationSession {
     /// # async fn demo(
     /// #     client: smartcar::Client,
     /// #     redirect_query: &str,
-    /// #     state: smartcar::State,
+    /// #     state: smartcar::connect::State,
     /// #     login_started_at: std::time::SystemTime,
     /// # ) -> Result<(), Box<dyn std::error::Error>> {
-    /// use smartcar::{ApplicationSession, Redirect, USER_ID_SKEW};
+    /// use smartcar::{ApplicationSession, Redirect};
+    /// use smartcar::v3::USER_ID_SKEW;
     ///
     /// let app = ApplicationSession::new(&client);
     /// if let Redirect::UserId(user_id) = client.handle_redirect(redirect_query, &state)? {
@@ -427,7 +428,7 @@ impl ApplicationSession {
     /// asynchronous and the first delivery follows).
     ///
     /// ```no_run
-    /// # async fn demo(app: smartcar::ApplicationSession, user: smartcar::UserV3, vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(app: smartcar::ApplicationSession, user: smartcar::v3::UserV3, vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// app.subscribe("my-webhook-id", vehicle.id(), user.id()).await?;
     /// # Ok(()) }
     /// ```
@@ -498,7 +499,7 @@ impl UserV3 {
     /// The Smartcar user id.
     ///
     /// ```no_run
-    /// # fn demo(user: smartcar::UserV3) {
+    /// # fn demo(user: smartcar::v3::UserV3) {
     /// println!("user {}", user.id());
     /// # }
     /// ```
@@ -509,7 +510,7 @@ impl UserV3 {
     /// This user's connections (all pages).
     ///
     /// ```no_run
-    /// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(user: smartcar::v3::UserV3) -> Result<(), smartcar::Error> {
     /// for connection in user.connections().await? {
     ///     println!("{} {:?}", connection.relationships.vehicle.data.id, connection.attributes.permissions);
     /// }
@@ -526,7 +527,7 @@ impl UserV3 {
     /// The ids of the vehicles this user connected.
     ///
     /// ```no_run
-    /// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(user: smartcar::v3::UserV3) -> Result<(), smartcar::Error> {
     /// let ids: Vec<String> = user.vehicle_ids().await?;
     /// println!("{} vehicles", ids.len());
     /// # Ok(()) }
@@ -547,7 +548,7 @@ impl UserV3 {
     /// A handle on one of the user's vehicles. Cheap; no request is sent.
     ///
     /// ```no_run
-    /// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(user: smartcar::v3::UserV3) -> Result<(), smartcar::Error> {
     /// let vehicle = user.vehicle("36ab27d0-fd9d-4455-823a-ce30af709ffc")?;
     /// vehicle.lock().await?;
     /// # Ok(()) }
@@ -568,7 +569,7 @@ impl UserV3 {
     /// Removes the user and all their connections and data (`DELETE /v3/users/{id}`).
     ///
     /// ```no_run
-    /// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(user: smartcar::v3::UserV3) -> Result<(), smartcar::Error> {
     /// user.delete().await?; // the user, their connections and their data
     /// # Ok(()) }
     /// ```
@@ -592,8 +593,8 @@ impl UserV3 {
 /// ([`SignalCode::Unknown`]).
 ///
 /// ```no_run
-/// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
-/// use smartcar::SignalCode;
+/// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+/// use smartcar::v3::SignalCode;
 ///
 /// let signal = vehicle.signal(SignalCode::OdometerTraveleddistance).await?;
 /// if signal.is_success() {
@@ -626,8 +627,8 @@ impl Signal {
     /// `body.value` as a number (`{unit, value}` and numeric `{value}` signals).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
-    /// let soc = vehicle.signal(smartcar::SignalCode::TractionbatteryStateofcharge).await?;
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let soc = vehicle.signal(smartcar::v3::SignalCode::TractionbatteryStateofcharge).await?;
     /// if let Some(percent) = soc.number() {
     ///     println!("{percent} %");
     /// }
@@ -640,7 +641,7 @@ impl Signal {
     /// `body.value` as a boolean (`IsLocked`, `IsCharging`, …).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// let signal = vehicle.signal("closure-islocked").await?;
     /// println!("locked: {:?}", signal.flag());
     /// # Ok(()) }
@@ -652,7 +653,7 @@ impl Signal {
     /// `body.value` as text (`GearState`, `Nickname`, …).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// let signal = vehicle.signal("transmission-gearstate").await?;
     /// println!("gear: {:?}", signal.text());
     /// # Ok(()) }
@@ -664,8 +665,8 @@ impl Signal {
     /// `body.unit` (`kilometers`, `percent`, `kWh`, …).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
-    /// let signal = vehicle.signal(smartcar::SignalCode::OdometerTraveleddistance).await?;
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let signal = vehicle.signal(smartcar::v3::SignalCode::OdometerTraveleddistance).await?;
     /// println!("{:?} {}", signal.number(), signal.unit().unwrap_or(""));
     /// # Ok(()) }
     /// ```
@@ -676,7 +677,7 @@ impl Signal {
     /// Whether the value was retrieved.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// for signal in vehicle.signals().await? {
     ///     if !signal.is_success() {
     ///         println!("{:?}: {:?} {:?}", signal.code, signal.status, signal.error);
@@ -709,7 +710,7 @@ macro_rules! v3_command {
         $(#[$doc])*
         ///
         /// ```no_run
-        /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+        /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
         #[doc = concat!("let execution = vehicle.", stringify!($name), "().await?;")]
         /// println!("{} {:?}", execution.data.id, execution.data.attributes);
         /// # Ok(()) }
@@ -729,8 +730,8 @@ macro_rules! v3_command {
 /// One vehicle of a [`UserV3`]: its resource, signals and commands.
 ///
 /// ```no_run
-/// # async fn demo(user: smartcar::UserV3) -> Result<(), smartcar::Error> {
-/// use smartcar::SignalCode;
+/// # async fn demo(user: smartcar::v3::UserV3) -> Result<(), smartcar::Error> {
+/// use smartcar::v3::SignalCode;
 ///
 /// let vehicle = user.vehicle("36ab27d0-fd9d-4455-823a-ce30af709ffc")?;
 /// let soc = vehicle.signal(SignalCode::TractionbatteryStateofcharge).await?;
@@ -748,7 +749,7 @@ impl VehicleV3 {
     /// The vehicle id.
     ///
     /// ```no_run
-    /// # fn demo(vehicle: smartcar::VehicleV3) {
+    /// # fn demo(vehicle: smartcar::v3::VehicleV3) {
     /// println!("vehicle {}", vehicle.id());
     /// # }
     /// ```
@@ -769,7 +770,7 @@ impl VehicleV3 {
     /// Make, model, year, powertrain and mode.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// let info = vehicle.info().await?;
     /// let a = &info.data.attributes;
     /// println!("{} {} {}", a.year, a.make, a.model);
@@ -792,7 +793,7 @@ impl VehicleV3 {
     /// Every signal of the vehicle (all pages).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// for signal in vehicle.signals().await? {
     ///     println!("{:?} = {:?}", signal.code, signal.body);
     /// }
@@ -826,8 +827,8 @@ impl VehicleV3 {
     /// One signal by code (e.g. `SignalCode::OdometerTraveleddistance`, or any code as a string).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
-    /// use smartcar::SignalCode;
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// use smartcar::v3::SignalCode;
     ///
     /// let odometer = vehicle.signal(SignalCode::OdometerTraveleddistance).await?;
     /// let other = vehicle.signal("tractionbattery-stateofcharge").await?;
@@ -894,7 +895,7 @@ impl VehicleV3 {
     /// [`ChargeLimit`](crate::ChargeLimit) does that, whichever unit it was built from.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// use smartcar::ChargeLimit;
     ///
     /// vehicle.set_charge_limit(ChargeLimit::percent(80.0)?).await?; // sends {"percent": 80.0}
@@ -904,7 +905,7 @@ impl VehicleV3 {
     /// A bare number does not compile:
     ///
     /// ```compile_fail
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// vehicle.set_charge_limit(80.0).await?;
     /// # Ok(()) }
     /// ```
@@ -924,10 +925,10 @@ impl VehicleV3 {
     }
 
     /// Sends a destination to the navigation system (`control_navigation`); the same name and
-    /// argument as [`Vehicle::set_destination`](crate::Vehicle::set_destination).
+    /// argument as [`Vehicle::set_destination`](crate::v2::Vehicle::set_destination).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// use smartcar::Destination;
     ///
     /// let execution = vehicle.set_destination(Destination::new(37.7749, -122.4194)?).await?;
@@ -952,7 +953,7 @@ impl VehicleV3 {
     /// A command execution recorded earlier (e.g. to follow an asynchronous one).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::VehicleV3) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
     /// let started = vehicle.unlock().await?;
     /// let now = vehicle.command_execution(&started.data.id).await?;
     /// println!("{:?}", now.data.attributes);

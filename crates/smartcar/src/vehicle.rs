@@ -133,7 +133,7 @@ impl std::fmt::Debug for ReadUrls {
 ///
 /// ```no_run
 /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
-/// use smartcar::UnitSystem;
+/// use smartcar::config::UnitSystem;
 ///
 /// let vehicle = session.vehicle("36ab27d0-fd9d-4455-823a-ce30af709ffc")?;
 /// let odometer = vehicle.clone().with_unit_system(UnitSystem::Imperial).odometer().await?;
@@ -154,7 +154,7 @@ macro_rules! read {
         $(#[$doc])*
         ///
         /// ```no_run
-        /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+        /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
         #[doc = concat!("let r = vehicle.", stringify!($name), "().await?;")]
         /// println!("{:?}, data age {:?}", r.data, r.meta.data_age);
         /// # Ok(()) }
@@ -177,7 +177,7 @@ impl Vehicle {
     /// The vehicle id.
     ///
     /// ```no_run
-    /// # fn demo(vehicle: smartcar::Vehicle) {
+    /// # fn demo(vehicle: smartcar::v2::Vehicle) {
     /// println!("vehicle {}", vehicle.id());
     /// # }
     /// ```
@@ -188,7 +188,7 @@ impl Vehicle {
     /// The unit system this handle asks for.
     ///
     /// ```no_run
-    /// # fn demo(vehicle: smartcar::Vehicle) {
+    /// # fn demo(vehicle: smartcar::v2::Vehicle) {
     /// println!("units: {}", vehicle.unit_system().as_str());
     /// # }
     /// ```
@@ -199,8 +199,8 @@ impl Vehicle {
     /// This handle, asking for `units` (the session's other handles are unaffected).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
-    /// let imperial = vehicle.with_unit_system(smartcar::UnitSystem::Imperial);
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
+    /// let imperial = vehicle.with_unit_system(smartcar::config::UnitSystem::Imperial);
     /// let fuel = imperial.fuel().await?; // US gallons and miles
     /// # let _ = fuel;
     /// # Ok(()) }
@@ -213,7 +213,7 @@ impl Vehicle {
     /// The session.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let user_id = vehicle.session().fetch_user_id().await?.data;
     /// println!("{} belongs to {user_id}", vehicle.id());
     /// # Ok(()) }
@@ -330,7 +330,7 @@ impl Vehicle {
     /// platform certainly did not execute it (429, or no connection).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let r = vehicle.lock().await?;
     /// println!("{} {:?}", r.data.status, r.data.message);
     /// # Ok(()) }
@@ -346,7 +346,7 @@ impl Vehicle {
     /// Unlocks the vehicle (`control_security`).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let r = vehicle.unlock().await?;
     /// println!("{}", r.data.status);
     /// # Ok(()) }
@@ -371,7 +371,7 @@ impl Vehicle {
     /// Starts charging (`control_charge`).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let r = vehicle.start_charge().await?;
     /// println!("{}", r.data.status);
     /// # Ok(()) }
@@ -387,7 +387,7 @@ impl Vehicle {
     /// Stops charging (`control_charge`).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let r = vehicle.stop_charge().await?;
     /// println!("{}", r.data.status);
     /// # Ok(()) }
@@ -413,7 +413,7 @@ impl Vehicle {
     /// [`ChargeLimit`](crate::ChargeLimit) does that, whichever unit it was built from.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// use smartcar::ChargeLimit;
     ///
     /// vehicle.set_charge_limit(ChargeLimit::percent(80.0)?).await?; // sends {"limit": 0.8}
@@ -423,7 +423,7 @@ impl Vehicle {
     /// A bare number does not compile, so a percentage cannot reach v2.0 as a fraction:
     ///
     /// ```compile_fail
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// vehicle.set_charge_limit(0.8).await?;
     /// # Ok(()) }
     /// ```
@@ -443,10 +443,10 @@ impl Vehicle {
     }
 
     /// Sends a destination to the navigation system (`control_navigation`); the same name and
-    /// argument as [`VehicleV3::set_destination`](crate::VehicleV3::set_destination).
+    /// argument as [`VehicleV3::set_destination`](crate::v3::VehicleV3::set_destination).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// use smartcar::Destination;
     ///
     /// vehicle.set_destination(Destination::new(37.7749, -122.4194)?).await?;
@@ -470,7 +470,7 @@ impl Vehicle {
     /// Subscribes this vehicle to a webhook (v2.0, with the vehicle's access token).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let r = vehicle.subscribe("8c5c7c1e-2d3a-4e4b-9c3f-1a2b3c4d5e6f").await?;
     /// println!("{} subscribed to {}", r.data.vehicle_id, r.data.webhook_id);
     /// # Ok(()) }
@@ -496,7 +496,7 @@ impl Vehicle {
     /// application management token (AMT), not the vehicle's token.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle, management_token: &str) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle, management_token: &str) -> Result<(), smartcar::Error> {
     /// vehicle.unsubscribe(management_token, "8c5c7c1e-2d3a-4e4b-9c3f-1a2b3c4d5e6f").await?;
     /// # Ok(()) }
     /// ```
@@ -525,7 +525,7 @@ impl Vehicle {
     /// Revokes the application's access to this vehicle.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// vehicle.disconnect().await?;
     /// # Ok(()) }
     /// ```
@@ -549,8 +549,8 @@ const MAX_VEHICLE_PAGES: u32 = 10_000;
 /// ```no_run
 /// use futures_util::TryStreamExt;
 /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
-/// let vehicles: smartcar::VehicleStream = session.vehicles();
-/// let all: Vec<smartcar::Vehicle> = vehicles.try_collect().await?;
+/// let vehicles: smartcar::v2::VehicleStream = session.vehicles();
+/// let all: Vec<smartcar::v2::Vehicle> = vehicles.try_collect().await?;
 /// println!("{} vehicles", all.len());
 /// # Ok(()) }
 /// ```
@@ -591,7 +591,7 @@ impl Vehicle {
     /// One page of the permissions granted for this vehicle (`limit` default 25).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let page = vehicle.permissions(Some(25), None).await?;
     /// for permission in &page.data.permissions {
     ///     println!("{permission:?}");
@@ -626,7 +626,7 @@ impl Vehicle {
     /// Whether every one of `permissions` was granted for this vehicle (reads all pages).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// use smartcar::Permission;
     ///
     /// if vehicle.has_permissions(&[Permission::ControlSecurity]).await? {
@@ -653,7 +653,7 @@ impl Vehicle {
     /// Dealer service records between two dates (both optional).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let since = chrono::Utc::now() - chrono::Duration::days(365);
     /// let history = vehicle.service_history(Some(since), None).await?;
     /// println!("{} service records", history.data.len());
@@ -700,8 +700,8 @@ impl Vehicle {
     /// authentication, retries (for GET), errors and tracing as the typed methods.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
-    /// use smartcar::Method;
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
+    /// use smartcar::config::Method;
     ///
     /// let r = vehicle.request(Method::GET, "/tesla/speedometer", None).await?;
     /// println!("{}", r.data);
@@ -741,7 +741,7 @@ impl Vehicle {
     /// Starts a batch: several reads in one request.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let batch = vehicle.batch().odometer().battery().location().send().await?;
     /// let odometer = batch.odometer()?;          // its own Result: one failure never fails the others
     /// if let Ok(battery) = batch.battery() { println!("{}", battery.data.percent_remaining); }
@@ -758,7 +758,7 @@ impl Vehicle {
 /// Chooses the reads of a batch; see [`Vehicle::batch`].
 ///
 /// ```no_run
-/// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+/// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
 /// let batch = vehicle.batch().vin().fuel().tire_pressure().send().await?;
 /// println!("{:?}", batch.vin()?.data);
 /// # Ok(()) }
@@ -777,7 +777,7 @@ macro_rules! batch_paths {
                 $(#[$doc])*
                 ///
                 /// ```no_run
-                /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+                /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
                 #[doc = concat!("let batch = vehicle.batch().", stringify!($name), "().send().await?;")]
                 #[doc = concat!("let r = batch.", stringify!($name), "()?;")]
                 /// println!("{:?}", r.data);
@@ -798,7 +798,7 @@ macro_rules! batch_paths {
                 $(#[$doc])*
                 ///
                 /// ```no_run
-                /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+                /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
                 #[doc = concat!("let batch = vehicle.batch().", stringify!($name), "().send().await?;")]
                 #[doc = concat!("let r = batch.", stringify!($name), "()?;")]
                 /// println!("{:?}", r.data);
@@ -855,7 +855,7 @@ impl BatchBuilder<'_> {
     /// Sends the batch (one request).
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let batch = vehicle.batch().odometer().charge().send().await?;
     /// println!("batch request {:?}", batch.meta.request_id);
     /// # Ok(()) }
@@ -902,7 +902,7 @@ impl BatchBuilder<'_> {
 /// The answer of a batch: one typed `Result` per requested read.
 ///
 /// ```no_run
-/// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+/// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
 /// let batch = vehicle.batch().odometer().charge().send().await?;
 /// match batch.charge() {
 ///     Ok(charge) => println!("{:?}", charge.data),
@@ -921,7 +921,7 @@ impl BatchResponse {
     /// The raw items.
     ///
     /// ```no_run
-    /// # async fn demo(vehicle: smartcar::Vehicle) -> Result<(), smartcar::Error> {
+    /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let batch = vehicle.batch().odometer().location().send().await?;
     /// for item in batch.items() {
     ///     println!("{} -> {}", item.path, item.code);

@@ -2,7 +2,9 @@
 //! in review. The official SDKs send the same parameters and values for the same options (their
 //! order and space encoding differ between SDKs: `+` here, as Python's and Go's).
 
-use smartcar::{Client, Mode, Permission, ScopeRequest};
+use smartcar::config::Mode;
+use smartcar::connect::ScopeRequest;
+use smartcar::{Client, Permission};
 
 fn client() -> Client {
     Client::builder()
@@ -80,7 +82,8 @@ fn random_state_is_unguessable_and_returned() {
 #[test]
 fn invalid_options_are_rejected_before_anything_is_sent() {
     let c = client();
-    let kind = |r: Result<smartcar::AuthorizationUrl, smartcar::Error>| r.unwrap_err().kind();
+    let kind =
+        |r: Result<smartcar::connect::AuthorizationUrl, smartcar::Error>| r.unwrap_err().kind();
     assert_eq!(
         kind(c.authorize().single_select_vin("NOTAVIN").build()),
         smartcar::ErrorKind::InvalidInput
@@ -102,7 +105,7 @@ fn invalid_options_are_rejected_before_anything_is_sent() {
 #[test]
 fn redirects_are_typed() {
     let c = client();
-    let state = smartcar::State::new("st");
+    let state = smartcar::connect::State::new("st");
     let user = c
         .handle_redirect(
             "http://localhost:8000/exchange?user_id=u-1&state=st",

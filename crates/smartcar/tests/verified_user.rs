@@ -4,7 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use smartcar::{ApplicationSession, Client, Redirect, USER_ID_SKEW, UserIdError};
+use smartcar::v3::{USER_ID_SKEW, UserIdError};
+use smartcar::{ApplicationSession, Client, Redirect};
 use smartcar_sim::{ApproveOptions, Simulator};
 
 fn client(sim: &Simulator) -> Client {

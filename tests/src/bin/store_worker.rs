@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use smartcar::{Client, PostgresTokenStore, Session, TokenStore};
+use smartcar::store::{PostgresTokenStore, TokenStore};
+use smartcar::{Client, Session};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn var(name: &str) -> String {

@@ -35,7 +35,7 @@ const NONCE_LEN: usize = 12;
 /// `Debug` never shows the key.
 ///
 /// ```
-/// let cipher = smartcar::TokenCipher::from_hex(
+/// let cipher = smartcar::store::TokenCipher::from_hex(
 ///     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 /// )?;
 /// assert_eq!(format!("{cipher:?}"), "TokenCipher([redacted])");
@@ -50,7 +50,7 @@ impl TokenCipher {
     /// A cipher with this 256-bit key.
     ///
     /// ```
-    /// let cipher = smartcar::TokenCipher::new([7u8; 32]); // use a random key of your own
+    /// let cipher = smartcar::store::TokenCipher::new([7u8; 32]); // use a random key of your own
     /// # let _ = cipher;
     /// ```
     pub fn new(key: [u8; 32]) -> Self {
@@ -63,7 +63,7 @@ impl TokenCipher {
     ///
     /// ```no_run
     /// let key = std::env::var("TOKEN_KEY").expect("TOKEN_KEY is set");
-    /// let cipher = smartcar::TokenCipher::from_hex(&key)?;
+    /// let cipher = smartcar::store::TokenCipher::from_hex(&key)?;
     /// # let _ = cipher;
     /// # Ok::<(), smartcar::Error>(())
     /// ```
@@ -140,7 +140,7 @@ impl TokenCipher {
 /// ```
 /// # fn demo(e: &smartcar::Error) {
 /// use std::error::Error as _;
-/// if let Some(refused) = e.source().and_then(|s| s.downcast_ref::<smartcar::ClearTokensRefused>()) {
+/// if let Some(refused) = e.source().and_then(|s| s.downcast_ref::<smartcar::store::ClearTokensRefused>()) {
 ///     eprintln!("clear tokens under key {}", refused.key_hash());
 /// }
 /// # }
@@ -160,7 +160,7 @@ impl ClearTokensRefused {
     /// The [`store_key_hash`](crate::store_key_hash) of the key whose row is in clear.
     ///
     /// ```
-    /// # fn demo(refused: &smartcar::ClearTokensRefused) {
+    /// # fn demo(refused: &smartcar::store::ClearTokensRefused) {
     /// println!("{}", refused.key_hash());
     /// # }
     /// ```

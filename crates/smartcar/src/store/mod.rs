@@ -49,9 +49,9 @@ pub use sqlite::SqliteTokenStore;
 /// candidates. A high-entropy key (a random session id) cannot be recovered from it.
 ///
 /// ```
-/// assert_eq!(smartcar::store_key_hash("user-42").len(), 8);
-/// assert_eq!(smartcar::store_key_hash("abc"), "ba7816bf");
-/// assert!(!smartcar::store_key_hash("session-cookie-value").contains("session"));
+/// assert_eq!(smartcar::store::store_key_hash("user-42").len(), 8);
+/// assert_eq!(smartcar::store::store_key_hash("abc"), "ba7816bf");
+/// assert!(!smartcar::store::store_key_hash("session-cookie-value").contains("session"));
 /// ```
 pub fn store_key_hash(key: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -62,7 +62,9 @@ pub fn store_key_hash(key: &str) -> String {
 /// A boxed `Send` future (token stores are used through `dyn TokenStore`).
 ///
 /// ```no_run
-/// use smartcar::{BoxFuture, Error, Tokens};
+/// use smartcar::Error;
+/// use smartcar::store::BoxFuture;
+/// use smartcar::tokens::Tokens;
 ///
 /// fn load_nothing<'a>(_key: &'a str) -> BoxFuture<'a, Result<Option<Tokens>, Error>> {
 ///     Box::pin(async { Ok(None) })
@@ -74,8 +76,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What [`TokenStore::compare_and_swap`] did.
 ///
 /// ```no_run
-/// # async fn demo(store: &dyn smartcar::TokenStore, old: smartcar::RefreshToken, new: smartcar::Tokens) -> Result<(), smartcar::Error> {
-/// use smartcar::CasOutcome;
+/// # async fn demo(store: &dyn smartcar::store::TokenStore, old: smartcar::tokens::RefreshToken, new: smartcar::tokens::Tokens) -> Result<(), smartcar::Error> {
+/// use smartcar::store::CasOutcome;
 ///
 /// match store.compare_and_swap("user-42", &old, &new).await? {
 ///     CasOutcome::Swapped => println!("saved"),
@@ -108,7 +110,8 @@ pub enum CasOutcome {
 /// ```no_run
 /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
 /// use std::sync::Arc;
-/// use smartcar::{MemoryTokenStore, Session, TokenStore};
+/// use smartcar::Session;
+/// use smartcar::store::{MemoryTokenStore, TokenStore};
 ///
 /// let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new()); // or your database
 /// if let Some(tokens) = store.load("user-42").await? {
@@ -153,7 +156,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// refresh per racing process.
     ///
     /// ```no_run
-    /// # async fn demo(store: &dyn smartcar::TokenStore) -> Result<(), smartcar::Error> {
+    /// # async fn demo(store: &dyn smartcar::store::TokenStore) -> Result<(), smartcar::Error> {
     /// let lock = store.lock_for_refresh("user-42").await?;
     /// // ... load, refresh, compare_and_swap ...
     /// lock.release().await?;
@@ -171,7 +174,8 @@ pub trait TokenStore: Send + Sync + 'static {
 /// lease expires); [`release`](Self::release) does so now and reports failures.
 ///
 /// ```
-/// use smartcar::{BoxFuture, Error, HeldLock, RefreshLock};
+/// use smartcar::Error;
+/// use smartcar::store::{BoxFuture, HeldLock, RefreshLock};
 ///
 /// struct Guard(tokio::sync::OwnedMutexGuard<()>);
 ///
@@ -199,7 +203,7 @@ pub trait HeldLock: Send + 'static {
 /// dropped.
 ///
 /// ```no_run
-/// # async fn demo(store: &dyn smartcar::TokenStore) -> Result<(), smartcar::Error> {
+/// # async fn demo(store: &dyn smartcar::store::TokenStore) -> Result<(), smartcar::Error> {
 /// let lock = store.lock_for_refresh("user-42").await?;
 /// println!("cross-process lock: {}", lock.is_held());
 /// drop(lock); // released too (the store may finish releasing it in the background)
@@ -214,7 +218,7 @@ impl RefreshLock {
     /// No lock: what stores without cross-process coordination return.
     ///
     /// ```
-    /// assert!(!smartcar::RefreshLock::unlocked().is_held());
+    /// assert!(!smartcar::store::RefreshLock::unlocked().is_held());
     /// ```
     pub fn unlocked() -> Self {
         RefreshLock { held: None }
@@ -223,8 +227,8 @@ impl RefreshLock {
     /// A held lock (for [`TokenStore`] implementations).
     ///
     /// ```no_run
-    /// # fn demo(guard: impl smartcar::HeldLock) {
-    /// let lock = smartcar::RefreshLock::new(guard);
+    /// # fn demo(guard: impl smartcar::store::HeldLock) {
+    /// let lock = smartcar::store::RefreshLock::new(guard);
     /// # let _ = lock;
     /// # }
     /// ```
@@ -237,7 +241,7 @@ impl RefreshLock {
     /// Whether this is a real lock (not [`unlocked`](Self::unlocked)).
     ///
     /// ```
-    /// assert!(!smartcar::RefreshLock::unlocked().is_held());
+    /// assert!(!smartcar::store::RefreshLock::unlocked().is_held());
     /// ```
     pub fn is_held(&self) -> bool {
         self.held.is_some()
@@ -246,7 +250,7 @@ impl RefreshLock {
     /// Releases the lock now.
     ///
     /// ```no_run
-    /// # async fn demo(lock: smartcar::RefreshLock) -> Result<(), smartcar::Error> {
+    /// # async fn demo(lock: smartcar::store::RefreshLock) -> Result<(), smartcar::Error> {
     /// lock.release().await?;
     /// # Ok(()) }
     /// ```
@@ -314,7 +318,7 @@ pub(crate) fn process_lock(guard: tokio::sync::OwnedMutexGuard<()>) -> RefreshLo
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), smartcar::Error> {
-/// use smartcar::{MemoryTokenStore, TokenStore};
+/// use smartcar::store::{MemoryTokenStore, TokenStore};
 /// let store = MemoryTokenStore::new();
 /// assert!(store.load("alice").await?.is_none());
 /// # Ok(()) }
@@ -339,7 +343,7 @@ impl MemoryTokenStore {
     /// An empty store.
     ///
     /// ```no_run
-    /// let store = std::sync::Arc::new(smartcar::MemoryTokenStore::new());
+    /// let store = std::sync::Arc::new(smartcar::store::MemoryTokenStore::new());
     /// # let _ = store;
     /// ```
     pub fn new() -> Self {

@@ -62,7 +62,8 @@ const MIGRATION_LOCK: i64 = 0x736d_6172_7463_6172; // "smartcar"
 /// ```no_run
 /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
 /// use std::sync::Arc;
-/// use smartcar::{PostgresTokenStore, Session};
+/// use smartcar::Session;
+/// use smartcar::store::PostgresTokenStore;
 ///
 /// let store = PostgresTokenStore::connect("postgres://app@127.0.0.1/app").await?; // + migrate
 /// let session = Session::resume(&client, Arc::new(store), "user-42").await?;
@@ -91,7 +92,7 @@ impl PostgresTokenStore {
     /// ```no_run
     /// # async fn demo() -> Result<(), smartcar::Error> {
     /// let url = std::env::var("DATABASE_URL").expect("DATABASE_URL is set");
-    /// let store = smartcar::PostgresTokenStore::connect(&url).await?;
+    /// let store = smartcar::store::PostgresTokenStore::connect(&url).await?;
     /// # let _ = store;
     /// # Ok(()) }
     /// ```
@@ -118,8 +119,8 @@ impl PostgresTokenStore {
     /// [`migrate`](Self::migrate) once before use.
     ///
     /// ```no_run
-    /// # async fn demo(pool: smartcar::sqlx::PgPool) -> Result<(), smartcar::Error> {
-    /// let store = smartcar::PostgresTokenStore::from_pool(pool);
+    /// # async fn demo(pool: smartcar::store::sqlx::PgPool) -> Result<(), smartcar::Error> {
+    /// let store = smartcar::store::PostgresTokenStore::from_pool(pool);
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```
@@ -132,13 +133,13 @@ impl PostgresTokenStore {
     }
 
     /// This store, encrypting the token values it writes with `cipher` (see
-    /// [`crate::TokenCipher`]). Rows written in clear remain readable, unless
+    /// [`TokenCipher`](crate::store::TokenCipher)). Rows written in clear remain readable, unless
     /// [`require_encryption`](Self::require_encryption) is set too.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), smartcar::Error> {
-    /// let cipher = smartcar::TokenCipher::from_hex(&std::env::var("TOKEN_KEY").unwrap())?;
-    /// let store = smartcar::PostgresTokenStore::connect("postgres://app@127.0.0.1/app")
+    /// let cipher = smartcar::store::TokenCipher::from_hex(&std::env::var("TOKEN_KEY").unwrap())?;
+    /// let store = smartcar::store::PostgresTokenStore::connect("postgres://app@127.0.0.1/app")
     ///     .await?
     ///     .with_cipher(cipher);
     /// # let _ = store;
@@ -151,7 +152,7 @@ impl PostgresTokenStore {
     }
 
     /// This store, refusing rows stored in clear: `load` (and the read-back of a
-    /// compare-and-swap) returns [`Error::TokenStore`] with a [`crate::ClearTokensRefused`]
+    /// compare-and-swap) returns [`Error::TokenStore`] with a [`ClearTokensRefused`](crate::store::ClearTokensRefused)
     /// source instead of the tokens. Use it with [`with_cipher`](Self::with_cipher) once
     /// every row is encrypted ([`encrypt_clear_rows`](Self::encrypt_clear_rows)), so that
     /// someone who can write to the table but lacks the key cannot plant tokens of their
@@ -159,8 +160,8 @@ impl PostgresTokenStore {
     /// save fails with [`Error::Configuration`].
     ///
     /// ```no_run
-    /// # async fn demo(cipher: smartcar::TokenCipher) -> Result<(), smartcar::Error> {
-    /// let store = smartcar::PostgresTokenStore::connect("postgres://app@127.0.0.1/app")
+    /// # async fn demo(cipher: smartcar::store::TokenCipher) -> Result<(), smartcar::Error> {
+    /// let store = smartcar::store::PostgresTokenStore::connect("postgres://app@127.0.0.1/app")
     ///     .await?
     ///     .with_cipher(cipher);
     /// store.encrypt_clear_rows().await?; // once, after turning encryption on
@@ -179,7 +180,7 @@ impl PostgresTokenStore {
     /// the service runs (a row written meanwhile is left to its writer).
     ///
     /// ```no_run
-    /// # async fn demo(store: smartcar::PostgresTokenStore) -> Result<(), smartcar::Error> {
+    /// # async fn demo(store: smartcar::store::PostgresTokenStore) -> Result<(), smartcar::Error> {
     /// let encrypted = store.encrypt_clear_rows().await?;
     /// println!("{encrypted} rows encrypted");
     /// # Ok(()) }
@@ -233,9 +234,9 @@ impl PostgresTokenStore {
     /// This store with other refresh-lock timeouts (default: lease 30 s, wait 60 s).
     ///
     /// ```no_run
-    /// # fn demo(store: smartcar::PostgresTokenStore) {
+    /// # fn demo(store: smartcar::store::PostgresTokenStore) {
     /// use std::time::Duration;
-    /// let store = store.with_lock_timeouts(smartcar::LockTimeouts {
+    /// let store = store.with_lock_timeouts(smartcar::store::LockTimeouts {
     ///     lease: Duration::from_secs(10),
     ///     wait: Duration::from_secs(20),
     /// });
@@ -250,7 +251,7 @@ impl PostgresTokenStore {
     /// The pool.
     ///
     /// ```no_run
-    /// # fn demo(store: smartcar::PostgresTokenStore) {
+    /// # fn demo(store: smartcar::store::PostgresTokenStore) {
     /// println!("{} connections open", store.pool().size());
     /// # }
     /// ```
@@ -262,7 +263,7 @@ impl PostgresTokenStore {
     /// are serialised by an advisory lock).
     ///
     /// ```no_run
-    /// # async fn demo(store: smartcar::PostgresTokenStore) -> Result<(), smartcar::Error> {
+    /// # async fn demo(store: smartcar::store::PostgresTokenStore) -> Result<(), smartcar::Error> {
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```

@@ -19,12 +19,12 @@ use crate::tokens::{AccessToken, RefreshToken, Tokens};
 ///
 /// ```
 /// use std::time::Duration;
-/// let timeouts = smartcar::LockTimeouts {
+/// let timeouts = smartcar::store::LockTimeouts {
 ///     lease: Duration::from_secs(20),
 ///     wait: Duration::from_secs(45),
 /// };
 /// assert!(timeouts.wait > timeouts.lease);
-/// assert_eq!(smartcar::LockTimeouts::default().lease, Duration::from_secs(30));
+/// assert_eq!(smartcar::store::LockTimeouts::default().lease, Duration::from_secs(30));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockTimeouts {

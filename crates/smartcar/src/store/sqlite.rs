@@ -50,7 +50,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// ```no_run
 /// # async fn demo(client: smartcar::Client) -> Result<(), smartcar::Error> {
 /// use std::sync::Arc;
-/// use smartcar::{Session, SqliteTokenStore};
+/// use smartcar::Session;
+/// use smartcar::store::SqliteTokenStore;
 ///
 /// let store = SqliteTokenStore::open("tokens.db").await?; // created and migrated if needed
 /// let session = Session::resume(&client, Arc::new(store), "user-42").await?;
@@ -79,7 +80,7 @@ impl SqliteTokenStore {
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), smartcar::Error> {
-    /// let store = smartcar::SqliteTokenStore::open("/var/lib/myapp/tokens.db").await?;
+    /// let store = smartcar::store::SqliteTokenStore::open("/var/lib/myapp/tokens.db").await?;
     /// # let _ = store;
     /// # Ok(()) }
     /// ```
@@ -112,8 +113,8 @@ impl SqliteTokenStore {
     /// [`migrate`](Self::migrate) once before use.
     ///
     /// ```no_run
-    /// # async fn demo(pool: smartcar::sqlx::SqlitePool) -> Result<(), smartcar::Error> {
-    /// let store = smartcar::SqliteTokenStore::from_pool(pool);
+    /// # async fn demo(pool: smartcar::store::sqlx::SqlitePool) -> Result<(), smartcar::Error> {
+    /// let store = smartcar::store::SqliteTokenStore::from_pool(pool);
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```
@@ -127,13 +128,13 @@ impl SqliteTokenStore {
     }
 
     /// This store, encrypting the token values it writes with `cipher` (see
-    /// [`crate::TokenCipher`]). Rows written in clear remain readable, unless
+    /// [`TokenCipher`](crate::store::TokenCipher)). Rows written in clear remain readable, unless
     /// [`require_encryption`](Self::require_encryption) is set too.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), smartcar::Error> {
-    /// let cipher = smartcar::TokenCipher::from_hex(&std::env::var("TOKEN_KEY").unwrap())?;
-    /// let store = smartcar::SqliteTokenStore::open("tokens.db").await?.with_cipher(cipher);
+    /// let cipher = smartcar::store::TokenCipher::from_hex(&std::env::var("TOKEN_KEY").unwrap())?;
+    /// let store = smartcar::store::SqliteTokenStore::open("tokens.db").await?.with_cipher(cipher);
     /// # let _ = store;
     /// # Ok(()) }
     /// ```
@@ -144,7 +145,7 @@ impl SqliteTokenStore {
     }
 
     /// This store, refusing rows stored in clear: `load` (and the read-back of a
-    /// compare-and-swap) returns [`Error::TokenStore`] with a [`crate::ClearTokensRefused`]
+    /// compare-and-swap) returns [`Error::TokenStore`] with a [`ClearTokensRefused`](crate::store::ClearTokensRefused)
     /// source instead of the tokens. Use it with [`with_cipher`](Self::with_cipher) once
     /// every row is encrypted ([`encrypt_clear_rows`](Self::encrypt_clear_rows)), so that
     /// someone who can write to the database but lacks the key cannot plant tokens of their
@@ -152,8 +153,8 @@ impl SqliteTokenStore {
     /// fails with [`Error::Configuration`].
     ///
     /// ```no_run
-    /// # async fn demo(cipher: smartcar::TokenCipher) -> Result<(), smartcar::Error> {
-    /// let store = smartcar::SqliteTokenStore::open("tokens.db").await?.with_cipher(cipher);
+    /// # async fn demo(cipher: smartcar::store::TokenCipher) -> Result<(), smartcar::Error> {
+    /// let store = smartcar::store::SqliteTokenStore::open("tokens.db").await?.with_cipher(cipher);
     /// store.encrypt_clear_rows().await?; // once, after turning encryption on
     /// let store = store.require_encryption();
     /// # let _ = store;
@@ -170,7 +171,7 @@ impl SqliteTokenStore {
     /// the service runs (a row written meanwhile is left to its writer).
     ///
     /// ```no_run
-    /// # async fn demo(store: smartcar::SqliteTokenStore) -> Result<(), smartcar::Error> {
+    /// # async fn demo(store: smartcar::store::SqliteTokenStore) -> Result<(), smartcar::Error> {
     /// let encrypted = store.encrypt_clear_rows().await?;
     /// println!("{encrypted} rows encrypted");
     /// # Ok(()) }
@@ -225,9 +226,9 @@ impl SqliteTokenStore {
     /// This store with other refresh-lock timeouts (default: lease 30 s, wait 60 s).
     ///
     /// ```no_run
-    /// # fn demo(store: smartcar::SqliteTokenStore) {
+    /// # fn demo(store: smartcar::store::SqliteTokenStore) {
     /// use std::time::Duration;
-    /// let store = store.with_lock_timeouts(smartcar::LockTimeouts {
+    /// let store = store.with_lock_timeouts(smartcar::store::LockTimeouts {
     ///     lease: Duration::from_secs(10),
     ///     wait: Duration::from_secs(20),
     /// });
@@ -242,7 +243,7 @@ impl SqliteTokenStore {
     /// The pool.
     ///
     /// ```no_run
-    /// # fn demo(store: smartcar::SqliteTokenStore) {
+    /// # fn demo(store: smartcar::store::SqliteTokenStore) {
     /// println!("{} connections open", store.pool().size());
     /// # }
     /// ```
@@ -253,7 +254,7 @@ impl SqliteTokenStore {
     /// Creates or upgrades the tables (idempotent; one writer at a time).
     ///
     /// ```no_run
-    /// # async fn demo(store: smartcar::SqliteTokenStore) -> Result<(), smartcar::Error> {
+    /// # async fn demo(store: smartcar::store::SqliteTokenStore) -> Result<(), smartcar::Error> {
     /// store.migrate().await?;
     /// # Ok(()) }
     /// ```
