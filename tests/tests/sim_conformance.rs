@@ -148,23 +148,7 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
     let user = sim.users()[0].clone();
     let vehicles: Vec<_> = sim.vehicles();
     let all_ids: Vec<&str> = vehicles.iter().map(|v| v.id.as_str()).collect();
-    let scopes = [
-        "read_vehicle_info",
-        "read_vin",
-        "read_odometer",
-        "read_location",
-        "read_fuel",
-        "read_battery",
-        "read_charge",
-        "read_engine_oil",
-        "read_tires",
-        "read_security",
-        "read_service_history",
-        "read_diagnostics",
-        "control_security",
-        "control_charge",
-        "control_navigation",
-    ];
+    let scopes = Operation::all_permissions();
     let minted = sim.mint_access_token(&user.id, &all_ids, &scopes);
     let token = minted.access_token.as_str();
     let basic_client = Auth::Basic(&app.client_id, &app.client_secret);

@@ -220,6 +220,23 @@ impl Operation {
         Some(out)
     }
 
+    /// Every permission some operation needs (its Connect scopes or `x-permissions`), sorted,
+    /// each once: what a token that may do everything asks for.
+    ///
+    /// ```
+    /// let all = smartcar_api::op::Operation::all_permissions();
+    /// assert!(all.contains(&"read_odometer") && all.contains(&"control_security"));
+    /// ```
+    pub fn all_permissions() -> Vec<&'static str> {
+        let mut all: Vec<&'static str> = crate::ops::ALL
+            .iter()
+            .flat_map(|op| op.permissions.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// The v2.0 reads a batch request accepts, in [`ops::ALL`](crate::ops::ALL) order.
     pub fn batch_reads() -> impl Iterator<Item = &'static Operation> {
         crate::ops::ALL.iter().filter(|op| op.batch_path.is_some())

@@ -11,24 +11,9 @@ use crate::Simulator;
 use crate::fleet::{Rng, make_vehicle};
 use crate::model::{Powertrain, Vehicle};
 
-/// Every permission the v2 API knows.
-pub const ALL_SCOPES: &[&str] = &[
-    "read_vehicle_info",
-    "read_vin",
-    "read_odometer",
-    "read_location",
-    "read_fuel",
-    "read_battery",
-    "read_charge",
-    "read_engine_oil",
-    "read_tires",
-    "read_security",
-    "read_service_history",
-    "read_diagnostics",
-    "control_security",
-    "control_charge",
-    "control_navigation",
-];
+/// Every permission some operation of the spec needs (`Operation::all_permissions`).
+pub static ALL_SCOPES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(smartcar_api::op::Operation::all_permissions);
 
 /// A running simulator and an HTTP client.
 pub struct Env {

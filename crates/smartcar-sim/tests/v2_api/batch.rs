@@ -112,7 +112,7 @@ async fn forced_errors_fail_items_not_the_batch() {
     env.edit(&bev, |v| {
         v.forced_error = Some(("UPSTREAM".into(), "NO_RESPONSE".into()))
     });
-    let token = env.token(&env.user(0), &[&bev], ALL_SCOPES);
+    let token = env.token(&env.user(0), &[&bev], &ALL_SCOPES);
     let r = env
         .post(
             &token,
@@ -130,7 +130,7 @@ async fn forced_errors_fail_items_not_the_batch() {
 async fn invalid_batches_fail_whole() {
     let env = Env::start().await;
     let bev = env.add_vehicle(Powertrain::Bev, 33);
-    let token = env.token(&env.user(0), &[&bev], ALL_SCOPES);
+    let token = env.token(&env.user(0), &[&bev], &ALL_SCOPES);
     let p = format!("/v2.0/vehicles/{bev}/batch");
 
     let r = env.post(&token, &p, json!({})).await;

@@ -18,7 +18,7 @@ async fn setup() -> Setup {
     let bev = env.add_vehicle(Powertrain::Bev, 21);
     let ice = env.add_vehicle(Powertrain::Ice, 22);
     let user = env.user(0);
-    let token = env.token(&user, &[&bev, &ice], ALL_SCOPES);
+    let token = env.token(&user, &[&bev, &ice], &ALL_SCOPES);
     Setup {
         env,
         bev,

@@ -18,7 +18,7 @@ mod smoke {
         let env = Env::start().await;
         let user = env.user(0);
         let vid = env.sim.state().world().users[0].vehicle_ids[0].clone();
-        let token = env.token(&user, &[&vid], ALL_SCOPES);
+        let token = env.token(&user, &[&vid], &ALL_SCOPES);
         let r = env.get(&token, &format!("/v2.0/vehicles/{vid}/nope")).await;
         r.assert_error(404, "RESOURCE_NOT_FOUND", Some("PATH"));
         let r = env.get(&token, "/v2.0/whatever/else").await;

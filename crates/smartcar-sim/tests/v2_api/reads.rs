@@ -26,7 +26,7 @@ async fn fleet() -> Fleet {
     let ice = env.add_vehicle(Powertrain::Ice, 12);
     let phev = env.add_vehicle(Powertrain::Phev, 13);
     let user = env.user(0);
-    let token = env.token(&user, &[&bev, &ice, &phev], ALL_SCOPES);
+    let token = env.token(&user, &[&bev, &ice, &phev], &ALL_SCOPES);
     Fleet {
         env,
         bev,
@@ -619,7 +619,7 @@ async fn bad_tokens_unknown_and_foreign_vehicles() {
     let f = fleet().await;
     let other_user = f.env.user(1);
     let foreign = f.env.sim.state().world().users[1].vehicle_ids[0].clone();
-    let _ = f.env.token(&other_user, &[&foreign], ALL_SCOPES);
+    let _ = f.env.token(&other_user, &[&foreign], &ALL_SCOPES);
     for (rest, _) in READS.iter().chain([("/permissions", "")].iter()) {
         let p = path(&f.phev, rest);
         let r = f.env.get("not-a-token", &p).await;
