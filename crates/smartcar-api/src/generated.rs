@@ -3238,7 +3238,11 @@ pub mod types {
             Default::default()
         }
     }
-    ///`VehicleResponse`
+    /**The vehicle, in either shape seen. The live API answers the resource itself (unwrapped):
+node-sdk test/end-to-end/index.js asserts `response.body.id` against the live platform,
+and java-sdk's GetVehicle.json and three ruby-sdk mocks agree. Smartcar's docs example
+wraps it in `data`; both are decoded.
+*/
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -3247,11 +3251,35 @@ pub mod types {
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct VehicleResponse {
+    #[serde(untagged)]
+    pub enum VehicleResponse {
+        Resource(VehicleResource),
+        ResponseWrapped(VehicleResponseWrapped),
+    }
+    impl ::std::convert::From<VehicleResource> for VehicleResponse {
+        fn from(value: VehicleResource) -> Self {
+            Self::Resource(value)
+        }
+    }
+    impl ::std::convert::From<VehicleResponseWrapped> for VehicleResponse {
+        fn from(value: VehicleResponseWrapped) -> Self {
+            Self::ResponseWrapped(value)
+        }
+    }
+    ///`VehicleResponseWrapped`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct VehicleResponseWrapped {
         pub data: VehicleResource,
     }
-    impl VehicleResponse {
-        pub fn builder() -> builder::VehicleResponse {
+    impl VehicleResponseWrapped {
+        pub fn builder() -> builder::VehicleResponseWrapped {
             Default::default()
         }
     }
@@ -12204,17 +12232,17 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
-        pub struct VehicleResponse {
+        pub struct VehicleResponseWrapped {
             data: ::std::result::Result<super::VehicleResource, ::std::string::String>,
         }
-        impl ::std::default::Default for VehicleResponse {
+        impl ::std::default::Default for VehicleResponseWrapped {
             fn default() -> Self {
                 Self {
                     data: Err("no value supplied for data".to_string()),
                 }
             }
         }
-        impl VehicleResponse {
+        impl VehicleResponseWrapped {
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::VehicleResource>,
@@ -12228,16 +12256,18 @@ pub mod types {
                 self
             }
         }
-        impl ::std::convert::TryFrom<VehicleResponse> for super::VehicleResponse {
+        impl ::std::convert::TryFrom<VehicleResponseWrapped>
+        for super::VehicleResponseWrapped {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: VehicleResponse,
+                value: VehicleResponseWrapped,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self { data: value.data? })
             }
         }
-        impl ::std::convert::From<super::VehicleResponse> for VehicleResponse {
-            fn from(value: super::VehicleResponse) -> Self {
+        impl ::std::convert::From<super::VehicleResponseWrapped>
+        for VehicleResponseWrapped {
+            fn from(value: super::VehicleResponseWrapped) -> Self {
                 Self { data: Ok(value.data) }
             }
         }

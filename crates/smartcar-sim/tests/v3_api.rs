@@ -25,21 +25,23 @@ async fn vehicle_resource_and_authentication() {
     let ok = get(&env, &path, Some(&env.app), Some(&u0)).await;
     assert_eq!(ok.status, 200, "{:#}", ok.body);
     assert!(ok.request_id.is_some());
-    let body: types::VehicleResponse = typed(&ok.body);
+    // The live platform answers the resource unwrapped (no `data`): so does the simulator.
+    assert!(ok.body.get("data").is_none(), "{:#}", ok.body);
+    let body: types::VehicleResource = typed(&ok.body);
     let (make, model, year) = {
         let world = env.sim.state().world();
         let v = &world.vehicles[&ev];
         (v.make.clone(), v.model.clone(), v.year)
     };
-    assert_eq!(body.data.id, ev);
-    assert_eq!(body.data.type_, "vehicle");
-    assert_eq!(body.data.attributes.model, model);
-    assert_eq!(body.data.attributes.year, year);
-    assert_eq!(body.data.attributes.make.to_uppercase(), make);
-    assert_ne!(body.data.attributes.make, make, "title case, not TESLA");
-    assert_eq!(ok.body["data"]["attributes"]["powertrainType"], "BEV");
-    assert_eq!(ok.body["data"]["attributes"]["mode"], "live");
-    assert_eq!(ok.body["data"]["links"]["self"], format!("/vehicles/{ev}"));
+    assert_eq!(body.id, ev);
+    assert_eq!(body.type_, "vehicle");
+    assert_eq!(body.attributes.model, model);
+    assert_eq!(body.attributes.year, year);
+    assert_eq!(body.attributes.make.to_uppercase(), make);
+    assert_ne!(body.attributes.make, make, "title case, not TESLA");
+    assert_eq!(ok.body["attributes"]["powertrainType"], "BEV");
+    assert_eq!(ok.body["attributes"]["mode"], "live");
+    assert_eq!(ok.body["links"]["self"], format!("/vehicles/{ev}"));
 
     // sc-user-id is optional here.
     assert_eq!(get(&env, &path, Some(&env.app), None).await.status, 200);

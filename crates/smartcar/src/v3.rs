@@ -767,7 +767,8 @@ impl VehicleV3 {
         Call::new(op, self.user.app.client().origins(), path, query)
     }
 
-    /// Make, model, year, powertrain and mode.
+    /// Make, model, year, powertrain and mode. The live API answers the resource itself and
+    /// Smartcar's docs show it wrapped in `data`: both are read.
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
@@ -786,8 +787,12 @@ impl VehicleV3 {
             &ops::GetVehicleV3::path(&self.id),
             &[],
         );
+        // The live API answers the resource itself; Smartcar's docs show it wrapped in `data`.
         let r: Response<types::VehicleResponse> = self.send(call).await?;
-        Ok(r.map(|v| v.data))
+        Ok(r.map(|v| match v {
+            types::VehicleResponse::Resource(resource) => resource,
+            types::VehicleResponse::ResponseWrapped(wrapped) => wrapped.data,
+        }))
     }
 
     /// Every signal of the vehicle (all pages).

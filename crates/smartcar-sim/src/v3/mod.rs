@@ -295,9 +295,8 @@ async fn get_vehicle(
     let body = {
         let world = state.world();
         let access = vehicle_access(&state, &world, &headers, &vehicle_id, false, None)?;
-        types::VehicleResponse {
-            data: vehicle_resource(access.vehicle),
-        }
+        // Unwrapped, as the live platform answers (the spec's VehicleResponse has the evidence).
+        types::VehicleResponse::Resource(vehicle_resource(access.vehicle))
     };
     Ok(json(StatusCode::OK, &body))
 }
