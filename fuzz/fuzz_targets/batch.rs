@@ -9,8 +9,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use smartcar::{Error, ErrorKind};
 use smartcar::v2::BatchResponse;
+use smartcar::{Error, ErrorKind};
 use smartcar_api::op::Operation;
 use smartcar_api::ops;
 

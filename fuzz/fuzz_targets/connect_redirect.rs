@@ -8,8 +8,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use smartcar::{Client, ErrorKind, Redirect};
 use smartcar::connect::State;
+use smartcar::{Client, ErrorKind, Redirect};
 
 const STATE: &str = "st-Zq81";
 
