@@ -53,6 +53,27 @@ pub mod flow {
             .origin(&sim.base_url())
     }
 
+    /// The machine-to-machine Connect flow for `scopes` (the client's redirect URI must be
+    /// one the simulator answers with a `user_id`, e.g. `/exchange`): the user id of the
+    /// redirect.
+    pub fn connect_user_id(
+        sim: &Simulator,
+        client: &Client,
+        scopes: impl IntoIterator<Item = Permission>,
+    ) -> String {
+        let auth = client.authorize().scopes(scopes).build().unwrap();
+        let redirect = sim
+            .approve(auth.url.as_str(), ApproveOptions::new())
+            .expect("Connect redirects");
+        let Redirect::UserId(user_id) = client
+            .handle_redirect(redirect.as_str(), &auth.state)
+            .unwrap()
+        else {
+            panic!("expected a user_id, got {redirect}")
+        };
+        user_id
+    }
+
     /// Connect → approval → code → tokens → a session stored under `user-1` in a fresh store.
     pub async fn connect(sim: &Simulator, client: &Client) -> (Session, Arc<MemoryTokenStore>) {
         let auth = client.authorize().scopes(PERMISSIONS).build().unwrap();

@@ -5,9 +5,9 @@
 use axum::Json;
 use axum::routing::{get, post};
 use serde_json::json;
-use smartcar::{ApplicationSession, Client, Permission, Redirect};
-use smartcar_sim::{ApproveOptions, Simulator};
-use smartcar_tests::flow::{CALLBACK, client_for};
+use smartcar::{ApplicationSession, Client, Permission};
+use smartcar_sim::Simulator;
+use smartcar_tests::flow::{CALLBACK, client_for, connect_user_id};
 
 const VEHICLE: &str = "36ab27d0-fd9d-4455-823a-ce30af709ffc";
 const USER: &str = "93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71";
@@ -23,20 +23,7 @@ async fn the_v3_vehicle_is_read_unwrapped_and_wrapped() {
     let client = client_for(&sim, "http://localhost:8000/exchange")
         .build()
         .unwrap();
-    let auth = client
-        .authorize()
-        .scope(Permission::ReadVehicleInfo)
-        .build()
-        .unwrap();
-    let redirect = sim
-        .approve(auth.url.as_str(), ApproveOptions::new())
-        .unwrap();
-    let Redirect::UserId(user_id) = client
-        .handle_redirect(redirect.as_str(), &auth.state)
-        .unwrap()
-    else {
-        panic!("expected a user_id redirect")
-    };
+    let user_id = connect_user_id(&sim, &client, [Permission::ReadVehicleInfo]);
     let app = ApplicationSession::new(&client);
     let vehicle_id = sim.users()[0].vehicle_ids[0].clone();
     let info = app

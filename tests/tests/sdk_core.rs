@@ -8,7 +8,9 @@ use smartcar::config::RetryPolicy;
 use smartcar::store::TokenStore;
 use smartcar::{ApplicationSession, Error, ErrorKind, Permission, Redirect};
 use smartcar_sim::{ApproveOptions, Fault, Simulator};
-use smartcar_tests::flow::{CALLBACK, client_for, client_on_system_clock, connect};
+use smartcar_tests::flow::{
+    CALLBACK, client_for, client_on_system_clock, connect, connect_user_id,
+};
 
 const ODOMETER: &str = smartcar_api::ops::GET_ODOMETER.path;
 const SECURITY: &str = smartcar_api::ops::CONTROL_SECURITY.path;
@@ -370,9 +372,10 @@ async fn v3_user_handle_signals_and_commands() {
     let client = client_on_system_clock(&sim, "http://localhost:8000/exchange")
         .build()
         .unwrap();
-    let auth = client
-        .authorize()
-        .scopes([
+    let user_id = connect_user_id(
+        &sim,
+        &client,
+        [
             Permission::ReadVehicleInfo,
             Permission::ReadOdometer,
             Permission::ReadSecurity,
@@ -380,18 +383,8 @@ async fn v3_user_handle_signals_and_commands() {
             Permission::ReadBattery,
             Permission::ReadCharge,
             Permission::ControlCharge,
-        ])
-        .build()
-        .unwrap();
-    let redirect = sim
-        .approve(auth.url.as_str(), ApproveOptions::new())
-        .unwrap();
-    let Redirect::UserId(user_id) = client
-        .handle_redirect(redirect.as_str(), &auth.state)
-        .unwrap()
-    else {
-        panic!("expected user_id")
-    };
+        ],
+    );
     let app_session = ApplicationSession::new(&client);
     let user = app_session.user(user_id.clone()).unwrap();
     let mut ids = user.vehicle_ids().await.unwrap();

@@ -125,6 +125,19 @@ pub(crate) fn v3_segment() -> &'static str {
     first_segment(ops::GET_VEHICLE_V3.path)
 }
 
+/// A v3 `links` value: an operation's path relative to the v3 base URLs
+/// (`https://vehicle.api.smartcar.com/v3`, `https://management.api.smartcar.com/v3`), as the
+/// platform writes its links (`/vehicles/{id}/signals/{code}`, `/webhooks/{id}`).
+pub(crate) fn v3_link(path: String) -> String {
+    match path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(v3_segment()))
+    {
+        Some(rest) => rest.to_string(),
+        None => path,
+    }
+}
+
 /// Whether `segment` is the version segment of some operation of the spec (`v1.0`, `v2.0`,
 /// `v3`).
 pub(crate) fn is_known_version(segment: &str) -> bool {

@@ -36,6 +36,7 @@ use super::{
 };
 use crate::error::lookup;
 use crate::model::{Vehicle, round};
+use crate::routing::v3_link;
 use crate::state::AppState;
 use crate::v2::timestamp;
 
@@ -843,21 +844,6 @@ fn resource(v: &Vehicle, def: &SignalDef, reading: Reading, now_ms: i64) -> type
             values: None,
             vehicle: Some(v3_link(ops::GetVehicleV3::path(&v.id))),
         }),
-    }
-}
-
-/// A v3 `links` value: the operation's path relative to the v3 base URL
-/// (`https://vehicle.api.smartcar.com/v3`), as the platform writes its links
-/// (`/vehicles/{id}/signals/{code}`; see the spec's examples).
-fn v3_link(path: String) -> String {
-    let version = ops::GET_VEHICLE_V3
-        .path
-        .split('/')
-        .nth(1)
-        .unwrap_or_default();
-    match path.strip_prefix('/').and_then(|p| p.strip_prefix(version)) {
-        Some(rest) => rest.to_string(),
-        None => path,
     }
 }
 

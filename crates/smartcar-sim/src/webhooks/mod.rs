@@ -97,12 +97,7 @@ async fn list_webhooks(
             })
             .collect();
         // Links are relative to the management API v3's base URL, as the platform writes them.
-        let base = ops::ListWebhooks::path();
-        let base = base
-            .strip_prefix('/')
-            .and_then(|p| p.strip_prefix(crate::routing::v3_segment()))
-            .unwrap_or(&base)
-            .to_owned();
+        let base = crate::routing::v3_link(ops::ListWebhooks::path());
         let data = page
             .slice(&matching)
             .iter()
