@@ -532,7 +532,7 @@ pub fn emit(ops: &[Op]) -> TokenStream {
             }
         });
         all.push(konst);
-        markers.push(marker_ident_for(op));
+        markers.push(marker);
     }
     quote! {
         /// Calls `$callback! { Marker, Marker, … }` with the marker type of every operation of
@@ -566,10 +566,6 @@ pub fn emit(ops: &[Op]) -> TokenStream {
             pub const ALL: &[Operation] = &[#(#all),*];
         }
     }
-}
-
-fn marker_ident_for(op: &Op) -> proc_macro2::Ident {
-    format_ident!("{}", op.id.to_upper_camel_case())
 }
 
 fn option_str(v: Option<String>) -> TokenStream {
