@@ -397,7 +397,7 @@ async fn v3_user_handle_signals_and_commands() {
     let vehicle = user.vehicle(ids[0].clone()).unwrap();
     let info = vehicle.info().await.unwrap();
     assert_eq!(info.data.id, sim_vehicle.id);
-    assert_eq!(info.data.attributes.year, sim_vehicle.year);
+    assert_eq!(info.data.attributes.year.number(), Some(sim_vehicle.year));
 
     let signals = vehicle.signals().await.unwrap();
     assert!(signals.len() > 10, "{} signals", signals.len());

@@ -585,10 +585,23 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         .0,
         404
     );
+    // Signal reads need no `sc-user-id` (the official SDKs send none); commands do.
     assert_eq!(
         d.call(
             ops::LIST_SIGNALS,
             &ops::ListSignals::path(&ev.id),
+            app_bearer,
+            &[],
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        d.call(
+            ops::LOCK_V3,
+            &ops::LockV3::path(&ev.id),
             app_bearer,
             &[],
             None

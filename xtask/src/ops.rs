@@ -297,6 +297,7 @@ fn host_variant(url: &str) -> Result<&'static str> {
         "management.smartcar.com" => "Management",
         "vehicle.api.smartcar.com" => "Vehicle",
         "management.api.smartcar.com" => "ManagementV3",
+        "compatibility.api.smartcar.com" => "Compatibility",
         _ => {
             return Err(format!(
                 "server `{url}` is not one of Smartcar's known hosts"

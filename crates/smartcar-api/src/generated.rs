@@ -381,6 +381,121 @@ pub mod types {
             Default::default()
         }
     }
+    ///`ChargeScheduleExecution`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeScheduleExecution {
+        pub attributes: ChargeScheduleExecutionAttributes,
+        pub id: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub links: ::std::option::Option<ChargeScheduleExecutionLinks>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub meta: ::std::option::Option<CommandExecutionMeta>,
+        ///`charge-schedule-execution`.
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+    }
+    impl ChargeScheduleExecution {
+        pub fn builder() -> builder::ChargeScheduleExecution {
+            Default::default()
+        }
+    }
+    ///`ChargeScheduleExecutionAttributes`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeScheduleExecutionAttributes {
+        pub action: crate::open_enums::ChargeScheduleAction,
+        #[serde(
+            rename = "executionMode",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub execution_mode: ::std::option::Option<crate::open_enums::ExecutionMode>,
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub parameters: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        #[serde(
+            rename = "scheduleId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub schedule_id: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "scheduleType",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub schedule_type: ::std::option::Option<crate::open_enums::ChargeScheduleType>,
+        pub status: CommandStatus,
+    }
+    impl ChargeScheduleExecutionAttributes {
+        pub fn builder() -> builder::ChargeScheduleExecutionAttributes {
+            Default::default()
+        }
+    }
+    ///`ChargeScheduleExecutionLinks`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeScheduleExecutionLinks {
+        ///The schedule's path relative to the v3 base URL.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub schedule: ::std::option::Option<::std::string::String>,
+    }
+    impl ChargeScheduleExecutionLinks {
+        pub fn builder() -> builder::ChargeScheduleExecutionLinks {
+            Default::default()
+        }
+    }
+    ///`ChargeScheduleExecutionResponse`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeScheduleExecutionResponse {
+        pub data: ChargeScheduleExecution,
+    }
+    impl ChargeScheduleExecutionResponse {
+        pub fn builder() -> builder::ChargeScheduleExecutionResponse {
+            Default::default()
+        }
+    }
+    ///The charging location a schedule is bound to.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeScheduleLocation {
+        pub latitude: f64,
+        pub longitude: f64,
+    }
+    impl ChargeScheduleLocation {
+        pub fn builder() -> builder::ChargeScheduleLocation {
+            Default::default()
+        }
+    }
     ///`ChargeStatus`
     #[derive(
         ::serde::Deserialize,
@@ -397,6 +512,28 @@ pub mod types {
     }
     impl ChargeStatus {
         pub fn builder() -> builder::ChargeStatus {
+            Default::default()
+        }
+    }
+    ///When charging runs, as local `HH:mm` times (a stop before the start spans midnight).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeWindow {
+        ///Local time, `HH:mm` (24 h).
+        #[serde(rename = "startTime")]
+        pub start_time: ::std::string::String,
+        ///Local time, `HH:mm` (24 h).
+        #[serde(rename = "stopTime")]
+        pub stop_time: ::std::string::String,
+    }
+    impl ChargeWindow {
+        pub fn builder() -> builder::ChargeWindow {
             Default::default()
         }
     }
@@ -791,6 +928,144 @@ pub mod types {
             Default::default()
         }
     }
+    ///`CompatibleCapability`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CompatibleCapability {
+        ///The signal code (`tractionbattery-stateofcharge`) or the command code.
+        pub capability: ::std::string::String,
+        ///The signal name (`StateOfCharge`) or the command code (`charge-start`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub code: ::std::option::Option<::std::string::String>,
+        ///The signal group (empty for commands).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub group: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+        ///The permission it needs (empty for commands in the docs example).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub permission: ::std::option::Option<::std::string::String>,
+        ///`signal` or `command`.
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+    }
+    impl CompatibleCapability {
+        pub fn builder() -> builder::CompatibleCapability {
+            Default::default()
+        }
+    }
+    ///`CompatibleVehicle`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CompatibleVehicle {
+        pub attributes: CompatibleVehicleAttributes,
+        ///A composite key such as `TESLA-Model 3-2017-2026-BEV-US`.
+        pub id: ::std::string::String,
+        ///`vehicle-model-capability`.
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+    }
+    impl CompatibleVehicle {
+        pub fn builder() -> builder::CompatibleVehicle {
+            Default::default()
+        }
+    }
+    ///`CompatibleVehicleAttributes`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CompatibleVehicleAttributes {
+        pub capabilities: ::std::vec::Vec<CompatibleCapability>,
+        pub make: ::std::string::String,
+        pub model: ::std::string::String,
+        #[serde(
+            rename = "powertrainType",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub powertrain_type: ::std::option::Option<crate::open_enums::PowertrainType>,
+        pub region: crate::open_enums::CompatibleRegion,
+        pub years: CompatibleVehicleAttributesYears,
+    }
+    impl CompatibleVehicleAttributes {
+        pub fn builder() -> builder::CompatibleVehicleAttributes {
+            Default::default()
+        }
+    }
+    ///`CompatibleVehicleAttributesYears`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CompatibleVehicleAttributesYears {
+        pub end: i32,
+        pub start: i32,
+    }
+    impl CompatibleVehicleAttributesYears {
+        pub fn builder() -> builder::CompatibleVehicleAttributesYears {
+            Default::default()
+        }
+    }
+    ///`CompatibleVehicleList`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CompatibleVehicleList {
+        pub data: ::std::vec::Vec<CompatibleVehicle>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub links: ::std::option::Option<CompatibleVehicleListLinks>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub meta: ::std::option::Option<PageMeta>,
+    }
+    impl CompatibleVehicleList {
+        pub fn builder() -> builder::CompatibleVehicleList {
+            Default::default()
+        }
+    }
+    ///`CompatibleVehicleListLinks`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct CompatibleVehicleListLinks {
+        #[serde(rename = "self", skip_serializing_if = "::std::option::Option::is_none")]
+        pub self_: ::std::option::Option<::std::string::String>,
+    }
+    impl CompatibleVehicleListLinks {
+        pub fn builder() -> builder::CompatibleVehicleListLinks {
+            Default::default()
+        }
+    }
     ///Query of the redirect after approval in the authorization-code flow.
     #[derive(
         ::serde::Deserialize,
@@ -803,8 +1078,14 @@ pub mod types {
     pub struct ConnectCallbackCode {
         ///Authorization code; single use, expires after 10 minutes.
         pub code: ::std::string::String,
+        ///The `external_id` the Connect URL carried.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub external_id: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub state: ::std::option::Option<::std::string::String>,
+        ///Where to send the user to add the virtual key some makes (Tesla) need before commands work (unverified: named by the issue tracker, no fixture).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub virtual_key_url: ::std::option::Option<::std::string::String>,
     }
     impl ConnectCallbackCode {
         pub fn builder() -> builder::ConnectCallbackCode {
@@ -854,10 +1135,16 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct ConnectCallbackUser {
+        ///The `external_id` the Connect URL carried.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub external_id: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub state: ::std::option::Option<::std::string::String>,
         ///The Smartcar user id; send it as `sc-user-id`.
         pub user_id: ::std::string::String,
+        ///Where to send the user to add the virtual key some makes (Tesla) need before commands work (unverified).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub virtual_key_url: ::std::option::Option<::std::string::String>,
     }
     impl ConnectCallbackUser {
         pub fn builder() -> builder::ConnectCallbackUser {
@@ -874,6 +1161,9 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct ConnectCallbackVehicle {
+        ///The `external_id` the re-authentication URL carried.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub external_id: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub state: ::std::option::Option<::std::string::String>,
         pub vehicle_id: ::std::string::String,
@@ -1108,6 +1398,63 @@ pub mod types {
     }
     impl CursorPaging {
         pub fn builder() -> builder::CursorPaging {
+            Default::default()
+        }
+    }
+    ///`DailyChargeScheduleAttributes`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct DailyChargeScheduleAttributes {
+        pub location: ChargeScheduleLocation,
+        ///Local time, `HH:mm` (24 h).
+        #[serde(rename = "startTime")]
+        pub start_time: ::std::string::String,
+        ///Local time, `HH:mm` (24 h).
+        #[serde(rename = "stopTime")]
+        pub stop_time: ::std::string::String,
+    }
+    impl DailyChargeScheduleAttributes {
+        pub fn builder() -> builder::DailyChargeScheduleAttributes {
+            Default::default()
+        }
+    }
+    ///`DailyChargeScheduleRequest`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct DailyChargeScheduleRequest {
+        pub data: DailyChargeScheduleRequestData,
+    }
+    impl DailyChargeScheduleRequest {
+        pub fn builder() -> builder::DailyChargeScheduleRequest {
+            Default::default()
+        }
+    }
+    ///`DailyChargeScheduleRequestData`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct DailyChargeScheduleRequestData {
+        pub attributes: DailyChargeScheduleAttributes,
+    }
+    impl DailyChargeScheduleRequestData {
+        pub fn builder() -> builder::DailyChargeScheduleRequestData {
             Default::default()
         }
     }
@@ -1461,6 +1808,35 @@ pub mod types {
             Default::default()
         }
     }
+    /**A model year. Smartcar sends it as a number in some answers and as a string in others
+(the v3 signals list's `included.vehicle`, live); both are decoded.
+*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(untagged)]
+    pub enum ModelYear {
+        Int32(i32),
+        String(::std::string::String),
+    }
+    impl ::std::fmt::Display for ModelYear {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Int32(x) => x.fmt(f),
+                Self::String(x) => x.fmt(f),
+            }
+        }
+    }
+    impl ::std::convert::From<i32> for ModelYear {
+        fn from(value: i32) -> Self {
+            Self::Int32(value)
+        }
+    }
     ///`NominalCapacity`
     #[derive(
         ::serde::Deserialize,
@@ -1653,7 +2029,7 @@ pub mod types {
             Default::default()
         }
     }
-    ///What to do about an error. Older responses send a bare string or null; clients should accept those too.
+    ///What to do about an error. Older responses send a bare string instead (see `ResolutionValue`) or null.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1663,16 +2039,40 @@ pub mod types {
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct Resolution {
+    pub struct ResolutionDetails {
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         pub type_: ::std::option::Option<crate::open_enums::ResolutionType>,
         ///Where to send the user, e.g. the re-authentication page.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub url: ::std::option::Option<::std::string::String>,
     }
-    impl Resolution {
-        pub fn builder() -> builder::Resolution {
+    impl ResolutionDetails {
+        pub fn builder() -> builder::ResolutionDetails {
             Default::default()
+        }
+    }
+    ///What to do about an error, as an object or as a bare type string.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(untagged)]
+    pub enum ResolutionValue {
+        Details(ResolutionDetails),
+        Type(crate::open_enums::ResolutionType),
+    }
+    impl ::std::convert::From<ResolutionDetails> for ResolutionValue {
+        fn from(value: ResolutionDetails) -> Self {
+            Self::Details(value)
+        }
+    }
+    impl ::std::convert::From<crate::open_enums::ResolutionType> for ResolutionValue {
+        fn from(value: crate::open_enums::ResolutionType) -> Self {
+            Self::Type(value)
         }
     }
     ///`ResourceIdentifier`
@@ -2104,7 +2504,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub resolution: ::std::option::Option<Resolution>,
+        pub resolution: ::std::option::Option<ResolutionValue>,
         ///An error type such as `COMPATIBILITY` (or `SignalError`).
         #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
         pub type_: ::std::option::Option<::std::string::String>,
@@ -2148,18 +2548,16 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct SignalMeta {
-        ///When the manufacturer last updated it (epoch milliseconds).
         #[serde(
             rename = "oemUpdatedAt",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub oem_updated_at: ::std::option::Option<i64>,
-        ///When Smartcar retrieved the value (epoch milliseconds).
+        pub oem_updated_at: ::std::option::Option<Timestamp>,
         #[serde(
             rename = "retrievedAt",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub retrieved_at: ::std::option::Option<i64>,
+        pub retrieved_at: ::std::option::Option<Timestamp>,
     }
     impl SignalMeta {
         pub fn builder() -> builder::SignalMeta {
@@ -2619,6 +3017,36 @@ pub mod types {
             value.parse()
         }
     }
+    /**A point in time, as epoch milliseconds (webhook deliveries, the v3 facts) or as an
+ISO-8601 string (third-party readings of Smartcar's published full-vehicle.yaml for REST
+signal meta); both are decoded.
+*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(untagged)]
+    pub enum Timestamp {
+        Int64(i64),
+        String(::std::string::String),
+    }
+    impl ::std::fmt::Display for Timestamp {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Int64(x) => x.fmt(f),
+                Self::String(x) => x.fmt(f),
+            }
+        }
+    }
+    impl ::std::convert::From<i64> for Timestamp {
+        fn from(value: i64) -> Self {
+            Self::Int64(value)
+        }
+    }
     ///`TirePressure`
     #[derive(
         ::serde::Deserialize,
@@ -2700,7 +3128,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///Form body of `POST /oauth/token`. `code` and `redirect_uri` go with `authorization_code`; `refresh_token` with `refresh_token`.
+    ///Form body of `POST /oauth/token`. `code` and `redirect_uri` go with `authorization_code`; `refresh_token` with `refresh_token`. `client_id` and `client_secret` replace the Basic header (client_secret_post).
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -2710,6 +3138,12 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct TokenRequest {
+        ///With `client_secret`
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub client_id: ::std::option::Option<::std::string::String>,
+        ///With `client_id`
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub client_secret: ::std::option::Option<::std::string::String>,
         ///The authorization code from the Connect redirect (single use, valid 10 minutes).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code: ::std::option::Option<::std::string::String>,
@@ -2918,7 +3352,7 @@ pub mod types {
         )]
         pub request_id: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub resolution: ::std::option::Option<Resolution>,
+        pub resolution: ::std::option::Option<ResolutionValue>,
         #[serde(rename = "statusCode")]
         pub status_code: i32,
         #[serde(
@@ -3044,7 +3478,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub links: ::std::option::Option<V3ErrorObjectLinks>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub resolution: ::std::option::Option<Resolution>,
+        pub resolution: ::std::option::Option<ResolutionValue>,
         ///The HTTP status as a string.
         pub status: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3106,7 +3540,7 @@ pub mod types {
         pub id: ::std::string::String,
         pub make: ::std::string::String,
         pub model: ::std::string::String,
-        pub year: i32,
+        pub year: ModelYear,
     }
     impl VehicleAttributes {
         pub fn builder() -> builder::VehicleAttributes {
@@ -3153,7 +3587,7 @@ pub mod types {
         )]
         pub doc_url: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub resolution: ::std::option::Option<Resolution>,
+        pub resolution: ::std::option::Option<ResolutionValue>,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub signals: ::std::vec::Vec<SignalRef>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3231,7 +3665,7 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub powertrain_type: ::std::option::Option<crate::open_enums::PowertrainType>,
-        pub year: i32,
+        pub year: ModelYear,
     }
     impl VehicleResourceAttributes {
         pub fn builder() -> builder::VehicleResourceAttributes {
@@ -3524,6 +3958,23 @@ wraps it in `data`; both are decoded.
             Default::default()
         }
     }
+    ///`WebhookResponse`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WebhookResponse {
+        pub data: WebhookResource,
+    }
+    impl WebhookResponse {
+        pub fn builder() -> builder::WebhookResponse {
+            Default::default()
+        }
+    }
     ///`WebhookSignal`
     #[derive(
         ::serde::Deserialize,
@@ -3566,17 +4017,17 @@ wraps it in `data`; both are decoded.
             rename = "fetchedAt",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub fetched_at: ::std::option::Option<i64>,
+        pub fetched_at: ::std::option::Option<Timestamp>,
         #[serde(
             rename = "oemUpdatedAt",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub oem_updated_at: ::std::option::Option<i64>,
+        pub oem_updated_at: ::std::option::Option<Timestamp>,
         #[serde(
             rename = "retrievedAt",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub retrieved_at: ::std::option::Option<i64>,
+        pub retrieved_at: ::std::option::Option<Timestamp>,
     }
     impl WebhookSignalMeta {
         pub fn builder() -> builder::WebhookSignalMeta {
@@ -3689,7 +4140,7 @@ wraps it in `data`; both are decoded.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub vin: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub year: ::std::option::Option<i32>,
+        pub year: ::std::option::Option<ModelYear>,
     }
     impl WebhookVehicle {
         pub fn builder() -> builder::WebhookVehicle {
@@ -3710,6 +4161,142 @@ wraps it in `data`; both are decoded.
     }
     impl WebhookVerifyData {
         pub fn builder() -> builder::WebhookVerifyData {
+            Default::default()
+        }
+    }
+    ///A window per weekday; a day left out has none (key spelling unverified).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WeeklyChargeDays {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub friday: ::std::option::Option<ChargeWindow>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub monday: ::std::option::Option<ChargeWindow>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub saturday: ::std::option::Option<ChargeWindow>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub sunday: ::std::option::Option<ChargeWindow>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub thursday: ::std::option::Option<ChargeWindow>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub tuesday: ::std::option::Option<ChargeWindow>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub wednesday: ::std::option::Option<ChargeWindow>,
+    }
+    impl WeeklyChargeDays {
+        pub fn builder() -> builder::WeeklyChargeDays {
+            Default::default()
+        }
+    }
+    ///`WeeklyChargeScheduleAttributes`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WeeklyChargeScheduleAttributes {
+        pub days: WeeklyChargeDays,
+        pub location: ChargeScheduleLocation,
+    }
+    impl WeeklyChargeScheduleAttributes {
+        pub fn builder() -> builder::WeeklyChargeScheduleAttributes {
+            Default::default()
+        }
+    }
+    ///`WeeklyChargeScheduleRequest`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WeeklyChargeScheduleRequest {
+        pub data: WeeklyChargeScheduleRequestData,
+    }
+    impl WeeklyChargeScheduleRequest {
+        pub fn builder() -> builder::WeeklyChargeScheduleRequest {
+            Default::default()
+        }
+    }
+    ///`WeeklyChargeScheduleRequestData`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WeeklyChargeScheduleRequestData {
+        pub attributes: WeeklyChargeScheduleAttributes,
+    }
+    impl WeeklyChargeScheduleRequestData {
+        pub fn builder() -> builder::WeeklyChargeScheduleRequestData {
+            Default::default()
+        }
+    }
+    ///`WorkweekChargeScheduleAttributes`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WorkweekChargeScheduleAttributes {
+        pub location: ChargeScheduleLocation,
+        pub weekdays: ChargeWindow,
+        pub weekends: ChargeWindow,
+    }
+    impl WorkweekChargeScheduleAttributes {
+        pub fn builder() -> builder::WorkweekChargeScheduleAttributes {
+            Default::default()
+        }
+    }
+    ///`WorkweekChargeScheduleRequest`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WorkweekChargeScheduleRequest {
+        pub data: WorkweekChargeScheduleRequestData,
+    }
+    impl WorkweekChargeScheduleRequest {
+        pub fn builder() -> builder::WorkweekChargeScheduleRequest {
+            Default::default()
+        }
+    }
+    ///`WorkweekChargeScheduleRequestData`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct WorkweekChargeScheduleRequestData {
+        pub attributes: WorkweekChargeScheduleAttributes,
+    }
+    impl WorkweekChargeScheduleRequestData {
+        pub fn builder() -> builder::WorkweekChargeScheduleRequestData {
             Default::default()
         }
     }
@@ -4471,6 +5058,420 @@ wraps it in `data`; both are decoded.
             }
         }
         #[derive(Clone, Debug)]
+        pub struct ChargeScheduleExecution {
+            attributes: ::std::result::Result<
+                super::ChargeScheduleExecutionAttributes,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            links: ::std::result::Result<
+                ::std::option::Option<super::ChargeScheduleExecutionLinks>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<
+                ::std::option::Option<super::CommandExecutionMeta>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for ChargeScheduleExecution {
+            fn default() -> Self {
+                Self {
+                    attributes: Err("no value supplied for attributes".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    links: Ok(Default::default()),
+                    meta: Ok(Default::default()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl ChargeScheduleExecution {
+            pub fn attributes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChargeScheduleExecutionAttributes>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attributes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attributes: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn links<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ChargeScheduleExecutionLinks>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.links = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for links: {e}")
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CommandExecutionMeta>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeScheduleExecution>
+        for super::ChargeScheduleExecution {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeScheduleExecution,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attributes: value.attributes?,
+                    id: value.id?,
+                    links: value.links?,
+                    meta: value.meta?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChargeScheduleExecution>
+        for ChargeScheduleExecution {
+            fn from(value: super::ChargeScheduleExecution) -> Self {
+                Self {
+                    attributes: Ok(value.attributes),
+                    id: Ok(value.id),
+                    links: Ok(value.links),
+                    meta: Ok(value.meta),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeScheduleExecutionAttributes {
+            action: ::std::result::Result<
+                crate::open_enums::ChargeScheduleAction,
+                ::std::string::String,
+            >,
+            execution_mode: ::std::result::Result<
+                ::std::option::Option<crate::open_enums::ExecutionMode>,
+                ::std::string::String,
+            >,
+            parameters: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            schedule_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            schedule_type: ::std::result::Result<
+                ::std::option::Option<crate::open_enums::ChargeScheduleType>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<super::CommandStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for ChargeScheduleExecutionAttributes {
+            fn default() -> Self {
+                Self {
+                    action: Err("no value supplied for action".to_string()),
+                    execution_mode: Ok(Default::default()),
+                    parameters: Ok(Default::default()),
+                    schedule_id: Ok(Default::default()),
+                    schedule_type: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl ChargeScheduleExecutionAttributes {
+            pub fn action<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<crate::open_enums::ChargeScheduleAction>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.action = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for action: {e}")
+                    });
+                self
+            }
+            pub fn execution_mode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<crate::open_enums::ExecutionMode>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.execution_mode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for execution_mode: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn parameters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.parameters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for parameters: {e}")
+                    });
+                self
+            }
+            pub fn schedule_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schedule_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schedule_id: {e}")
+                    });
+                self
+            }
+            pub fn schedule_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<crate::open_enums::ChargeScheduleType>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schedule_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schedule_type: {e}")
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CommandStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeScheduleExecutionAttributes>
+        for super::ChargeScheduleExecutionAttributes {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeScheduleExecutionAttributes,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    action: value.action?,
+                    execution_mode: value.execution_mode?,
+                    parameters: value.parameters?,
+                    schedule_id: value.schedule_id?,
+                    schedule_type: value.schedule_type?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChargeScheduleExecutionAttributes>
+        for ChargeScheduleExecutionAttributes {
+            fn from(value: super::ChargeScheduleExecutionAttributes) -> Self {
+                Self {
+                    action: Ok(value.action),
+                    execution_mode: Ok(value.execution_mode),
+                    parameters: Ok(value.parameters),
+                    schedule_id: Ok(value.schedule_id),
+                    schedule_type: Ok(value.schedule_type),
+                    status: Ok(value.status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeScheduleExecutionLinks {
+            schedule: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChargeScheduleExecutionLinks {
+            fn default() -> Self {
+                Self {
+                    schedule: Ok(Default::default()),
+                }
+            }
+        }
+        impl ChargeScheduleExecutionLinks {
+            pub fn schedule<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schedule = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schedule: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeScheduleExecutionLinks>
+        for super::ChargeScheduleExecutionLinks {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeScheduleExecutionLinks,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { schedule: value.schedule? })
+            }
+        }
+        impl ::std::convert::From<super::ChargeScheduleExecutionLinks>
+        for ChargeScheduleExecutionLinks {
+            fn from(value: super::ChargeScheduleExecutionLinks) -> Self {
+                Self {
+                    schedule: Ok(value.schedule),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeScheduleExecutionResponse {
+            data: ::std::result::Result<
+                super::ChargeScheduleExecution,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChargeScheduleExecutionResponse {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                }
+            }
+        }
+        impl ChargeScheduleExecutionResponse {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChargeScheduleExecution>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeScheduleExecutionResponse>
+        for super::ChargeScheduleExecutionResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeScheduleExecutionResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { data: value.data? })
+            }
+        }
+        impl ::std::convert::From<super::ChargeScheduleExecutionResponse>
+        for ChargeScheduleExecutionResponse {
+            fn from(value: super::ChargeScheduleExecutionResponse) -> Self {
+                Self { data: Ok(value.data) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeScheduleLocation {
+            latitude: ::std::result::Result<f64, ::std::string::String>,
+            longitude: ::std::result::Result<f64, ::std::string::String>,
+        }
+        impl ::std::default::Default for ChargeScheduleLocation {
+            fn default() -> Self {
+                Self {
+                    latitude: Err("no value supplied for latitude".to_string()),
+                    longitude: Err("no value supplied for longitude".to_string()),
+                }
+            }
+        }
+        impl ChargeScheduleLocation {
+            pub fn latitude<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.latitude = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for latitude: {e}")
+                    });
+                self
+            }
+            pub fn longitude<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.longitude = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for longitude: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeScheduleLocation>
+        for super::ChargeScheduleLocation {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeScheduleLocation,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    latitude: value.latitude?,
+                    longitude: value.longitude?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChargeScheduleLocation>
+        for ChargeScheduleLocation {
+            fn from(value: super::ChargeScheduleLocation) -> Self {
+                Self {
+                    latitude: Ok(value.latitude),
+                    longitude: Ok(value.longitude),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct ChargeStatus {
             is_plugged_in: ::std::result::Result<bool, ::std::string::String>,
             state: ::std::result::Result<
@@ -4530,6 +5531,70 @@ wraps it in `data`; both are decoded.
                 Self {
                     is_plugged_in: Ok(value.is_plugged_in),
                     state: Ok(value.state),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeWindow {
+            start_time: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            stop_time: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChargeWindow {
+            fn default() -> Self {
+                Self {
+                    start_time: Err("no value supplied for start_time".to_string()),
+                    stop_time: Err("no value supplied for stop_time".to_string()),
+                }
+            }
+        }
+        impl ChargeWindow {
+            pub fn start_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start_time: {e}")
+                    });
+                self
+            }
+            pub fn stop_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stop_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for stop_time: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeWindow> for super::ChargeWindow {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeWindow,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    start_time: value.start_time?,
+                    stop_time: value.stop_time?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChargeWindow> for ChargeWindow {
+            fn from(value: super::ChargeWindow) -> Self {
+                Self {
+                    start_time: Ok(value.start_time),
+                    stop_time: Ok(value.stop_time),
                 }
             }
         }
@@ -5357,9 +6422,560 @@ wraps it in `data`; both are decoded.
             }
         }
         #[derive(Clone, Debug)]
+        pub struct CompatibleCapability {
+            capability: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            code: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            group: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            permission: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for CompatibleCapability {
+            fn default() -> Self {
+                Self {
+                    capability: Err("no value supplied for capability".to_string()),
+                    code: Ok(Default::default()),
+                    group: Ok(Default::default()),
+                    name: Ok(Default::default()),
+                    permission: Ok(Default::default()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl CompatibleCapability {
+            pub fn capability<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.capability = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for capability: {e}")
+                    });
+                self
+            }
+            pub fn code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code: {e}")
+                    });
+                self
+            }
+            pub fn group<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.group = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for group: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn permission<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.permission = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for permission: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompatibleCapability>
+        for super::CompatibleCapability {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompatibleCapability,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    capability: value.capability?,
+                    code: value.code?,
+                    group: value.group?,
+                    name: value.name?,
+                    permission: value.permission?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompatibleCapability> for CompatibleCapability {
+            fn from(value: super::CompatibleCapability) -> Self {
+                Self {
+                    capability: Ok(value.capability),
+                    code: Ok(value.code),
+                    group: Ok(value.group),
+                    name: Ok(value.name),
+                    permission: Ok(value.permission),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompatibleVehicle {
+            attributes: ::std::result::Result<
+                super::CompatibleVehicleAttributes,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for CompatibleVehicle {
+            fn default() -> Self {
+                Self {
+                    attributes: Err("no value supplied for attributes".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl CompatibleVehicle {
+            pub fn attributes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CompatibleVehicleAttributes>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attributes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attributes: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompatibleVehicle> for super::CompatibleVehicle {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompatibleVehicle,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attributes: value.attributes?,
+                    id: value.id?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompatibleVehicle> for CompatibleVehicle {
+            fn from(value: super::CompatibleVehicle) -> Self {
+                Self {
+                    attributes: Ok(value.attributes),
+                    id: Ok(value.id),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompatibleVehicleAttributes {
+            capabilities: ::std::result::Result<
+                ::std::vec::Vec<super::CompatibleCapability>,
+                ::std::string::String,
+            >,
+            make: ::std::result::Result<::std::string::String, ::std::string::String>,
+            model: ::std::result::Result<::std::string::String, ::std::string::String>,
+            powertrain_type: ::std::result::Result<
+                ::std::option::Option<crate::open_enums::PowertrainType>,
+                ::std::string::String,
+            >,
+            region: ::std::result::Result<
+                crate::open_enums::CompatibleRegion,
+                ::std::string::String,
+            >,
+            years: ::std::result::Result<
+                super::CompatibleVehicleAttributesYears,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CompatibleVehicleAttributes {
+            fn default() -> Self {
+                Self {
+                    capabilities: Err("no value supplied for capabilities".to_string()),
+                    make: Err("no value supplied for make".to_string()),
+                    model: Err("no value supplied for model".to_string()),
+                    powertrain_type: Ok(Default::default()),
+                    region: Err("no value supplied for region".to_string()),
+                    years: Err("no value supplied for years".to_string()),
+                }
+            }
+        }
+        impl CompatibleVehicleAttributes {
+            pub fn capabilities<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CompatibleCapability>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.capabilities = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for capabilities: {e}")
+                    });
+                self
+            }
+            pub fn make<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.make = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for make: {e}")
+                    });
+                self
+            }
+            pub fn model<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.model = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
+                self
+            }
+            pub fn powertrain_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<crate::open_enums::PowertrainType>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.powertrain_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for powertrain_type: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn region<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<crate::open_enums::CompatibleRegion>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.region = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for region: {e}")
+                    });
+                self
+            }
+            pub fn years<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CompatibleVehicleAttributesYears>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.years = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for years: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompatibleVehicleAttributes>
+        for super::CompatibleVehicleAttributes {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompatibleVehicleAttributes,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    capabilities: value.capabilities?,
+                    make: value.make?,
+                    model: value.model?,
+                    powertrain_type: value.powertrain_type?,
+                    region: value.region?,
+                    years: value.years?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompatibleVehicleAttributes>
+        for CompatibleVehicleAttributes {
+            fn from(value: super::CompatibleVehicleAttributes) -> Self {
+                Self {
+                    capabilities: Ok(value.capabilities),
+                    make: Ok(value.make),
+                    model: Ok(value.model),
+                    powertrain_type: Ok(value.powertrain_type),
+                    region: Ok(value.region),
+                    years: Ok(value.years),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompatibleVehicleAttributesYears {
+            end: ::std::result::Result<i32, ::std::string::String>,
+            start: ::std::result::Result<i32, ::std::string::String>,
+        }
+        impl ::std::default::Default for CompatibleVehicleAttributesYears {
+            fn default() -> Self {
+                Self {
+                    end: Err("no value supplied for end".to_string()),
+                    start: Err("no value supplied for start".to_string()),
+                }
+            }
+        }
+        impl CompatibleVehicleAttributesYears {
+            pub fn end<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for end: {e}")
+                    });
+                self
+            }
+            pub fn start<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompatibleVehicleAttributesYears>
+        for super::CompatibleVehicleAttributesYears {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompatibleVehicleAttributesYears,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    end: value.end?,
+                    start: value.start?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompatibleVehicleAttributesYears>
+        for CompatibleVehicleAttributesYears {
+            fn from(value: super::CompatibleVehicleAttributesYears) -> Self {
+                Self {
+                    end: Ok(value.end),
+                    start: Ok(value.start),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompatibleVehicleList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::CompatibleVehicle>,
+                ::std::string::String,
+            >,
+            links: ::std::result::Result<
+                ::std::option::Option<super::CompatibleVehicleListLinks>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<
+                ::std::option::Option<super::PageMeta>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CompatibleVehicleList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    links: Ok(Default::default()),
+                    meta: Ok(Default::default()),
+                }
+            }
+        }
+        impl CompatibleVehicleList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CompatibleVehicle>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn links<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CompatibleVehicleListLinks>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.links = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for links: {e}")
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::PageMeta>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompatibleVehicleList>
+        for super::CompatibleVehicleList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompatibleVehicleList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    links: value.links?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompatibleVehicleList>
+        for CompatibleVehicleList {
+            fn from(value: super::CompatibleVehicleList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    links: Ok(value.links),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompatibleVehicleListLinks {
+            self_: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CompatibleVehicleListLinks {
+            fn default() -> Self {
+                Self {
+                    self_: Ok(Default::default()),
+                }
+            }
+        }
+        impl CompatibleVehicleListLinks {
+            pub fn self_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.self_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for self_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompatibleVehicleListLinks>
+        for super::CompatibleVehicleListLinks {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompatibleVehicleListLinks,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { self_: value.self_? })
+            }
+        }
+        impl ::std::convert::From<super::CompatibleVehicleListLinks>
+        for CompatibleVehicleListLinks {
+            fn from(value: super::CompatibleVehicleListLinks) -> Self {
+                Self { self_: Ok(value.self_) }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct ConnectCallbackCode {
             code: ::std::result::Result<::std::string::String, ::std::string::String>,
+            external_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             state: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            virtual_key_url: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -5368,7 +6984,9 @@ wraps it in `data`; both are decoded.
             fn default() -> Self {
                 Self {
                     code: Err("no value supplied for code".to_string()),
+                    external_id: Ok(Default::default()),
                     state: Ok(Default::default()),
+                    virtual_key_url: Ok(Default::default()),
                 }
             }
         }
@@ -5385,6 +7003,18 @@ wraps it in `data`; both are decoded.
                     });
                 self
             }
+            pub fn external_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.external_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for external_id: {e}")
+                    });
+                self
+            }
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -5397,6 +7027,20 @@ wraps it in `data`; both are decoded.
                     });
                 self
             }
+            pub fn virtual_key_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.virtual_key_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for virtual_key_url: {e}"
+                        )
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<ConnectCallbackCode>
         for super::ConnectCallbackCode {
@@ -5406,7 +7050,9 @@ wraps it in `data`; both are decoded.
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     code: value.code?,
+                    external_id: value.external_id?,
                     state: value.state?,
+                    virtual_key_url: value.virtual_key_url?,
                 })
             }
         }
@@ -5414,7 +7060,9 @@ wraps it in `data`; both are decoded.
             fn from(value: super::ConnectCallbackCode) -> Self {
                 Self {
                     code: Ok(value.code),
+                    external_id: Ok(value.external_id),
                     state: Ok(value.state),
+                    virtual_key_url: Ok(value.virtual_key_url),
                 }
             }
         }
@@ -5620,21 +7268,43 @@ wraps it in `data`; both are decoded.
         }
         #[derive(Clone, Debug)]
         pub struct ConnectCallbackUser {
+            external_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             state: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             user_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            virtual_key_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for ConnectCallbackUser {
             fn default() -> Self {
                 Self {
+                    external_id: Ok(Default::default()),
                     state: Ok(Default::default()),
                     user_id: Err("no value supplied for user_id".to_string()),
+                    virtual_key_url: Ok(Default::default()),
                 }
             }
         }
         impl ConnectCallbackUser {
+            pub fn external_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.external_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for external_id: {e}")
+                    });
+                self
+            }
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -5659,6 +7329,20 @@ wraps it in `data`; both are decoded.
                     });
                 self
             }
+            pub fn virtual_key_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.virtual_key_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for virtual_key_url: {e}"
+                        )
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<ConnectCallbackUser>
         for super::ConnectCallbackUser {
@@ -5667,21 +7351,29 @@ wraps it in `data`; both are decoded.
                 value: ConnectCallbackUser,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    external_id: value.external_id?,
                     state: value.state?,
                     user_id: value.user_id?,
+                    virtual_key_url: value.virtual_key_url?,
                 })
             }
         }
         impl ::std::convert::From<super::ConnectCallbackUser> for ConnectCallbackUser {
             fn from(value: super::ConnectCallbackUser) -> Self {
                 Self {
+                    external_id: Ok(value.external_id),
                     state: Ok(value.state),
                     user_id: Ok(value.user_id),
+                    virtual_key_url: Ok(value.virtual_key_url),
                 }
             }
         }
         #[derive(Clone, Debug)]
         pub struct ConnectCallbackVehicle {
+            external_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             state: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -5694,12 +7386,25 @@ wraps it in `data`; both are decoded.
         impl ::std::default::Default for ConnectCallbackVehicle {
             fn default() -> Self {
                 Self {
+                    external_id: Ok(Default::default()),
                     state: Ok(Default::default()),
                     vehicle_id: Err("no value supplied for vehicle_id".to_string()),
                 }
             }
         }
         impl ConnectCallbackVehicle {
+            pub fn external_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.external_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for external_id: {e}")
+                    });
+                self
+            }
             pub fn state<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -5732,6 +7437,7 @@ wraps it in `data`; both are decoded.
                 value: ConnectCallbackVehicle,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    external_id: value.external_id?,
                     state: value.state?,
                     vehicle_id: value.vehicle_id?,
                 })
@@ -5741,6 +7447,7 @@ wraps it in `data`; both are decoded.
         for ConnectCallbackVehicle {
             fn from(value: super::ConnectCallbackVehicle) -> Self {
                 Self {
+                    external_id: Ok(value.external_id),
                     state: Ok(value.state),
                     vehicle_id: Ok(value.vehicle_id),
                 }
@@ -6360,6 +8067,181 @@ wraps it in `data`; both are decoded.
                 Self {
                     count: Ok(value.count),
                     cursor: Ok(value.cursor),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DailyChargeScheduleAttributes {
+            location: ::std::result::Result<
+                super::ChargeScheduleLocation,
+                ::std::string::String,
+            >,
+            start_time: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            stop_time: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DailyChargeScheduleAttributes {
+            fn default() -> Self {
+                Self {
+                    location: Err("no value supplied for location".to_string()),
+                    start_time: Err("no value supplied for start_time".to_string()),
+                    stop_time: Err("no value supplied for stop_time".to_string()),
+                }
+            }
+        }
+        impl DailyChargeScheduleAttributes {
+            pub fn location<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChargeScheduleLocation>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.location = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for location: {e}")
+                    });
+                self
+            }
+            pub fn start_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start_time: {e}")
+                    });
+                self
+            }
+            pub fn stop_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stop_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for stop_time: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DailyChargeScheduleAttributes>
+        for super::DailyChargeScheduleAttributes {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DailyChargeScheduleAttributes,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    location: value.location?,
+                    start_time: value.start_time?,
+                    stop_time: value.stop_time?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DailyChargeScheduleAttributes>
+        for DailyChargeScheduleAttributes {
+            fn from(value: super::DailyChargeScheduleAttributes) -> Self {
+                Self {
+                    location: Ok(value.location),
+                    start_time: Ok(value.start_time),
+                    stop_time: Ok(value.stop_time),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DailyChargeScheduleRequest {
+            data: ::std::result::Result<
+                super::DailyChargeScheduleRequestData,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DailyChargeScheduleRequest {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                }
+            }
+        }
+        impl DailyChargeScheduleRequest {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DailyChargeScheduleRequestData>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DailyChargeScheduleRequest>
+        for super::DailyChargeScheduleRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DailyChargeScheduleRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { data: value.data? })
+            }
+        }
+        impl ::std::convert::From<super::DailyChargeScheduleRequest>
+        for DailyChargeScheduleRequest {
+            fn from(value: super::DailyChargeScheduleRequest) -> Self {
+                Self { data: Ok(value.data) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DailyChargeScheduleRequestData {
+            attributes: ::std::result::Result<
+                super::DailyChargeScheduleAttributes,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DailyChargeScheduleRequestData {
+            fn default() -> Self {
+                Self {
+                    attributes: Err("no value supplied for attributes".to_string()),
+                }
+            }
+        }
+        impl DailyChargeScheduleRequestData {
+            pub fn attributes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DailyChargeScheduleAttributes>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attributes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attributes: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DailyChargeScheduleRequestData>
+        for super::DailyChargeScheduleRequestData {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DailyChargeScheduleRequestData,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attributes: value.attributes?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DailyChargeScheduleRequestData>
+        for DailyChargeScheduleRequestData {
+            fn from(value: super::DailyChargeScheduleRequestData) -> Self {
+                Self {
+                    attributes: Ok(value.attributes),
                 }
             }
         }
@@ -7656,7 +9538,7 @@ wraps it in `data`; both are decoded.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct Resolution {
+        pub struct ResolutionDetails {
             type_: ::std::result::Result<
                 ::std::option::Option<crate::open_enums::ResolutionType>,
                 ::std::string::String,
@@ -7666,7 +9548,7 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for Resolution {
+        impl ::std::default::Default for ResolutionDetails {
             fn default() -> Self {
                 Self {
                     type_: Ok(Default::default()),
@@ -7674,7 +9556,7 @@ wraps it in `data`; both are decoded.
                 }
             }
         }
-        impl Resolution {
+        impl ResolutionDetails {
             pub fn type_<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -7702,10 +9584,10 @@ wraps it in `data`; both are decoded.
                 self
             }
         }
-        impl ::std::convert::TryFrom<Resolution> for super::Resolution {
+        impl ::std::convert::TryFrom<ResolutionDetails> for super::ResolutionDetails {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: Resolution,
+                value: ResolutionDetails,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     type_: value.type_?,
@@ -7713,8 +9595,8 @@ wraps it in `data`; both are decoded.
                 })
             }
         }
-        impl ::std::convert::From<super::Resolution> for Resolution {
-            fn from(value: super::Resolution) -> Self {
+        impl ::std::convert::From<super::ResolutionDetails> for ResolutionDetails {
+            fn from(value: super::ResolutionDetails) -> Self {
                 Self {
                     type_: Ok(value.type_),
                     url: Ok(value.url),
@@ -8741,7 +10623,7 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
             resolution: ::std::result::Result<
-                ::std::option::Option<super::Resolution>,
+                ::std::option::Option<super::ResolutionValue>,
                 ::std::string::String,
             >,
             type_: ::std::result::Result<
@@ -8786,7 +10668,9 @@ wraps it in `data`; both are decoded.
             }
             pub fn resolution<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Resolution>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ResolutionValue>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.resolution = value
@@ -8918,11 +10802,11 @@ wraps it in `data`; both are decoded.
         #[derive(Clone, Debug)]
         pub struct SignalMeta {
             oem_updated_at: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<super::Timestamp>,
                 ::std::string::String,
             >,
             retrieved_at: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<super::Timestamp>,
                 ::std::string::String,
             >,
         }
@@ -8937,7 +10821,7 @@ wraps it in `data`; both are decoded.
         impl SignalMeta {
             pub fn oem_updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::Timestamp>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.oem_updated_at = value
@@ -8951,7 +10835,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn retrieved_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::Timestamp>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retrieved_at = value
@@ -10351,6 +12235,14 @@ wraps it in `data`; both are decoded.
         }
         #[derive(Clone, Debug)]
         pub struct TokenRequest {
+            client_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            client_secret: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             code: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -10371,6 +12263,8 @@ wraps it in `data`; both are decoded.
         impl ::std::default::Default for TokenRequest {
             fn default() -> Self {
                 Self {
+                    client_id: Ok(Default::default()),
+                    client_secret: Ok(Default::default()),
                     code: Ok(Default::default()),
                     grant_type: Err("no value supplied for grant_type".to_string()),
                     redirect_uri: Ok(Default::default()),
@@ -10379,6 +12273,30 @@ wraps it in `data`; both are decoded.
             }
         }
         impl TokenRequest {
+            pub fn client_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for client_id: {e}")
+                    });
+                self
+            }
+            pub fn client_secret<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_secret = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for client_secret: {e}")
+                    });
+                self
+            }
             pub fn code<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -10434,6 +12352,8 @@ wraps it in `data`; both are decoded.
                 value: TokenRequest,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    client_id: value.client_id?,
+                    client_secret: value.client_secret?,
                     code: value.code?,
                     grant_type: value.grant_type?,
                     redirect_uri: value.redirect_uri?,
@@ -10444,6 +12364,8 @@ wraps it in `data`; both are decoded.
         impl ::std::convert::From<super::TokenRequest> for TokenRequest {
             fn from(value: super::TokenRequest) -> Self {
                 Self {
+                    client_id: Ok(value.client_id),
+                    client_secret: Ok(value.client_secret),
                     code: Ok(value.code),
                     grant_type: Ok(value.grant_type),
                     redirect_uri: Ok(value.redirect_uri),
@@ -10835,7 +12757,7 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
             resolution: ::std::result::Result<
-                ::std::option::Option<super::Resolution>,
+                ::std::option::Option<super::ResolutionValue>,
                 ::std::string::String,
             >,
             status_code: ::std::result::Result<i32, ::std::string::String>,
@@ -10926,7 +12848,9 @@ wraps it in `data`; both are decoded.
             }
             pub fn resolution<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Resolution>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ResolutionValue>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.resolution = value
@@ -11379,7 +13303,7 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
             resolution: ::std::result::Result<
-                ::std::option::Option<super::Resolution>,
+                ::std::option::Option<super::ResolutionValue>,
                 ::std::string::String,
             >,
             status: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -11446,7 +13370,9 @@ wraps it in `data`; both are decoded.
             }
             pub fn resolution<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Resolution>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ResolutionValue>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.resolution = value
@@ -11611,7 +13537,7 @@ wraps it in `data`; both are decoded.
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
             make: ::std::result::Result<::std::string::String, ::std::string::String>,
             model: ::std::result::Result<::std::string::String, ::std::string::String>,
-            year: ::std::result::Result<i32, ::std::string::String>,
+            year: ::std::result::Result<super::ModelYear, ::std::string::String>,
         }
         impl ::std::default::Default for VehicleAttributes {
             fn default() -> Self {
@@ -11660,7 +13586,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn year<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<super::ModelYear>,
                 T::Error: ::std::fmt::Display,
             {
                 self.year = value
@@ -11789,7 +13715,7 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
             resolution: ::std::result::Result<
-                ::std::option::Option<super::Resolution>,
+                ::std::option::Option<super::ResolutionValue>,
                 ::std::string::String,
             >,
             signals: ::std::result::Result<
@@ -11862,7 +13788,9 @@ wraps it in `data`; both are decoded.
             }
             pub fn resolution<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Resolution>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ResolutionValue>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.resolution = value
@@ -12123,7 +14051,7 @@ wraps it in `data`; both are decoded.
                 ::std::option::Option<crate::open_enums::PowertrainType>,
                 ::std::string::String,
             >,
-            year: ::std::result::Result<i32, ::std::string::String>,
+            year: ::std::result::Result<super::ModelYear, ::std::string::String>,
         }
         impl ::std::default::Default for VehicleResourceAttributes {
             fn default() -> Self {
@@ -12193,7 +14121,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn year<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<i32>,
+                T: ::std::convert::TryInto<super::ModelYear>,
                 T::Error: ::std::fmt::Display,
             {
                 self.year = value
@@ -13139,6 +15067,44 @@ wraps it in `data`; both are decoded.
             }
         }
         #[derive(Clone, Debug)]
+        pub struct WebhookResponse {
+            data: ::std::result::Result<super::WebhookResource, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookResponse {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                }
+            }
+        }
+        impl WebhookResponse {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WebhookResource>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookResponse> for super::WebhookResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { data: value.data? })
+            }
+        }
+        impl ::std::convert::From<super::WebhookResponse> for WebhookResponse {
+            fn from(value: super::WebhookResponse) -> Self {
+                Self { data: Ok(value.data) }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct WebhookSignal {
             body: ::std::result::Result<
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -13285,15 +15251,15 @@ wraps it in `data`; both are decoded.
         #[derive(Clone, Debug)]
         pub struct WebhookSignalMeta {
             fetched_at: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<super::Timestamp>,
                 ::std::string::String,
             >,
             oem_updated_at: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<super::Timestamp>,
                 ::std::string::String,
             >,
             retrieved_at: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<super::Timestamp>,
                 ::std::string::String,
             >,
         }
@@ -13309,7 +15275,7 @@ wraps it in `data`; both are decoded.
         impl WebhookSignalMeta {
             pub fn fetched_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::Timestamp>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.fetched_at = value
@@ -13321,7 +15287,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn oem_updated_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::Timestamp>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.oem_updated_at = value
@@ -13335,7 +15301,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn retrieved_at<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::Timestamp>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.retrieved_at = value
@@ -13688,7 +15654,7 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
             year: ::std::result::Result<
-                ::std::option::Option<i32>,
+                ::std::option::Option<super::ModelYear>,
                 ::std::string::String,
             >,
         }
@@ -13752,7 +15718,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn year<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::ModelYear>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.year = value
@@ -13830,6 +15796,487 @@ wraps it in `data`; both are decoded.
             fn from(value: super::WebhookVerifyData) -> Self {
                 Self {
                     challenge: Ok(value.challenge),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WeeklyChargeDays {
+            friday: ::std::result::Result<
+                ::std::option::Option<super::ChargeWindow>,
+                ::std::string::String,
+            >,
+            monday: ::std::result::Result<
+                ::std::option::Option<super::ChargeWindow>,
+                ::std::string::String,
+            >,
+            saturday: ::std::result::Result<
+                ::std::option::Option<super::ChargeWindow>,
+                ::std::string::String,
+            >,
+            sunday: ::std::result::Result<
+                ::std::option::Option<super::ChargeWindow>,
+                ::std::string::String,
+            >,
+            thursday: ::std::result::Result<
+                ::std::option::Option<super::ChargeWindow>,
+                ::std::string::String,
+            >,
+            tuesday: ::std::result::Result<
+                ::std::option::Option<super::ChargeWindow>,
+                ::std::string::String,
+            >,
+            wednesday: ::std::result::Result<
+                ::std::option::Option<super::ChargeWindow>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WeeklyChargeDays {
+            fn default() -> Self {
+                Self {
+                    friday: Ok(Default::default()),
+                    monday: Ok(Default::default()),
+                    saturday: Ok(Default::default()),
+                    sunday: Ok(Default::default()),
+                    thursday: Ok(Default::default()),
+                    tuesday: Ok(Default::default()),
+                    wednesday: Ok(Default::default()),
+                }
+            }
+        }
+        impl WeeklyChargeDays {
+            pub fn friday<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ChargeWindow>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.friday = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for friday: {e}")
+                    });
+                self
+            }
+            pub fn monday<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ChargeWindow>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.monday = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for monday: {e}")
+                    });
+                self
+            }
+            pub fn saturday<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ChargeWindow>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.saturday = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for saturday: {e}")
+                    });
+                self
+            }
+            pub fn sunday<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ChargeWindow>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.sunday = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for sunday: {e}")
+                    });
+                self
+            }
+            pub fn thursday<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ChargeWindow>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.thursday = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for thursday: {e}")
+                    });
+                self
+            }
+            pub fn tuesday<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ChargeWindow>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tuesday = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tuesday: {e}")
+                    });
+                self
+            }
+            pub fn wednesday<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ChargeWindow>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.wednesday = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for wednesday: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WeeklyChargeDays> for super::WeeklyChargeDays {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WeeklyChargeDays,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    friday: value.friday?,
+                    monday: value.monday?,
+                    saturday: value.saturday?,
+                    sunday: value.sunday?,
+                    thursday: value.thursday?,
+                    tuesday: value.tuesday?,
+                    wednesday: value.wednesday?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WeeklyChargeDays> for WeeklyChargeDays {
+            fn from(value: super::WeeklyChargeDays) -> Self {
+                Self {
+                    friday: Ok(value.friday),
+                    monday: Ok(value.monday),
+                    saturday: Ok(value.saturday),
+                    sunday: Ok(value.sunday),
+                    thursday: Ok(value.thursday),
+                    tuesday: Ok(value.tuesday),
+                    wednesday: Ok(value.wednesday),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WeeklyChargeScheduleAttributes {
+            days: ::std::result::Result<super::WeeklyChargeDays, ::std::string::String>,
+            location: ::std::result::Result<
+                super::ChargeScheduleLocation,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WeeklyChargeScheduleAttributes {
+            fn default() -> Self {
+                Self {
+                    days: Err("no value supplied for days".to_string()),
+                    location: Err("no value supplied for location".to_string()),
+                }
+            }
+        }
+        impl WeeklyChargeScheduleAttributes {
+            pub fn days<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WeeklyChargeDays>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.days = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for days: {e}")
+                    });
+                self
+            }
+            pub fn location<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChargeScheduleLocation>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.location = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for location: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WeeklyChargeScheduleAttributes>
+        for super::WeeklyChargeScheduleAttributes {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WeeklyChargeScheduleAttributes,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    days: value.days?,
+                    location: value.location?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WeeklyChargeScheduleAttributes>
+        for WeeklyChargeScheduleAttributes {
+            fn from(value: super::WeeklyChargeScheduleAttributes) -> Self {
+                Self {
+                    days: Ok(value.days),
+                    location: Ok(value.location),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WeeklyChargeScheduleRequest {
+            data: ::std::result::Result<
+                super::WeeklyChargeScheduleRequestData,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WeeklyChargeScheduleRequest {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                }
+            }
+        }
+        impl WeeklyChargeScheduleRequest {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WeeklyChargeScheduleRequestData>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WeeklyChargeScheduleRequest>
+        for super::WeeklyChargeScheduleRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WeeklyChargeScheduleRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { data: value.data? })
+            }
+        }
+        impl ::std::convert::From<super::WeeklyChargeScheduleRequest>
+        for WeeklyChargeScheduleRequest {
+            fn from(value: super::WeeklyChargeScheduleRequest) -> Self {
+                Self { data: Ok(value.data) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WeeklyChargeScheduleRequestData {
+            attributes: ::std::result::Result<
+                super::WeeklyChargeScheduleAttributes,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WeeklyChargeScheduleRequestData {
+            fn default() -> Self {
+                Self {
+                    attributes: Err("no value supplied for attributes".to_string()),
+                }
+            }
+        }
+        impl WeeklyChargeScheduleRequestData {
+            pub fn attributes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WeeklyChargeScheduleAttributes>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attributes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attributes: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WeeklyChargeScheduleRequestData>
+        for super::WeeklyChargeScheduleRequestData {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WeeklyChargeScheduleRequestData,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attributes: value.attributes?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WeeklyChargeScheduleRequestData>
+        for WeeklyChargeScheduleRequestData {
+            fn from(value: super::WeeklyChargeScheduleRequestData) -> Self {
+                Self {
+                    attributes: Ok(value.attributes),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WorkweekChargeScheduleAttributes {
+            location: ::std::result::Result<
+                super::ChargeScheduleLocation,
+                ::std::string::String,
+            >,
+            weekdays: ::std::result::Result<super::ChargeWindow, ::std::string::String>,
+            weekends: ::std::result::Result<super::ChargeWindow, ::std::string::String>,
+        }
+        impl ::std::default::Default for WorkweekChargeScheduleAttributes {
+            fn default() -> Self {
+                Self {
+                    location: Err("no value supplied for location".to_string()),
+                    weekdays: Err("no value supplied for weekdays".to_string()),
+                    weekends: Err("no value supplied for weekends".to_string()),
+                }
+            }
+        }
+        impl WorkweekChargeScheduleAttributes {
+            pub fn location<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChargeScheduleLocation>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.location = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for location: {e}")
+                    });
+                self
+            }
+            pub fn weekdays<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChargeWindow>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.weekdays = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for weekdays: {e}")
+                    });
+                self
+            }
+            pub fn weekends<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChargeWindow>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.weekends = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for weekends: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WorkweekChargeScheduleAttributes>
+        for super::WorkweekChargeScheduleAttributes {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WorkweekChargeScheduleAttributes,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    location: value.location?,
+                    weekdays: value.weekdays?,
+                    weekends: value.weekends?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WorkweekChargeScheduleAttributes>
+        for WorkweekChargeScheduleAttributes {
+            fn from(value: super::WorkweekChargeScheduleAttributes) -> Self {
+                Self {
+                    location: Ok(value.location),
+                    weekdays: Ok(value.weekdays),
+                    weekends: Ok(value.weekends),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WorkweekChargeScheduleRequest {
+            data: ::std::result::Result<
+                super::WorkweekChargeScheduleRequestData,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WorkweekChargeScheduleRequest {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                }
+            }
+        }
+        impl WorkweekChargeScheduleRequest {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WorkweekChargeScheduleRequestData>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WorkweekChargeScheduleRequest>
+        for super::WorkweekChargeScheduleRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WorkweekChargeScheduleRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { data: value.data? })
+            }
+        }
+        impl ::std::convert::From<super::WorkweekChargeScheduleRequest>
+        for WorkweekChargeScheduleRequest {
+            fn from(value: super::WorkweekChargeScheduleRequest) -> Self {
+                Self { data: Ok(value.data) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WorkweekChargeScheduleRequestData {
+            attributes: ::std::result::Result<
+                super::WorkweekChargeScheduleAttributes,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WorkweekChargeScheduleRequestData {
+            fn default() -> Self {
+                Self {
+                    attributes: Err("no value supplied for attributes".to_string()),
+                }
+            }
+        }
+        impl WorkweekChargeScheduleRequestData {
+            pub fn attributes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WorkweekChargeScheduleAttributes>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attributes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for attributes: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WorkweekChargeScheduleRequestData>
+        for super::WorkweekChargeScheduleRequestData {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WorkweekChargeScheduleRequestData,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attributes: value.attributes?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WorkweekChargeScheduleRequestData>
+        for WorkweekChargeScheduleRequestData {
+            fn from(value: super::WorkweekChargeScheduleRequestData) -> Self {
+                Self {
+                    attributes: Ok(value.attributes),
                 }
             }
         }
@@ -13947,7 +16394,10 @@ impl ClientHooks<crate::Auth> for &Client {}
 pub trait ClientAuthExt {
     /**Exchange an authorization code, or a refresh token, for tokens
 
-Client authentication is HTTP Basic with the client id and secret. Access tokens last
+Client authentication is HTTP Basic with the client id and secret (the security scheme,
+and what the Rust SDK sends), or `client_id` and `client_secret` in the form body
+(client_secret_post, as the Ruby SDK's oauth2 gem sends them and its live end-to-end
+logins pass). Access tokens last
 2 hours (`expires_in` 7200); refresh tokens 60 days (not sent; a documented constant).
 Every refresh rotates: it returns a new access token AND a new refresh token, and the
 refresh token just used stops working after a short grace period (Smartcar's docs say
@@ -14009,7 +16459,7 @@ Sends a `POST` request to `/v2.0/vehicles/{vehicle_id}/batch`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
-- `sc_unit_system`: Units of the response body (default `metric`).
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 - `body`
 ```ignore
 let response = client.batch()
@@ -14037,9 +16487,13 @@ Sends a `DELETE` request to `/v2.0/vehicles/{vehicle_id}/application`
 
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
+- `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.disconnect()
     .vehicle_id(vehicle_id)
+    .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14053,11 +16507,13 @@ Sends a `POST` request to `/v2.0/vehicles/{vehicle_id}/charge`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 - `body`
 ```ignore
 let response = client.control_charge()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .body(body)
     .send()
     .await;
@@ -14072,11 +16528,13 @@ Sends a `POST` request to `/v2.0/vehicles/{vehicle_id}/charge/limit`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 - `body`
 ```ignore
 let response = client.set_charge_limit()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .body(body)
     .send()
     .await;
@@ -14089,11 +16547,13 @@ Sends a `POST` request to `/v2.0/vehicles/{vehicle_id}/navigation/destination`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 - `body`
 ```ignore
 let response = client.send_destination()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .body(body)
     .send()
     .await;
@@ -14108,11 +16568,13 @@ Sends a `POST` request to `/v2.0/vehicles/{vehicle_id}/security`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 - `body`
 ```ignore
 let response = client.control_security()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .body(body)
     .send()
     .await;
@@ -14309,6 +16771,100 @@ impl ClientUserExt for Client {
 }
 ///Vehicle API v3 commands.
 pub trait ClientV3CommandsExt {
+    /**Create a daily charge schedule (Tesla, Volvo)
+
+A recurring schedule bound to a charging location: charging runs between `startTime`
+and `stopTime` (`HH:mm`) every day. Tesla supports daily, weekly and workweek schedules,
+Volvo daily only; other makes answer 501 `COMPATIBILITY` / `VEHICLE_NOT_CAPABLE`. Read
+the schedules back from the `charge-chargetimers` signal (LOCATION timers created by the
+API carry `scheduleType` and `scheduleId`). The permission is unverified (`control_charge`
+as for the other charge commands).
+
+
+Sends a `POST` request to `/v3/vehicles/{vehicle_id}/charge-schedules/daily`
+
+Arguments:
+- `vehicle_id`: The Smartcar vehicle id (not the VIN).
+- `sc_user_id`: The Smartcar user id (from the Connect redirect's `user_id` or the connections API).
+- `body`
+```ignore
+let response = client.set_daily_charge_schedule_v3()
+    .vehicle_id(vehicle_id)
+    .sc_user_id(sc_user_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    fn set_daily_charge_schedule_v3(&self) -> builder::SetDailyChargeScheduleV3<'_>;
+    /**Create a weekly charge schedule (Tesla)
+
+A schedule with its own window per weekday (`days`, keyed by lower-case weekday name;
+days left out do not charge on schedule). The path and the top-level names (`location`,
+`days`) come from readings of Smartcar's published vehicle spec; the shape of each day
+(`startTime`/`stopTime`, as the daily schedule) and the key spelling are unverified.
+
+
+Sends a `POST` request to `/v3/vehicles/{vehicle_id}/charge-schedules/weekly`
+
+Arguments:
+- `vehicle_id`: The Smartcar vehicle id (not the VIN).
+- `sc_user_id`: The Smartcar user id (from the Connect redirect's `user_id` or the connections API).
+- `body`
+```ignore
+let response = client.set_weekly_charge_schedule_v3()
+    .vehicle_id(vehicle_id)
+    .sc_user_id(sc_user_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    fn set_weekly_charge_schedule_v3(&self) -> builder::SetWeeklyChargeScheduleV3<'_>;
+    /**Create a workweek charge schedule (Tesla)
+
+One window for Monday to Friday (`weekdays`) and one for the weekend (`weekends`). The
+top-level names come from readings of Smartcar's published vehicle spec; the window shape
+(`startTime`/`stopTime`) is unverified.
+
+
+Sends a `POST` request to `/v3/vehicles/{vehicle_id}/charge-schedules/workweek`
+
+Arguments:
+- `vehicle_id`: The Smartcar vehicle id (not the VIN).
+- `sc_user_id`: The Smartcar user id (from the Connect redirect's `user_id` or the connections API).
+- `body`
+```ignore
+let response = client.set_workweek_charge_schedule_v3()
+    .vehicle_id(vehicle_id)
+    .sc_user_id(sc_user_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    fn set_workweek_charge_schedule_v3(
+        &self,
+    ) -> builder::SetWorkweekChargeScheduleV3<'_>;
+    /**Delete a charge schedule by its id
+
+The id is the `scheduleId` of the creating execution, or of a LOCATION timer of the
+`charge-chargetimers` signal. The answer's shape is unverified: modelled as the
+execution record of the create (`action: delete`).
+
+
+Sends a `DELETE` request to `/v3/vehicles/{vehicle_id}/charge-schedules/{schedule_id}`
+
+Arguments:
+- `vehicle_id`: The Smartcar vehicle id (not the VIN).
+- `schedule_id`
+- `sc_user_id`: The Smartcar user id (from the Connect redirect's `user_id` or the connections API).
+```ignore
+let response = client.delete_charge_schedule_v3()
+    .vehicle_id(vehicle_id)
+    .schedule_id(schedule_id)
+    .sc_user_id(sc_user_id)
+    .send()
+    .await;
+```*/
+    fn delete_charge_schedule_v3(&self) -> builder::DeleteChargeScheduleV3<'_>;
     /**Set the charge limit (percent)
 
 Unlike v2.0, the limit is a percentage (50–100). Needs `control_charge`.
@@ -14436,6 +16992,20 @@ let response = client.get_command_execution()
     fn get_command_execution(&self) -> builder::GetCommandExecution<'_>;
 }
 impl ClientV3CommandsExt for Client {
+    fn set_daily_charge_schedule_v3(&self) -> builder::SetDailyChargeScheduleV3<'_> {
+        builder::SetDailyChargeScheduleV3::new(self)
+    }
+    fn set_weekly_charge_schedule_v3(&self) -> builder::SetWeeklyChargeScheduleV3<'_> {
+        builder::SetWeeklyChargeScheduleV3::new(self)
+    }
+    fn set_workweek_charge_schedule_v3(
+        &self,
+    ) -> builder::SetWorkweekChargeScheduleV3<'_> {
+        builder::SetWorkweekChargeScheduleV3::new(self)
+    }
+    fn delete_charge_schedule_v3(&self) -> builder::DeleteChargeScheduleV3<'_> {
+        builder::DeleteChargeScheduleV3::new(self)
+    }
     fn set_charge_limit_v3(&self) -> builder::SetChargeLimitV3<'_> {
         builder::SetChargeLimitV3::new(self)
     }
@@ -14458,6 +17028,37 @@ impl ClientV3CommandsExt for Client {
         builder::GetCommandExecution::new(self)
     }
 }
+///The Compatibility API v3 (compatible vehicle models and their capabilities).
+pub trait ClientV3CompatibilityExt {
+    /**Compatible vehicle models by region, make and powertrain, with their capabilities
+
+Replaces the deprecated `/v2.0/compatibility` endpoints: the models Smartcar supports,
+each with the signals and commands it offers. Public (no authentication). Smartcar asks
+that the answer be cached for at least 24 hours and not be fetched before each
+connection (the Rust SDK caches it). The docs' example answers everything in one page.
+
+
+Sends a `GET` request to `/v3/compatible-vehicles`
+
+Arguments:
+- `filter_make`: A make, case-insensitive (`TESLA`, `bmw`).
+- `filter_powertrain_type`
+- `filter_region`
+```ignore
+let response = client.list_compatible_vehicles()
+    .filter_make(filter_make)
+    .filter_powertrain_type(filter_powertrain_type)
+    .filter_region(filter_region)
+    .send()
+    .await;
+```*/
+    fn list_compatible_vehicles(&self) -> builder::ListCompatibleVehicles<'_>;
+}
+impl ClientV3CompatibilityExt for Client {
+    fn list_compatible_vehicles(&self) -> builder::ListCompatibleVehicles<'_> {
+        builder::ListCompatibleVehicles::new(self)
+    }
+}
 ///Vehicle API v3 connections and users.
 pub trait ClientV3ConnectionsExt {
     /**The application's connections, filtered and paged
@@ -14471,15 +17072,17 @@ after the `user_id` redirect.
 Sends a `GET` request to `/v3/connections`
 
 Arguments:
-- `filter_mode`
+- `filter_user_external_id`: The `external_id` given to Connect.
 - `filter_user_id`
+- `filter_vehicle_mode`: `live` (the default: simulated connections are left out unless asked for) or `simulated`.
 - `filter_vehicle_id`
 - `page_number`: Page number, from 1 (default 1).
 - `page_size`
 ```ignore
 let response = client.list_connections_v3()
-    .filter_mode(filter_mode)
+    .filter_user_external_id(filter_user_external_id)
     .filter_user_id(filter_user_id)
+    .filter_vehicle_mode(filter_vehicle_mode)
     .filter_vehicle_id(filter_vehicle_id)
     .page_number(page_number)
     .page_size(page_size)
@@ -14632,6 +17235,19 @@ let response = client.list_webhooks()
     .await;
 ```*/
     fn list_webhooks(&self) -> builder::ListWebhooks<'_>;
+    /**One webhook of the application
+
+Webhooks are created and edited in the Dashboard; the API reads them.
+
+Sends a `GET` request to `/v3/webhooks/{webhook_id}`
+
+```ignore
+let response = client.get_webhook()
+    .webhook_id(webhook_id)
+    .send()
+    .await;
+```*/
+    fn get_webhook(&self) -> builder::GetWebhook<'_>;
 }
 impl ClientV3SubscriptionsExt for Client {
     fn list_subscriptions(&self) -> builder::ListSubscriptions<'_> {
@@ -14649,6 +17265,9 @@ impl ClientV3SubscriptionsExt for Client {
     fn list_webhooks(&self) -> builder::ListWebhooks<'_> {
         builder::ListWebhooks::new(self)
     }
+    fn get_webhook(&self) -> builder::GetWebhook<'_> {
+        builder::GetWebhook::new(self)
+    }
 }
 ///Vehicle API v3: vehicle resource and signals.
 pub trait ClientV3VehiclesExt {
@@ -14660,10 +17279,12 @@ Sends a `GET` request to `/v3/vehicles/{vehicle_id}`
 
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
+- `flags`: Space-separated `name:value` feature flags.
 - `sc_user_id`: The Smartcar user id; optional on this endpoint.
 ```ignore
 let response = client.get_vehicle_v3()
     .vehicle_id(vehicle_id)
+    .flags(flags)
     .sc_user_id(sc_user_id)
     .send()
     .await;
@@ -14681,12 +17302,14 @@ Sends a `GET` request to `/v3/vehicles/{vehicle_id}/signals`
 
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
+- `flags`: Space-separated `name:value` feature flags.
 - `page`: Page number, from 1.
 - `page_size`
-- `sc_user_id`: The Smartcar user id (from the Connect redirect's `user_id` or the connections API).
+- `sc_user_id`: The Smartcar user id. Optional on signal reads; send it in the machine-to-machine flow so the user's permissions apply.
 ```ignore
 let response = client.list_signals()
     .vehicle_id(vehicle_id)
+    .flags(flags)
     .page(page)
     .page_size(page_size)
     .sc_user_id(sc_user_id)
@@ -14703,11 +17326,13 @@ Sends a `GET` request to `/v3/vehicles/{vehicle_id}/signals/{signal_code}`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `signal_code`: A signal code such as `tractionbattery-stateofcharge` (see `SignalCode`).
-- `sc_user_id`: The Smartcar user id (from the Connect redirect's `user_id` or the connections API).
+- `flags`: Space-separated `name:value` feature flags.
+- `sc_user_id`: The Smartcar user id. Optional on signal reads; send it in the machine-to-machine flow so the user's permissions apply.
 ```ignore
 let response = client.get_signal()
     .vehicle_id(vehicle_id)
     .signal_code(signal_code)
+    .flags(flags)
     .sc_user_id(sc_user_id)
     .send()
     .await;
@@ -14736,10 +17361,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_vehicle_attributes()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14751,7 +17378,7 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/battery`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
-- `sc_unit_system`: Units of the response body (default `metric`).
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_battery()
     .vehicle_id(vehicle_id)
@@ -14768,10 +17395,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/battery/capacity`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_battery_capacity()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14789,10 +17418,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/battery/nominal_capacity`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_nominal_capacity()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14804,10 +17435,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/charge`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_charge_status()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14821,10 +17454,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/charge/limit`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_charge_limit()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14836,10 +17471,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/diagnostics/dtcs`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_diagnostic_trouble_codes()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14851,10 +17488,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/diagnostics/system_status`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_diagnostic_system_status()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14866,10 +17505,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/engine/oil`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_engine_oil()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14881,7 +17522,7 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/fuel`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
-- `sc_unit_system`: Units of the response body (default `metric`).
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_fuel()
     .vehicle_id(vehicle_id)
@@ -14898,10 +17539,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/location`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_location()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14913,7 +17556,7 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/odometer`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
-- `sc_unit_system`: Units of the response body (default `metric`).
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_odometer()
     .vehicle_id(vehicle_id)
@@ -14931,13 +17574,17 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/permissions`
 
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
+- `flags`: Space-separated `name:value` feature flags.
 - `limit`: Page size (default 25).
 - `offset`: Index of the first item of the page (default 0).
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_permissions()
     .vehicle_id(vehicle_id)
+    .flags(flags)
     .limit(limit)
     .offset(offset)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14951,10 +17598,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/security`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_lock_status()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -14962,20 +17611,20 @@ let response = client.get_lock_status()
     /**Dealer service records
 
 A top-level JSON array. The docs list no query parameters; the SDKs disagree on their
-spelling (Python sends `startDate`/`endDate`, Node/Java/Ruby `start_date`/`end_date`).
-This description uses the camelCase form of the rest of the v2 API (unverified which the
-server honours; the simulator accepts both). Supported makes: Ford, Lincoln, Toyota, Lexus,
-Mazda, Volkswagen (US).
+spelling (Python sends `startDate`/`endDate`, Node/Java/Ruby `start_date`/`end_date`), so
+both are declared. Which the server honours is unverified: the Rust SDK sends the
+snake_case pair of three of the four SDKs, the simulator accepts both. Supported makes:
+Ford, Lincoln, Toyota, Lexus, Mazda, Volkswagen (US).
 
 
 Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/service/history`
 
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
-- `end_date`: Latest service date to return (ISO-8601).
+- `end_date`: Latest service date to return (ISO-8601 date or date-time; Node, Java, Ruby). The Python SDK spells it `endDate`.
 - `flags`: Space-separated `name:value` feature flags.
-- `start_date`: Earliest service date to return (ISO-8601).
-- `sc_unit_system`: Units of the response body (default `metric`).
+- `start_date`: Earliest service date to return (ISO-8601 date or date-time; Node, Java, Ruby). The Python SDK spells it `startDate` (`x-alias`; one Rust name cannot hold both).
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_service_history()
     .vehicle_id(vehicle_id)
@@ -14994,7 +17643,7 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/tires/pressure`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
-- `sc_unit_system`: Units of the response body (default `metric`).
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_tire_pressure()
     .vehicle_id(vehicle_id)
@@ -15011,10 +17660,12 @@ Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/vin`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.get_vin()
     .vehicle_id(vehicle_id)
     .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -15084,10 +17735,14 @@ Sends a `POST` request to `/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `webhook_id`
+- `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.subscribe_webhook()
     .vehicle_id(vehicle_id)
     .webhook_id(webhook_id)
+    .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -15101,10 +17756,14 @@ Sends a `DELETE` request to `/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}`
 Arguments:
 - `vehicle_id`: The Smartcar vehicle id (not the VIN).
 - `webhook_id`
+- `flags`: Space-separated `name:value` feature flags.
+- `sc_unit_system`: Units of the response body (default `metric`). Declared on every v2.0 vehicle call because every official SDK sends it there, whether or not the answer has units.
 ```ignore
 let response = client.unsubscribe_webhook()
     .vehicle_id(vehicle_id)
     .webhook_id(webhook_id)
+    .flags(flags)
+    .sc_unit_system(sc_unit_system)
     .send()
     .await;
 ```*/
@@ -16286,6 +18945,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetVehicleAttributes<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -16293,6 +18953,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -16320,18 +18981,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::VehicleAttributes>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}", client.baseurl, encode_path(& vehicle_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -16339,6 +19013,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -16391,12 +19068,16 @@ pub mod builder {
     pub struct Disconnect<'a> {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
+        flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> Disconnect<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
+                flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -16411,17 +19092,44 @@ pub mod builder {
                 });
             self
         }
+        pub fn flags<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.flags = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for flags failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v2.0/vehicles/{vehicle_id}/application`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StatusResponse>, Error<types::V2Error>> {
-            let Self { client, vehicle_id } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
+            let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/application", client.baseurl, encode_path(&
                 vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -16429,6 +19137,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -16437,6 +19148,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("flags", &flags))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
@@ -16759,6 +19471,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetBatteryCapacity<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -16766,6 +19479,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -16793,18 +19507,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/battery/capacity`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::BatteryCapacity>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/battery/capacity", client.baseurl, encode_path(&
                 vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -16812,6 +19539,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -16865,6 +19595,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetNominalCapacity<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -16872,6 +19603,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -16899,18 +19631,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/battery/nominal_capacity`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::NominalCapacity>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/battery/nominal_capacity", client.baseurl,
                 encode_path(& vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -16918,6 +19663,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -16971,6 +19719,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetChargeStatus<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -16978,6 +19727,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -17005,18 +19755,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/charge`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ChargeStatus>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/charge", client.baseurl, encode_path(& vehicle_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -17024,6 +19787,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -17077,6 +19843,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
         body: Result<types::builder::ChargeActionRequest, String>,
     }
     impl<'a> ControlCharge<'a> {
@@ -17085,6 +19852,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -17110,6 +19878,18 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for flags failed"
                         .to_string()
+                });
+            self
+        }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
                 });
             self
         }
@@ -17141,9 +19921,10 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ActionResponse>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags, body } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system, body } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::ChargeActionRequest::try_from(v).map_err(|e| e.to_string())
@@ -17153,7 +19934,7 @@ pub mod builder {
                 "{}/v2.0/vehicles/{}/charge", client.baseurl, encode_path(& vehicle_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -17161,6 +19942,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -17215,6 +19999,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetChargeLimit<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -17222,6 +20007,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -17249,18 +20035,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/charge/limit`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ChargeLimit>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/charge/limit", client.baseurl, encode_path(&
                 vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -17268,6 +20067,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -17321,6 +20123,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
         body: Result<types::builder::ChargeLimitRequest, String>,
     }
     impl<'a> SetChargeLimit<'a> {
@@ -17329,6 +20132,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -17354,6 +20158,18 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for flags failed"
                         .to_string()
+                });
+            self
+        }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
                 });
             self
         }
@@ -17385,9 +20201,10 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ActionResponse>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags, body } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system, body } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::ChargeLimitRequest::try_from(v).map_err(|e| e.to_string())
@@ -17397,7 +20214,7 @@ pub mod builder {
                 "{}/v2.0/vehicles/{}/charge/limit", client.baseurl, encode_path(&
                 vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -17405,6 +20222,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -17459,6 +20279,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetDiagnosticTroubleCodes<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -17466,6 +20287,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -17493,6 +20315,18 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/diagnostics/dtcs`
         pub async fn send(
             self,
@@ -17500,14 +20334,15 @@ pub mod builder {
             ResponseValue<types::DiagnosticTroubleCodes>,
             Error<types::V2Error>,
         > {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/diagnostics/dtcs", client.baseurl, encode_path(&
                 vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -17515,6 +20350,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -17568,6 +20406,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetDiagnosticSystemStatus<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -17575,6 +20414,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -17602,6 +20442,18 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/diagnostics/system_status`
         pub async fn send(
             self,
@@ -17609,14 +20461,15 @@ pub mod builder {
             ResponseValue<types::DiagnosticSystemStatus>,
             Error<types::V2Error>,
         > {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/diagnostics/system_status", client.baseurl,
                 encode_path(& vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -17624,6 +20477,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -17677,6 +20533,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetEngineOil<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -17684,6 +20541,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -17711,18 +20569,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/engine/oil`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::EngineOil>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/engine/oil", client.baseurl, encode_path(&
                 vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -17730,6 +20601,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -17907,6 +20781,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetLocation<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -17914,6 +20789,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -17941,18 +20817,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/location`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::Location>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/location", client.baseurl, encode_path(& vehicle_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -17960,6 +20849,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -18013,6 +20905,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
         body: Result<types::builder::DestinationRequest, String>,
     }
     impl<'a> SendDestination<'a> {
@@ -18021,6 +20914,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -18046,6 +20940,18 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for flags failed"
                         .to_string()
+                });
+            self
+        }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
                 });
             self
         }
@@ -18077,9 +20983,10 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ActionResponse>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags, body } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system, body } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::DestinationRequest::try_from(v).map_err(|e| e.to_string())
@@ -18089,7 +20996,7 @@ pub mod builder {
                 "{}/v2.0/vehicles/{}/navigation/destination", client.baseurl,
                 encode_path(& vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -18097,6 +21004,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -18274,16 +21184,20 @@ pub mod builder {
     pub struct GetPermissions<'a> {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
+        flags: Result<Option<::std::string::String>, String>,
         limit: Result<Option<i32>, String>,
         offset: Result<Option<i32>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetPermissions<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
+                flags: Ok(None),
                 limit: Ok(None),
                 offset: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -18294,6 +21208,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for vehicle_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn flags<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.flags = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for flags failed"
                         .to_string()
                 });
             self
@@ -18318,19 +21245,33 @@ pub mod builder {
                 .map_err(|_| "conversion to `i32` for offset failed".to_string());
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/permissions`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::Permissions>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, limit, offset } = self;
+            let Self { client, vehicle_id, flags, limit, offset, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
+            let flags = flags.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let offset = offset.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/permissions", client.baseurl, encode_path(&
                 vehicle_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -18338,6 +21279,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -18346,6 +21290,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("flags", &flags))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("offset", &offset))
                 .headers(header_map)
@@ -18392,6 +21337,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetLockStatus<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -18399,6 +21345,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -18426,18 +21373,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/security`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LockStatus>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/security", client.baseurl, encode_path(& vehicle_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -18445,6 +21405,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -18498,6 +21461,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
         body: Result<types::builder::SecurityActionRequest, String>,
     }
     impl<'a> ControlSecurity<'a> {
@@ -18506,6 +21470,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -18531,6 +21496,18 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for flags failed"
                         .to_string()
+                });
+            self
+        }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
                 });
             self
         }
@@ -18564,9 +21541,10 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ActionResponse>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags, body } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system, body } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::SecurityActionRequest::try_from(v).map_err(|e| e.to_string())
@@ -18576,7 +21554,7 @@ pub mod builder {
                 "{}/v2.0/vehicles/{}/security", client.baseurl, encode_path(& vehicle_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -18584,6 +21562,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -18637,9 +21618,9 @@ pub mod builder {
     pub struct GetServiceHistory<'a> {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
-        end_date: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        end_date: Result<Option<::std::string::String>, String>,
         flags: Result<Option<::std::string::String>, String>,
-        start_date: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        start_date: Result<Option<::std::string::String>, String>,
         sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetServiceHistory<'a> {
@@ -18667,13 +21648,13 @@ pub mod builder {
         }
         pub fn end_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+            V: std::convert::TryInto<::std::string::String>,
         {
             self.end_date = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for end_date failed"
+                    "conversion to `:: std :: string :: String` for end_date failed"
                         .to_string()
                 });
             self
@@ -18693,13 +21674,13 @@ pub mod builder {
         }
         pub fn start_date<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+            V: std::convert::TryInto<::std::string::String>,
         {
             self.start_date = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for start_date failed"
+                    "conversion to `:: std :: string :: String` for start_date failed"
                         .to_string()
                 });
             self
@@ -18759,9 +21740,9 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .query(&progenitor_client::QueryParam::new("endDate", &end_date))
+                .query(&progenitor_client::QueryParam::new("end_date", &end_date))
                 .query(&progenitor_client::QueryParam::new("flags", &flags))
-                .query(&progenitor_client::QueryParam::new("startDate", &start_date))
+                .query(&progenitor_client::QueryParam::new("start_date", &start_date))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
@@ -18930,6 +21911,7 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> GetVin<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -18937,6 +21919,7 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -18964,18 +21947,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v2.0/vehicles/{vehicle_id}/vin`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::Vin>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, flags } = self;
+            let Self { client, vehicle_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/vin", client.baseurl, encode_path(& vehicle_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -18983,6 +21979,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -19036,6 +22035,8 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         webhook_id: Result<::std::string::String, String>,
+        flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> SubscribeWebhook<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -19043,6 +22044,8 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 webhook_id: Err("webhook_id was not initialized".to_string()),
+                flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -19069,18 +22072,45 @@ pub mod builder {
                 });
             self
         }
+        pub fn flags<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.flags = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for flags failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::WebhookSubscription>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, webhook_id } = self;
+            let Self { client, vehicle_id, webhook_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let webhook_id = webhook_id.map_err(Error::InvalidRequest)?;
+            let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/webhooks/{}", client.baseurl, encode_path(&
                 vehicle_id.to_string()), encode_path(& webhook_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -19088,6 +22118,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -19096,6 +22129,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("flags", &flags))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
@@ -19140,6 +22174,8 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         webhook_id: Result<::std::string::String, String>,
+        flags: Result<Option<::std::string::String>, String>,
+        sc_unit_system: Result<Option<types::UnitSystem>, String>,
     }
     impl<'a> UnsubscribeWebhook<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -19147,6 +22183,8 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 webhook_id: Err("webhook_id was not initialized".to_string()),
+                flags: Ok(None),
+                sc_unit_system: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -19173,17 +22211,174 @@ pub mod builder {
                 });
             self
         }
+        pub fn flags<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.flags = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for flags failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sc_unit_system<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UnitSystem>,
+        {
+            self.sc_unit_system = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UnitSystem` for sc_unit_system failed".to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StatusResponse>, Error<types::V2Error>> {
-            let Self { client, vehicle_id, webhook_id } = self;
+            let Self { client, vehicle_id, webhook_id, flags, sc_unit_system } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let webhook_id = webhook_id.map_err(Error::InvalidRequest)?;
+            let flags = flags.map_err(Error::InvalidRequest)?;
+            let sc_unit_system = sc_unit_system.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v2.0/vehicles/{}/webhooks/{}", client.baseurl, encode_path(&
                 vehicle_id.to_string()), encode_path(& webhook_id.to_string()),
             );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = sc_unit_system {
+                header_map.append("sc-unit-system", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("flags", &flags))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "unsubscribe_webhook",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`ClientV3CompatibilityExt::list_compatible_vehicles`]
+
+[`ClientV3CompatibilityExt::list_compatible_vehicles`]: super::ClientV3CompatibilityExt::list_compatible_vehicles*/
+    #[derive(Debug, Clone)]
+    pub struct ListCompatibleVehicles<'a> {
+        client: &'a super::Client,
+        filter_make: Result<Option<::std::string::String>, String>,
+        filter_powertrain_type: Result<
+            Option<crate::open_enums::PowertrainType>,
+            String,
+        >,
+        filter_region: Result<Option<crate::open_enums::CompatibleRegion>, String>,
+    }
+    impl<'a> ListCompatibleVehicles<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                filter_make: Ok(None),
+                filter_powertrain_type: Ok(None),
+                filter_region: Ok(None),
+            }
+        }
+        pub fn filter_make<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.filter_make = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for filter_make failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn filter_powertrain_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::open_enums::PowertrainType>,
+        {
+            self.filter_powertrain_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `crate :: open_enums :: PowertrainType` for filter_powertrain_type failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn filter_region<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::open_enums::CompatibleRegion>,
+        {
+            self.filter_region = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `crate :: open_enums :: CompatibleRegion` for filter_region failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v3/compatible-vehicles`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CompatibleVehicleList>,
+            Error<types::V3ErrorResponse>,
+        > {
+            let Self { client, filter_make, filter_powertrain_type, filter_region } = self;
+            let filter_make = filter_make.map_err(Error::InvalidRequest)?;
+            let filter_powertrain_type = filter_powertrain_type
+                .map_err(Error::InvalidRequest)?;
+            let filter_region = filter_region.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v3/compatible-vehicles", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
                 .append(
@@ -19195,15 +22390,25 @@ pub mod builder {
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .delete(url)
+                .get(url)
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("filter[make]", &filter_make))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "filter[powertrainType]",
+                        &filter_powertrain_type,
+                    ),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("filter[region]", &filter_region),
+                )
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "unsubscribe_webhook",
+                operation_id: "list_compatible_vehicles",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -19242,8 +22447,9 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListConnectionsV3<'a> {
         client: &'a super::Client,
-        filter_mode: Result<Option<crate::open_enums::VehicleMode>, String>,
+        filter_user_external_id: Result<Option<::std::string::String>, String>,
         filter_user_id: Result<Option<::std::string::String>, String>,
+        filter_vehicle_mode: Result<Option<crate::open_enums::VehicleMode>, String>,
         filter_vehicle_id: Result<Option<::std::string::String>, String>,
         page_number: Result<Option<i32>, String>,
         page_size: Result<Option<i32>, String>,
@@ -19252,22 +22458,23 @@ pub mod builder {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
-                filter_mode: Ok(None),
+                filter_user_external_id: Ok(None),
                 filter_user_id: Ok(None),
+                filter_vehicle_mode: Ok(None),
                 filter_vehicle_id: Ok(None),
                 page_number: Ok(None),
                 page_size: Ok(None),
             }
         }
-        pub fn filter_mode<V>(mut self, value: V) -> Self
+        pub fn filter_user_external_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::open_enums::VehicleMode>,
+            V: std::convert::TryInto<::std::string::String>,
         {
-            self.filter_mode = value
+            self.filter_user_external_id = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `crate :: open_enums :: VehicleMode` for filter_mode failed"
+                    "conversion to `:: std :: string :: String` for filter_user_external_id failed"
                         .to_string()
                 });
             self
@@ -19281,6 +22488,19 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for filter_user_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn filter_vehicle_mode<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::open_enums::VehicleMode>,
+        {
+            self.filter_vehicle_mode = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `crate :: open_enums :: VehicleMode` for filter_vehicle_mode failed"
                         .to_string()
                 });
             self
@@ -19327,14 +22547,18 @@ pub mod builder {
         > {
             let Self {
                 client,
-                filter_mode,
+                filter_user_external_id,
                 filter_user_id,
+                filter_vehicle_mode,
                 filter_vehicle_id,
                 page_number,
                 page_size,
             } = self;
-            let filter_mode = filter_mode.map_err(Error::InvalidRequest)?;
+            let filter_user_external_id = filter_user_external_id
+                .map_err(Error::InvalidRequest)?;
             let filter_user_id = filter_user_id.map_err(Error::InvalidRequest)?;
+            let filter_vehicle_mode = filter_vehicle_mode
+                .map_err(Error::InvalidRequest)?;
             let filter_vehicle_id = filter_vehicle_id.map_err(Error::InvalidRequest)?;
             let page_number = page_number.map_err(Error::InvalidRequest)?;
             let page_size = page_size.map_err(Error::InvalidRequest)?;
@@ -19355,11 +22579,22 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .query(&progenitor_client::QueryParam::new("filter[mode]", &filter_mode))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "filter[user.externalId]",
+                        &filter_user_external_id,
+                    ),
+                )
                 .query(
                     &progenitor_client::QueryParam::new(
                         "filter[userId]",
                         &filter_user_id,
+                    ),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "filter[vehicle.mode]",
+                        &filter_vehicle_mode,
                     ),
                 )
                 .query(
@@ -20168,6 +23403,7 @@ pub mod builder {
     pub struct GetVehicleV3<'a> {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
+        flags: Result<Option<::std::string::String>, String>,
         sc_user_id: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetVehicleV3<'a> {
@@ -20175,6 +23411,7 @@ pub mod builder {
             Self {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
+                flags: Ok(None),
                 sc_user_id: Ok(None),
             }
         }
@@ -20186,6 +23423,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for vehicle_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn flags<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.flags = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for flags failed"
                         .to_string()
                 });
             self
@@ -20210,8 +23460,9 @@ pub mod builder {
             ResponseValue<types::VehicleResponse>,
             Error<types::V3ErrorResponse>,
         > {
-            let Self { client, vehicle_id, sc_user_id } = self;
+            let Self { client, vehicle_id, flags, sc_user_id } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
+            let flags = flags.map_err(Error::InvalidRequest)?;
             let sc_user_id = sc_user_id.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v3/vehicles/{}", client.baseurl, encode_path(& vehicle_id
@@ -20236,6 +23487,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("flags", &flags))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
@@ -20247,6 +23499,565 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`ClientV3CommandsExt::set_daily_charge_schedule_v3`]
+
+[`ClientV3CommandsExt::set_daily_charge_schedule_v3`]: super::ClientV3CommandsExt::set_daily_charge_schedule_v3*/
+    #[derive(Debug, Clone)]
+    pub struct SetDailyChargeScheduleV3<'a> {
+        client: &'a super::Client,
+        vehicle_id: Result<::std::string::String, String>,
+        sc_user_id: Result<::std::string::String, String>,
+        body: Result<types::builder::DailyChargeScheduleRequest, String>,
+    }
+    impl<'a> SetDailyChargeScheduleV3<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                vehicle_id: Err("vehicle_id was not initialized".to_string()),
+                sc_user_id: Err("sc_user_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn vehicle_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.vehicle_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for vehicle_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sc_user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.sc_user_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for sc_user_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DailyChargeScheduleRequest>,
+            <V as std::convert::TryInto<
+                types::DailyChargeScheduleRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `DailyChargeScheduleRequest` for body failed: {}",
+                        s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::DailyChargeScheduleRequest,
+            ) -> types::builder::DailyChargeScheduleRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v3/vehicles/{vehicle_id}/charge-schedules/daily`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ChargeScheduleExecutionResponse>,
+            Error<types::V3ErrorResponse>,
+        > {
+            let Self { client, vehicle_id, sc_user_id, body } = self;
+            let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
+            let sc_user_id = sc_user_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::DailyChargeScheduleRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v3/vehicles/{}/charge-schedules/daily", client.baseurl, encode_path(&
+                vehicle_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map.append("sc-user-id", sc_user_id.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "set_daily_charge_schedule_v3",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                202u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`ClientV3CommandsExt::set_weekly_charge_schedule_v3`]
+
+[`ClientV3CommandsExt::set_weekly_charge_schedule_v3`]: super::ClientV3CommandsExt::set_weekly_charge_schedule_v3*/
+    #[derive(Debug, Clone)]
+    pub struct SetWeeklyChargeScheduleV3<'a> {
+        client: &'a super::Client,
+        vehicle_id: Result<::std::string::String, String>,
+        sc_user_id: Result<::std::string::String, String>,
+        body: Result<types::builder::WeeklyChargeScheduleRequest, String>,
+    }
+    impl<'a> SetWeeklyChargeScheduleV3<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                vehicle_id: Err("vehicle_id was not initialized".to_string()),
+                sc_user_id: Err("sc_user_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn vehicle_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.vehicle_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for vehicle_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sc_user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.sc_user_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for sc_user_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WeeklyChargeScheduleRequest>,
+            <V as std::convert::TryInto<
+                types::WeeklyChargeScheduleRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `WeeklyChargeScheduleRequest` for body failed: {}",
+                        s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::WeeklyChargeScheduleRequest,
+            ) -> types::builder::WeeklyChargeScheduleRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v3/vehicles/{vehicle_id}/charge-schedules/weekly`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ChargeScheduleExecutionResponse>,
+            Error<types::V3ErrorResponse>,
+        > {
+            let Self { client, vehicle_id, sc_user_id, body } = self;
+            let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
+            let sc_user_id = sc_user_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::WeeklyChargeScheduleRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v3/vehicles/{}/charge-schedules/weekly", client.baseurl,
+                encode_path(& vehicle_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map.append("sc-user-id", sc_user_id.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "set_weekly_charge_schedule_v3",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                202u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`ClientV3CommandsExt::set_workweek_charge_schedule_v3`]
+
+[`ClientV3CommandsExt::set_workweek_charge_schedule_v3`]: super::ClientV3CommandsExt::set_workweek_charge_schedule_v3*/
+    #[derive(Debug, Clone)]
+    pub struct SetWorkweekChargeScheduleV3<'a> {
+        client: &'a super::Client,
+        vehicle_id: Result<::std::string::String, String>,
+        sc_user_id: Result<::std::string::String, String>,
+        body: Result<types::builder::WorkweekChargeScheduleRequest, String>,
+    }
+    impl<'a> SetWorkweekChargeScheduleV3<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                vehicle_id: Err("vehicle_id was not initialized".to_string()),
+                sc_user_id: Err("sc_user_id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn vehicle_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.vehicle_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for vehicle_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sc_user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.sc_user_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for sc_user_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WorkweekChargeScheduleRequest>,
+            <V as std::convert::TryInto<
+                types::WorkweekChargeScheduleRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `WorkweekChargeScheduleRequest` for body failed: {}",
+                        s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::WorkweekChargeScheduleRequest,
+            ) -> types::builder::WorkweekChargeScheduleRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v3/vehicles/{vehicle_id}/charge-schedules/workweek`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ChargeScheduleExecutionResponse>,
+            Error<types::V3ErrorResponse>,
+        > {
+            let Self { client, vehicle_id, sc_user_id, body } = self;
+            let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
+            let sc_user_id = sc_user_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::WorkweekChargeScheduleRequest::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v3/vehicles/{}/charge-schedules/workweek", client.baseurl,
+                encode_path(& vehicle_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map.append("sc-user-id", sc_user_id.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "set_workweek_charge_schedule_v3",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                202u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`ClientV3CommandsExt::delete_charge_schedule_v3`]
+
+[`ClientV3CommandsExt::delete_charge_schedule_v3`]: super::ClientV3CommandsExt::delete_charge_schedule_v3*/
+    #[derive(Debug, Clone)]
+    pub struct DeleteChargeScheduleV3<'a> {
+        client: &'a super::Client,
+        vehicle_id: Result<::std::string::String, String>,
+        schedule_id: Result<::std::string::String, String>,
+        sc_user_id: Result<::std::string::String, String>,
+    }
+    impl<'a> DeleteChargeScheduleV3<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                vehicle_id: Err("vehicle_id was not initialized".to_string()),
+                schedule_id: Err("schedule_id was not initialized".to_string()),
+                sc_user_id: Err("sc_user_id was not initialized".to_string()),
+            }
+        }
+        pub fn vehicle_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.vehicle_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for vehicle_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn schedule_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.schedule_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for schedule_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sc_user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.sc_user_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for sc_user_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v3/vehicles/{vehicle_id}/charge-schedules/{schedule_id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ChargeScheduleExecutionResponse>,
+            Error<types::V3ErrorResponse>,
+        > {
+            let Self { client, vehicle_id, schedule_id, sc_user_id } = self;
+            let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
+            let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
+            let sc_user_id = sc_user_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v3/vehicles/{}/charge-schedules/{}", client.baseurl, encode_path(&
+                vehicle_id.to_string()), encode_path(& schedule_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map.append("sc-user-id", sc_user_id.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "delete_charge_schedule_v3",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                202u16 => ResponseValue::from_response(response).await,
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -21124,18 +24935,20 @@ pub mod builder {
     pub struct ListSignals<'a> {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
+        flags: Result<Option<::std::string::String>, String>,
         page: Result<Option<i32>, String>,
         page_size: Result<Option<i32>, String>,
-        sc_user_id: Result<::std::string::String, String>,
+        sc_user_id: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ListSignals<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
+                flags: Ok(None),
                 page: Ok(None),
                 page_size: Ok(None),
-                sc_user_id: Err("sc_user_id was not initialized".to_string()),
+                sc_user_id: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -21146,6 +24959,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for vehicle_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn flags<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.flags = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for flags failed"
                         .to_string()
                 });
             self
@@ -21176,6 +25002,7 @@ pub mod builder {
         {
             self.sc_user_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for sc_user_id failed"
                         .to_string()
@@ -21189,8 +25016,9 @@ pub mod builder {
             ResponseValue<types::SignalsResponse>,
             Error<types::V3ErrorResponse>,
         > {
-            let Self { client, vehicle_id, page, page_size, sc_user_id } = self;
+            let Self { client, vehicle_id, flags, page, page_size, sc_user_id } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
+            let flags = flags.map_err(Error::InvalidRequest)?;
             let page = page.map_err(Error::InvalidRequest)?;
             let page_size = page_size.map_err(Error::InvalidRequest)?;
             let sc_user_id = sc_user_id.map_err(Error::InvalidRequest)?;
@@ -21206,7 +25034,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
-            header_map.append("sc-user-id", sc_user_id.to_string().try_into()?);
+            if let Some(value) = sc_user_id {
+                header_map.append("sc-user-id", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -21215,6 +25045,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("flags", &flags))
                 .query(&progenitor_client::QueryParam::new("page", &page))
                 .query(&progenitor_client::QueryParam::new("pageSize", &page_size))
                 .headers(header_map)
@@ -21261,7 +25092,8 @@ pub mod builder {
         client: &'a super::Client,
         vehicle_id: Result<::std::string::String, String>,
         signal_code: Result<::std::string::String, String>,
-        sc_user_id: Result<::std::string::String, String>,
+        flags: Result<Option<::std::string::String>, String>,
+        sc_user_id: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetSignal<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -21269,7 +25101,8 @@ pub mod builder {
                 client: client,
                 vehicle_id: Err("vehicle_id was not initialized".to_string()),
                 signal_code: Err("signal_code was not initialized".to_string()),
-                sc_user_id: Err("sc_user_id was not initialized".to_string()),
+                flags: Ok(None),
+                sc_user_id: Ok(None),
             }
         }
         pub fn vehicle_id<V>(mut self, value: V) -> Self
@@ -21296,12 +25129,26 @@ pub mod builder {
                 });
             self
         }
+        pub fn flags<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.flags = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for flags failed"
+                        .to_string()
+                });
+            self
+        }
         pub fn sc_user_id<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
         {
             self.sc_user_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for sc_user_id failed"
                         .to_string()
@@ -21315,9 +25162,10 @@ pub mod builder {
             ResponseValue<types::SignalResource>,
             Error<types::V3ErrorResponse>,
         > {
-            let Self { client, vehicle_id, signal_code, sc_user_id } = self;
+            let Self { client, vehicle_id, signal_code, flags, sc_user_id } = self;
             let vehicle_id = vehicle_id.map_err(Error::InvalidRequest)?;
             let signal_code = signal_code.map_err(Error::InvalidRequest)?;
+            let flags = flags.map_err(Error::InvalidRequest)?;
             let sc_user_id = sc_user_id.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v3/vehicles/{}/signals/{}", client.baseurl, encode_path(& vehicle_id
@@ -21331,7 +25179,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
-            header_map.append("sc-user-id", sc_user_id.to_string().try_into()?);
+            if let Some(value) = sc_user_id {
+                header_map.append("sc-user-id", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -21340,6 +25190,7 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("flags", &flags))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
@@ -21566,6 +25417,98 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`ClientV3SubscriptionsExt::get_webhook`]
+
+[`ClientV3SubscriptionsExt::get_webhook`]: super::ClientV3SubscriptionsExt::get_webhook*/
+    #[derive(Debug, Clone)]
+    pub struct GetWebhook<'a> {
+        client: &'a super::Client,
+        webhook_id: Result<::std::string::String, String>,
+    }
+    impl<'a> GetWebhook<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                webhook_id: Err("webhook_id was not initialized".to_string()),
+            }
+        }
+        pub fn webhook_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.webhook_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for webhook_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v3/webhooks/{webhook_id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookResponse>,
+            Error<types::V3ErrorResponse>,
+        > {
+            let Self { client, webhook_id } = self;
+            let webhook_id = webhook_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v3/webhooks/{}", client.baseurl, encode_path(& webhook_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_webhook",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
 }
 /// Items consumers will typically use such as the Client and
 /// extension traits.
@@ -21579,6 +25522,7 @@ pub mod prelude {
     pub use super::ClientManagementExt;
     pub use super::ClientUserExt;
     pub use super::ClientV3CommandsExt;
+    pub use super::ClientV3CompatibilityExt;
     pub use super::ClientV3ConnectionsExt;
     pub use super::ClientV3SubscriptionsExt;
     pub use super::ClientV3VehiclesExt;
@@ -21902,6 +25846,219 @@ pub mod open_enums {
         fn schema_id() -> ::std::borrow::Cow<'static, str> {
             ::std::borrow::Cow::Borrowed(
                 concat!(module_path!(), "::", "ChargeEventType"),
+            )
+        }
+        fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
+            ::schemars::json_schema!(
+                { "description" : "", "anyOf" : [{ "type" : "string", "enum" :
+                Self::KNOWN }, { "type" : "string" }] }
+            )
+        }
+    }
+    /// What the execution did (`delete` by analogy with `create`, unverified).
+    ///
+    /// This enum is open: a value not listed in the API description decodes as [`ChargeScheduleAction::Unknown`] instead of failing.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum ChargeScheduleAction {
+        /// `"create"`
+        Create,
+        /// `"delete"`
+        Delete,
+        /// A value not listed in the API description (kept verbatim).
+        Unknown(::std::string::String),
+    }
+    impl ChargeScheduleAction {
+        /// Every value listed in the API description, in its order.
+        pub const KNOWN: &'static [&'static str] = &["create", "delete"];
+        /// The value as sent on the wire.
+        pub fn as_str(&self) -> &str {
+            match self {
+                Self::Create => "create",
+                Self::Delete => "delete",
+                Self::Unknown(value) => value.as_str(),
+            }
+        }
+        /// Whether this is a value not listed in the API description.
+        pub fn is_unknown(&self) -> bool {
+            matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::convert::From<&str> for ChargeScheduleAction {
+        fn from(value: &str) -> Self {
+            match value {
+                "create" => Self::Create,
+                "delete" => Self::Delete,
+                other => Self::Unknown(other.to_string()),
+            }
+        }
+    }
+    impl ::std::convert::From<::std::string::String> for ChargeScheduleAction {
+        fn from(value: ::std::string::String) -> Self {
+            match value.as_str() {
+                "create" => Self::Create,
+                "delete" => Self::Delete,
+                _ => Self::Unknown(value),
+            }
+        }
+    }
+    impl ::std::convert::From<ChargeScheduleAction> for ::std::string::String {
+        fn from(value: ChargeScheduleAction) -> Self {
+            match value {
+                ChargeScheduleAction::Unknown(value) => value,
+                known => known.as_str().to_string(),
+            }
+        }
+    }
+    impl ::std::convert::AsRef<str> for ChargeScheduleAction {
+        fn as_ref(&self) -> &str {
+            self.as_str()
+        }
+    }
+    impl ::std::str::FromStr for ChargeScheduleAction {
+        type Err = ::std::convert::Infallible;
+        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+            Ok(Self::from(value))
+        }
+    }
+    impl ::std::fmt::Display for ChargeScheduleAction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.write_str(self.as_str())
+        }
+    }
+    impl ::serde::Serialize for ChargeScheduleAction {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            serializer.serialize_str(self.as_str())
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ChargeScheduleAction {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            <::std::string::String as ::serde::Deserialize>::deserialize(deserializer)
+                .map(Self::from)
+        }
+    }
+    impl ::schemars::JsonSchema for ChargeScheduleAction {
+        fn schema_name() -> ::std::borrow::Cow<'static, str> {
+            ::std::borrow::Cow::Borrowed("ChargeScheduleAction")
+        }
+        fn schema_id() -> ::std::borrow::Cow<'static, str> {
+            ::std::borrow::Cow::Borrowed(
+                concat!(module_path!(), "::", "ChargeScheduleAction"),
+            )
+        }
+        fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
+            ::schemars::json_schema!(
+                { "description" :
+                "What the execution did (`delete` by analogy with `create`, unverified).",
+                "anyOf" : [{ "type" : "string", "enum" : Self::KNOWN }, { "type" :
+                "string" }] }
+            )
+        }
+    }
+    /// The `ChargeScheduleType` enum of the API.
+    ///
+    /// This enum is open: a value not listed in the API description decodes as [`ChargeScheduleType::Unknown`] instead of failing.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum ChargeScheduleType {
+        /// `"daily"`
+        Daily,
+        /// `"weekly"`
+        Weekly,
+        /// `"workweek"`
+        Workweek,
+        /// A value not listed in the API description (kept verbatim).
+        Unknown(::std::string::String),
+    }
+    impl ChargeScheduleType {
+        /// Every value listed in the API description, in its order.
+        pub const KNOWN: &'static [&'static str] = &["daily", "weekly", "workweek"];
+        /// The value as sent on the wire.
+        pub fn as_str(&self) -> &str {
+            match self {
+                Self::Daily => "daily",
+                Self::Weekly => "weekly",
+                Self::Workweek => "workweek",
+                Self::Unknown(value) => value.as_str(),
+            }
+        }
+        /// Whether this is a value not listed in the API description.
+        pub fn is_unknown(&self) -> bool {
+            matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::convert::From<&str> for ChargeScheduleType {
+        fn from(value: &str) -> Self {
+            match value {
+                "daily" => Self::Daily,
+                "weekly" => Self::Weekly,
+                "workweek" => Self::Workweek,
+                other => Self::Unknown(other.to_string()),
+            }
+        }
+    }
+    impl ::std::convert::From<::std::string::String> for ChargeScheduleType {
+        fn from(value: ::std::string::String) -> Self {
+            match value.as_str() {
+                "daily" => Self::Daily,
+                "weekly" => Self::Weekly,
+                "workweek" => Self::Workweek,
+                _ => Self::Unknown(value),
+            }
+        }
+    }
+    impl ::std::convert::From<ChargeScheduleType> for ::std::string::String {
+        fn from(value: ChargeScheduleType) -> Self {
+            match value {
+                ChargeScheduleType::Unknown(value) => value,
+                known => known.as_str().to_string(),
+            }
+        }
+    }
+    impl ::std::convert::AsRef<str> for ChargeScheduleType {
+        fn as_ref(&self) -> &str {
+            self.as_str()
+        }
+    }
+    impl ::std::str::FromStr for ChargeScheduleType {
+        type Err = ::std::convert::Infallible;
+        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+            Ok(Self::from(value))
+        }
+    }
+    impl ::std::fmt::Display for ChargeScheduleType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.write_str(self.as_str())
+        }
+    }
+    impl ::serde::Serialize for ChargeScheduleType {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            serializer.serialize_str(self.as_str())
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ChargeScheduleType {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            <::std::string::String as ::serde::Deserialize>::deserialize(deserializer)
+                .map(Self::from)
+        }
+    }
+    impl ::schemars::JsonSchema for ChargeScheduleType {
+        fn schema_name() -> ::std::borrow::Cow<'static, str> {
+            ::std::borrow::Cow::Borrowed("ChargeScheduleType")
+        }
+        fn schema_id() -> ::std::borrow::Cow<'static, str> {
+            ::std::borrow::Cow::Borrowed(
+                concat!(module_path!(), "::", "ChargeScheduleType"),
             )
         }
         fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
@@ -22496,6 +26653,114 @@ pub mod open_enums {
         fn schema_id() -> ::std::borrow::Cow<'static, str> {
             ::std::borrow::Cow::Borrowed(
                 concat!(module_path!(), "::", "CompatibilityReason"),
+            )
+        }
+        fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
+            ::schemars::json_schema!(
+                { "description" : "", "anyOf" : [{ "type" : "string", "enum" :
+                Self::KNOWN }, { "type" : "string" }] }
+            )
+        }
+    }
+    /// The `CompatibleRegion` enum of the API.
+    ///
+    /// This enum is open: a value not listed in the API description decodes as [`CompatibleRegion::Unknown`] instead of failing.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum CompatibleRegion {
+        /// `"US"`
+        Us,
+        /// `"CA"`
+        Ca,
+        /// `"EUROPE"`
+        Europe,
+        /// A value not listed in the API description (kept verbatim).
+        Unknown(::std::string::String),
+    }
+    impl CompatibleRegion {
+        /// Every value listed in the API description, in its order.
+        pub const KNOWN: &'static [&'static str] = &["US", "CA", "EUROPE"];
+        /// The value as sent on the wire.
+        pub fn as_str(&self) -> &str {
+            match self {
+                Self::Us => "US",
+                Self::Ca => "CA",
+                Self::Europe => "EUROPE",
+                Self::Unknown(value) => value.as_str(),
+            }
+        }
+        /// Whether this is a value not listed in the API description.
+        pub fn is_unknown(&self) -> bool {
+            matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::convert::From<&str> for CompatibleRegion {
+        fn from(value: &str) -> Self {
+            match value {
+                "US" => Self::Us,
+                "CA" => Self::Ca,
+                "EUROPE" => Self::Europe,
+                other => Self::Unknown(other.to_string()),
+            }
+        }
+    }
+    impl ::std::convert::From<::std::string::String> for CompatibleRegion {
+        fn from(value: ::std::string::String) -> Self {
+            match value.as_str() {
+                "US" => Self::Us,
+                "CA" => Self::Ca,
+                "EUROPE" => Self::Europe,
+                _ => Self::Unknown(value),
+            }
+        }
+    }
+    impl ::std::convert::From<CompatibleRegion> for ::std::string::String {
+        fn from(value: CompatibleRegion) -> Self {
+            match value {
+                CompatibleRegion::Unknown(value) => value,
+                known => known.as_str().to_string(),
+            }
+        }
+    }
+    impl ::std::convert::AsRef<str> for CompatibleRegion {
+        fn as_ref(&self) -> &str {
+            self.as_str()
+        }
+    }
+    impl ::std::str::FromStr for CompatibleRegion {
+        type Err = ::std::convert::Infallible;
+        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+            Ok(Self::from(value))
+        }
+    }
+    impl ::std::fmt::Display for CompatibleRegion {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.write_str(self.as_str())
+        }
+    }
+    impl ::serde::Serialize for CompatibleRegion {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            serializer.serialize_str(self.as_str())
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompatibleRegion {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            <::std::string::String as ::serde::Deserialize>::deserialize(deserializer)
+                .map(Self::from)
+        }
+    }
+    impl ::schemars::JsonSchema for CompatibleRegion {
+        fn schema_name() -> ::std::borrow::Cow<'static, str> {
+            ::std::borrow::Cow::Borrowed("CompatibleRegion")
+        }
+        fn schema_id() -> ::std::borrow::Cow<'static, str> {
+            ::std::borrow::Cow::Borrowed(
+                concat!(module_path!(), "::", "CompatibleRegion"),
             )
         }
         fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
@@ -24918,11 +29183,13 @@ macro_rules! for_each_endpoint {
         ControlCharge, GetChargeLimit, SetChargeLimit, GetDiagnosticTroubleCodes,
         GetDiagnosticSystemStatus, GetEngineOil, GetFuel, GetLocation, SendDestination,
         GetOdometer, GetPermissions, GetLockStatus, ControlSecurity, GetServiceHistory,
-        GetTirePressure, GetVin, SubscribeWebhook, UnsubscribeWebhook, ListConnectionsV3,
-        GetConnectionV3, DeleteConnectionV3, ListSubscriptions, CreateSubscription,
-        GetSubscription, DeleteSubscription, DeleteUserV3, GetVehicleV3,
-        SetChargeLimitV3, StartChargeV3, StopChargeV3, SetDestinationV3, LockV3,
-        UnlockV3, GetCommandExecution, ListSignals, GetSignal, ListWebhooks }
+        GetTirePressure, GetVin, SubscribeWebhook, UnsubscribeWebhook,
+        ListCompatibleVehicles, ListConnectionsV3, GetConnectionV3, DeleteConnectionV3,
+        ListSubscriptions, CreateSubscription, GetSubscription, DeleteSubscription,
+        DeleteUserV3, GetVehicleV3, SetDailyChargeScheduleV3, SetWeeklyChargeScheduleV3,
+        SetWorkweekChargeScheduleV3, DeleteChargeScheduleV3, SetChargeLimitV3,
+        StartChargeV3, StopChargeV3, SetDestinationV3, LockV3, UnlockV3,
+        GetCommandExecution, ListSignals, GetSignal, ListWebhooks, GetWebhook }
     };
 }
 /// The operation table: one [`Operation`](crate::op::Operation) constant and one
@@ -24942,7 +29209,12 @@ pub mod ops {
         query_params: &[
             "response_type",
             "client_id",
+            "application_id",
             "redirect_uri",
+            "external_id",
+            "app_origin",
+            "sdk_platform",
+            "sdk_version",
             "scope",
             "state",
             "approval_prompt",
@@ -24987,8 +29259,10 @@ pub mod ops {
         query_params: &[
             "response_type",
             "client_id",
+            "application_id",
             "vehicle_id",
             "redirect_uri",
+            "external_id",
             "state",
             "user",
         ],
@@ -25357,7 +29631,7 @@ pub mod ops {
         host: Host::Api,
         path: "/v2.0/vehicles/{vehicle_id}/application",
         path_params: &["vehicle_id"],
-        query_params: &[],
+        query_params: &["flags"],
         security: Security::UserToken,
         permissions: &[],
         command: true,
@@ -25892,7 +30166,7 @@ pub mod ops {
         host: Host::Api,
         path: "/v2.0/vehicles/{vehicle_id}/permissions",
         path_params: &["vehicle_id"],
-        query_params: &["limit", "offset"],
+        query_params: &["limit", "offset", "flags"],
         security: Security::UserToken,
         permissions: &[],
         command: false,
@@ -25990,7 +30264,7 @@ pub mod ops {
         host: Host::Api,
         path: "/v2.0/vehicles/{vehicle_id}/service/history",
         path_params: &["vehicle_id"],
-        query_params: &["flags", "startDate", "endDate"],
+        query_params: &["flags", "start_date", "end_date"],
         security: Security::UserToken,
         permissions: &["read_service_history"],
         command: false,
@@ -26092,7 +30366,7 @@ pub mod ops {
         host: Host::Api,
         path: "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
         path_params: &["vehicle_id", "webhook_id"],
-        query_params: &[],
+        query_params: &["flags"],
         security: Security::UserToken,
         permissions: &[],
         command: false,
@@ -26127,7 +30401,7 @@ pub mod ops {
         host: Host::Api,
         path: "/v2.0/vehicles/{vehicle_id}/webhooks/{webhook_id}",
         path_params: &["vehicle_id", "webhook_id"],
-        query_params: &[],
+        query_params: &["flags"],
         security: Security::ManagementBearer,
         permissions: &[],
         command: false,
@@ -26154,6 +30428,38 @@ pub mod ops {
         type Request = ();
         type Response = types::StatusResponse;
     }
+    ///`GET /v3/compatible-vehicles` (`list_compatible_vehicles`): Compatible vehicle models by region, make and powertrain, with their capabilities.
+    pub const LIST_COMPATIBLE_VEHICLES: Operation = Operation {
+        id: "list_compatible_vehicles",
+        tag: "v3-compatibility",
+        method: Method::Get,
+        host: Host::Compatibility,
+        path: "/v3/compatible-vehicles",
+        path_params: &[],
+        query_params: &["filter[region]", "filter[make]", "filter[powertrainType]"],
+        security: Security::None,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::CompatibleVehicleList"),
+        batch_path: None,
+    };
+    ///[`LIST_COMPATIBLE_VEHICLES`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ListCompatibleVehicles;
+    impl ListCompatibleVehicles {
+        /// The operation's path (it has no parameters).
+        pub fn path() -> String {
+            "/v3/compatible-vehicles".to_string()
+        }
+    }
+    impl Endpoint for ListCompatibleVehicles {
+        const OP: &'static Operation = &LIST_COMPATIBLE_VEHICLES;
+        type Request = ();
+        type Response = types::CompatibleVehicleList;
+    }
     ///`GET /v3/connections` (`list_connections_v3`): The application's connections, filtered and paged.
     pub const LIST_CONNECTIONS_V3: Operation = Operation {
         id: "list_connections_v3",
@@ -26165,7 +30471,8 @@ pub mod ops {
         query_params: &[
             "filter[userId]",
             "filter[vehicleId]",
-            "filter[mode]",
+            "filter[vehicle.mode]",
+            "filter[user.externalId]",
             "page[number]",
             "page[size]",
         ],
@@ -26431,7 +30738,7 @@ pub mod ops {
         host: Host::Vehicle,
         path: "/v3/vehicles/{vehicle_id}",
         path_params: &["vehicle_id"],
-        query_params: &[],
+        query_params: &["flags"],
         security: Security::ApplicationToken,
         permissions: &[],
         command: false,
@@ -26454,6 +30761,146 @@ pub mod ops {
         const OP: &'static Operation = &GET_VEHICLE_V3;
         type Request = ();
         type Response = types::VehicleResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/charge-schedules/daily` (`set_daily_charge_schedule_v3`): Create a daily charge schedule (Tesla, Volvo).
+    pub const SET_DAILY_CHARGE_SCHEDULE_V3: Operation = Operation {
+        id: "set_daily_charge_schedule_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/charge-schedules/daily",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("DailyChargeScheduleRequest"),
+        response: Some("types::ChargeScheduleExecutionResponse"),
+        batch_path: None,
+    };
+    ///[`SET_DAILY_CHARGE_SCHEDULE_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct SetDailyChargeScheduleV3;
+    impl SetDailyChargeScheduleV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/charge-schedules/daily", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for SetDailyChargeScheduleV3 {
+        const OP: &'static Operation = &SET_DAILY_CHARGE_SCHEDULE_V3;
+        type Request = types::DailyChargeScheduleRequest;
+        type Response = types::ChargeScheduleExecutionResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/charge-schedules/weekly` (`set_weekly_charge_schedule_v3`): Create a weekly charge schedule (Tesla).
+    pub const SET_WEEKLY_CHARGE_SCHEDULE_V3: Operation = Operation {
+        id: "set_weekly_charge_schedule_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/charge-schedules/weekly",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("WeeklyChargeScheduleRequest"),
+        response: Some("types::ChargeScheduleExecutionResponse"),
+        batch_path: None,
+    };
+    ///[`SET_WEEKLY_CHARGE_SCHEDULE_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct SetWeeklyChargeScheduleV3;
+    impl SetWeeklyChargeScheduleV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/charge-schedules/weekly", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for SetWeeklyChargeScheduleV3 {
+        const OP: &'static Operation = &SET_WEEKLY_CHARGE_SCHEDULE_V3;
+        type Request = types::WeeklyChargeScheduleRequest;
+        type Response = types::ChargeScheduleExecutionResponse;
+    }
+    ///`POST /v3/vehicles/{vehicle_id}/charge-schedules/workweek` (`set_workweek_charge_schedule_v3`): Create a workweek charge schedule (Tesla).
+    pub const SET_WORKWEEK_CHARGE_SCHEDULE_V3: Operation = Operation {
+        id: "set_workweek_charge_schedule_v3",
+        tag: "v3-commands",
+        method: Method::Post,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/charge-schedules/workweek",
+        path_params: &["vehicle_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: Some("WorkweekChargeScheduleRequest"),
+        response: Some("types::ChargeScheduleExecutionResponse"),
+        batch_path: None,
+    };
+    ///[`SET_WORKWEEK_CHARGE_SCHEDULE_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct SetWorkweekChargeScheduleV3;
+    impl SetWorkweekChargeScheduleV3 {
+        ///The operation's path with `vehicle_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/charge-schedules/workweek", crate
+                ::op::encode_segment(vehicle_id)
+            )
+        }
+    }
+    impl Endpoint for SetWorkweekChargeScheduleV3 {
+        const OP: &'static Operation = &SET_WORKWEEK_CHARGE_SCHEDULE_V3;
+        type Request = types::WorkweekChargeScheduleRequest;
+        type Response = types::ChargeScheduleExecutionResponse;
+    }
+    ///`DELETE /v3/vehicles/{vehicle_id}/charge-schedules/{schedule_id}` (`delete_charge_schedule_v3`): Delete a charge schedule by its id.
+    pub const DELETE_CHARGE_SCHEDULE_V3: Operation = Operation {
+        id: "delete_charge_schedule_v3",
+        tag: "v3-commands",
+        method: Method::Delete,
+        host: Host::Vehicle,
+        path: "/v3/vehicles/{vehicle_id}/charge-schedules/{schedule_id}",
+        path_params: &["vehicle_id", "schedule_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &["control_charge"],
+        command: true,
+        idempotent: false,
+        generated: true,
+        request: None,
+        response: Some("types::ChargeScheduleExecutionResponse"),
+        batch_path: None,
+    };
+    ///[`DELETE_CHARGE_SCHEDULE_V3`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct DeleteChargeScheduleV3;
+    impl DeleteChargeScheduleV3 {
+        ///The operation's path with `vehicle_id`, `schedule_id` filled in, each percent-encoded as a path segment.
+        pub fn path(vehicle_id: &str, schedule_id: &str) -> String {
+            format!(
+                "/v3/vehicles/{}/charge-schedules/{}", crate
+                ::op::encode_segment(vehicle_id), crate ::op::encode_segment(schedule_id)
+            )
+        }
+    }
+    impl Endpoint for DeleteChargeScheduleV3 {
+        const OP: &'static Operation = &DELETE_CHARGE_SCHEDULE_V3;
+        type Request = ();
+        type Response = types::ChargeScheduleExecutionResponse;
     }
     ///`POST /v3/vehicles/{vehicle_id}/commands/charge/set-limit` (`set_charge_limit_v3`): Set the charge limit (percent).
     pub const SET_CHARGE_LIMIT_V3: Operation = Operation {
@@ -26708,7 +31155,7 @@ pub mod ops {
         host: Host::Vehicle,
         path: "/v3/vehicles/{vehicle_id}/signals",
         path_params: &["vehicle_id"],
-        query_params: &["page", "pageSize"],
+        query_params: &["flags", "page", "pageSize"],
         security: Security::ApplicationToken,
         permissions: &[],
         command: false,
@@ -26740,7 +31187,7 @@ pub mod ops {
         host: Host::Vehicle,
         path: "/v3/vehicles/{vehicle_id}/signals/{signal_code}",
         path_params: &["vehicle_id", "signal_code"],
-        query_params: &[],
+        query_params: &["flags"],
         security: Security::ApplicationToken,
         permissions: &[],
         command: false,
@@ -26806,6 +31253,38 @@ pub mod ops {
         type Request = ();
         type Response = types::WebhookList;
     }
+    ///`GET /v3/webhooks/{webhook_id}` (`get_webhook`): One webhook of the application.
+    pub const GET_WEBHOOK: Operation = Operation {
+        id: "get_webhook",
+        tag: "v3-subscriptions",
+        method: Method::Get,
+        host: Host::ManagementV3,
+        path: "/v3/webhooks/{webhook_id}",
+        path_params: &["webhook_id"],
+        query_params: &[],
+        security: Security::ApplicationToken,
+        permissions: &[],
+        command: false,
+        idempotent: true,
+        generated: true,
+        request: None,
+        response: Some("types::WebhookResponse"),
+        batch_path: None,
+    };
+    ///[`GET_WEBHOOK`] at the type level.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct GetWebhook;
+    impl GetWebhook {
+        ///The operation's path with `webhook_id` filled in, each percent-encoded as a path segment.
+        pub fn path(webhook_id: &str) -> String {
+            format!("/v3/webhooks/{}", crate ::op::encode_segment(webhook_id))
+        }
+    }
+    impl Endpoint for GetWebhook {
+        const OP: &'static Operation = &GET_WEBHOOK;
+        type Request = ();
+        type Response = types::WebhookResponse;
+    }
     /// Every operation, by path, then method.
     pub const ALL: &[Operation] = &[
         AUTHORIZE,
@@ -26844,6 +31323,7 @@ pub mod ops {
         GET_VIN,
         SUBSCRIBE_WEBHOOK,
         UNSUBSCRIBE_WEBHOOK,
+        LIST_COMPATIBLE_VEHICLES,
         LIST_CONNECTIONS_V3,
         GET_CONNECTION_V3,
         DELETE_CONNECTION_V3,
@@ -26853,6 +31333,10 @@ pub mod ops {
         DELETE_SUBSCRIPTION,
         DELETE_USER_V3,
         GET_VEHICLE_V3,
+        SET_DAILY_CHARGE_SCHEDULE_V3,
+        SET_WEEKLY_CHARGE_SCHEDULE_V3,
+        SET_WORKWEEK_CHARGE_SCHEDULE_V3,
+        DELETE_CHARGE_SCHEDULE_V3,
         SET_CHARGE_LIMIT_V3,
         START_CHARGE_V3,
         STOP_CHARGE_V3,
@@ -26863,5 +31347,6 @@ pub mod ops {
         LIST_SIGNALS,
         GET_SIGNAL,
         LIST_WEBHOOKS,
+        GET_WEBHOOK,
     ];
 }

@@ -42,6 +42,7 @@ mod generated;
 pub use generated::*;
 
 pub mod op;
+mod shapes;
 
 /// How the [`Client`] authenticates its requests: the client's inner value (progenitor's
 /// `with_inner_type`), turned into an `Authorization` header before each request.

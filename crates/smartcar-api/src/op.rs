@@ -89,11 +89,13 @@ pub enum Host {
     Vehicle,
     /// `https://management.api.smartcar.com`: management API v3.
     ManagementV3,
+    /// `https://compatibility.api.smartcar.com`: the Compatibility API v3 (public).
+    Compatibility,
 }
 
 impl Host {
     /// Every host, in the order above.
-    pub const ALL: [Host; 7] = [
+    pub const ALL: [Host; 8] = [
         Host::Connect,
         Host::Auth,
         Host::Iam,
@@ -101,6 +103,7 @@ impl Host {
         Host::Management,
         Host::Vehicle,
         Host::ManagementV3,
+        Host::Compatibility,
     ];
 
     /// Smartcar's production origin of this host (`https://api.smartcar.com`).
@@ -113,6 +116,7 @@ impl Host {
             Host::Management => "https://management.smartcar.com",
             Host::Vehicle => "https://vehicle.api.smartcar.com",
             Host::ManagementV3 => "https://management.api.smartcar.com",
+            Host::Compatibility => "https://compatibility.api.smartcar.com",
         }
     }
 }

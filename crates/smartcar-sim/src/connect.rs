@@ -310,11 +310,12 @@ pub(crate) fn validate_authorize(
     let st = state.as_deref();
     let config = |m: &str| configuration_error(&redirect_uri, st, m);
 
-    match query.get("response_type").map(String::as_str) {
-        Some("code") => {}
+    let no_code = match query.get("response_type").map(String::as_str) {
+        Some("code") => false,
+        Some("none") => true,
         Some(other) => {
             return Err(config(&format!(
-                "Invalid response_type: {other}. Use response_type=code."
+                "Invalid response_type: {other}. Use response_type=code (or none)."
             )));
         }
         None => {
@@ -322,7 +323,9 @@ pub(crate) fn validate_authorize(
                 "The request is missing the response_type parameter.",
             ));
         }
-    }
+    };
+    let hosted_finish = no_code && !query.contains_key("redirect_uri");
+    let external_id = external_id(&query).map_err(|m| config(&m))?;
     let mut scopes = Vec::new();
     let mut required = BTreeSet::new();
     match query.get("scope") {
@@ -408,6 +411,9 @@ pub(crate) fn validate_authorize(
         single_select_vin,
         mode,
         user_flow,
+        no_code,
+        hosted_finish,
+        external_id,
         shown_user,
         expires_at: shared.now() + Duration::minutes(PENDING_TTL_MINUTES),
         seed: shared.seed,
@@ -421,15 +427,18 @@ pub(crate) fn validate_reauthenticate(
 ) -> Result<Pending, Outcome> {
     let query = query_pairs(raw_query);
     let world = shared.world();
-    let (client_id, redirect_uri) = check_client(&world, &query, true)?;
+    let no_code = query.get("response_type").map(String::as_str) == Some("none");
+    let (client_id, redirect_uri) = check_client(&world, &query, !no_code)?;
     let state = query.get("state").cloned();
-    if query.get("response_type").map(String::as_str) != Some("vehicle_id") {
+    if !no_code && query.get("response_type").map(String::as_str) != Some("vehicle_id") {
         return Err(configuration_error(
             &redirect_uri,
             state.as_deref(),
-            "Invalid response_type. Re-authentication uses response_type=vehicle_id.",
+            "Invalid response_type. Re-authentication uses response_type=vehicle_id (or none).",
         ));
     }
+    let external_id = external_id(&query)
+        .map_err(|m| configuration_error(&redirect_uri, state.as_deref(), &m))?;
     let vehicle_id = query
         .get("vehicle_id")
         .filter(|v| world.vehicles.contains_key(v.as_str()))
@@ -458,6 +467,9 @@ pub(crate) fn validate_reauthenticate(
         single_select_vin: None,
         mode: "live".into(),
         user_flow: false,
+        no_code: false,
+        hosted_finish: no_code && !query.contains_key("redirect_uri"),
+        external_id,
         shown_user,
         expires_at: shared.now() + Duration::minutes(PENDING_TTL_MINUTES),
         seed: shared.seed,
@@ -662,9 +674,20 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
         {
             v.forced_error = None;
         }
+        let vehicle_id = vehicle_id.clone();
+        if let Some(id) = world
+            .connection(&user_id, &vehicle_id)
+            .map(|c| c.id.clone())
+        {
+            world.set_external_id(&id, pending.external_id.as_deref());
+        }
+        if pending.hosted_finish {
+            return finished_page(&world);
+        }
         let body = types::ConnectCallbackVehicle {
             state: st,
-            vehicle_id: vehicle_id.clone(),
+            vehicle_id,
+            external_id: echoed(pending),
         };
         return redirect_with(
             &pending.redirect_uri,
@@ -706,10 +729,31 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
     }
     let scopes: BTreeSet<String> = pending.scopes.iter().cloned().collect();
     for vehicle_id in &chosen {
-        world.connect(&user_id, vehicle_id, &scopes, now, random_id);
+        let id = world.connect(&user_id, vehicle_id, &scopes, now, random_id);
+        world.set_external_id(&id, pending.external_id.as_deref());
+    }
+    if pending.hosted_finish {
+        return finished_page(&world);
+    }
+    if pending.no_code {
+        // `response_type=none` with a redirect URI: the outcome only (unverified which
+        // parameters the platform adds); the connections API tells the rest.
+        let mut query = serde_json::Map::new();
+        if let Some(st) = st {
+            query.insert("state".into(), st.into());
+        }
+        if let Some(id) = echoed(pending) {
+            query.insert("external_id".into(), id.into());
+        }
+        return redirect_with(&pending.redirect_uri, query.into());
     }
     if pending.user_flow {
-        let body = types::ConnectCallbackUser { state: st, user_id };
+        let body = types::ConnectCallbackUser {
+            state: st,
+            user_id,
+            external_id: echoed(pending),
+            virtual_key_url: None,
+        };
         return redirect_with(
             &pending.redirect_uri,
             serde_json::to_value(body).unwrap_or_default(),
@@ -730,10 +774,56 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
             issued_family: None,
         },
     );
-    let body = types::ConnectCallbackCode { code, state: st };
+    let body = types::ConnectCallbackCode {
+        code,
+        state: st,
+        external_id: echoed(pending),
+        virtual_key_url: None,
+    };
     redirect_with(
         &pending.redirect_uri,
         serde_json::to_value(body).unwrap_or_default(),
+    )
+}
+
+/// Connect's `external_id` as the redirect echoes it (not the clearing `null`).
+fn echoed(pending: &Pending) -> Option<String> {
+    pending.external_id.clone().filter(|id| id != "null")
+}
+
+/// The longest `external_id` accepted (unverified: the docs' Connect URL reference has
+/// validation rules this simulator approximates).
+const EXTERNAL_ID_MAX: usize = 255;
+
+/// `external_id` of a Connect query: printable, at most [`EXTERNAL_ID_MAX`] characters.
+fn external_id(query: &HashMap<String, String>) -> Result<Option<String>, String> {
+    match query.get("external_id") {
+        None => Ok(None),
+        Some(id)
+            if id.is_empty()
+                || id.chars().count() > EXTERNAL_ID_MAX
+                || id.chars().any(char::is_control) =>
+        {
+            Err(format!(
+                "Invalid external_id: use 1 to {EXTERNAL_ID_MAX} printable characters."
+            ))
+        }
+        Some(id) => Ok(Some(id.clone())),
+    }
+}
+
+/// The Smartcar-hosted completion page (`response_type=none` without a redirect URI).
+fn finished_page(world: &World) -> Outcome {
+    Outcome::Page(
+        StatusCode::OK,
+        page(
+            "Smartcar Connect – done",
+            &format!(
+                "<h1 id=\"done\">You're all set</h1>\n<p>Your vehicle is now connected to {}. \
+                 You can close this window.</p>\n<p class=\"sim\">Simulated Smartcar Connect</p>\n",
+                esc(&world.app.name)
+            ),
+        ),
     )
 }
 

@@ -549,10 +549,13 @@ impl ApiError {
             )),
             status_code: i32::from(spec.status),
             request_id: Some(request_id.clone()),
-            resolution: Some(types::Resolution {
-                type_: spec.resolution.map(ResolutionType::from),
-                url: None,
-            }),
+            resolution: Some(
+                types::ResolutionDetails {
+                    type_: spec.resolution.map(ResolutionType::from),
+                    url: None,
+                }
+                .into(),
+            ),
             detail,
             suggested_user_message: spec.user_message.map(str::to_owned),
         };

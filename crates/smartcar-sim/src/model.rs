@@ -259,6 +259,8 @@ pub struct Connection {
     pub scopes: BTreeSet<String>,
     /// When it was (last) connected.
     pub connected_at: DateTime<Utc>,
+    /// The application's own id of the vehicle owner (Connect's `external_id`), if given.
+    pub external_id: Option<String>,
 }
 
 /// An authorization code from the Connect redirect (single use, 10 minutes).
@@ -448,8 +450,20 @@ impl World {
             vehicle_id: vehicle_id.to_owned(),
             scopes: scopes.clone(),
             connected_at: now,
+            external_id: None,
         });
         id
+    }
+
+    /// Sets (`Some`), keeps (`None`) or clears (`Some("null")`, as Connect's `external_id=null`)
+    /// the external id of a connection.
+    pub fn set_external_id(&mut self, connection_id: &str, external_id: Option<&str>) {
+        let Some(external_id) = external_id else {
+            return;
+        };
+        if let Some(c) = self.connections.iter_mut().find(|c| c.id == connection_id) {
+            c.external_id = (external_id != "null").then(|| external_id.to_owned());
+        }
     }
 
     /// Removes the connections matching the filters (both `None` removes nothing) and every

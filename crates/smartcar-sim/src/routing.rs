@@ -99,14 +99,19 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
         self.methods.fallback(fallback)
     }
 
-    /// Registers the route on `router` at its path, other methods answered by `fallback`.
+    /// Registers the route on `router` at its path and at its path with a trailing `/` (the
+    /// platform accepts both: the official Node SDK calls `GET /v3/vehicles/{id}/` and its live
+    /// end-to-end tests pass), other methods answered by `fallback`.
     pub(crate) fn register<H, T>(self, router: Router<S>, fallback: H) -> Router<S>
     where
         H: Handler<T, S>,
         T: 'static,
     {
         let path = self.path;
-        router.route(path, self.methods(fallback))
+        let methods = self.methods(fallback);
+        router
+            .route(path, methods.clone())
+            .route(&format!("{path}/"), methods)
     }
 }
 

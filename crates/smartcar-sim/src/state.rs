@@ -115,6 +115,13 @@ pub(crate) struct Pending {
     pub(crate) mode: String,
     /// The `user_id` (v3) flow instead of the authorization-code flow.
     pub(crate) user_flow: bool,
+    /// `response_type=none`: no code nor user id on the redirect; with `redirect_uri` absent
+    /// the flow ends on a completion page instead of redirecting.
+    pub(crate) no_code: bool,
+    /// `redirect_uri` was left out with `response_type=none`: end on a completion page.
+    pub(crate) hosted_finish: bool,
+    /// Connect's `external_id`, echoed on the redirect and kept on the connections.
+    pub(crate) external_id: Option<String>,
     /// The user whose vehicles the page shows.
     pub(crate) shown_user: String,
     pub(crate) expires_at: DateTime<Utc>,

@@ -102,6 +102,8 @@ pub struct Origins {
     pub vehicle: Url,
     /// Management API v3 (`https://management.api.smartcar.com`).
     pub management_v3: Url,
+    /// Compatibility API v3 (`https://compatibility.api.smartcar.com`).
+    pub compatibility: Url,
 }
 
 impl Origins {
@@ -116,6 +118,7 @@ impl Origins {
             management: u("https://management.smartcar.com"),
             vehicle: u("https://vehicle.api.smartcar.com"),
             management_v3: u("https://management.api.smartcar.com"),
+            compatibility: u("https://compatibility.api.smartcar.com"),
         }
     }
 
@@ -133,7 +136,8 @@ impl Origins {
             connect: o.clone(),
             management: o.clone(),
             vehicle: o.clone(),
-            management_v3: o,
+            management_v3: o.clone(),
+            compatibility: o,
         })
     }
 
@@ -176,6 +180,7 @@ impl Origins {
             ],
         )?;
         set(&mut o.management_v3, &["SMARTCAR_MANAGEMENT_API_V3_ORIGIN"])?;
+        set(&mut o.compatibility, &["SMARTCAR_COMPATIBILITY_API_ORIGIN"])?;
         Ok(o)
     }
 
@@ -204,6 +209,7 @@ impl Origins {
             Host::Management => &self.management,
             Host::Vehicle => &self.vehicle,
             Host::ManagementV3 => &self.management_v3,
+            Host::Compatibility => &self.compatibility,
         }
     }
 

@@ -121,7 +121,9 @@ impl fmt::Debug for AuthorizationUrl {
 ///
 /// Every option of Connect is covered: scopes (typed or raw, optional or required), state
 /// (random by default), forced approval prompt, mode, make bypass, single select (optionally by
-/// VIN), flags, and the developer's user id.
+/// VIN), flags, the developer's user id, the `external_id` echoed back and kept on the
+/// connections, and a flow that ends on Smartcar's completion page
+/// ([`hosted_completion`](Self::hosted_completion)).
 ///
 /// ```
 /// use smartcar::{Client, Permission};
@@ -158,6 +160,8 @@ pub struct AuthorizeBuilder<'c> {
     flags: Vec<(String, String)>,
     user: Option<String>,
     redirect_uri: Option<String>,
+    external_id: Option<String>,
+    hosted_completion: bool,
 }
 
 impl Client {
@@ -175,6 +179,8 @@ impl Client {
             flags: Vec::new(),
             user: None,
             redirect_uri: None,
+            external_id: None,
+            hosted_completion: false,
         }
     }
 }
@@ -259,6 +265,40 @@ impl AuthorizeBuilder<'_> {
         self
     }
 
+    /// Your own identifier of the vehicle owner (`external_id`): Connect echoes it on the
+    /// redirect ([`RedirectExtras::external_id`]) and keeps it on the connections it creates, so
+    /// the connections API can find them by it. The literal `"null"` clears a stored one.
+    /// Validated by [`build`](Self::build): 1 to 255 characters, no control characters.
+    ///
+    /// ```
+    /// # let client = smartcar::Client::builder().client_id("id").redirect_uri("https://app.example/cb").build()?;
+    /// let auth = client.authorize().external_id("customer-4711").build()?;
+    /// assert!(auth.url.as_str().contains("external_id=customer-4711"));
+    /// # Ok::<(), smartcar::Error>(())
+    /// ```
+    pub fn external_id(mut self, external_id: impl Into<String>) -> Self {
+        self.external_id = Some(external_id.into());
+        self
+    }
+
+    /// Ends the flow on Smartcar's own completion page instead of redirecting back
+    /// (`response_type=none`, no `redirect_uri`): for a Connect link sent by e-mail or text
+    /// message. No code and no user id come back; learn of the new connections from
+    /// [`ApplicationSession::connections`](crate::ApplicationSession::connections) (find them
+    /// by [`external_id`](Self::external_id)) or from webhooks.
+    ///
+    /// ```
+    /// # let client = smartcar::Client::builder().client_id("id").build()?;
+    /// let link = client.authorize().external_id("customer-4711").hosted_completion().build()?;
+    /// assert!(link.url.as_str().contains("response_type=none"));
+    /// assert!(!link.url.as_str().contains("redirect_uri"));
+    /// # Ok::<(), smartcar::Error>(())
+    /// ```
+    pub fn hosted_completion(mut self) -> Self {
+        self.hosted_completion = true;
+        self
+    }
+
     /// The URL and its state.
     ///
     /// # Errors
@@ -267,7 +307,13 @@ impl AuthorizeBuilder<'_> {
     /// there is no redirect URI or the Connect origin is unusable.
     pub fn build(self) -> Result<AuthorizationUrl, Error> {
         let client = self.client;
+        if let Some(id) = &self.external_id {
+            check_external_id(id)?;
+        }
         let redirect = match &self.redirect_uri {
+            // oauth2 needs some redirect URI to build the URL; it is removed below.
+            None if self.hosted_completion => Url::parse("https://unused.invalid/")
+                .map_err(|e| Error::config("redirect_uri", e.to_string()))?,
             Some(uri) => crate::checks::check_redirect_uri(uri)
                 .map_err(|e| Error::invalid("redirect URI", e))?,
             None => client.redirect_uri().cloned().ok_or_else(|| {
@@ -343,7 +389,25 @@ impl AuthorizeBuilder<'_> {
         if let Some(user) = &self.user {
             request = request.add_extra_param("user", Cow::Owned(user.clone()));
         }
-        let (url, state) = request.url();
+        if let Some(id) = &self.external_id {
+            request = request.add_extra_param("external_id", Cow::Owned(id.clone()));
+        }
+        let (mut url, state) = request.url();
+        if self.hosted_completion {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| self.redirect_uri.is_some() || k != "redirect_uri")
+                .map(|(k, v)| {
+                    let v = if k == "response_type" {
+                        "none".into()
+                    } else {
+                        v
+                    };
+                    (k.into_owned(), v.into_owned())
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
         Ok(AuthorizationUrl {
             url,
             state: State(state.secret().clone()),
@@ -392,6 +456,62 @@ impl Client {
             url,
             state: State(state),
         })
+    }
+}
+
+/// The longest `external_id` sent (the simulator's bound; Smartcar's own rules are
+/// unverified).
+const EXTERNAL_ID_MAX: usize = 255;
+
+fn check_external_id(id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.chars().count() > EXTERNAL_ID_MAX || id.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "external_id",
+            format!("use 1 to {EXTERNAL_ID_MAX} printable characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// What else Connect's redirect may carry, next to the [`Redirect`] outcome. Read it with
+/// [`RedirectExtras::parse`] **after** [`Client::handle_redirect`] accepted the redirect (its
+/// values are only as trustworthy as the rest of the URL).
+///
+/// ```
+/// use smartcar::connect::RedirectExtras;
+///
+/// let query = "?user_id=u-1&state=s-1&external_id=customer-4711";
+/// let extras = RedirectExtras::parse(query);
+/// assert_eq!(extras.external_id.as_deref(), Some("customer-4711"));
+/// assert!(extras.virtual_key_url.is_none());
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedirectExtras {
+    /// The `external_id` the Connect URL carried ([`AuthorizeBuilder::external_id`]).
+    pub external_id: Option<String>,
+    /// Where to send the user to add the virtual key some makes (Tesla) need before commands
+    /// work; only an `http(s)` URL is kept. Whether Connect sends it is unverified.
+    pub virtual_key_url: Option<Url>,
+}
+
+impl RedirectExtras {
+    /// Reads the extras of a redirect query string (or whole URL); absent or empty values are
+    /// `None`.
+    pub fn parse(redirect: &str) -> RedirectExtras {
+        let query = redirect.split_once('?').map_or(redirect, |(_, q)| q);
+        let query = query.split('#').next().unwrap_or("");
+        let get = |name: &str| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| v.into_owned())
+        };
+        RedirectExtras {
+            external_id: get("external_id"),
+            virtual_key_url: get("virtual_key_url")
+                .and_then(|u| Url::parse(&u).ok())
+                .filter(|u| matches!(u.scheme(), "https" | "http")),
+        }
     }
 }
 

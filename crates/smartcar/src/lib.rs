@@ -12,8 +12,8 @@
 //! # Where things are
 //!
 //! The crate root holds only what a program starts from or meets on almost every call:
-//! [`Client`] and [`ClientBuilder`]; the two sessions, [`Session`] (a user's tokens, the v2.0
-//! vehicle API) and [`ApplicationSession`] (the application token, the v3 API); [`Error`] and
+//! [`Client`] and [`ClientBuilder`]; the two sessions, [`ApplicationSession`] (the application
+//! token, the v3 API) and [`Session`] (a user's tokens, the legacy v2.0 vehicle API); [`Error`] and
 //! [`ErrorKind`]; [`Response`] and [`Meta`] (what every call returns); the values passed to
 //! calls of both API versions, [`Permission`], [`ChargeLimit`], [`Destination`], [`Vin`];
 //! [`Redirect`] (matched right after [`Client::handle_redirect`]); and [`api`]. Every other item
@@ -24,14 +24,16 @@
 //! | [`connect`] | the authorization URL and its options, `State`, the authorization code, exchange options |
 //! | [`tokens`] | access, refresh and application tokens, and their lifetimes |
 //! | [`store`] | where a [`Session`] keeps tokens: the [`store::TokenStore`] trait, the memory and SQL stores, encryption at rest |
-//! | [`v2`] | the Vehicle API v2.0: [`v2::Vehicle`], batch requests, the vehicle stream |
+//! | [`v2`] | legacy: the Vehicle API v2.0, deprecated by Smartcar (use [`v3`]): [`v2::Vehicle`], batch requests, the vehicle stream |
 //! | [`v3`] | the Vehicle API v3: [`v3::UserV3`], [`v3::VehicleV3`], signals and their codes |
 //! | [`management`] | the management API (application management token): connections |
 //! | [`webhooks`] | verifying webhook deliveries (and an axum extractor) |
 //! | [`config`] | client configuration: hosts, mode, units, retries, clock and sleep, timing constants |
 //! | [`error`] | the details an [`Error`] carries (API, OAuth, Connect, decode, transport) |
 //!
-//! The v2 authorization-code flow:
+//! The v2.0 authorization-code flow (legacy: Smartcar has deprecated the Vehicle API v2.0, with
+//! retirement announced for Q3 2026; new integrations use [`v3`] and the machine-to-machine flow
+//! shown below):
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), smartcar::Error> {
@@ -220,7 +222,8 @@ pub mod connect {
     //! mode, make, single select, flags, …) whose `build()` gives an [`AuthorizationUrl`]: the URL
     //! and the [`State`] to keep in the user's session.
     //! [`Client::handle_redirect`](crate::Client::handle_redirect) reads the redirect back into a
-    //! [`Redirect`] (at the crate root: it is matched right away), whose [`AuthorizationCode`]
+    //! [`Redirect`] (at the crate root: it is matched right away; [`RedirectExtras`] reads the
+    //! `external_id` and `virtual_key_url` it may carry besides), whose [`AuthorizationCode`]
     //! [`Client::exchange_code`](crate::Client::exchange_code) trades for tokens
     //! ([`ExchangeOptions`] for [`Client::exchange_code_with`](crate::Client::exchange_code_with)).
     //!
@@ -239,7 +242,7 @@ pub mod connect {
     //! ```
 
     pub use crate::connect_impl::{
-        AuthorizationCode, AuthorizationUrl, AuthorizeBuilder, ScopeRequest, State,
+        AuthorizationCode, AuthorizationUrl, AuthorizeBuilder, RedirectExtras, ScopeRequest, State,
     };
     pub use crate::oauth::ExchangeOptions;
 
@@ -294,6 +297,12 @@ pub mod store {
 pub mod v2 {
     //! The Vehicle API v2.0 with a user's tokens: a [`Vehicle`] handle from
     //! [`Session::vehicle`](crate::Session::vehicle), its reads, commands and [`Vehicle::batch`].
+    //!
+    //! Legacy: Smartcar has deprecated the Vehicle API v2.0 (retirement announced for Q3 2026).
+    //! It stays supported here for existing integrations; new ones use [`v3`](crate::v3)
+    //! ([`VehicleV3`](crate::v3::VehicleV3), from
+    //! [`ApplicationSession::user`](crate::ApplicationSession::user)) and the machine-to-machine
+    //! flow. Each method of [`Vehicle`] names its v3 equivalent where there is one.
     //!
     //! ```no_run
     //! # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {

@@ -1,7 +1,7 @@
 //! The Vehicle API v3 with an application token (the machine-to-machine flow): a per-user handle
 //! that sends `sc-user-id`, typed signals, commands, and the v3 connections.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smartcar_api::op::{Endpoint, Operation};
@@ -617,7 +617,8 @@ pub struct Signal {
     pub error: Option<types::SignalError>,
     /// The body as sent (`{unit, value}`, `{value}`, `{values: [...]}`, or specific).
     pub body: serde_json::Map<String, serde_json::Value>,
-    /// When Smartcar retrieved the value.
+    /// When Smartcar retrieved the value (sent as epoch milliseconds or ISO-8601 text; `None`
+    /// when absent or unreadable).
     pub retrieved_at: Option<DateTime<Utc>>,
     /// When the manufacturer last updated it.
     pub oem_updated_at: Option<DateTime<Utc>>,
@@ -690,7 +691,8 @@ impl Signal {
     }
 
     pub(crate) fn from_resource(r: types::SignalResource) -> Signal {
-        let ms = |v: Option<i64>| v.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+        // Epoch milliseconds or ISO-8601 text: Smartcar's evidence shows both.
+        let ms = |v: Option<&types::Timestamp>| v.and_then(types::Timestamp::to_datetime);
         Signal {
             code: r.attributes.code,
             name: r.attributes.name,
@@ -698,8 +700,8 @@ impl Signal {
             status: r.attributes.status.value,
             error: r.attributes.status.error,
             body: r.attributes.body,
-            retrieved_at: ms(r.meta.as_ref().and_then(|m| m.retrieved_at)),
-            oem_updated_at: ms(r.meta.as_ref().and_then(|m| m.oem_updated_at)),
+            retrieved_at: ms(r.meta.as_ref().and_then(|m| m.retrieved_at.as_ref())),
+            oem_updated_at: ms(r.meta.as_ref().and_then(|m| m.oem_updated_at.as_ref())),
         }
     }
 }

@@ -1,4 +1,10 @@
 //! The user-level v2.0 API: the user, their vehicles, and one typed method per vehicle endpoint.
+//!
+//! Legacy: Smartcar has deprecated the Vehicle API v2.0 (retirement announced for Q3 2026). New
+//! integrations use [`smartcar::v3`](crate::v3) ([`VehicleV3`](crate::v3::VehicleV3)) and the
+//! machine-to-machine flow (Connect's `user_id`, one application token for every user). This
+//! module stays supported for existing integrations; each public method names its v3 equivalent
+//! where there is one.
 
 use std::sync::{Arc, OnceLock};
 
@@ -28,6 +34,10 @@ impl Session {
     /// request, unlike [`ApplicationSession::user`](crate::ApplicationSession::user), which
     /// only makes a handle.
     ///
+    /// Legacy v2.0: in v3 the user id comes with Connect's redirect
+    /// ([`Redirect::UserId`](crate::Redirect::UserId), accepted through
+    /// [`ApplicationSession::verify_user_id`](crate::ApplicationSession::verify_user_id)).
+    ///
     /// ```no_run
     /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
     /// let user_id = session.fetch_user_id().await?.data;
@@ -50,6 +60,8 @@ impl Session {
     }
 
     /// One page of the user's vehicle ids (`GET /v2.0/vehicles`; `limit` at most 50).
+    ///
+    /// Legacy v2.0: the v3 equivalent is [`UserV3::vehicle_ids`](crate::v3::UserV3::vehicle_ids).
     ///
     /// ```no_run
     /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
@@ -86,6 +98,8 @@ impl Session {
     }
 
     /// A handle on one of the user's vehicles. Cheap; no request is sent.
+    ///
+    /// Legacy v2.0: the v3 equivalent is [`UserV3::vehicle`](crate::v3::UserV3::vehicle).
     ///
     /// ```no_run
     /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
@@ -126,6 +140,15 @@ impl std::fmt::Debug for ReadUrls {
 }
 
 /// One connected vehicle of a [`Session`]'s user: one method per v2.0 endpoint. Cheap to clone.
+///
+/// # Legacy
+///
+/// Smartcar has deprecated the Vehicle API v2.0 (retirement announced for Q3 2026). New
+/// integrations use [`smartcar::v3`](crate::v3): a [`VehicleV3`](crate::v3::VehicleV3) from
+/// [`ApplicationSession::user`](crate::ApplicationSession::user), in the machine-to-machine flow
+/// (Connect returns a `user_id`; one application token serves every user). `Vehicle` stays
+/// supported for existing integrations; each method below names its v3 equivalent where there
+/// is one.
 ///
 /// Each read returns the typed body with its [`Response::meta`] (data age, fetched at, unit
 /// system, request id). Distances are kilometres (metric, the default) or miles (imperial),
@@ -176,6 +199,8 @@ macro_rules! read {
 impl Vehicle {
     /// The vehicle id.
     ///
+    /// Legacy v2.0: the v3 equivalent is [`VehicleV3::id`](crate::v3::VehicleV3::id).
+    ///
     /// ```no_run
     /// # fn demo(vehicle: smartcar::v2::Vehicle) {
     /// println!("vehicle {}", vehicle.id());
@@ -187,6 +212,9 @@ impl Vehicle {
 
     /// The unit system this handle asks for.
     ///
+    /// Legacy v2.0: v3 has no unit system; each signal names its unit
+    /// ([`Signal::unit`](crate::v3::Signal::unit)).
+    ///
     /// ```no_run
     /// # fn demo(vehicle: smartcar::v2::Vehicle) {
     /// println!("units: {}", vehicle.unit_system().as_str());
@@ -197,6 +225,9 @@ impl Vehicle {
     }
 
     /// This handle, asking for `units` (the session's other handles are unaffected).
+    ///
+    /// Legacy v2.0: v3 has no unit system; each signal names its unit
+    /// ([`Signal::unit`](crate::v3::Signal::unit)).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -267,67 +298,118 @@ impl Vehicle {
 
     read!(
         /// Make, model and year (`read_vehicle_info`).
+        ///
+        /// Legacy v2.0: the v3 equivalent is [`VehicleV3::info`](crate::v3::VehicleV3::info).
         attributes, 0, GetVehicleAttributes, types::VehicleAttributes
     );
     read!(
         /// The VIN (`read_vin`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::VehicleidentificationVin`](crate::v3::SignalCode::VehicleidentificationVin).
         vin, 1, GetVin, types::Vin
     );
     read!(
         /// The odometer (`read_odometer`): km or miles.
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::OdometerTraveleddistance`](crate::v3::SignalCode::OdometerTraveleddistance).
         odometer, 2, GetOdometer, types::Odometer
     );
     read!(
         /// The location in degrees (`read_location`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::LocationPreciselocation`](crate::v3::SignalCode::LocationPreciselocation).
         location, 3, GetLocation, types::Location
     );
     read!(
         /// The fuel tank (`read_fuel`): litres or US gallons, fraction, km or miles.
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::InternalcombustionengineFuellevel`](crate::v3::SignalCode::InternalcombustionengineFuellevel),
+        /// `…Amountremaining` and `…Range`.
         fuel, 4, GetFuel, types::FuelTank
     );
     read!(
         /// The traction battery's charge (fraction) and range (`read_battery`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::TractionbatteryStateofcharge`](crate::v3::SignalCode::TractionbatteryStateofcharge)
+        /// and [`SignalCode::TractionbatteryRange`](crate::v3::SignalCode::TractionbatteryRange).
         battery, 5, GetBattery, types::Battery
     );
     read!(
         /// The traction battery's capacity in kWh (`read_battery`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::TractionbatteryNominalcapacity`](crate::v3::SignalCode::TractionbatteryNominalcapacity).
         battery_capacity, 6, GetBatteryCapacity, types::BatteryCapacity
     );
     read!(
         /// The nominal capacity and the candidates (`read_battery`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::TractionbatteryNominalcapacity`](crate::v3::SignalCode::TractionbatteryNominalcapacity).
         nominal_capacity, 7, GetNominalCapacity, types::NominalCapacity
     );
     read!(
         /// Plugged in and charging state (`read_charge`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::ChargeIscharging`](crate::v3::SignalCode::ChargeIscharging) and
+        /// [`SignalCode::ChargeIschargingcableconnected`](crate::v3::SignalCode::ChargeIschargingcableconnected).
         charge, 8, GetChargeStatus, types::ChargeStatus
     );
     read!(
         /// The charge limit, a fraction (`read_charge`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::ChargeChargelimits`](crate::v3::SignalCode::ChargeChargelimits).
         charge_limit, 9, GetChargeLimit, types::ChargeLimit
     );
     read!(
         /// Engine oil life, a fraction (`read_engine_oil`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::InternalcombustionengineOillife`](crate::v3::SignalCode::InternalcombustionengineOillife).
         engine_oil, 10, GetEngineOil, types::EngineOil
     );
     read!(
         /// Tire pressures, kPa or psi (`read_tires`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::WheelTires`](crate::v3::SignalCode::WheelTires).
         tire_pressure, 11, GetTirePressure, types::TirePressure
     );
     read!(
         /// Lock status, doors, windows, sunroof, storage, charging port (`read_security`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::ClosureIslocked`](crate::v3::SignalCode::ClosureIslocked) and the other
+        /// `closure-*` signals (doors, windows, sunroof, trunks).
         lock_status, 12, GetLockStatus, types::LockStatus
     );
     read!(
         /// The health of the vehicle's systems (`read_diagnostics`).
+        ///
+        /// Legacy v2.0: in v3, the `diagnostics-*` signals through
+        /// [`VehicleV3::signal`](crate::v3::VehicleV3::signal) (e.g.
+        /// [`SignalCode::DiagnosticsAbs`](crate::v3::SignalCode::DiagnosticsAbs)).
         diagnostic_system_status, 13, GetDiagnosticSystemStatus, types::DiagnosticSystemStatus
     );
     read!(
         /// Active diagnostic trouble codes (`read_diagnostics`).
+        ///
+        /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+        /// [`SignalCode::DiagnosticsDtclist`](crate::v3::SignalCode::DiagnosticsDtclist).
         diagnostic_trouble_codes, 14, GetDiagnosticTroubleCodes, types::DiagnosticTroubleCodes
     );
 
     /// Locks the vehicle (`control_security`). Sent once: a command is only retried when the
     /// platform certainly did not execute it (429, or no connection).
+    ///
+    /// Legacy v2.0: the v3 equivalent is [`VehicleV3::lock`](crate::v3::VehicleV3::lock).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -344,6 +426,8 @@ impl Vehicle {
     }
 
     /// Unlocks the vehicle (`control_security`).
+    ///
+    /// Legacy v2.0: the v3 equivalent is [`VehicleV3::unlock`](crate::v3::VehicleV3::unlock).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -370,6 +454,8 @@ impl Vehicle {
 
     /// Starts charging (`control_charge`).
     ///
+    /// Legacy v2.0: the v3 equivalent is [`VehicleV3::start_charge`](crate::v3::VehicleV3::start_charge).
+    ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let r = vehicle.start_charge().await?;
@@ -385,6 +471,8 @@ impl Vehicle {
     }
 
     /// Stops charging (`control_charge`).
+    ///
+    /// Legacy v2.0: the v3 equivalent is [`VehicleV3::stop_charge`](crate::v3::VehicleV3::stop_charge).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -411,6 +499,9 @@ impl Vehicle {
 
     /// Sets the charge limit (`control_charge`). v2.0 encodes it as a fraction; the
     /// [`ChargeLimit`](crate::ChargeLimit) does that, whichever unit it was built from.
+    ///
+    /// Legacy v2.0: the v3 equivalent is
+    /// [`VehicleV3::set_charge_limit`](crate::v3::VehicleV3::set_charge_limit).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -445,6 +536,9 @@ impl Vehicle {
     /// Sends a destination to the navigation system (`control_navigation`); the same name and
     /// argument as [`VehicleV3::set_destination`](crate::v3::VehicleV3::set_destination).
     ///
+    /// Legacy v2.0: the v3 equivalent is
+    /// [`VehicleV3::set_destination`](crate::v3::VehicleV3::set_destination).
+    ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// use smartcar::Destination;
@@ -468,6 +562,9 @@ impl Vehicle {
     }
 
     /// Subscribes this vehicle to a webhook (v2.0, with the vehicle's access token).
+    ///
+    /// Legacy v2.0: the v3 equivalent is
+    /// [`ApplicationSession::subscribe`](crate::ApplicationSession::subscribe).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -494,6 +591,10 @@ impl Vehicle {
 
     /// Unsubscribes this vehicle from a webhook. The platform authenticates this call with the
     /// application management token (AMT), not the vehicle's token.
+    ///
+    /// Legacy v2.0: the v3 equivalent is
+    /// [`ApplicationSession::unsubscribe`](crate::ApplicationSession::unsubscribe) (by subscription
+    /// id).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle, management_token: &str) -> Result<(), smartcar::Error> {
@@ -524,6 +625,10 @@ impl Vehicle {
 
     /// Revokes the application's access to this vehicle.
     ///
+    /// Legacy v2.0: the v3 equivalent is
+    /// [`ApplicationSession::delete_connection`](crate::ApplicationSession::delete_connection) (by
+    /// connection id).
+    ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// vehicle.disconnect().await?;
@@ -546,6 +651,8 @@ const MAX_VEHICLE_PAGES: u32 = 10_000;
 
 /// A stream of the user's vehicles, paging by itself.
 ///
+/// Legacy v2.0: in v3, [`UserV3::vehicle_ids`](crate::v3::UserV3::vehicle_ids).
+///
 /// ```no_run
 /// use futures_util::TryStreamExt;
 /// # async fn demo(session: smartcar::Session) -> Result<(), smartcar::Error> {
@@ -560,6 +667,9 @@ pub type VehicleStream =
 impl Session {
     /// Every vehicle the user connected, as a stream that fetches pages of 50 as it goes. A
     /// failing page is an error item, after which the stream ends.
+    ///
+    /// Legacy v2.0: in v3, [`UserV3::vehicle_ids`](crate::v3::UserV3::vehicle_ids) (every page)
+    /// and [`UserV3::vehicle`](crate::v3::UserV3::vehicle).
     ///
     /// ```no_run
     /// use futures_util::StreamExt;
@@ -589,6 +699,9 @@ impl Session {
 
 impl Vehicle {
     /// One page of the permissions granted for this vehicle (`limit` default 25).
+    ///
+    /// Legacy v2.0: in v3, each of [`UserV3::connections`](crate::v3::UserV3::connections)
+    /// carries its permissions (`attributes.permissions`).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -625,6 +738,9 @@ impl Vehicle {
 
     /// Whether every one of `permissions` was granted for this vehicle (reads all pages).
     ///
+    /// Legacy v2.0: in v3, each of [`UserV3::connections`](crate::v3::UserV3::connections)
+    /// carries its permissions (`attributes.permissions`).
+    ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// use smartcar::Permission;
@@ -650,7 +766,12 @@ impl Vehicle {
         Ok(permissions.iter().all(|p| granted.contains(p)))
     }
 
-    /// Dealer service records between two dates (both optional).
+    /// Dealer service records between two dates (both optional), sent as `start_date` and
+    /// `end_date` (the spelling of the Node, Java and Ruby SDKs; Python's `startDate` is
+    /// reachable through [`request`](Self::request) should the platform prefer it).
+    ///
+    /// Legacy v2.0: in v3, [`VehicleV3::signal`](crate::v3::VehicleV3::signal) with
+    /// [`SignalCode::ServiceRecords`](crate::v3::SignalCode::ServiceRecords).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -676,13 +797,13 @@ impl Vehicle {
         let mut query = Vec::new();
         if let Some(s) = start {
             query.push((
-                "startDate",
+                "start_date",
                 s.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             ));
         }
         if let Some(e) = end {
             query.push((
-                "endDate",
+                "end_date",
                 e.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             ));
         }
@@ -698,6 +819,10 @@ impl Vehicle {
 
     /// The escape hatch: any v2.0 path of this vehicle (`"/tesla/speedometer"`), with the same
     /// authentication, retries (for GET), errors and tracing as the typed methods.
+    ///
+    /// Legacy v2.0: the make-specific endpoints it reaches (`/tesla/…`, …) are deprecated with
+    /// v2.0; in v3, a signal the SDK does not list is read by its code with
+    /// [`VehicleV3::signal`](crate::v3::VehicleV3::signal).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -740,6 +865,9 @@ impl Vehicle {
 
     /// Starts a batch: several reads in one request.
     ///
+    /// Legacy v2.0: the v3 equivalent is [`VehicleV3::signals`](crate::v3::VehicleV3::signals)
+    /// (every signal, paged).
+    ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
     /// let batch = vehicle.batch().odometer().battery().location().send().await?;
@@ -756,6 +884,8 @@ impl Vehicle {
 }
 
 /// Chooses the reads of a batch; see [`Vehicle::batch`].
+///
+/// Legacy v2.0: the v3 equivalent is [`VehicleV3::signals`](crate::v3::VehicleV3::signals).
 ///
 /// ```no_run
 /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {
@@ -900,6 +1030,9 @@ impl BatchBuilder<'_> {
 }
 
 /// The answer of a batch: one typed `Result` per requested read.
+///
+/// Legacy v2.0: the v3 equivalent is [`VehicleV3::signals`](crate::v3::VehicleV3::signals), one
+/// [`Signal`](crate::v3::Signal) with its own status per signal.
 ///
 /// ```no_run
 /// # async fn demo(vehicle: smartcar::v2::Vehicle) -> Result<(), smartcar::Error> {

@@ -42,6 +42,8 @@ pub struct Origins {
     pub vehicle_v3: String,
     /// Management API v3 (`https://management.api.smartcar.com`).
     pub management_v3: String,
+    /// Compatibility API v3 (`https://compatibility.api.smartcar.com`).
+    pub compatibility: String,
 }
 
 impl Origins {
@@ -59,6 +61,7 @@ impl Origins {
             management: base.to_owned(),
             vehicle_v3: base.to_owned(),
             management_v3: base.to_owned(),
+            compatibility: base.to_owned(),
         }
     }
 
@@ -77,6 +80,7 @@ impl Origins {
     /// | `SMARTCAR_VEHICLE_API_ORIGIN` | Ruby |
     /// | `SMARTCAR_IAM_ORIGIN` | Rust crate `smartcar` (application tokens) |
     /// | `SMARTCAR_MANAGEMENT_API_V3_ORIGIN` | Rust crate `smartcar` |
+    /// | `SMARTCAR_COMPATIBILITY_API_ORIGIN` | Rust crate `smartcar` |
     ///
     /// `SMARTCAR_AUTH_ORIGIN` means the FULL token URL to Python and the Rust crate, but the
     /// origin (to which they append `/oauth/token`) to Node, Java and Ruby. The value given
@@ -97,6 +101,10 @@ impl Origins {
             (
                 "SMARTCAR_MANAGEMENT_API_V3_ORIGIN",
                 self.management_v3.clone(),
+            ),
+            (
+                "SMARTCAR_COMPATIBILITY_API_ORIGIN",
+                self.compatibility.clone(),
             ),
         ]
     }

@@ -93,9 +93,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// Registers the route at its path and at its path with a trailing `/`, with the same
 /// handlers; a method the route lacks answers 404 `RESOURCE_NOT_FOUND` with the v2 body.
 pub(crate) fn both(r: Router<AppState>, route: Route<AppState>) -> Router<AppState> {
-    let path = route.path();
-    let m = route.methods(not_found);
-    r.route(path, m.clone()).route(&format!("{path}/"), m)
+    route.register(r, not_found)
 }
 
 /// 404 `RESOURCE_NOT_FOUND` / `PATH` with the v2 body.

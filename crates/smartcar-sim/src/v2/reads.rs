@@ -193,7 +193,7 @@ fn attributes(c: &Ctx<'_>) -> Result<Value, ApiError> {
         id: v.id.clone(),
         make: v.make.clone(),
         model: v.model.clone(),
-        year: v.year,
+        year: v.year.into(),
     }))
 }
 

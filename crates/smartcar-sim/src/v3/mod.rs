@@ -9,10 +9,11 @@
 //!
 //! - Vehicle endpoints take `Authorization: Bearer <application token>` (client credentials)
 //!   plus `sc-user-id: <user id>`: the user must have connected the vehicle, and the
-//!   connection's permissions apply. `sc-user-id` is required on signals and commands (400
-//!   `VALIDATION` without it) and optional on `GET /v3/vehicles/{id}`: without it the vehicle
-//!   must be connected by some user of the application (404 otherwise) and no permission is
-//!   needed.
+//!   connection's permissions apply. `sc-user-id` is required on commands (400 `VALIDATION`
+//!   without it) and optional on the reads (`GET /v3/vehicles/{id}`, the signals: no official
+//!   SDK sends it there and their live end-to-end reads succeed): without it the vehicle must
+//!   be connected by some user of the application (404 otherwise), and the permissions of its
+//!   newest connection apply.
 //! - They also accept a user's v2 access token without `sc-user-id` (the official Python SDK
 //!   sends v3 requests that way): the token's grant then decides. With both, `sc-user-id` must
 //!   name the token's user (403 otherwise).
@@ -191,14 +192,21 @@ pub(crate) fn vehicle_access<'w>(
                     "The sc-user-id header is required with an application token.",
                 ));
             }
+            // Without a user, the vehicle's newest connection to the application decides.
             let vehicle = world.vehicles.get(vehicle_id).ok_or_else(not_found)?;
-            if !world.connections.iter().any(|c| c.vehicle_id == vehicle_id) {
-                return Err(not_found());
+            let connection = world
+                .connections
+                .iter()
+                .filter(|c| c.vehicle_id == vehicle_id)
+                .max_by_key(|c| c.connected_at)
+                .ok_or_else(not_found)?;
+            if permission_needed.is_some_and(|p| !connection.scopes.contains(p)) {
+                return Err(permission());
             }
             forced(vehicle)?;
             return Ok(Access {
                 vehicle,
-                scopes: None,
+                scopes: Some(&connection.scopes),
             });
         };
         let vehicle = world.vehicles.get(vehicle_id).ok_or_else(not_found)?;
@@ -267,7 +275,7 @@ pub(crate) fn vehicle_attributes(v: &Vehicle, make: String) -> types::VehicleRes
     types::VehicleResourceAttributes {
         make,
         model: v.model.clone(),
-        year: v.year,
+        year: v.year.into(),
         powertrain_type: Some(PowertrainType::from(v.powertrain.as_str())),
         mode: Some(VehicleMode::from(v.mode)),
     }

@@ -771,9 +771,12 @@ pub(crate) fn signal_error(kind: &str, code: Option<&str>) -> types::SignalError
         type_: Some(kind.to_owned()),
         code: code.map(str::to_owned),
         description: spec.map(|s| s.description.to_owned()),
-        resolution: spec.and_then(|s| s.resolution).map(|r| types::Resolution {
-            type_: Some(ResolutionType::from(r)),
-            url: None,
+        resolution: spec.and_then(|s| s.resolution).map(|r| {
+            types::ResolutionDetails {
+                type_: Some(ResolutionType::from(r)),
+                url: None,
+            }
+            .into()
         }),
     }
 }
@@ -836,8 +839,8 @@ fn resource(v: &Vehicle, def: &SignalDef, reading: Reading, now_ms: i64) -> type
             body,
         },
         meta: Some(types::SignalMeta {
-            retrieved_at: Some(now_ms),
-            oem_updated_at: ok.then(|| epoch_ms(v.data_age)),
+            retrieved_at: Some(now_ms.into()),
+            oem_updated_at: ok.then(|| epoch_ms(v.data_age).into()),
         }),
         links: Some(types::SignalLinks {
             self_: Some(v3_link(ops::GetSignal::path(&v.id, def.code))),
@@ -857,7 +860,7 @@ pub(super) async fn list(
     let vehicle_id = path1(path)?;
     let (vehicle, scopes) = {
         let world = state.world();
-        let access = vehicle_access(&state, &world, &headers, &vehicle_id, true, None)?;
+        let access = vehicle_access(&state, &world, &headers, &vehicle_id, false, None)?;
         (
             access.vehicle.clone(),
             access.scopes.cloned().unwrap_or_default(),
@@ -894,7 +897,14 @@ pub(super) async fn list(
         meta: Some(meta),
         links: Some(links),
         included: Some(types::SignalsIncluded {
-            vehicle: Some(vehicle_resource(&vehicle)),
+            vehicle: Some({
+                // The live platform sends the included vehicle's year as a string (ruby-sdk's
+                // end-to-end `vehicle_spec.rb`); `GET /v3/vehicles/{id}` sends a number.
+                let mut resource = vehicle_resource(&vehicle);
+                resource.attributes.year =
+                    types::ModelYear::String(resource.attributes.year.to_string());
+                resource
+            }),
         }),
     };
     Ok(json(StatusCode::OK, &body))
@@ -909,7 +919,7 @@ pub(super) async fn get_one(
     let (vehicle_id, code) = path2(path)?;
     let body = {
         let world = state.world();
-        let access = vehicle_access(&state, &world, &headers, &vehicle_id, true, None)?;
+        let access = vehicle_access(&state, &world, &headers, &vehicle_id, false, None)?;
         let def = def(&code).ok_or_else(not_found)?;
         let reading = Reading::of(access.vehicle, def, |p| access.allows(p));
         if matches!(reading, Reading::NoPermission) {

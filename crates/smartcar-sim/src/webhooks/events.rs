@@ -35,7 +35,7 @@ pub(crate) fn webhook_vehicle(v: &Vehicle) -> types::WebhookVehicle {
         id: v.id.clone(),
         make: Some(v.make.to_ascii_uppercase()),
         model: Some(v.model.clone()),
-        year: Some(v.year),
+        year: Some(v.year.into()),
         vin: None,
     }
 }
@@ -72,8 +72,8 @@ pub(crate) fn vehicle_state_data(
                 body,
                 status: (!ok).then_some(status),
                 meta: Some(types::WebhookSignalMeta {
-                    oem_updated_at: ok.then(|| v.data_age.timestamp_millis()),
-                    fetched_at: Some(now_ms),
+                    oem_updated_at: ok.then(|| v.data_age.timestamp_millis().into()),
+                    fetched_at: Some(now_ms.into()),
                     retrieved_at: None,
                 }),
             }
@@ -138,9 +138,12 @@ pub(crate) fn vehicle_error_data(
             "https://smartcar.com/docs/errors/api-errors/{}",
             spec.doc
         )),
-        resolution: spec.resolution.map(|r| types::Resolution {
-            type_: Some(ResolutionType::from(r)),
-            url: None,
+        resolution: spec.resolution.map(|r| {
+            types::ResolutionDetails {
+                type_: Some(ResolutionType::from(r)),
+                url: None,
+            }
+            .into()
         }),
         signals: signal_codes
             .iter()
