@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     };
     for resource in resources {
         let body = resource.attributes.body.clone();
-        let retrieved = resource.meta.as_ref().and_then(|m| m.retrieved_at);
+        let retrieved = resource
+            .meta
+            .as_ref()
+            .and_then(|m| m.retrieved_at.as_ref())
+            .and_then(types::Timestamp::to_datetime);
         let s = signal(resource);
         let value = body.get("value");
         assert_eq!(s.number(), value.and_then(|v| v.as_f64()));
@@ -37,9 +41,8 @@ fuzz_target!(|data: &[u8]| {
             s.is_success(),
             s.status == smartcar::api::open_enums::SignalStatusValue::Success
         );
-        if let Some(t) = s.retrieved_at {
-            assert_eq!(Some(t.timestamp_millis()), retrieved);
-        }
+        // Epoch milliseconds or ISO-8601 text: the same instant either way, or none.
+        assert_eq!(s.retrieved_at, retrieved);
         let _ = format!("{s:?}");
     }
 });

@@ -9,6 +9,7 @@
 
 pub mod crash;
 pub mod pg;
+pub mod platform;
 pub mod rust_source;
 pub mod spec;
 pub mod store_conformance;

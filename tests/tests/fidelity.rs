@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde_json::{Value, json};
 use smartcar::api::open_enums::ResolutionType;
 use smartcar::connect::RedirectExtras;
@@ -49,37 +49,19 @@ async fn the_v3_vehicle_is_read_unwrapped_and_wrapped() {
     assert!(answer.get("data").is_none(), "unwrapped: {answer}");
 
     // Wrapped: the docs' shape, from a platform of the test's own.
-    let platform = axum::Router::new()
-        .route(
-            "/oauth2/token",
-            post(|| async {
-                Json(json!({"access_token": "app-token-0123456789", "token_type": "Bearer", "expires_in": 3600}))
-            }),
-        )
-        .route(
-            "/v3/vehicles/{id}",
-            get(|| async {
-                Json(json!({"data": {
-                    "id": VEHICLE,
-                    "type": "vehicle",
-                    "attributes": {"make": "Toyota", "model": "Camry", "year": 2020,
-                                   "powertrainType": "ICE", "mode": "live"},
-                    "links": {"self": format!("/vehicles/{VEHICLE}")}
-                }}))
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, platform).await;
-    });
-    let client = Client::builder()
-        .client_id("client-id")
-        .client_secret("client-secret-0123456789")
-        .redirect_uri(CALLBACK)
-        .origin(&origin)
-        .build()
-        .unwrap();
+    let platform = axum::Router::new().route(
+        "/v3/vehicles/{id}",
+        get(|| async {
+            Json(json!({"data": {
+                "id": VEHICLE,
+                "type": "vehicle",
+                "attributes": {"make": "Toyota", "model": "Camry", "year": 2020,
+                               "powertrainType": "ICE", "mode": "live"},
+                "links": {"self": format!("/vehicles/{VEHICLE}")}
+            }}))
+        }),
+    );
+    let (client, server) = smartcar_tests::platform::serve(platform).await;
     let info = ApplicationSession::new(&client)
         .user(USER)
         .unwrap()
@@ -95,31 +77,6 @@ async fn the_v3_vehicle_is_read_unwrapped_and_wrapped() {
 
 /// The redirect URI the simulator answers with a `user_id` (the machine-to-machine flow).
 const EXCHANGE: &str = "http://localhost:8000/exchange";
-
-/// A platform of the test's own on 127.0.0.1 serving `routes` plus the client-credentials
-/// grant: the shapes the simulator does not send. Returns a client pointed at it and the server
-/// task (aborted by the caller).
-async fn platform(routes: axum::Router) -> (Client, tokio::task::JoinHandle<()>) {
-    let app = routes.route(
-        "/oauth2/token",
-        post(|| async {
-            Json(json!({"access_token": "app-token-0123456789", "token_type": "Bearer", "expires_in": 3600}))
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let client = Client::builder()
-        .client_id("client-id")
-        .client_secret("client-secret-0123456789")
-        .redirect_uri(CALLBACK)
-        .origin(&origin)
-        .build()
-        .unwrap();
-    (client, server)
-}
 
 /// The v3 handle of `VEHICLE` for `USER` on `client`.
 fn vehicle_of(client: &Client) -> VehicleV3 {
@@ -420,7 +377,7 @@ async fn a_bare_string_resolution_is_read() {
                             "meta": {"retrievedAt": 1752104218549i64}}))
             }),
         );
-    let (client, server) = platform(routes).await;
+    let (client, server) = smartcar_tests::platform::serve(routes).await;
     let v2 = client
         .compatibility("5YJSA1E29LF000000", &[Permission::ReadOdometer], None)
         .await
@@ -601,7 +558,7 @@ async fn signal_timestamps_are_read_from_epoch_ms_and_iso_8601() {
             "/v3/vehicles/{id}/signals/tractionbattery-stateofcharge",
             get(move || async move { Json(iso) }),
         );
-    let (client, server) = platform(routes).await;
+    let (client, server) = smartcar_tests::platform::serve(routes).await;
     let vehicle = vehicle_of(&client);
     let a = vehicle.signal("odometer-traveleddistance").await.unwrap();
     let b = vehicle

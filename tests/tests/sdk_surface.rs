@@ -8,7 +8,7 @@ use smartcar::api::open_enums::PowertrainType;
 use smartcar::api::types::CompatibilityRegion;
 use smartcar::management::ConnectionFilter;
 use smartcar::v2::Vehicle;
-use smartcar::v3::{UserV3, VehicleV3};
+use smartcar::v3::{ChargeLocation, ChargingWindow, UserV3, VehicleV3, WeeklySchedule};
 use smartcar::{
     ApplicationSession, ChargeLimit, Client, Destination, ErrorKind, Permission, Redirect, Session,
 };
@@ -89,6 +89,12 @@ fn every_operation_has_a_high_level_method() {
         LIST_WEBHOOKS => |a: ApplicationSession| async move { a.webhooks(None, None).await };
         GET_SUBSCRIPTION => |a: ApplicationSession| async move { a.subscription("s").await };
         DELETE_SUBSCRIPTION => |a: ApplicationSession| async move { a.unsubscribe("s").await };
+        GET_WEBHOOK => |a: ApplicationSession| async move { a.webhook("w").await };
+        SET_DAILY_CHARGE_SCHEDULE_V3 => |v: VehicleV3, l: ChargeLocation, w: ChargingWindow| async move { let _ = v.charge_schedules().await; v.set_daily_charge_schedule(l, w).await };
+        SET_WEEKLY_CHARGE_SCHEDULE_V3 => |v: VehicleV3, l: ChargeLocation, w: WeeklySchedule| async move { v.set_weekly_charge_schedule(l, &w).await };
+        SET_WORKWEEK_CHARGE_SCHEDULE_V3 => |v: VehicleV3, l: ChargeLocation, w: ChargingWindow| async move { v.set_workweek_charge_schedule(l, w, w).await };
+        DELETE_CHARGE_SCHEDULE_V3 => |v: VehicleV3| async move { v.delete_charge_schedule("s").await };
+        LIST_COMPATIBLE_VEHICLES => |c: Client| async move { c.compatible_vehicles(&Default::default()).await };
     };
     let mut seen = BTreeSet::new();
     let twice: Vec<&str> = covered

@@ -507,6 +507,38 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         401
     );
 
+    // --- compatibility v3 (no credential).
+    assert_eq!(
+        d.call(
+            ops::LIST_COMPATIBLE_VEHICLES,
+            &format!(
+                "{}?filter[region]=US&filter[make]=tesla&filter[powertrainType]=BEV",
+                ops::ListCompatibleVehicles::path()
+            ),
+            Auth::None,
+            &[],
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        d.call(
+            ops::LIST_COMPATIBLE_VEHICLES,
+            &format!(
+                "{}?filter[region]=MARS",
+                ops::ListCompatibleVehicles::path()
+            ),
+            Auth::None,
+            &[],
+            None
+        )
+        .await
+        .0,
+        400
+    );
+
     // --- management v2.
     let amt_basic = Auth::Basic("default", &app.amt);
     assert_eq!(
@@ -678,6 +710,96 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         .0,
         200
     );
+    // Charge schedules: the EV is made a Tesla (which takes every kind), then read back
+    // through `charge-chargetimers` and deleted.
+    if let Some(v) = sim.state().world().vehicles.get_mut(&ev.id) {
+        v.make = "TESLA".to_owned();
+    }
+    let location = json!({"latitude": 37.7749, "longitude": -122.4194});
+    let window = json!({"startTime": "22:00", "stopTime": "06:00"});
+    let (s, daily) = d
+        .call(
+            ops::SET_DAILY_CHARGE_SCHEDULE_V3,
+            &ops::SetDailyChargeScheduleV3::path(&ev.id),
+            app_bearer,
+            uid,
+            Some(json!({"data": {"attributes": {"location": location, "startTime": "08:00", "stopTime": "10:00"}}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{daily}");
+    assert_eq!(
+        d.call(
+            ops::SET_DAILY_CHARGE_SCHEDULE_V3,
+            &ops::SetDailyChargeScheduleV3::path(&ev.id),
+            app_bearer,
+            uid,
+            Some(json!({"data": {"attributes": {"location": location, "startTime": "8am", "stopTime": "10:00"}}})),
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        d.call(
+            ops::SET_WEEKLY_CHARGE_SCHEDULE_V3,
+            &ops::SetWeeklyChargeScheduleV3::path(&ev.id),
+            app_bearer,
+            uid,
+            Some(json!({"data": {"attributes": {"location": location, "days": {"monday": window, "friday": window}}}})),
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        d.call(
+            ops::SET_WORKWEEK_CHARGE_SCHEDULE_V3,
+            &ops::SetWorkweekChargeScheduleV3::path(&ev.id),
+            app_bearer,
+            uid,
+            Some(json!({"data": {"attributes": {"location": location, "weekdays": window, "weekends": window}}})),
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        d.call(
+            ops::GET_SIGNAL,
+            &ops::GetSignal::path(&ev.id, "charge-chargetimers"),
+            app_bearer,
+            uid,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let schedule_id = daily["data"]["attributes"]["scheduleId"].as_str().unwrap();
+    assert_eq!(
+        d.call(
+            ops::DELETE_CHARGE_SCHEDULE_V3,
+            &ops::DeleteChargeScheduleV3::path(&ev.id, schedule_id),
+            app_bearer,
+            uid,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        d.call(
+            ops::DELETE_CHARGE_SCHEDULE_V3,
+            &ops::DeleteChargeScheduleV3::path(&ev.id, schedule_id),
+            app_bearer,
+            uid,
+            None
+        )
+        .await
+        .0,
+        404
+    );
     let exec_id = exec["data"]["id"].as_str().unwrap();
     assert_eq!(
         d.call(
@@ -708,6 +830,36 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
     let conn_id = conns["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(
         d.call(
+            ops::LIST_CONNECTIONS_V3,
+            &format!(
+                "{}?filter[vehicle.mode]=live&filter[user.externalId]=crm-1",
+                ops::ListConnectionsV3::path()
+            ),
+            app_bearer,
+            &[],
+            None,
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        d.call(
+            ops::LIST_CONNECTIONS_V3,
+            &format!(
+                "{}?filter[vehicle.mode]=racing",
+                ops::ListConnectionsV3::path()
+            ),
+            app_bearer,
+            &[],
+            None,
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        d.call(
             ops::GET_CONNECTION_V3,
             &ops::GetConnectionV3::path(&conn_id),
             app_bearer,
@@ -724,6 +876,30 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         WebhookVersion::V3,
         "conformance3",
         &["odometer-traveleddistance"],
+    );
+    assert_eq!(
+        d.call(
+            ops::GET_WEBHOOK,
+            &ops::GetWebhook::path(&hook3),
+            app_bearer,
+            &[],
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        d.call(
+            ops::GET_WEBHOOK,
+            &ops::GetWebhook::path("no-such-webhook"),
+            app_bearer,
+            &[],
+            None
+        )
+        .await
+        .0,
+        404
     );
     let sub = json!({"data": {"attributes": {"webhookId": hook3, "vehicleId": ev.id, "userId": user.id}}});
     assert_eq!(

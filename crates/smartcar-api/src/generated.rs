@@ -515,6 +515,128 @@ pub mod types {
             Default::default()
         }
     }
+    ///`ChargeTimer`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeTimer {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub condition: ::std::option::Option<ChargeTimerCondition>,
+        #[serde(
+            rename = "departureTimers",
+            default,
+            skip_serializing_if = "::std::vec::Vec::is_empty"
+        )]
+        pub departure_timers: ::std::vec::Vec<DepartureTimer>,
+        #[serde(
+            rename = "isOEMOptimizationEnabled",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub is_oem_optimization_enabled: ::std::option::Option<bool>,
+        #[serde(
+            rename = "scheduleId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub schedule_id: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "scheduleType",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub schedule_type: ::std::option::Option<crate::open_enums::ChargeScheduleType>,
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub schedules: ::std::vec::Vec<ChargeTimerSchedule>,
+        ///`GLOBAL`, `LOCATION` or `CONNECTOR` (any case).
+        #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
+        pub type_: ::std::option::Option<::std::string::String>,
+    }
+    impl ChargeTimer {
+        pub fn builder() -> builder::ChargeTimer {
+            Default::default()
+        }
+    }
+    ///`ChargeTimerCondition`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeTimerCondition {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub address: ::std::option::Option<::std::string::String>,
+        #[serde(
+            rename = "connectorType",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub connector_type: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub latitude: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub longitude: ::std::option::Option<f64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+    }
+    impl ChargeTimerCondition {
+        pub fn builder() -> builder::ChargeTimerCondition {
+            Default::default()
+        }
+    }
+    ///`ChargeTimerSchedule`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeTimerSchedule {
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub days: ::std::vec::Vec<::std::string::String>,
+        ///`HH:MM:SS`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub end: ::std::option::Option<::std::string::String>,
+        ///`HH:MM:SS`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub start: ::std::option::Option<::std::string::String>,
+    }
+    impl ChargeTimerSchedule {
+        pub fn builder() -> builder::ChargeTimerSchedule {
+            Default::default()
+        }
+    }
+    /**The body of the `charge-chargetimers` signal: every charge timer of the vehicle, those
+set in the car or its app included. LOCATION timers created through the API carry
+`scheduleType` and `scheduleId` (the id `DELETE …/charge-schedules/{schedule_id}` takes).
+`type` is upper case in the docs' prose and lower case in the Java SDK's mock: both are
+read.
+*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChargeTimersBody {
+        pub values: ::std::vec::Vec<ChargeTimer>,
+    }
+    impl ChargeTimersBody {
+        pub fn builder() -> builder::ChargeTimersBody {
+            Default::default()
+        }
+    }
     ///When charging runs, as local `HH:mm` times (a stop before the start spans midnight).
     #[derive(
         ::serde::Deserialize,
@@ -1492,6 +1614,28 @@ pub mod types {
     }
     impl DeletedConnections {
         pub fn builder() -> builder::DeletedConnections {
+            Default::default()
+        }
+    }
+    ///`DepartureTimer`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct DepartureTimer {
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub days: ::std::vec::Vec<::std::string::String>,
+        ///`HH:MM:SS`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub time: ::std::option::Option<::std::string::String>,
+    }
+    impl DepartureTimer {
+        pub fn builder() -> builder::DepartureTimer {
             Default::default()
         }
     }
@@ -3840,9 +3984,8 @@ wraps it in `data`; both are decoded.
         ///Differs per delivery attempt.
         #[serde(rename = "deliveryId")]
         pub delivery_id: ::std::string::String,
-        ///`LIVE` (or `SIMULATED`; upper case).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub mode: ::std::option::Option<::std::string::String>,
+        pub mode: ::std::option::Option<crate::open_enums::WebhookMode>,
         ///`VEHICLE_STATE` only.
         #[serde(
             rename = "signalCount",
@@ -5532,6 +5675,422 @@ wraps it in `data`; both are decoded.
                     is_plugged_in: Ok(value.is_plugged_in),
                     state: Ok(value.state),
                 }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeTimer {
+            condition: ::std::result::Result<
+                ::std::option::Option<super::ChargeTimerCondition>,
+                ::std::string::String,
+            >,
+            departure_timers: ::std::result::Result<
+                ::std::vec::Vec<super::DepartureTimer>,
+                ::std::string::String,
+            >,
+            is_oem_optimization_enabled: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            schedule_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            schedule_type: ::std::result::Result<
+                ::std::option::Option<crate::open_enums::ChargeScheduleType>,
+                ::std::string::String,
+            >,
+            schedules: ::std::result::Result<
+                ::std::vec::Vec<super::ChargeTimerSchedule>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChargeTimer {
+            fn default() -> Self {
+                Self {
+                    condition: Ok(Default::default()),
+                    departure_timers: Ok(Default::default()),
+                    is_oem_optimization_enabled: Ok(Default::default()),
+                    schedule_id: Ok(Default::default()),
+                    schedule_type: Ok(Default::default()),
+                    schedules: Ok(Default::default()),
+                    type_: Ok(Default::default()),
+                }
+            }
+        }
+        impl ChargeTimer {
+            pub fn condition<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ChargeTimerCondition>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.condition = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for condition: {e}")
+                    });
+                self
+            }
+            pub fn departure_timers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::DepartureTimer>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.departure_timers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for departure_timers: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn is_oem_optimization_enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.is_oem_optimization_enabled = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for is_oem_optimization_enabled: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn schedule_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schedule_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schedule_id: {e}")
+                    });
+                self
+            }
+            pub fn schedule_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<crate::open_enums::ChargeScheduleType>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schedule_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schedule_type: {e}")
+                    });
+                self
+            }
+            pub fn schedules<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ChargeTimerSchedule>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schedules = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for schedules: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeTimer> for super::ChargeTimer {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeTimer,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    condition: value.condition?,
+                    departure_timers: value.departure_timers?,
+                    is_oem_optimization_enabled: value.is_oem_optimization_enabled?,
+                    schedule_id: value.schedule_id?,
+                    schedule_type: value.schedule_type?,
+                    schedules: value.schedules?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChargeTimer> for ChargeTimer {
+            fn from(value: super::ChargeTimer) -> Self {
+                Self {
+                    condition: Ok(value.condition),
+                    departure_timers: Ok(value.departure_timers),
+                    is_oem_optimization_enabled: Ok(value.is_oem_optimization_enabled),
+                    schedule_id: Ok(value.schedule_id),
+                    schedule_type: Ok(value.schedule_type),
+                    schedules: Ok(value.schedules),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeTimerCondition {
+            address: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            connector_type: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            latitude: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            longitude: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChargeTimerCondition {
+            fn default() -> Self {
+                Self {
+                    address: Ok(Default::default()),
+                    connector_type: Ok(Default::default()),
+                    latitude: Ok(Default::default()),
+                    longitude: Ok(Default::default()),
+                    name: Ok(Default::default()),
+                }
+            }
+        }
+        impl ChargeTimerCondition {
+            pub fn address<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.address = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for address: {e}")
+                    });
+                self
+            }
+            pub fn connector_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.connector_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for connector_type: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn latitude<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.latitude = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for latitude: {e}")
+                    });
+                self
+            }
+            pub fn longitude<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.longitude = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for longitude: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeTimerCondition>
+        for super::ChargeTimerCondition {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeTimerCondition,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    address: value.address?,
+                    connector_type: value.connector_type?,
+                    latitude: value.latitude?,
+                    longitude: value.longitude?,
+                    name: value.name?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChargeTimerCondition> for ChargeTimerCondition {
+            fn from(value: super::ChargeTimerCondition) -> Self {
+                Self {
+                    address: Ok(value.address),
+                    connector_type: Ok(value.connector_type),
+                    latitude: Ok(value.latitude),
+                    longitude: Ok(value.longitude),
+                    name: Ok(value.name),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeTimerSchedule {
+            days: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            end: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            start: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChargeTimerSchedule {
+            fn default() -> Self {
+                Self {
+                    days: Ok(Default::default()),
+                    end: Ok(Default::default()),
+                    start: Ok(Default::default()),
+                }
+            }
+        }
+        impl ChargeTimerSchedule {
+            pub fn days<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.days = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for days: {e}")
+                    });
+                self
+            }
+            pub fn end<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for end: {e}")
+                    });
+                self
+            }
+            pub fn start<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeTimerSchedule>
+        for super::ChargeTimerSchedule {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeTimerSchedule,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    days: value.days?,
+                    end: value.end?,
+                    start: value.start?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChargeTimerSchedule> for ChargeTimerSchedule {
+            fn from(value: super::ChargeTimerSchedule) -> Self {
+                Self {
+                    days: Ok(value.days),
+                    end: Ok(value.end),
+                    start: Ok(value.start),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChargeTimersBody {
+            values: ::std::result::Result<
+                ::std::vec::Vec<super::ChargeTimer>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChargeTimersBody {
+            fn default() -> Self {
+                Self {
+                    values: Err("no value supplied for values".to_string()),
+                }
+            }
+        }
+        impl ChargeTimersBody {
+            pub fn values<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ChargeTimer>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.values = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for values: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChargeTimersBody> for super::ChargeTimersBody {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChargeTimersBody,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { values: value.values? })
+            }
+        }
+        impl ::std::convert::From<super::ChargeTimersBody> for ChargeTimersBody {
+            fn from(value: super::ChargeTimersBody) -> Self {
+                Self { values: Ok(value.values) }
             }
         }
         #[derive(Clone, Debug)]
@@ -8348,6 +8907,70 @@ wraps it in `data`; both are decoded.
             fn from(value: super::DeletedConnections) -> Self {
                 Self {
                     connections: Ok(value.connections),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DepartureTimer {
+            days: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            time: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DepartureTimer {
+            fn default() -> Self {
+                Self {
+                    days: Ok(Default::default()),
+                    time: Ok(Default::default()),
+                }
+            }
+        }
+        impl DepartureTimer {
+            pub fn days<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.days = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for days: {e}")
+                    });
+                self
+            }
+            pub fn time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for time: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DepartureTimer> for super::DepartureTimer {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DepartureTimer,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    days: value.days?,
+                    time: value.time?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DepartureTimer> for DepartureTimer {
+            fn from(value: super::DepartureTimer) -> Self {
+                Self {
+                    days: Ok(value.days),
+                    time: Ok(value.time),
                 }
             }
         }
@@ -14594,7 +15217,7 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
             mode: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<crate::open_enums::WebhookMode>,
                 ::std::string::String,
             >,
             signal_count: ::std::result::Result<
@@ -14654,7 +15277,9 @@ wraps it in `data`; both are decoded.
             }
             pub fn mode<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<crate::open_enums::WebhookMode>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.mode = value
@@ -29156,6 +29781,117 @@ pub mod open_enums {
             ::schemars::json_schema!(
                 { "description" : "", "anyOf" : [{ "type" : "string", "enum" :
                 Self::KNOWN }, { "type" : "string" }] }
+            )
+        }
+    }
+    /// Which vehicles the delivery is about: `LIVE` (real vehicles), `SIMULATED` (Smartcar's
+    /// simulated vehicles), or `TEST` (a test delivery, e.g. sent from the Dashboard, about no
+    /// real vehicle: do not act on it).
+    ///
+    ///
+    /// This enum is open: a value not listed in the API description decodes as [`WebhookMode::Unknown`] instead of failing.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum WebhookMode {
+        /// `"LIVE"`
+        Live,
+        /// `"SIMULATED"`
+        Simulated,
+        /// `"TEST"`
+        Test,
+        /// A value not listed in the API description (kept verbatim).
+        Unknown(::std::string::String),
+    }
+    impl WebhookMode {
+        /// Every value listed in the API description, in its order.
+        pub const KNOWN: &'static [&'static str] = &["LIVE", "SIMULATED", "TEST"];
+        /// The value as sent on the wire.
+        pub fn as_str(&self) -> &str {
+            match self {
+                Self::Live => "LIVE",
+                Self::Simulated => "SIMULATED",
+                Self::Test => "TEST",
+                Self::Unknown(value) => value.as_str(),
+            }
+        }
+        /// Whether this is a value not listed in the API description.
+        pub fn is_unknown(&self) -> bool {
+            matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::convert::From<&str> for WebhookMode {
+        fn from(value: &str) -> Self {
+            match value {
+                "LIVE" => Self::Live,
+                "SIMULATED" => Self::Simulated,
+                "TEST" => Self::Test,
+                other => Self::Unknown(other.to_string()),
+            }
+        }
+    }
+    impl ::std::convert::From<::std::string::String> for WebhookMode {
+        fn from(value: ::std::string::String) -> Self {
+            match value.as_str() {
+                "LIVE" => Self::Live,
+                "SIMULATED" => Self::Simulated,
+                "TEST" => Self::Test,
+                _ => Self::Unknown(value),
+            }
+        }
+    }
+    impl ::std::convert::From<WebhookMode> for ::std::string::String {
+        fn from(value: WebhookMode) -> Self {
+            match value {
+                WebhookMode::Unknown(value) => value,
+                known => known.as_str().to_string(),
+            }
+        }
+    }
+    impl ::std::convert::AsRef<str> for WebhookMode {
+        fn as_ref(&self) -> &str {
+            self.as_str()
+        }
+    }
+    impl ::std::str::FromStr for WebhookMode {
+        type Err = ::std::convert::Infallible;
+        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+            Ok(Self::from(value))
+        }
+    }
+    impl ::std::fmt::Display for WebhookMode {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.write_str(self.as_str())
+        }
+    }
+    impl ::serde::Serialize for WebhookMode {
+        fn serialize<S>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error>
+        where
+            S: ::serde::Serializer,
+        {
+            serializer.serialize_str(self.as_str())
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookMode {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            <::std::string::String as ::serde::Deserialize>::deserialize(deserializer)
+                .map(Self::from)
+        }
+    }
+    impl ::schemars::JsonSchema for WebhookMode {
+        fn schema_name() -> ::std::borrow::Cow<'static, str> {
+            ::std::borrow::Cow::Borrowed("WebhookMode")
+        }
+        fn schema_id() -> ::std::borrow::Cow<'static, str> {
+            ::std::borrow::Cow::Borrowed(concat!(module_path!(), "::", "WebhookMode"))
+        }
+        fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
+            ::schemars::json_schema!(
+                { "description" :
+                "Which vehicles the delivery is about: `LIVE` (real vehicles), `SIMULATED` (Smartcar's\nsimulated vehicles), or `TEST` (a test delivery, e.g. sent from the Dashboard, about no\nreal vehicle: do not act on it).\n",
+                "anyOf" : [{ "type" : "string", "enum" : Self::KNOWN }, { "type" :
+                "string" }] }
             )
         }
     }

@@ -7,8 +7,9 @@
 //! | `GET /login` (`?flow=v3`) | seals a fresh `state` (and the login's start) into the `sc_login` cookie and redirects to Smartcar Connect |
 //! | `GET /callback` | authorization-code flow (v2): checks the state, exchanges the code, keeps the tokens server-side |
 //! | `GET /exchange` | machine-to-machine flow (v3): checks the state, then that the `user_id` connected a vehicle during this login; calls use the application token |
-//! | `GET /vehicles` | an HTML table of the connected vehicles (make, model, year, VIN, odometer, battery or fuel, lock status) with a Lock button |
+//! | `GET /vehicles` | an HTML table of the connected vehicles (make, model, year, VIN, odometer, battery or fuel, lock status) with a Lock button, and for v3 sessions a Subscribe to webhook button; after a v3 lock, the command's execution (id, status, mode); after a subscription, the webhook's name |
 //! | `POST /vehicles/{id}/lock` | locks a vehicle (form with the session's CSRF token) |
+//! | `POST /vehicles/{id}/subscribe` | v3 sessions: subscribes the vehicle to the webhook [`Config::webhook_id`] names, or else to the first webhook the application has (form with the session's CSRF token) |
 //! | `POST /logout` | ends the session and deletes its tokens (form with the session's CSRF token) |
 //! | `POST /webhooks` | webhook deliveries, verified by the SDK's axum extractor; challenges answered; every delivery refused without a management token |
 //!
@@ -47,7 +48,8 @@
 //! With `SMARTCAR_CLIENT_ID`, `SMARTCAR_CLIENT_SECRET` and `SMARTCAR_REDIRECT_URI`
 //! (e.g. `http://localhost:8000/callback`, registered in the Smartcar Dashboard) it talks to
 //! the real platform instead; a non-empty `SMARTCAR_MANAGEMENT_TOKEN` lets `/webhooks` accept
-//! deliveries.
+//! deliveries and `SMARTCAR_WEBHOOK_ID` chooses the webhook the Subscribe button uses (else the
+//! first webhook of the application; create one in the Smartcar Dashboard).
 //!
 //! In a test, [`start_on_simulator`] serves the app on a free port next to a simulator:
 //!
@@ -118,6 +120,9 @@ pub struct Config {
     /// The application management token (verifies webhook signatures). `None` or an empty
     /// string: `/webhooks` refuses every delivery.
     pub webhook_amt: Option<String>,
+    /// The webhook that `POST /vehicles/{id}/subscribe` subscribes vehicles to
+    /// (`SMARTCAR_WEBHOOK_ID`). `None`: the first webhook the application lists.
+    pub webhook_id: Option<String>,
     /// Limits, lifetimes and the cookie key.
     pub options: Options,
 }
@@ -131,6 +136,7 @@ impl std::fmt::Debug for Config {
                 "webhook_amt",
                 &self.webhook_amt.as_ref().map(|_| "[redacted]"),
             )
+            .field("webhook_id", &self.webhook_id)
             .field("options", &self.options)
             .finish()
     }
@@ -241,6 +247,8 @@ struct Inner {
     cipher: ChaCha20Poly1305,
     store: Arc<MemoryTokenStore>,
     app_session: ApplicationSession,
+    /// See [`Config::webhook_id`].
+    webhook_id: Option<String>,
     /// Logins whose redirect was used: their `state`, until they expire.
     used_logins: Mutex<HashMap<String, Instant>>,
     /// Sessions by [`store_key`] of the cookie value (the value itself is not kept).
@@ -316,6 +324,7 @@ pub fn router(config: Config) -> Router {
     let body_timeout = config.options.body_timeout;
     let state = AppState(Arc::new(Inner {
         app_session: ApplicationSession::new(&config.client),
+        webhook_id: config.webhook_id,
         client: config.client,
         secure: config.public_url.scheme() == "https",
         public_url,
@@ -349,6 +358,7 @@ pub fn router(config: Config) -> Router {
         .route("/exchange", get(exchange))
         .route("/vehicles", get(vehicles))
         .route("/vehicles/{id}/lock", post(lock_vehicle))
+        .route("/vehicles/{id}/subscribe", post(subscribe_vehicle))
         .route("/logout", post(logout))
         .with_state(state)
         .merge(hooks)
@@ -465,7 +475,8 @@ pub fn serve(listener: TcpListener, config: Config) -> Running {
 /// The configuration that runs the app against `sim`, reached by browsers at `public_url`:
 /// registers `{public_url}/callback` (code flow) and `{public_url}/exchange` (`user_id`
 /// flow) as the simulated application's redirect URIs, as one would in the Smartcar
-/// Dashboard.
+/// Dashboard. No [`Config::webhook_id`]: the Subscribe button uses the simulator's first
+/// webhook (add one with [`Simulator::add_webhook`]).
 ///
 /// # Errors
 ///
@@ -494,6 +505,7 @@ pub fn simulator_config(sim: &Simulator, public_url: Url) -> Result<Config, Erro
         client,
         public_url,
         webhook_amt: Some(app.amt),
+        webhook_id: None,
         options: Options::default(),
     })
 }
@@ -1093,9 +1105,50 @@ async fn v3_row(user: &UserV3, id: &str) -> Result<Row, Error> {
     })
 }
 
+/// What `/vehicles` says after a redirect from a form. Only ids: the words shown are read from
+/// Smartcar (and only for a vehicle of the page), so a crafted link cannot put words on it.
 #[derive(serde::Deserialize)]
 struct VehiclesQuery {
+    /// The vehicle a Lock button locked.
     locked: Option<String>,
+    /// v3: the lock's command execution (re-read with `command_execution`).
+    execution: Option<String>,
+    /// v3: the vehicle a Subscribe button subscribed ...
+    subscribed: Option<String>,
+    /// ... to this webhook (re-read for its name).
+    webhook: Option<String>,
+}
+
+/// A v3 command execution as the page shows it: `<id> <STATUS> (<mode>)`, HTML. `None` when
+/// Smartcar does not know it (a crafted link) or cannot answer now.
+async fn execution_html(user: &UserV3, vehicle_id: &str, execution_id: &str) -> Option<String> {
+    let execution = user
+        .vehicle(vehicle_id)
+        .ok()?
+        .command_execution(execution_id)
+        .await
+        .ok()?
+        .data;
+    let mut html = format!(
+        "<span id=\"execution\">{}</span> <span id=\"execution-status\">{}</span>",
+        esc(&execution.id),
+        esc(execution.attributes.status.value.as_str())
+    );
+    if let Some(mode) = &execution.attributes.execution_mode {
+        let _ = write!(html, " ({})", esc(mode.as_str()));
+    }
+    if let Some(error) = &execution.attributes.status.error {
+        let reason = [&error.code, &error.description]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(": ");
+        if !reason.is_empty() {
+            let _ = write!(html, ", {}", esc(&reason));
+        }
+    }
+    Some(html)
 }
 
 async fn vehicles(
@@ -1137,27 +1190,78 @@ async fn vehicles(
         rows.len()
     );
     // Only for a vehicle of this page: a crafted link cannot put words on it.
-    if let Some(row) = q
-        .locked
-        .as_deref()
-        .and_then(|id| rows.iter().find(|r| r.id == id))
-    {
-        let _ = writeln!(
-            body,
-            "<p class=\"notice\" id=\"notice\">Lock command sent to {} ({}).</p>",
-            esc(&row.name),
-            esc(&row.id)
-        );
+    let row_of = |id: Option<&str>| id.and_then(|id| rows.iter().find(|r| r.id == id));
+    if let Some(row) = row_of(q.locked.as_deref()) {
+        let execution = match (&session.connected, q.execution.as_deref()) {
+            (Connected::V3(u), Some(execution)) => execution_html(u, &row.id, execution).await,
+            _ => None,
+        };
+        match execution {
+            Some(execution) => {
+                let _ = writeln!(
+                    body,
+                    "<p class=\"notice\" id=\"notice\">Lock sent to {} ({}): execution \
+                     {execution}.</p>",
+                    esc(&row.name),
+                    esc(&row.id)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    body,
+                    "<p class=\"notice\" id=\"notice\">Lock command sent to {} ({}).</p>",
+                    esc(&row.name),
+                    esc(&row.id)
+                );
+            }
+        }
+    }
+    if let (Connected::V3(_), Some(row), Some(webhook_id)) = (
+        &session.connected,
+        row_of(q.subscribed.as_deref()),
+        q.webhook.as_deref(),
+    ) {
+        // Named only if it is a webhook of this application.
+        if let Ok(webhook) = app.0.app_session.webhook(webhook_id).await {
+            let webhook = webhook.data;
+            let name = webhook
+                .attributes
+                .name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or(webhook.id);
+            let _ = writeln!(
+                body,
+                "<p class=\"notice\" id=\"subscribed\">Subscribed to webhook {} for {} \
+                 ({}).</p>",
+                esc(&name),
+                esc(&row.name),
+                esc(&row.id)
+            );
+        }
     }
     body.push_str(
         "<table id=\"vehicles\">\n<thead><tr><th>Vehicle</th><th>VIN</th><th>Odometer</th>\
          <th>Battery / fuel</th><th>Doors</th><th></th></tr></thead>\n<tbody>\n",
     );
+    let v3 = matches!(session.connected, Connected::V3(_));
     for row in &rows {
         let (class, doors) = match row.locked {
             Some(true) => ("locked", "locked"),
             Some(false) => ("unlocked", "unlocked"),
             None => ("", "unknown"),
+        };
+        let id = esc(&row.id);
+        let csrf = esc(&session.csrf);
+        // Webhook subscriptions are made with the application token for a v3 user.
+        let subscribe = if v3 {
+            format!(
+                " <form method=\"post\" action=\"/vehicles/{id}/subscribe\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <button type=\"submit\" class=\"subscribe\">Subscribe to webhook</button>\
+                 </form>"
+            )
+        } else {
+            String::new()
         };
         let _ = writeln!(
             body,
@@ -1165,14 +1269,12 @@ async fn vehicles(
              <td class=\"odometer\">{}</td><td class=\"energy\">{}</td>\
              <td class=\"lock-status {class}\">{doors}</td><td>\
              <form method=\"post\" action=\"/vehicles/{id}/lock\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" class=\"lock\">Lock</button></form></td></tr>",
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <button type=\"submit\" class=\"lock\">Lock</button></form>{subscribe}</td></tr>",
             esc(&row.name),
             esc(&row.vin),
             esc(&row.odometer),
             esc(&row.energy),
-            esc(&session.csrf),
-            id = esc(&row.id),
         );
     }
     body.push_str("</tbody></table>\n");
@@ -1220,24 +1322,97 @@ async fn lock_vehicle(
     if !same(&form.csrf, &session.csrf) {
         return forged_form();
     }
+    // v3 answers with the command's execution record: its id goes to the page, which reads
+    // the record back.
     let result = match &session.connected {
         Connected::V2(s) => match s.vehicle(id.as_str()) {
-            Ok(v) => v.lock().await.map(|_| ()),
+            Ok(v) => v.lock().await.map(|_| None),
             Err(e) => Err(e),
         },
         Connected::V3(u) => match u.vehicle(id.as_str()) {
-            Ok(v) => v.lock().await.map(|_| ()),
+            Ok(v) => v.lock().await.map(|r| Some(r.data.id)),
             Err(e) => Err(e),
         },
     };
     match result {
-        Ok(()) => {
-            let target = format!(
-                "/vehicles?locked={}",
-                url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-            );
+        Ok(execution) => {
+            let mut target = format!("/vehicles?locked={}", query_value(&id));
+            if let Some(execution) = execution {
+                let _ = write!(target, "&execution={}", query_value(&execution));
+            }
             HttpRedirect::to(&target).into_response()
         }
+        Err(e) => sdk_error_page(&e),
+    }
+}
+
+/// `value` encoded for a query string.
+fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn no_webhook() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No webhook to subscribe to",
+        "This application has no webhook yet. Create one in the Smartcar Dashboard \
+         (Webhooks), then subscribe the vehicle again.",
+    )
+}
+
+/// v3 sessions: subscribes the vehicle to [`Config::webhook_id`]'s webhook, or else to the
+/// application's first webhook, and goes back to the vehicle page.
+async fn subscribe_vehicle(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    let Some((_, session)) = current_session(&app, &headers) else {
+        return HttpRedirect::to("/").into_response();
+    };
+    if !same(&form.csrf, &session.csrf) {
+        return forged_form();
+    }
+    let Connected::V3(user) = &session.connected else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Webhook subscriptions need the machine-to-machine flow",
+            "This example subscribes vehicles connected with the machine-to-machine flow \
+             (Vehicle API v3). Connect your vehicle with that flow to subscribe it.",
+        );
+    };
+    let sdk = &app.0.app_session;
+    let webhook_id = match &app.0.webhook_id {
+        // The configured webhook must exist: a clear page rather than a failed subscription.
+        Some(configured) => match sdk.webhook(configured).await {
+            Ok(webhook) => webhook.data.id,
+            Err(e) if e.status() == Some(404) => {
+                return error_page(
+                    StatusCode::NOT_FOUND,
+                    "Webhook not found",
+                    "The webhook SMARTCAR_WEBHOOK_ID names does not exist for this \
+                     application. Check its id in the Smartcar Dashboard (Webhooks), or unset \
+                     it to use the application's first webhook.",
+                );
+            }
+            Err(e) => return sdk_error_page(&e),
+        },
+        None => match sdk.webhooks(None, None).await {
+            Ok(webhooks) => match webhooks.into_iter().next() {
+                Some(webhook) => webhook.id,
+                None => return no_webhook(),
+            },
+            Err(e) => return sdk_error_page(&e),
+        },
+    };
+    match sdk.subscribe(&webhook_id, &id, user.id()).await {
+        Ok(()) => HttpRedirect::to(&format!(
+            "/vehicles?subscribed={}&webhook={}",
+            query_value(&id),
+            query_value(&webhook_id)
+        ))
+        .into_response(),
         Err(e) => sdk_error_page(&e),
     }
 }

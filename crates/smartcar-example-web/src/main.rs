@@ -3,13 +3,17 @@
 //! Without `SMARTCAR_CLIENT_ID` it starts the Smartcar simulator in-process and uses it; with
 //! `SMARTCAR_CLIENT_ID`, `SMARTCAR_CLIENT_SECRET` and `SMARTCAR_REDIRECT_URI` it uses the real
 //! platform (the app listens on the redirect URI's port; a non-empty `SMARTCAR_MANAGEMENT_TOKEN`
-//! lets `/webhooks` accept deliveries). `PORT` changes the port in simulator mode (default
-//! 8000); `SMARTCAR_EXAMPLE_COOKIE_KEY` (64 hex digits) fixes the key sealing the login cookie.
+//! lets `/webhooks` accept deliveries). `SMARTCAR_WEBHOOK_ID` names the webhook the "Subscribe to
+//! webhook" button subscribes vehicles to (default: the application's first webhook; in
+//! simulator mode one pointing at this app's `/webhooks` is created and verified at start).
+//! `PORT` changes the port in simulator mode (default 8000); `SMARTCAR_EXAMPLE_COOKIE_KEY` (64
+//! hex digits) fixes the key sealing the login cookie.
 
 use std::process::ExitCode;
 
 use smartcar_example_web::{Config, Options, serve, simulator_config};
 use smartcar_sim::Simulator;
+use smartcar_sim::model::WebhookVersion;
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -45,6 +49,7 @@ async fn run() -> Result<(), BoxError> {
             webhook_amt: std::env::var("SMARTCAR_MANAGEMENT_TOKEN")
                 .ok()
                 .filter(|amt| !amt.trim().is_empty()),
+            webhook_id: webhook_id(),
             options: options()?,
         };
         println!("using the Smartcar platform (client id from SMARTCAR_CLIENT_ID)");
@@ -63,17 +68,42 @@ async fn run() -> Result<(), BoxError> {
         let public_url = Url::parse(&format!("http://localhost:{port}"))?;
         let mut config = simulator_config(&sim, public_url)?;
         config.options = options()?;
+        config.webhook_id = webhook_id();
         println!(
             "using the embedded Smartcar simulator at {}",
             sim.base_url()
         );
         println!("  log in as {} (any password)", sim.users()[0].email);
-        (Some(sim), serve(listener, config))
+        let running = serve(listener, config);
+        // A webhook for the "Subscribe to webhook" button, delivering to this app (verified:
+        // the app answers the simulator's challenge).
+        let hook = sim.add_webhook(
+            &format!("{}/webhooks", running.url()),
+            WebhookVersion::V3,
+            "web example",
+            &[
+                "odometer-traveleddistance",
+                "tractionbattery-stateofcharge",
+                "closure-islocked",
+            ],
+        );
+        if !sim.verify_webhook(&hook).await.unwrap_or(false) {
+            eprintln!("warning: the app did not answer the simulator's webhook challenge");
+        }
+        (Some(sim), running)
     };
     println!("open {}/login  (Ctrl-C to stop)", running.url());
     tokio::signal::ctrl_c().await?;
     running.stop().await;
     Ok(())
+}
+
+/// `SMARTCAR_WEBHOOK_ID`, unless unset or empty.
+fn webhook_id() -> Option<String> {
+    std::env::var("SMARTCAR_WEBHOOK_ID")
+        .ok()
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
 }
 
 /// The app's options; `SMARTCAR_EXAMPLE_COOKIE_KEY` (64 hex digits) fixes the key sealing the

@@ -1,5 +1,6 @@
 //! The web example over HTTP, without a browser: the v3 (`user_id`) flow to the vehicle table
-//! and its Lock button, the state and CSRF checks, and webhooks delivered by the simulator;
+//! and its Lock button (with the command's execution record), the Subscribe to webhook button,
+//! the state and CSRF checks, and webhooks delivered by the simulator;
 //! the security fixes: a v3 `user_id` accepted only for a user who connected during the
 //! login, no webhook accepted without a management token, no token on an error page (against
 //! a hostile token endpoint), the sealed login cookie, session expiry, limits and logout,
@@ -488,6 +489,7 @@ async fn an_undecodable_token_answer_never_reaches_the_page() {
             client,
             public_url: Url::parse(&app_url).unwrap(),
             webhook_amt: None,
+            webhook_id: None,
             options: Default::default(),
         },
     );
@@ -837,6 +839,292 @@ async fn a_full_session_table_refuses_new_sign_ins_instead_of_logging_users_out(
         signed_in(&app, &http, &first).await,
         "the first user is still signed in"
     );
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+/// A v3 sign-in through Connect (approved in-process); the session cookie.
+async fn sign_in_v3(sim: &Simulator, app: &Running, http: &reqwest::Client) -> String {
+    let (back, login_cookie) = login(sim, app, http, "v3").await;
+    let r = http
+        .get(&back)
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    cookie_of(&r, "sc_session")
+}
+
+/// `GET {path}` (e.g. a redirect's location) as the browser holding `session`.
+async fn page_at(app: &Running, http: &reqwest::Client, session: &str, path: &str) -> String {
+    let r = http
+        .get(format!("{}{path}", app.url()))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.unwrap()
+}
+
+/// `POST /vehicles/{vehicle}/{action}` with `csrf`, as the browser holding `session`.
+async fn post_form(
+    app: &Running,
+    http: &reqwest::Client,
+    session: &str,
+    vehicle: &str,
+    action: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    http.post(format!("{}/vehicles/{vehicle}/{action}", app.url()))
+        .header("cookie", session)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn sdk_client(sim: &Simulator) -> smartcar::Client {
+    smartcar::Client::builder()
+        .client_id(sim.app().client_id)
+        .client_secret(sim.app().client_secret)
+        .origin(&sim.base_url())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_v3_lock_shows_the_command_execution() {
+    let (sim, app, http) = setup().await;
+    let session = sign_in_v3(&sim, &app, &http).await;
+    let id = sim.users()[0].vehicle_ids[0].clone();
+    sim.edit_vehicle(&id, |v| {
+        v.locked = false;
+        v.in_motion = false;
+    })
+    .unwrap();
+    let csrf = csrf_of(&vehicles_page(&app, &http, &session).await);
+
+    let r = post_form(&app, &http, &session, &id, "lock", &csrf).await;
+    assert_eq!(r.status(), 303);
+    let target = location(&r);
+    let query: Vec<(String, String)> = Url::parse(&format!("{}{target}", app.url()))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let execution = query
+        .iter()
+        .find(|(k, _)| k == "execution")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no execution in {target}"));
+    assert!(
+        sim.state().world().v3.executions.contains_key(&execution),
+        "the simulator recorded {execution}"
+    );
+
+    let page = page_at(&app, &http, &session, &target).await;
+    let notice = page
+        .lines()
+        .find(|l| l.contains("id=\"notice\""))
+        .unwrap_or_else(|| panic!("no notice in {page}"));
+    assert!(notice.contains("Lock sent to"), "{notice}");
+    assert!(
+        notice.contains(&format!("<span id=\"execution\">{execution}</span>")),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("<span id=\"execution-status\">SUCCESS</span> (sync)"),
+        "{notice}"
+    );
+    assert_eq!(
+        sim.request_count("GET", "/v3/vehicles/{vehicle_id}/commands/{execution_id}"),
+        1,
+        "the page read the execution back"
+    );
+
+    // A made-up execution id puts no words on the page: the plain lock notice.
+    let crafted = page_at(
+        &app,
+        &http,
+        &session,
+        &format!("/vehicles?locked={id}&execution=Your-account-is-suspended"),
+    )
+    .await;
+    assert!(crafted.contains("Lock command sent to"), "{crafted}");
+    assert!(!crafted.contains("suspended"), "{crafted}");
+    assert!(!crafted.contains("id=\"execution\""), "{crafted}");
+
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_v3_vehicle_is_subscribed_to_the_first_webhook() {
+    let (sim, app, http) = setup().await;
+    sim.set_webhook_retry_delays(&[]);
+    let hook = sim.add_webhook(
+        &format!("{}/webhooks", app.url()),
+        WebhookVersion::V3,
+        "web example",
+        &["odometer-traveleddistance"],
+    );
+    assert!(sim.verify_webhook(&hook).await.unwrap(), "VERIFY answered");
+    let session = sign_in_v3(&sim, &app, &http).await;
+    let user = sim.users()[0].clone();
+    let id = user.vehicle_ids[0].clone();
+    let page = vehicles_page(&app, &http, &session).await;
+    assert_eq!(
+        page.matches("class=\"subscribe\">Subscribe to webhook</button>")
+            .count(),
+        user.vehicle_ids.len(),
+        "one button per vehicle: {page}"
+    );
+    assert!(page.contains(&format!("action=\"/vehicles/{id}/subscribe\"")));
+    let csrf = csrf_of(&page);
+
+    // Without the session's CSRF token, or without a session, nothing is subscribed.
+    let forged = post_form(&app, &http, &session, &id, "subscribe", "not-the-token").await;
+    assert_eq!(forged.status(), 403);
+    let anonymous = post_form(&app, &http, "sc_session=none", &id, "subscribe", &csrf).await;
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(location(&anonymous), "/");
+    assert!(sim.state().world().subscriptions.is_empty());
+
+    let r = post_form(&app, &http, &session, &id, "subscribe", &csrf).await;
+    assert_eq!(r.status(), 303);
+    let target = location(&r);
+    assert_eq!(target, format!("/vehicles?subscribed={id}&webhook={hook}"));
+
+    // The platform has the subscription: for this webhook, vehicle and user.
+    let subscriptions = smartcar::ApplicationSession::new(&sdk_client(&sim))
+        .subscriptions(Some(&hook), Some(&id), Some(&user.id))
+        .await
+        .unwrap();
+    assert_eq!(subscriptions.len(), 1, "{subscriptions:?}");
+
+    let page = page_at(&app, &http, &session, &target).await;
+    assert!(
+        page.contains("id=\"subscribed\">Subscribed to webhook web example for"),
+        "{page}"
+    );
+
+    // The subscription's first delivery reaches the app and is listed.
+    let mut listed = false;
+    for _ in 0..100 {
+        if vehicles_page(&app, &http, &session)
+            .await
+            .contains("<li>VEHICLE_STATE (v3)</li>")
+        {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listed, "{:?}", sim.webhook_deliveries());
+
+    // A made-up webhook id names nothing.
+    let crafted = page_at(
+        &app,
+        &http,
+        &session,
+        &format!("/vehicles?subscribed={id}&webhook=Your-account-is-suspended"),
+    )
+    .await;
+    assert!(!crafted.contains("id=\"subscribed\""), "{crafted}");
+    assert!(!crafted.contains("suspended"), "{crafted}");
+
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_configured_webhook_is_the_one_subscribed() {
+    let sim = Simulator::start().await.unwrap();
+    let first = sim.add_webhook(
+        "http://127.0.0.1:9/first",
+        WebhookVersion::V3,
+        "first",
+        &["odometer-traveleddistance"],
+    );
+    let chosen = sim.add_webhook(
+        "http://127.0.0.1:9/chosen",
+        WebhookVersion::V3,
+        "",
+        &["odometer-traveleddistance"],
+    );
+    let configured = chosen.clone();
+    let app = start_app(&sim, |c| c.webhook_id = Some(configured)).await;
+    let http = http_client();
+    let session = sign_in_v3(&sim, &app, &http).await;
+    let id = sim.users()[0].vehicle_ids[0].clone();
+    let csrf = csrf_of(&vehicles_page(&app, &http, &session).await);
+    let r = post_form(&app, &http, &session, &id, "subscribe", &csrf).await;
+    assert_eq!(r.status(), 303);
+    let subscriptions: Vec<_> = sim
+        .state()
+        .world()
+        .subscriptions
+        .values()
+        .map(|s| (s.webhook_id.clone(), s.vehicle_id.clone()))
+        .collect();
+    assert_eq!(subscriptions, [(chosen.clone(), id.clone())]);
+    assert_ne!(first, chosen);
+    // A webhook without a name is shown by its id.
+    let page = page_at(&app, &http, &session, &location(&r)).await;
+    assert!(
+        page.contains(&format!("Subscribed to webhook {chosen} for")),
+        "{page}"
+    );
+    app.stop().await;
+
+    // A configured id that is not a webhook of the application: a clear page.
+    let app = start_app(&sim, |c| {
+        c.webhook_id = Some("0b5e8d4c-3f7a-4b1e-9c2d-6a8f0e1d2c3b".into())
+    })
+    .await;
+    let session = sign_in_v3(&sim, &app, &http).await;
+    let csrf = csrf_of(&vehicles_page(&app, &http, &session).await);
+    let r = post_form(&app, &http, &session, &id, "subscribe", &csrf).await;
+    assert_eq!(r.status(), 404);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("SMARTCAR_WEBHOOK_ID"), "{page}");
+    assert!(page.contains("Smartcar Dashboard"), "{page}");
+    assert_eq!(sim.state().world().subscriptions.len(), 1);
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn subscribing_without_a_webhook_says_to_create_one() {
+    let (sim, app, http) = setup().await;
+    let session = sign_in_v3(&sim, &app, &http).await;
+    let id = sim.users()[0].vehicle_ids[0].clone();
+    let csrf = csrf_of(&vehicles_page(&app, &http, &session).await);
+    let r = post_form(&app, &http, &session, &id, "subscribe", &csrf).await;
+    assert_eq!(r.status(), 404);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("No webhook to subscribe to"), "{page}");
+    assert!(
+        page.contains("Create one in the Smartcar Dashboard"),
+        "{page}"
+    );
+    assert!(sim.state().world().subscriptions.is_empty());
+
+    // A v2 session has no Subscribe button, and the route refuses it.
+    sim.add_webhook(
+        "http://127.0.0.1:9/",
+        WebhookVersion::V3,
+        "web example",
+        &["odometer-traveleddistance"],
+    );
+    let v2 = cookie_of(&sign_in(&sim, &app, &http, None).await, "sc_session");
+    let page = vehicles_page(&app, &http, &v2).await;
+    assert!(!page.contains("Subscribe to webhook"), "{page}");
+    let r = post_form(&app, &http, &v2, &id, "subscribe", &csrf_of(&page)).await;
+    assert_eq!(r.status(), 400);
+    assert!(sim.state().world().subscriptions.is_empty());
     app.stop().await;
     sim.shutdown().await;
 }

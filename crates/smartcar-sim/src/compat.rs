@@ -126,8 +126,16 @@ const TEST_LEVELS: &[&str] = &[
     "bev",
 ];
 
-/// Makes and models missing from the `EUROPE` region.
-fn in_region(make: &str, model: &str, region: &str) -> bool {
+/// The regions of the compatibility matrix and of the v3 compatible-vehicles list.
+pub(crate) const REGIONS: [&str; 3] = ["US", "CA", "EUROPE"];
+
+/// The model years every catalogue model is compatible for (first, last): what the matrix and
+/// the v3 compatible-vehicles list say, and the years the fleet draws from.
+pub(crate) const MODEL_YEARS: (i32, i32) = (2018, 2025);
+
+/// Whether a catalogue model is offered in `region` (one of [`REGIONS`]): `EUROPE` lacks
+/// Chevrolet, Jeep and the F-150.
+pub(crate) fn in_region(make: &str, model: &str, region: &str) -> bool {
     region != "EUROPE" || !(matches!(make, "CHEVROLET" | "JEEP") || model == "F-150")
 }
 
@@ -395,7 +403,7 @@ async fn matrix(
 fn build_matrix(q: &Query) -> Result<types::CompatibilityMatrix, Invalid> {
     let region = match q.get("region") {
         None | Some("") => return Err(Invalid::new("region", "\"region\" is required".into())),
-        Some(r @ ("US" | "CA" | "EUROPE")) => r,
+        Some(r) if REGIONS.contains(&r) => r,
         Some(_) => {
             return Err(Invalid::new(
                 "region",
@@ -406,20 +414,15 @@ fn build_matrix(q: &Query) -> Result<types::CompatibilityMatrix, Invalid> {
     let kind = match q.get("type").filter(|t| !t.is_empty()) {
         None => None,
         Some(t) => Some(
-            [
-                Powertrain::Bev,
-                Powertrain::Ice,
-                Powertrain::Phev,
-                Powertrain::Hev,
-            ]
-            .into_iter()
-            .find(|p| p.as_str() == t)
-            .ok_or_else(|| {
-                Invalid::new(
-                    "type",
-                    "\"type\" must be one of [ICE, BEV, PHEV, HEV]".into(),
-                )
-            })?,
+            Powertrain::ALL
+                .into_iter()
+                .find(|p| p.as_str() == t)
+                .ok_or_else(|| {
+                    Invalid::new(
+                        "type",
+                        "\"type\" must be one of [ICE, BEV, PHEV, HEV]".into(),
+                    )
+                })?,
         ),
     };
     let makes: Vec<String> = q
@@ -462,8 +465,8 @@ fn build_matrix(q: &Query) -> Result<types::CompatibilityMatrix, Invalid> {
             .or_default()
             .push(types::CompatibilityMatrixEntry {
                 model: model.to_owned(),
-                start_year: 2018,
-                end_year: 2025,
+                start_year: MODEL_YEARS.0,
+                end_year: MODEL_YEARS.1,
                 type_: PowertrainType::from(powertrain.as_str()),
                 endpoints,
                 permissions: capable

@@ -350,6 +350,7 @@ pub fn make_vehicle(rng: &mut Rng, now: DateTime<Utc>) -> Vehicle {
         systems,
         data_age: now - Duration::seconds(rng.below(3_600) as i64 + 60),
         forced_error: None,
+        charge_schedules: Vec::new(),
     }
 }
 

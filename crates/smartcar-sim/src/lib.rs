@@ -29,8 +29,10 @@
 //!    request log, with no knowledge of the state or the routes;
 //! 4. [`state`] (model, faults, observe): the shared state handlers see;
 //! 5. [`auth`], `vehicle_commands`: how requests authenticate, what commands do to a car;
-//! 6. the routes: `connect`, `oauth`, `v2`, then `compat`, `management`, `v3` (which use
-//!    `v2`'s helpers), then `webhooks` (deliveries and the v3 subscriptions; uses `v2`, `v3`);
+//! 6. the routes: `connect`, `oauth`, `v2`, then `compat`, `management` (which use `v2`'s
+//!    helpers), `v3` (uses `v2`'s helpers and `compat`'s regions and years for the v3
+//!    compatible-vehicles list), then `webhooks` (deliveries, the v3 webhooks and
+//!    subscriptions; uses `v2`, `v3`);
 //! 7. `serve` (the accept loop) and `server`, the composition root: router, middleware,
 //!    listener, [`Simulator`] and [`SimulatorBuilder`];
 //! 8. [`handle`]: the handle's controls (Connect without a browser, minted tokens, clock,

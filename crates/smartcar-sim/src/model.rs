@@ -60,6 +60,14 @@ pub enum Powertrain {
 }
 
 impl Powertrain {
+    /// Every powertrain, in the order the compatibility answers list them.
+    pub const ALL: [Powertrain; 4] = [
+        Powertrain::Bev,
+        Powertrain::Ice,
+        Powertrain::Phev,
+        Powertrain::Hev,
+    ];
+
     /// The platform's name (`BEV`, `ICE`, `PHEV`, `HEV`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -244,6 +252,66 @@ pub struct Vehicle {
     /// Every request to this vehicle fails with this v2 error (`type`, `code`): Smartcar's test
     /// VINs (`0SCLR…`) and test e-mails (`VEHICLE_STATE.ASLEEP@smartcar.com`) trigger these.
     pub forced_error: Option<(String, String)>,
+    /// Charge schedules created through the Vehicle API v3, oldest first; the vehicle keeps them
+    /// until they are deleted (they show as LOCATION timers of the `charge-chargetimers`
+    /// signal).
+    pub charge_schedules: Vec<ChargeSchedule>,
+}
+
+/// How a charge schedule repeats: the three `POST /v3/vehicles/{id}/charge-schedules/…`
+/// operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChargeScheduleKind {
+    /// One window every day.
+    Daily,
+    /// A window per chosen weekday.
+    Weekly,
+    /// One window Monday to Friday, another on the weekend.
+    Workweek,
+}
+
+impl ChargeScheduleKind {
+    /// Every kind.
+    pub const ALL: [ChargeScheduleKind; 3] = [
+        ChargeScheduleKind::Daily,
+        ChargeScheduleKind::Weekly,
+        ChargeScheduleKind::Workweek,
+    ];
+
+    /// The platform's name (`daily`, `weekly`, `workweek`: `scheduleType`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeScheduleKind::Daily => "daily",
+            ChargeScheduleKind::Weekly => "weekly",
+            ChargeScheduleKind::Workweek => "workweek",
+        }
+    }
+}
+
+/// A charge schedule bound to a charging location.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChargeSchedule {
+    /// Schedule id (`sched_…`), what `DELETE …/charge-schedules/{schedule_id}` takes.
+    pub id: String,
+    /// How it repeats.
+    pub kind: ChargeScheduleKind,
+    /// Latitude of the charging location, degrees.
+    pub latitude: f64,
+    /// Longitude of the charging location, degrees.
+    pub longitude: f64,
+    /// When charging runs, week order (Monday first).
+    pub windows: Vec<ChargeScheduleWindow>,
+}
+
+/// One charging window of a schedule: local times and the days it applies to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChargeScheduleWindow {
+    /// Start, local `HH:mm`.
+    pub start: String,
+    /// Stop, local `HH:mm` (before the start: the window spans midnight).
+    pub stop: String,
+    /// The days it applies to, Monday first.
+    pub days: Vec<chrono::Weekday>,
 }
 
 /// One vehicle connected by one user to the application, with the permissions granted.

@@ -875,3 +875,159 @@ async fn other_methods_get_a_v3_not_found() {
         assert_v3_error(&answer, 404, "RESOURCE_NOT_FOUND", Some("PATH"));
     }
 }
+
+/// `GET /v3/compatible-vehicles` with `query`: 200, exactly a `CompatibleVehicleList`.
+async fn compatible(env: &Env, query: &str) -> (types::CompatibleVehicleList, Value) {
+    let path = format!(
+        "{}{query}",
+        smartcar_api::ops::ListCompatibleVehicles::path()
+    );
+    let answer = get(env, &path, None, None).await;
+    assert_eq!(answer.status, 200, "{path}: {:#}", answer.body);
+    let list: types::CompatibleVehicleList = smartcar_sim::testing::assert_typed(&answer.body);
+    (list, answer.body)
+}
+
+#[tokio::test]
+async fn compatible_vehicles_by_region_make_and_powertrain() {
+    let env = start().await;
+    // No credential needed; one page with everything.
+    let (all, body) = compatible(&env, "").await;
+    let n = all.data.len();
+    assert!(n > 20, "{n} entries");
+    let meta = all.meta.clone().expect("meta");
+    let n32 = i32::try_from(n).unwrap();
+    assert_eq!(
+        (meta.page, meta.page_size, meta.total_count),
+        (Some(1), Some(n32), Some(n32))
+    );
+    assert_eq!(body["links"], json!({"self": "/compatible-vehicles"}));
+    let ids: BTreeSet<&str> = all.data.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(ids.len(), n, "ids are unique");
+    assert!(ids.contains("TESLA-Model 3-2018-2025-BEV-US"), "{ids:?}");
+    assert!(ids.contains("TESLA-Model 3-2018-2025-BEV-EUROPE"));
+    assert!(ids.contains("FORD-F-150-2018-2025-ICE-CA"));
+    assert!(
+        !ids.contains("FORD-F-150-2018-2025-ICE-EUROPE"),
+        "no F-150 in Europe"
+    );
+    // Deterministic.
+    assert_eq!(compatible(&env, "").await.1, body);
+    // An Authorization header is ignored.
+    let with_token = get(
+        &env,
+        &smartcar_api::ops::ListCompatibleVehicles::path(),
+        Some("whatever"),
+        None,
+    )
+    .await;
+    assert_eq!(with_token.body, body);
+
+    let model3 = all
+        .data
+        .iter()
+        .find(|v| v.id == "TESLA-Model 3-2018-2025-BEV-US")
+        .unwrap();
+    assert_eq!(model3.type_, "vehicle-model-capability");
+    let a = &model3.attributes;
+    assert_eq!((a.make.as_str(), a.model.as_str()), ("Tesla", "Model 3"));
+    assert_eq!(a.region.as_str(), "US");
+    assert_eq!(a.powertrain_type.as_ref().map(|p| p.as_str()), Some("BEV"));
+    assert_eq!((a.years.start, a.years.end), (2018, 2025));
+    // As the docs' example writes a signal and a command.
+    let capability = |name: &str| {
+        let found = a.capabilities.iter().find(|c| c.capability == name);
+        serde_json::to_value(found.unwrap_or_else(|| panic!("no {name}"))).unwrap()
+    };
+    assert_eq!(
+        capability("tractionbattery-stateofcharge"),
+        json!({"type": "signal", "name": "State Of Charge", "group": "TractionBattery", "code": "StateOfCharge", "capability": "tractionbattery-stateofcharge", "permission": "read_battery"})
+    );
+    assert_eq!(
+        capability("charge-start"),
+        json!({"type": "command", "name": "Start charge", "group": "", "code": "charge-start", "capability": "charge-start", "permission": ""})
+    );
+    let names: Vec<&str> = a
+        .capabilities
+        .iter()
+        .map(|c| c.capability.as_str())
+        .collect();
+    for expected in [
+        "charge-chargetimers",
+        "charge-schedules-daily",
+        "charge-schedules-weekly",
+        "charge-schedules-workweek",
+        "security-lock",
+    ] {
+        assert!(names.contains(&expected), "a Tesla offers {expected}");
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|c| c.starts_with("internalcombustionengine-"))
+    );
+
+    // The signals listed are exactly those a vehicle of that make and powertrain answers.
+    let u0 = user(&env.sim, 0);
+    let tesla = add_vehicle(&env.sim, &u0, Powertrain::Bev);
+    env.sim.edit_vehicle(&tesla, |v| v.make = "TESLA".into());
+    connect(&env.sim, &u0, &tesla, ALL);
+    let answered: BTreeSet<String> = codes(&all_signals(&env, &tesla, &u0, 100).await)
+        .into_iter()
+        .collect();
+    let listed: BTreeSet<String> = a
+        .capabilities
+        .iter()
+        .filter(|c| c.type_ == "signal")
+        .map(|c| c.capability.clone())
+        .collect();
+    assert_eq!(listed, answered);
+
+    // Filters.
+    let (us, _) = compatible(&env, "?filter[region]=US").await;
+    assert!(us.data.iter().all(|v| v.attributes.region.as_str() == "US"));
+    assert_eq!(
+        us.meta.as_ref().unwrap().total_count,
+        Some(us.data.len() as i32)
+    );
+    let (europe, _) = compatible(&env, "?filter[region]=EUROPE").await;
+    assert!(europe.data.len() < us.data.len());
+    assert_eq!(
+        us.data.len()
+            + compatible(&env, "?filter[region]=CA").await.0.data.len()
+            + europe.data.len(),
+        n
+    );
+    for make in ["tesla", "TESLA", "Tesla"] {
+        let (teslas, _) = compatible(&env, &format!("?filter[make]={make}")).await;
+        assert_eq!(teslas.data.len(), 6, "2 models × 3 regions");
+        assert!(teslas.data.iter().all(|v| v.attributes.make == "Tesla"));
+    }
+    let (none, _) = compatible(&env, "?filter[make]=DeLorean").await;
+    assert!(none.data.is_empty());
+    let (phev, _) = compatible(&env, "?filter[powertrainType]=PHEV&filter[region]=CA").await;
+    assert!(!phev.data.is_empty());
+    assert!(phev.data.iter().all(|v| {
+        v.attributes.powertrain_type.as_ref().map(|p| p.as_str()) == Some("PHEV")
+            && v.attributes.region.as_str() == "CA"
+    }));
+    let (bmw_ice, _) = compatible(&env, "?filter[make]=bmw&filter[powertrainType]=ICE").await;
+    assert!(bmw_ice.data.is_empty());
+    for bad in [
+        "filter[region]=MARS",
+        "filter[region]=us",
+        "filter[powertrainType]=STEAM",
+    ] {
+        let answer = get(
+            &env,
+            &format!(
+                "{}?{bad}",
+                smartcar_api::ops::ListCompatibleVehicles::path()
+            ),
+            None,
+            None,
+        )
+        .await;
+        assert_v3_error(&answer, 400, "VALIDATION", None);
+    }
+}

@@ -46,18 +46,21 @@ async fn connections_filter_page_get_and_delete() {
         env.sim.state().clock.advance(Duration::from_secs(1));
     }
 
-    // Everything, newest first, one page.
+    // Every live connection (the default), newest first, one page.
     let all = get(&env, "/v3/connections", Some(&env.app), None).await;
     assert_eq!(all.status, 200);
     assert!(all.request_id.is_some());
     let list: types::ConnectionListV3 = typed(&all.body);
     let order: Vec<&str> = list.data.iter().map(|c| c.id.as_str()).collect();
-    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
-    assert_eq!(order, newest_first);
+    let newest_first: Vec<&str> = [&ids[3], &ids[1], &ids[0]].map(String::as_str).to_vec();
+    assert_eq!(
+        order, newest_first,
+        "the simulated vehicle's connection is left out"
+    );
     let meta = list.meta.clone().unwrap();
     assert_eq!(
         (meta.page, meta.page_size, meta.total_count),
-        (Some(1), Some(10), Some(4))
+        (Some(1), Some(10), Some(3))
     );
     let first = &all.body["data"][0];
     assert_eq!(first["type"], "connection");
@@ -74,7 +77,7 @@ async fn connections_filter_page_get_and_delete() {
 
     // Filters.
     let of_u0 = connection_pages(&env, &format!("filter[userId]={u0}")).await;
-    assert_eq!(of_u0.len(), 3);
+    assert_eq!(of_u0.len(), 2);
     assert!(
         of_u0
             .iter()
@@ -83,27 +86,39 @@ async fn connections_filter_page_get_and_delete() {
     let of_b = connection_pages(&env, &format!("filter[vehicleId]={b}")).await;
     assert_eq!(of_b.len(), 1);
     assert_eq!(of_b[0]["id"], ids[1].as_str());
-    let simulated = connection_pages(&env, "filter[mode]=simulated").await;
+    let simulated = connection_pages(&env, "filter[vehicle.mode]=simulated").await;
     assert_eq!(simulated.len(), 1);
+    assert_eq!(simulated[0]["id"], ids[2].as_str());
     assert_eq!(simulated[0]["attributes"]["vehicle"]["mode"], "simulated");
-    assert_eq!(connection_pages(&env, "filter[mode]=live").await.len(), 3);
-    let both = connection_pages(&env, &format!("filter[userId]={u1}&filter[vehicleId]={a}")).await;
-    assert!(both.is_empty());
-    let bad = get(
+    let simulated_of_u0 = connection_pages(
         &env,
-        "/v3/connections?filter[mode]=racing",
-        Some(&env.app),
-        None,
+        &format!("filter[userId]={u0}&filter[vehicle.mode]=simulated"),
     )
     .await;
-    assert_v3_error(&bad, 400, "VALIDATION", None);
+    assert_eq!(simulated_of_u0, simulated);
+    let live = connection_pages(&env, "filter[vehicle.mode]=live").await;
+    assert_eq!(live, all.body["data"].as_array().unwrap().clone());
+    // The former name is not read: the default (live) applies.
+    assert_eq!(connection_pages(&env, "filter[mode]=simulated").await, live);
+    let both = connection_pages(&env, &format!("filter[userId]={u1}&filter[vehicleId]={a}")).await;
+    assert!(both.is_empty());
+    for bad in ["racing", "LIVE", ""] {
+        let bad = get(
+            &env,
+            &format!("/v3/connections?filter[vehicle.mode]={bad}"),
+            Some(&env.app),
+            None,
+        )
+        .await;
+        assert_v3_error(&bad, 400, "VALIDATION", None);
+    }
     let bad = get(&env, "/v3/connections?page[size]=0", Some(&env.app), None).await;
     assert_v3_error(&bad, 400, "VALIDATION", None);
 
-    // Paging by 2, the filters kept in the links.
+    // Paging by 1, the filters kept in the links.
     let page1 = get(
         &env,
-        &format!("/v3/connections?filter[userId]={u0}&page[size]=2"),
+        &format!("/v3/connections?filter[userId]={u0}&page[size]=1"),
         Some(&env.app),
         None,
     )
@@ -111,12 +126,23 @@ async fn connections_filter_page_get_and_delete() {
     let links = &page1.body["links"];
     assert_eq!(
         links["next"],
-        format!("/connections?filter[userId]={u0}&page[number]=2&page[size]=2")
+        format!("/connections?filter[userId]={u0}&page[number]=2&page[size]=1")
     );
     assert_eq!(links["last"], links["next"]);
     assert!(links.get("previous").is_none());
-    let paged = connection_pages(&env, &format!("filter[userId]={u0}&page[size]=2")).await;
+    let paged = connection_pages(&env, &format!("filter[userId]={u0}&page[size]=1")).await;
     assert_eq!(paged, of_u0);
+    let page1 = get(
+        &env,
+        "/v3/connections?filter[vehicle.mode]=simulated&page[size]=1",
+        Some(&env.app),
+        None,
+    )
+    .await;
+    assert_eq!(
+        page1.body["links"]["self"],
+        "/connections?filter[vehicle.mode]=simulated&page[number]=1&page[size]=1"
+    );
 
     // One connection.
     let one = get(
@@ -480,4 +506,149 @@ async fn subscriptions_crud_with_filters() {
         204
     );
     assert_eq!(count(format!("filter[vehicleId]={a}")).await, 0);
+}
+
+#[tokio::test]
+async fn connections_filter_on_the_connect_external_id() {
+    use smartcar_sim::ApproveOptions;
+    use smartcar_sim::testing::{authorize_url, param};
+    let env = start().await;
+    let (u0, u1) = (user(&env.sim, 0), user(&env.sim, 1));
+    // Connect with `external_id`: the connections carry it.
+    let redirect = env
+        .sim
+        .approve(
+            &authorize_url(&env.sim, "external_id=crm-42"),
+            ApproveOptions::new(),
+        )
+        .expect("approved");
+    assert_eq!(param(&redirect, "external_id").as_deref(), Some("crm-42"));
+    let redirect = env
+        .sim
+        .approve(
+            &authorize_url(&env.sim, "external_id=crm%2043"),
+            ApproveOptions::new().user("driver2@example.com"),
+        )
+        .expect("approved");
+    assert_eq!(param(&redirect, "external_id").as_deref(), Some("crm 43"));
+    // A connection without one.
+    let lonely = add_vehicle(&env.sim, &u1, Powertrain::Bev);
+    connect(&env.sim, &u1, &lonely, &["read_odometer"]);
+
+    let of_42 = connection_pages(&env, "filter[user.externalId]=crm-42").await;
+    let vehicles_of_u0 = env.sim.state().world().users[0].vehicle_ids.len();
+    assert_eq!(of_42.len(), vehicles_of_u0);
+    assert!(
+        of_42
+            .iter()
+            .all(|c| c["relationships"]["user"]["data"]["id"] == u0.as_str())
+    );
+    let of_43 = connection_pages(&env, "filter[user.externalId]=crm%2043").await;
+    assert!(!of_43.is_empty());
+    assert!(
+        of_43
+            .iter()
+            .all(|c| c["relationships"]["user"]["data"]["id"] == u1.as_str()
+                && c["relationships"]["vehicle"]["data"]["id"] != lonely.as_str())
+    );
+    assert_eq!(
+        connection_pages(
+            &env,
+            &format!("filter[user.externalId]=crm-42&filter[userId]={u1}")
+        )
+        .await
+        .len(),
+        0
+    );
+    assert!(
+        connection_pages(&env, "filter[user.externalId]=crm")
+            .await
+            .is_empty(),
+        "exact match"
+    );
+    // The filter is kept in the links, encoded.
+    let page = get(
+        &env,
+        "/v3/connections?filter[user.externalId]=crm%2043&page[size]=1",
+        Some(&env.app),
+        None,
+    )
+    .await;
+    assert_eq!(
+        page.body["links"]["self"],
+        "/connections?filter[user.externalId]=crm+43&page[number]=1&page[size]=1"
+    );
+}
+
+#[tokio::test]
+async fn webhooks_are_read_one_by_one_and_listed() {
+    let env = start().await;
+    let hook = env.sim.add_webhook(
+        "http://127.0.0.1:9/hook",
+        WebhookVersion::V3,
+        "Charging",
+        &["odometer-traveleddistance", "tractionbattery-stateofcharge"],
+    );
+    let legacy = env
+        .sim
+        .add_webhook("http://127.0.0.1:9/v2", WebhookVersion::V2, "Legacy", &[]);
+    let path = smartcar_api::ops::GetWebhook::path(&hook);
+    let one = get(&env, &path, Some(&env.app), None).await;
+    assert_eq!(one.status, 200, "{:#}", one.body);
+    assert!(one.request_id.is_some());
+    let response: types::WebhookResponse = smartcar_sim::testing::assert_typed(&one.body);
+    assert_eq!(response.data.id, hook);
+    assert_eq!(response.data.type_, "webhook");
+    let a = &response.data.attributes;
+    assert_eq!(a.name.as_deref(), Some("Charging"));
+    assert_eq!(a.callback_uri.as_deref(), Some("http://127.0.0.1:9/hook"));
+    let codes: Vec<_> = a.data.iter().filter_map(|s| s.code.clone()).collect();
+    assert_eq!(
+        codes,
+        ["odometer-traveleddistance", "tractionbattery-stateofcharge"]
+    );
+    assert_eq!(
+        one.body["data"]["links"]["self"],
+        format!("/webhooks/{hook}")
+    );
+    // The same resource as in the list.
+    let list = get(
+        &env,
+        &smartcar_api::ops::ListWebhooks::path(),
+        Some(&env.app),
+        None,
+    )
+    .await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["data"], serde_json::json!([one.body["data"]]));
+
+    // Unknown, a v2.0 webhook, no or another kind of token.
+    for id in ["nope", legacy.as_str()] {
+        assert_v3_error(
+            &get(
+                &env,
+                &smartcar_api::ops::GetWebhook::path(id),
+                Some(&env.app),
+                None,
+            )
+            .await,
+            404,
+            "RESOURCE_NOT_FOUND",
+            Some("PATH"),
+        );
+    }
+    assert_v3_error(
+        &get(&env, &path, None, None).await,
+        401,
+        "AUTHENTICATION",
+        None,
+    );
+    let u0 = user(&env.sim, 0);
+    let user_token = user_token(&env.sim, &u0, &[], &["read_vehicle_info"]);
+    assert_v3_error(
+        &get(&env, &path, Some(&user_token), None).await,
+        401,
+        "AUTHENTICATION",
+        None,
+    );
 }

@@ -322,7 +322,10 @@ async fn vehicle_state_and_vehicle_error_events() {
     assert_eq!(event.event_type.as_str(), "VEHICLE_STATE");
     assert_eq!(event.vehicle_id.as_deref(), Some(ev.as_str()));
     assert_eq!(event.meta.signal_count, Some(4));
-    assert_eq!(event.meta.mode.as_deref(), Some("LIVE"));
+    assert_eq!(
+        event.meta.mode,
+        Some(smartcar_api::open_enums::WebhookMode::Live)
+    );
     assert_eq!(event.meta.version.as_deref(), Some("4.0"));
     let data: types::VehicleStateData = typed(&first["data"]);
     assert_eq!(

@@ -14,7 +14,9 @@
 //! 6. read several things of it in one batch request;
 //! 7. move the clock two hours and watch the session refresh its token;
 //! 8. the machine-to-machine (v3) flow: `user_id` redirect, application token, connections,
-//!    signals.
+//!    signals, a command and its recorded execution;
+//! 9. subscribe the vehicle to a webhook (Management API v3); on the simulator a local receiver
+//!    answers the verification challenge and checks the signature of the first delivery.
 //!
 //! With `SMARTCAR_CLIENT_ID`, `SMARTCAR_CLIENT_SECRET` and `SMARTCAR_REDIRECT_URI` set (a
 //! `http://localhost:PORT/...` URI registered in the Smartcar Dashboard; `SMARTCAR_MODE=simulated`
@@ -41,7 +43,7 @@ const SIM_CALLBACK: &str = "http://localhost:8000/callback";
 const SIM_EXCHANGE: &str = "http://localhost:8000/exchange";
 /// How long the real-platform mode waits for the browser to come back from Connect.
 const REDIRECT_WAIT: Duration = Duration::from_secs(300);
-const STEPS: usize = 8;
+const STEPS: usize = 9;
 
 /// Where the flow runs.
 enum Backend {
@@ -422,12 +424,115 @@ async fn run() -> Result<(), BoxError> {
                 s.unit().unwrap_or("")
             );
         }
+        let lock = vehicle.lock().await?;
+        let recorded = vehicle.command_execution(&lock.data.id).await?;
+        println!(
+            "    lock sent: execution {} is {:?} ({:?})",
+            recorded.data.id,
+            recorded.data.attributes.status.value,
+            recorded.data.attributes.execution_mode
+        );
+
+        p.step("webhook subscription (Management API v3)");
+        subscribe_vehicle(&backend, &app_session, v3_user.id(), id).await?;
     }
 
     if let Backend::Sim(sim) = backend {
         sim.shutdown().await;
     }
     println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Subscribes the vehicle to a webhook. On the simulator: a receiver on 127.0.0.1 verifies every
+/// delivery with the application management token, a webhook pointing at it is added and
+/// verified, and the subscription's first delivery (`FIRST_DELIVERY`) is awaited (10 s at
+/// most). On the platform: the first webhook configured in the Dashboard, if any.
+async fn subscribe_vehicle(
+    backend: &Backend,
+    app: &ApplicationSession,
+    user_id: &str,
+    vehicle_id: &str,
+) -> Result<(), BoxError> {
+    use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
+
+    let Backend::Sim(sim) = backend else {
+        let webhooks = app.webhooks(None, None).await?;
+        let Some(webhook) = webhooks.first() else {
+            println!("    no webhook in the Dashboard: create one to subscribe vehicles to it");
+            return Ok(());
+        };
+        app.subscribe(&webhook.id, vehicle_id, user_id).await?;
+        println!("    subscribed the vehicle to webhook {}", webhook.id);
+        return Ok(());
+    };
+    // Deliveries carry the simulator's time (moved 2 hours ahead in step 7): the replay check
+    // reads the same clock.
+    let clock = sim.state().clone();
+    let verifier = WebhookVerifier::new(sim.app().amt.clone())?.clock(move || clock.now());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(8);
+    let receiver = axum::Router::new().route(
+        "/webhooks",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let signature = headers.get("sc-signature").and_then(|v| v.to_str().ok());
+                match verifier.verify(signature, &body) {
+                    Ok(delivery) => {
+                        let reply = match &delivery.event {
+                            WebhookEvent::Verify { challenge } => {
+                                verifier.challenge_response(challenge)
+                            }
+                            WebhookEvent::VehicleState(state) => {
+                                let triggers: Vec<String> = state
+                                    .triggers
+                                    .iter()
+                                    .filter_map(|t| t.code.clone())
+                                    .collect();
+                                let _ = tx
+                                    .send(format!(
+                                        "VEHICLE_STATE, triggers {triggers:?}, {} signals",
+                                        state.signals.len()
+                                    ))
+                                    .await;
+                                serde_json::json!({})
+                            }
+                            other => {
+                                let _ = tx.send(format!("{other:?}")).await;
+                                serde_json::json!({})
+                            }
+                        };
+                        (axum::http::StatusCode::OK, axum::Json(reply))
+                    }
+                    Err(e) => (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        axum::Json(serde_json::json!({"error": e.to_string()})),
+                    ),
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/webhooks", listener.local_addr()?);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, receiver).await;
+    });
+    let webhook = sim.add_webhook(
+        &url,
+        smartcar_sim::model::WebhookVersion::V3,
+        "Quickstart",
+        &["odometer-traveleddistance"],
+    );
+    let verified = sim.verify_webhook(&webhook).await?;
+    println!("    webhook {webhook} added; its verification challenge answered: {verified}");
+    app.subscribe(&webhook, vehicle_id, user_id).await?;
+    println!("    subscribed the vehicle to it");
+    match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        Ok(Some(first)) => {
+            println!("    first delivery received and its signature checked: {first}")
+        }
+        _ => println!("    no delivery within 10 s"),
+    }
+    server.abort();
     Ok(())
 }
 

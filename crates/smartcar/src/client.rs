@@ -61,6 +61,21 @@ pub(crate) struct Inner {
     pub(crate) timeout: Duration,
     pub(crate) sleep: crate::runtime::SharedSleep,
     pub(crate) clock: crate::runtime::SharedClock,
+    /// Answers of the Compatibility API v3, by filter (see `compatibility.rs`).
+    pub(crate) compatible_vehicles: CompatibleCache,
+}
+
+/// Answers of the Compatibility API v3 by filter query (filled by `compatibility.rs`).
+#[derive(Default)]
+pub(crate) struct CompatibleCache {
+    pub(crate) entries:
+        std::sync::Mutex<std::collections::HashMap<Vec<(&'static str, String)>, CompatibleCached>>,
+}
+
+/// One cached answer.
+pub(crate) struct CompatibleCached {
+    pub(crate) fetched_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) models: Arc<Vec<smartcar_api::types::CompatibleVehicle>>,
 }
 
 /// A Smartcar application: its credentials, settings and one HTTP connection pool shared by
@@ -402,6 +417,7 @@ impl ClientBuilder {
                 clock: self
                     .clock
                     .unwrap_or_else(|| std::sync::Arc::new(crate::SystemClock)),
+                compatible_vehicles: CompatibleCache::default(),
             }),
         })
     }

@@ -158,7 +158,7 @@
 // `pub(crate)`, everything else, so that `crate::<module>::…` keeps working inside the crate).
 mod checks;
 mod client;
-mod compatibility;
+pub mod compatibility;
 #[path = "config.rs"]
 mod config_impl;
 #[path = "connect.rs"]
@@ -173,6 +173,7 @@ mod oauth;
 mod paging;
 mod request;
 mod runtime;
+mod schedules;
 mod send;
 mod session;
 #[path = "store/mod.rs"]
@@ -336,7 +337,11 @@ pub mod v3 {
     //! # Ok(()) }
     //! ```
 
-    pub use crate::v3_impl::{Signal, USER_ID_SKEW, UserIdError, UserV3, VehicleV3};
+    pub use crate::schedules::{ChargeLocation, ChargingWindow, TimeOfDay, WeeklySchedule};
+    pub use crate::v3_impl::{
+        ChargeSchedules, ConnectionQuery, EmptySignalsHint, Signal, Signals, USER_ID_SKEW,
+        UserIdError, UserV3, VehicleV3,
+    };
 
     /// A v3 signal code, e.g. [`SignalCode::OdometerTraveleddistance`]. Unknown codes are kept
     /// as `SignalCode::Unknown(code)`.

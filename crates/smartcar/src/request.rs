@@ -120,6 +120,8 @@ pub(crate) enum Credential {
     Bearer(String),
     /// User and password (client id/secret, `default`/management token).
     Basic(String, String),
+    /// No `Authorization` header (a public endpoint).
+    None,
 }
 
 impl Credential {
@@ -130,6 +132,7 @@ impl Credential {
             Credential::App(token) => token.secret(),
             Credential::Bearer(token) => token,
             Credential::Basic(_, password) => password,
+            Credential::None => "",
         }
     }
 }
@@ -138,6 +141,7 @@ impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Credential::Basic(..) => "Basic([redacted])",
+            Credential::None => "None",
             _ => "Bearer([redacted])",
         })
     }
@@ -408,6 +412,7 @@ impl Client {
             Credential::Basic(user, password) => {
                 request = request.basic_auth(user, Some(password));
             }
+            Credential::None => {}
             bearer => {
                 let token = bearer.secret();
                 // Built in place and handed over without a copy.

@@ -34,6 +34,8 @@ pub(crate) enum Authorizer<'a> {
     Management(&'a str),
     /// The client id and secret (Basic).
     ClientBasic,
+    /// Nothing: a public endpoint (the Compatibility API v3).
+    Public,
 }
 
 impl Authorizer<'_> {
@@ -52,6 +54,7 @@ impl Authorizer<'_> {
                 let secret = client.client_secret()?;
                 Credential::Basic(client.client_id().to_owned(), secret.secret().to_owned())
             }
+            Authorizer::Public => Credential::None,
         })
     }
 

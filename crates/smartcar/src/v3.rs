@@ -193,7 +193,9 @@ impl ApplicationSession {
         })
     }
 
-    /// Every connection of the application matching the filters (all pages).
+    /// Every connection of the application of this user and/or vehicle (all pages; live
+    /// vehicles only, as the platform's default). [`connections_matching`](Self::connections_matching)
+    /// takes every filter.
     ///
     /// ```no_run
     /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
@@ -211,17 +213,53 @@ impl ApplicationSession {
         user_id: Option<&str>,
         vehicle_id: Option<&str>,
     ) -> Result<Vec<types::ConnectionResource>, Error> {
+        let query = ConnectionQuery {
+            user_id: user_id.map(str::to_owned),
+            vehicle_id: vehicle_id.map(str::to_owned),
+            ..ConnectionQuery::default()
+        };
+        self.connections_matching(&query).await
+    }
+
+    /// Every connection of the application matching `query` (all pages): by user, vehicle,
+    /// the `external_id` given to Connect, or the vehicles' mode.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// use smartcar::v3::ConnectionQuery;
+    ///
+    /// let query = ConnectionQuery {
+    ///     external_id: Some("customer-4711".into()),
+    ///     ..ConnectionQuery::default()
+    /// };
+    /// for connection in app.connections_matching(&query).await? {
+    ///     println!("{}", connection.relationships.vehicle.data.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// API, transport, timeout, decode and token errors.
+    pub async fn connections_matching(
+        &self,
+        filter: &ConnectionQuery,
+    ) -> Result<Vec<types::ConnectionResource>, Error> {
         all_pages(|page| async move {
             let mut query = vec![
                 ("page[number]", page.to_string()),
                 ("page[size]", PAGE_SIZE.to_string()),
             ];
-            if let Some(u) = user_id {
-                query.push(("filter[userId]", u.to_owned()));
-            }
-            if let Some(v) = vehicle_id {
-                query.push(("filter[vehicleId]", v.to_owned()));
-            }
+            let filters = [
+                ("filter[userId]", filter.user_id.clone()),
+                ("filter[vehicleId]", filter.vehicle_id.clone()),
+                ("filter[user.externalId]", filter.external_id.clone()),
+                (
+                    "filter[vehicle.mode]",
+                    filter.mode.as_ref().map(|m| m.as_str().to_owned()),
+                ),
+            ];
+            query.extend(filters.into_iter().filter_map(|(k, v)| Some((k, v?))));
             let call = Call::new(
                 &ops::LIST_CONNECTIONS_V3,
                 self.client().origins(),
@@ -232,6 +270,33 @@ impl ApplicationSession {
             Ok((r.data.data, has_next(r.data.links.as_ref())))
         })
         .await
+    }
+
+    /// One webhook of the application (webhooks are created in the Dashboard).
+    ///
+    /// ```no_run
+    /// # async fn demo(app: smartcar::ApplicationSession) -> Result<(), smartcar::Error> {
+    /// let webhook = app.webhook("3c90c3cc-0d44-4b50-8888-8dd25736052a").await?;
+    /// println!("{:?}", webhook.data.attributes);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed id; API (404), transport and token errors.
+    pub async fn webhook(
+        &self,
+        webhook_id: &str,
+    ) -> Result<Response<types::WebhookResource>, Error> {
+        check_id("webhook id", webhook_id)?;
+        let call = Call::new(
+            &ops::GET_WEBHOOK,
+            self.client().origins(),
+            &ops::GetWebhook::path(webhook_id),
+            &[],
+        );
+        let r: Response<types::WebhookResponse> = self.send(call, None).await?;
+        Ok(r.map(|w| w.data))
     }
 
     /// One connection by id.
@@ -706,6 +771,114 @@ impl Signal {
     }
 }
 
+/// Every signal of a vehicle ([`VehicleV3::signals`]): a slice of [`Signal`] (it derefs to
+/// `[Signal]` and iterates), and a hint when it is empty.
+///
+/// ```no_run
+/// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+/// let signals = vehicle.signals().await?;
+/// println!("{} signals, {} read", signals.len(), signals.iter().filter(|s| s.is_success()).count());
+/// let all: Vec<smartcar::v3::Signal> = signals.into_vec();
+/// # let _ = all;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Signals {
+    signals: Vec<Signal>,
+}
+
+impl Signals {
+    /// Why the list is empty, if it is: see [`EmptySignalsHint`].
+    pub fn empty_hint(&self) -> Option<EmptySignalsHint> {
+        self.signals
+            .is_empty()
+            .then_some(EmptySignalsHint::NoStoredValues)
+    }
+
+    /// The signals.
+    pub fn into_vec(self) -> Vec<Signal> {
+        self.signals
+    }
+}
+
+impl std::ops::Deref for Signals {
+    type Target = [Signal];
+
+    fn deref(&self) -> &[Signal] {
+        &self.signals
+    }
+}
+
+impl IntoIterator for Signals {
+    type Item = Signal;
+    type IntoIter = std::vec::IntoIter<Signal>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.signals.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Signals {
+    type Item = &'a Signal;
+    type IntoIter = std::slice::Iter<'a, Signal>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.signals.iter()
+    }
+}
+
+/// Why [`VehicleV3::signals`] answered no signal at all (the platform's `200` with
+/// `data: []`), with what to do in its `Display`.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmptySignalsHint {
+    /// Smartcar holds no stored value for this vehicle. v3 signal reads are answered from the
+    /// values Smartcar stores, which it collects for a vehicle subscribed to a webhook with data
+    /// signals; subscribe it ([`ApplicationSession::subscribe`]) and read again after the first
+    /// delivery. (Observed against the live platform by a third party; not in Smartcar's docs.)
+    NoStoredValues,
+}
+
+impl std::fmt::Display for EmptySignalsHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EmptySignalsHint::NoStoredValues => f.write_str(
+                "Smartcar answered no signal for this vehicle: v3 signal reads come from the values \
+                 Smartcar stores for vehicles subscribed to a webhook with data signals; subscribe \
+                 the vehicle (ApplicationSession::subscribe) and read again after its first delivery",
+            ),
+        }
+    }
+}
+
+/// The filters of [`ApplicationSession::connections_matching`]; `None` leaves one out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionQuery {
+    /// Only this user's connections (`filter[userId]`).
+    pub user_id: Option<String>,
+    /// Only this vehicle's (`filter[vehicleId]`).
+    pub vehicle_id: Option<String>,
+    /// Only those made through a Connect URL with this `external_id`
+    /// (`filter[user.externalId]`).
+    pub external_id: Option<String>,
+    /// `live` (the platform's default) or `simulated` vehicles (`filter[vehicle.mode]`).
+    pub mode: Option<smartcar_api::open_enums::VehicleMode>,
+}
+
+/// The charge timers of a vehicle ([`VehicleV3::charge_schedules`]).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChargeSchedules {
+    /// `SUCCESS`, or why there are no timers (`ERROR`, `UNAVAILABLE`).
+    pub status: SignalStatusValue,
+    /// The error when the status is `ERROR`.
+    pub error: Option<types::SignalError>,
+    /// Every timer (empty unless the status is `SUCCESS`).
+    pub timers: Vec<types::ChargeTimer>,
+    /// When Smartcar retrieved them.
+    pub retrieved_at: Option<DateTime<Utc>>,
+}
+
 /// A v3 command without a body.
 macro_rules! v3_command {
     ($(#[$doc:meta])* $name:ident, $marker:ident) => {
@@ -797,11 +970,17 @@ impl VehicleV3 {
         }))
     }
 
-    /// Every signal of the vehicle (all pages).
+    /// Every signal of the vehicle (all pages). Each carries its own status: a signal the
+    /// vehicle could not provide is in the list with status `ERROR` or `UNAVAILABLE`, not an
+    /// HTTP error. An empty list comes with a hint ([`Signals::empty_hint`]).
     ///
     /// ```no_run
     /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
-    /// for signal in vehicle.signals().await? {
+    /// let signals = vehicle.signals().await?;
+    /// if let Some(hint) = signals.empty_hint() {
+    ///     eprintln!("{hint}");
+    /// }
+    /// for signal in &signals {
     ///     println!("{:?} = {:?}", signal.code, signal.body);
     /// }
     /// # Ok(()) }
@@ -810,8 +989,8 @@ impl VehicleV3 {
     /// # Errors
     ///
     /// API, transport, timeout, decode and token errors.
-    pub async fn signals(&self) -> Result<Vec<Signal>, Error> {
-        all_pages(|page| async move {
+    pub async fn signals(&self) -> Result<Signals, Error> {
+        let signals = all_pages(|page| async move {
             let query = [
                 ("page", page.to_string()),
                 ("pageSize", PAGE_SIZE.to_string()),
@@ -828,7 +1007,8 @@ impl VehicleV3 {
                 more,
             ))
         })
-        .await
+        .await?;
+        Ok(Signals { signals })
     }
 
     /// One signal by code (e.g. `SignalCode::OdometerTraveleddistance`, or any code as a string).
@@ -865,8 +1045,24 @@ impl VehicleV3 {
         Ok(Signal::from_resource(r.data))
     }
 
-    /// A command `E` at `path` (from `E`'s path function), with its body.
-    /// The body and the answer are those of the operation `E` (a compile error otherwise).
+    /// The operation `E` at `path` (from `E`'s path function), with its body; the body and the
+    /// answer are those of `E` (a compile error otherwise). Not retried unless `E` is
+    /// idempotent: a command may have reached the vehicle.
+    async fn endpoint<E>(
+        &self,
+        path: &str,
+        body: Option<&E::Request>,
+    ) -> Result<Response<E::Response>, Error>
+    where
+        E: Endpoint,
+        E::Request: Serialize,
+        E::Response: DeserializeOwned,
+    {
+        let call = self.call(E::OP, path, &[]).json(body)?;
+        self.send(call).await
+    }
+
+    /// A command `E` at `path`, with its body: its execution record.
     async fn command<E>(
         &self,
         path: &str,
@@ -876,9 +1072,198 @@ impl VehicleV3 {
         E: Endpoint<Response = types::CommandExecutionResponse>,
         E::Request: Serialize,
     {
-        let call = self.call(E::OP, path, &[]).json(body)?;
-        let r: Response<types::CommandExecutionResponse> = self.send(call).await?;
-        Ok(r.map(|c| c.data))
+        Ok(self.endpoint::<E>(path, body).await?.map(|c| c.data))
+    }
+
+    /// A charge-schedule operation `E` at `path`, with its body: its execution record.
+    async fn schedule<E>(
+        &self,
+        path: &str,
+        body: Option<&E::Request>,
+    ) -> Result<Response<types::ChargeScheduleExecution>, Error>
+    where
+        E: Endpoint<Response = types::ChargeScheduleExecutionResponse>,
+        E::Request: Serialize,
+    {
+        Ok(self.endpoint::<E>(path, body).await?.map(|c| c.data))
+    }
+
+    /// Creates a daily charge schedule at `location` (`control_charge`; Tesla and Volvo, other
+    /// makes answer 501 `COMPATIBILITY`). The execution's `scheduleId` is what
+    /// [`delete_charge_schedule`](Self::delete_charge_schedule) takes; the schedule also shows
+    /// in [`charge_schedules`](Self::charge_schedules).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// use smartcar::v3::{ChargeLocation, ChargingWindow};
+    ///
+    /// let home = ChargeLocation::new(37.7749, -122.4194)?;
+    /// let created = vehicle
+    ///     .set_daily_charge_schedule(home, ChargingWindow::parse("22:00", "06:00")?)
+    ///     .await?;
+    /// println!("schedule {:?}", created.data.attributes.schedule_id);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// API errors (501 `COMPATIBILITY` for a make without schedules, 403 without
+    /// `control_charge`), transport and token errors. Not retried: it may have reached the car.
+    pub async fn set_daily_charge_schedule(
+        &self,
+        location: crate::v3::ChargeLocation,
+        window: crate::v3::ChargingWindow,
+    ) -> Result<Response<types::ChargeScheduleExecution>, Error> {
+        let body = crate::schedules::daily_body(location, window);
+        self.schedule::<ops::SetDailyChargeScheduleV3>(
+            &ops::SetDailyChargeScheduleV3::path(&self.id),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Creates a weekly charge schedule: its own window per weekday (Tesla).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// use chrono::Weekday;
+    /// use smartcar::v3::{ChargeLocation, ChargingWindow, WeeklySchedule};
+    ///
+    /// let night = ChargingWindow::parse("22:00", "06:00")?;
+    /// let week = WeeklySchedule::new().day(Weekday::Mon, night).day(Weekday::Thu, night);
+    /// vehicle.set_weekly_charge_schedule(ChargeLocation::new(37.7749, -122.4194)?, &week).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a week without a day; as
+    /// [`set_daily_charge_schedule`](Self::set_daily_charge_schedule) otherwise.
+    pub async fn set_weekly_charge_schedule(
+        &self,
+        location: crate::v3::ChargeLocation,
+        week: &crate::v3::WeeklySchedule,
+    ) -> Result<Response<types::ChargeScheduleExecution>, Error> {
+        let body = crate::schedules::weekly_body(location, week)?;
+        self.schedule::<ops::SetWeeklyChargeScheduleV3>(
+            &ops::SetWeeklyChargeScheduleV3::path(&self.id),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Creates a workweek charge schedule: one window Monday to Friday, one at the weekend
+    /// (Tesla).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// use smartcar::v3::{ChargeLocation, ChargingWindow};
+    ///
+    /// vehicle
+    ///     .set_workweek_charge_schedule(
+    ///         ChargeLocation::new(37.7749, -122.4194)?,
+    ///         ChargingWindow::parse("22:00", "06:00")?,
+    ///         ChargingWindow::parse("00:00", "08:00")?,
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`set_daily_charge_schedule`](Self::set_daily_charge_schedule).
+    pub async fn set_workweek_charge_schedule(
+        &self,
+        location: crate::v3::ChargeLocation,
+        weekdays: crate::v3::ChargingWindow,
+        weekends: crate::v3::ChargingWindow,
+    ) -> Result<Response<types::ChargeScheduleExecution>, Error> {
+        let body = crate::schedules::workweek_body(location, weekdays, weekends);
+        self.schedule::<ops::SetWorkweekChargeScheduleV3>(
+            &ops::SetWorkweekChargeScheduleV3::path(&self.id),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Deletes a charge schedule by the `scheduleId` its creation answered (or that a LOCATION
+    /// timer of [`charge_schedules`](Self::charge_schedules) carries).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// for timer in vehicle.charge_schedules().await?.timers {
+    ///     if let Some(id) = &timer.schedule_id {
+    ///         vehicle.delete_charge_schedule(id).await?;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed id; API (404 for an unknown schedule),
+    /// transport and token errors.
+    pub async fn delete_charge_schedule(
+        &self,
+        schedule_id: &str,
+    ) -> Result<Response<types::ChargeScheduleExecution>, Error> {
+        check_id("schedule id", schedule_id)?;
+        self.schedule::<ops::DeleteChargeScheduleV3>(
+            &ops::DeleteChargeScheduleV3::path(&self.id, schedule_id),
+            None,
+        )
+        .await
+    }
+
+    /// Every charge timer of the vehicle, those set in the car or its app included: the
+    /// `charge-chargetimers` signal, which is how Smartcar's docs say to read schedules back.
+    /// Timers created through the API carry `schedule_type` and `schedule_id`. As for every v3
+    /// signal, a vehicle that could not provide it is not an HTTP error: the answer's `status`
+    /// says so (and `timers` is empty).
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// let schedules = vehicle.charge_schedules().await?;
+    /// for timer in &schedules.timers {
+    ///     println!("{:?} {:?} {:?}", timer.type_, timer.schedule_id, timer.schedules);
+    /// }
+    /// if let Some(error) = &schedules.error {
+    ///     println!("not available: {error:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the signal's body is not a list of timers; API, transport and
+    /// token errors.
+    pub async fn charge_schedules(&self) -> Result<ChargeSchedules, Error> {
+        let signal = self.signal(SignalCode::ChargeChargetimers).await?;
+        let timers = if signal.body.is_empty() {
+            Vec::new()
+        } else {
+            let body: types::ChargeTimersBody =
+                serde_json::from_value(serde_json::Value::Object(signal.body)).map_err(|e| {
+                    Error::Decode(Box::new(crate::error::DecodeError {
+                        operation: format!(
+                            "{} {} (charge-chargetimers)",
+                            ops::GET_SIGNAL.method.as_str(),
+                            ops::GET_SIGNAL.path
+                        ),
+                        status: Some(200),
+                        request_id: None,
+                        message: format!("the signal body is not a list of charge timers: {e}"),
+                        body_excerpt: String::new(),
+                    }))
+                })?;
+            body.values
+        };
+        Ok(ChargeSchedules {
+            status: signal.status,
+            error: signal.error,
+            timers,
+            retrieved_at: signal.retrieved_at,
+        })
     }
 
     v3_command!(

@@ -319,6 +319,9 @@ pub struct Delivery {
     pub webhook_id: Option<String>,
     /// The payload version (`4.0`, `2.0`).
     pub version: Option<String>,
+    /// `meta.mode` (v3): `LIVE`, `SIMULATED`, or `TEST` for a test delivery about no real
+    /// vehicle ([`is_test`](Self::is_test)).
+    pub mode: Option<smartcar_api::open_enums::WebhookMode>,
     /// The whole body as JSON, for fields this SDK does not model.
     pub raw: Value,
 }
@@ -419,8 +422,62 @@ impl Delivery {
             delivered_at: Some(envelope.meta.delivered_at),
             webhook_id: envelope.meta.webhook_id,
             version: envelope.meta.version,
+            mode: envelope.meta.mode,
             raw,
         })
+    }
+
+    /// Whether this is a test delivery (`meta.mode` `TEST`): acknowledge it, act on nothing.
+    ///
+    /// ```
+    /// let body = br#"{"eventId":"e","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"vehicle":{"id":"v"},"signals":[]},"meta":{"version":"4.0","deliveryId":"d","deliveredAt":1,"mode":"TEST"}}"#;
+    /// let delivery = smartcar::webhooks::Delivery::parse(body)?;
+    /// assert!(delivery.is_test());
+    /// # Ok::<(), smartcar::webhooks::WebhookError>(())
+    /// ```
+    pub fn is_test(&self) -> bool {
+        self.mode == Some(smartcar_api::open_enums::WebhookMode::Test)
+    }
+
+    /// Whether this is the first delivery after the vehicle was subscribed (a `VEHICLE_STATE`
+    /// whose trigger is `FIRST_DELIVERY`, in the newer `{code}` or the older `{type}` layout):
+    /// it carries every subscribed signal, changed or not.
+    ///
+    /// ```
+    /// let body = br#"{"eventId":"e","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"vehicle":{"id":"v"},"triggers":[{"code":"FIRST_DELIVERY"}],"signals":[]},"meta":{"version":"4.0","deliveryId":"d","deliveredAt":1,"mode":"LIVE"}}"#;
+    /// assert!(smartcar::webhooks::Delivery::parse(body)?.is_first_delivery());
+    /// # Ok::<(), smartcar::webhooks::WebhookError>(())
+    /// ```
+    pub fn is_first_delivery(&self) -> bool {
+        const FIRST: &str = "FIRST_DELIVERY";
+        matches!(&self.event, WebhookEvent::VehicleState(state)
+        if state.triggers.iter().any(|t| {
+            t.code.as_deref() == Some(FIRST) || t.type_.as_deref() == Some(FIRST)
+        }))
+    }
+
+    /// The newest `oemUpdatedAt` of the delivery's signals: when the manufacturer last updated
+    /// the freshest value it carries. Deliveries are not ordered (retries, several attempts in
+    /// flight); keep a vehicle's values only when this is newer than what you stored.
+    ///
+    /// ```
+    /// let body = br#"{"eventId":"e","eventType":"VEHICLE_STATE","vehicleId":"v","data":{"vehicle":{"id":"v"},"signals":[
+    ///   {"code":"odometer-traveleddistance","body":{"value":1},"meta":{"oemUpdatedAt":1731940328000}},
+    ///   {"code":"tractionbattery-stateofcharge","body":{"value":80},"meta":{"oemUpdatedAt":1731940329000}}]},
+    ///   "meta":{"version":"4.0","deliveryId":"d","deliveredAt":1731940330000}}"#;
+    /// let delivery = smartcar::webhooks::Delivery::parse(body)?;
+    /// assert_eq!(delivery.latest_oem_update().map(|t| t.timestamp_millis()), Some(1731940329000));
+    /// # Ok::<(), smartcar::webhooks::WebhookError>(())
+    /// ```
+    pub fn latest_oem_update(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let WebhookEvent::VehicleState(state) = &self.event else {
+            return None;
+        };
+        state
+            .signals
+            .iter()
+            .filter_map(|s| s.meta.as_ref()?.oem_updated_at.as_ref()?.to_datetime())
+            .max()
     }
 
     fn parse_v2(raw: Value) -> Result<Delivery, WebhookError> {
@@ -465,6 +522,12 @@ impl Delivery {
             delivered_at: None,
             webhook_id: Some(envelope.webhook_id),
             version: Some(envelope.version),
+            // v2.0 envelopes name the vehicles' mode (`live`, `simulated`, `test`) in lower case.
+            mode: envelope.mode.as_ref().map(|m| {
+                smartcar_api::open_enums::WebhookMode::from(
+                    m.as_str().to_ascii_uppercase().as_str(),
+                )
+            }),
             raw,
         })
     }

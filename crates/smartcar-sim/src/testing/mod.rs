@@ -243,6 +243,7 @@ const NULLABLE_OR_EMPTY: &[&str] = &[
     "detail",
     "type",
     "value",
+    "departureTimers",
 ];
 
 /// Asserts that `body` decodes as `T` and carries nothing outside it: re-serialising the

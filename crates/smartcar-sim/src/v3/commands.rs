@@ -15,6 +15,11 @@
 //! 10 000 per simulator) for `GET /v3/vehicles/{vehicle_id}/commands/{execution_id}`, which
 //! needs the same access to the vehicle and answers 404 for an id of another vehicle.
 //! A body that is not JSON or misses a field is 400 `VALIDATION`.
+//!
+//! The charge schedules (`POST …/charge-schedules/{daily,weekly,workweek}`, `DELETE
+//! …/charge-schedules/{schedule_id}`) are commands too, with their own record
+//! (`charge-schedule-execution`): see `schedules`, which shares the body, coordinate and
+//! execution helpers here.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -101,7 +106,8 @@ impl Command {
     }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+/// The body as `T` (a generated request type), or 400 `VALIDATION`.
+pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         invalid(
             "body",
@@ -128,19 +134,43 @@ fn set_destination_command(body: &[u8]) -> Result<Command, ApiError> {
         latitude,
         longitude,
     } = request.data.attributes;
+    check_coordinates(latitude, longitude, "data.attributes")?;
+    Ok(Command::SetDestination(latitude, longitude))
+}
+
+/// 400 `VALIDATION` unless `latitude` is in −90–90 and `longitude` in −180–180 (`at`: the
+/// object holding them, for the error's field).
+pub(super) fn check_coordinates(latitude: f64, longitude: f64, at: &str) -> Result<(), ApiError> {
     if !(-90.0..=90.0).contains(&latitude) {
         return Err(invalid(
-            "data.attributes.latitude",
+            &format!("{at}.latitude"),
             "`latitude` must be a number from -90 to 90.",
         ));
     }
     if !(-180.0..=180.0).contains(&longitude) {
         return Err(invalid(
-            "data.attributes.longitude",
+            &format!("{at}.longitude"),
             "`longitude` must be a number from -180 to 180.",
         ));
     }
-    Ok(Command::SetDestination(latitude, longitude))
+    Ok(())
+}
+
+/// `status` of an execution that succeeded.
+pub(super) fn succeeded() -> types::CommandStatus {
+    types::CommandStatus {
+        value: CommandStatusValue::Success,
+        error: None,
+    }
+}
+
+/// `meta` of an execution that ran synchronously at `now`.
+pub(super) fn completed_at_once(now: chrono::DateTime<chrono::Utc>) -> types::CommandExecutionMeta {
+    types::CommandExecutionMeta {
+        executed_at: Some(now),
+        completed_at: Some(now),
+        duration_in_seconds: Some(0.0),
+    }
 }
 
 /// Authenticates, checks the permission, parses the body, applies the command and records the
@@ -173,18 +203,11 @@ fn execute(
             type_: "command-execution".to_owned(),
             attributes: types::CommandExecutionAttributes {
                 command_type: command.command_type(),
-                status: types::CommandStatus {
-                    value: CommandStatusValue::Success,
-                    error: None,
-                },
+                status: succeeded(),
                 execution_mode: Some(ExecutionMode::Sync),
                 parameters: command.parameters(),
             },
-            meta: Some(types::CommandExecutionMeta {
-                executed_at: Some(now),
-                completed_at: Some(now),
-                duration_in_seconds: Some(0.0),
-            }),
+            meta: Some(completed_at_once(now)),
         };
         let v3 = &mut world.v3;
         v3.executions.insert(

@@ -1,9 +1,14 @@
 //! Connections and users of the Vehicle API v3 (application token only).
 //!
-//! - `GET /v3/connections`: filters `filter[userId]`, `filter[vehicleId]`, `filter[mode]`
-//!   (`live`, `simulated`, `test`; another value is 400); paged by `page[number]` (from 1) and
-//!   `page[size]` (1–100, default 10); newest connection first (ties: newest recorded first).
-//!   Links repeat the filters: `/connections?filter[userId]=…&page[number]=2&page[size]=10`.
+//! - `GET /v3/connections`: filters `filter[userId]`, `filter[vehicleId]`,
+//!   `filter[vehicle.mode]` (`live`, `simulated`, `test`; another value is 400) and
+//!   `filter[user.externalId]` (the `external_id` given to Connect, exact match; a connection
+//!   without one never matches); paged by `page[number]` (from 1) and `page[size]` (1–100,
+//!   default 10); newest connection first (ties: newest recorded first). Links repeat the
+//!   filters given: `/connections?filter[userId]=…&page[number]=2&page[size]=10`.
+//!   Without `filter[vehicle.mode]` only `live` vehicles' connections are listed (the default
+//!   the filter's description gives, from readings of Smartcar's published spec: unverified).
+//!   The former name `filter[mode]` is no longer read (ignored like any unknown parameter).
 //! - `GET /v3/connections/{connection_id}`: 404 for an unknown id.
 //! - `DELETE /v3/connections/{connection_id}`: disconnects the vehicle from the application
 //!   (its tokens no longer reach it, its webhook subscriptions end); 204, 404 for an unknown id.
@@ -33,8 +38,11 @@ use super::{
 use crate::model::{Connection, World};
 use crate::state::AppState;
 
-/// The modes a `filter[mode]` / `filter[vehicle.mode]` may name.
+/// The modes a `filter[vehicle.mode]` (connections, subscriptions) may name.
 pub(crate) const MODES: [&str; 3] = ["live", "simulated", "test"];
+
+/// The vehicle mode `GET /v3/connections` lists without `filter[vehicle.mode]`.
+const DEFAULT_MODE: &str = "live";
 
 /// Reads a mode filter (400 for a value outside [`MODES`]).
 pub(crate) fn mode_filter<'q>(
@@ -114,7 +122,8 @@ pub(super) async fn list(
         app_only(&state, &world, &headers)?;
         let user = query.last("filter[userId]");
         let vehicle = query.last("filter[vehicleId]");
-        let mode = mode_filter(&query, "filter[mode]")?;
+        let mode = mode_filter(&query, "filter[vehicle.mode]")?;
+        let external_id = query.last("filter[user.externalId]");
         let page = Page::from_query(&query, "page[number]", "page[size]")?;
         let mut matching: Vec<(usize, &Connection)> = world
             .connections
@@ -123,12 +132,11 @@ pub(super) async fn list(
             .filter(|(_, c)| {
                 user.is_none_or(|u| c.user_id == u)
                     && vehicle.is_none_or(|v| c.vehicle_id == v)
-                    && mode.is_none_or(|m| {
-                        world
-                            .vehicles
-                            .get(&c.vehicle_id)
-                            .is_some_and(|v| v.mode == m)
-                    })
+                    && external_id.is_none_or(|e| c.external_id.as_deref() == Some(e))
+                    && world
+                        .vehicles
+                        .get(&c.vehicle_id)
+                        .is_some_and(|v| v.mode == mode.unwrap_or(DEFAULT_MODE))
             })
             .collect();
         matching.sort_by(|(ia, a), (ib, b)| b.connected_at.cmp(&a.connected_at).then(ib.cmp(ia)));
@@ -140,7 +148,8 @@ pub(super) async fn list(
         let prefix = filter_prefix(&[
             ("filter[userId]", user),
             ("filter[vehicleId]", vehicle),
-            ("filter[mode]", mode),
+            ("filter[vehicle.mode]", mode),
+            ("filter[user.externalId]", external_id),
         ]);
         let (meta, links) = page.meta_links(matching.len(), |n| {
             format!(

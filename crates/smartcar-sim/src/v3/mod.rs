@@ -1,6 +1,8 @@
-//! The Vehicle API v3 (`vehicle.api.smartcar.com/v3`: vehicle, signals, commands, connections,
-//! users), and the helpers the management API v3 (`management.api.smartcar.com/v3`: webhook
-//! subscriptions, served by `webhooks`) shares with it.
+//! The Vehicle API v3 (`vehicle.api.smartcar.com/v3`: vehicle, signals, commands, charge
+//! schedules, connections, users), the compatible-vehicles list of the compatibility API v3
+//! (`compatibility.api.smartcar.com/v3`, no authentication: `compatible`), and the helpers the
+//! management API v3 (`management.api.smartcar.com/v3`: webhooks and their subscriptions,
+//! served by `webhooks`) shares with them.
 //!
 //! Every body is serialised from the generated types of `smartcar-api`; every error comes in the
 //! v3 `{"errors": [...]}` shape.
@@ -21,7 +23,8 @@
 //!   `sc-user-id`), 404 `RESOURCE_NOT_FOUND` (unknown vehicle id), 403 `PERMISSION` (user unknown
 //!   or without a connection to the vehicle, or permission not granted), then the error a test
 //!   VIN forces.
-//! - Connections, users and subscriptions take the application token only.
+//! - Connections, users, webhooks and subscriptions take the application token only; the
+//!   compatible-vehicles list takes no credential (an `Authorization` header is ignored).
 //!
 //! # Make
 //!
@@ -31,7 +34,9 @@
 //! case of their examples and of v2 (`TESLA`).
 
 pub(crate) mod commands;
+mod compatible;
 pub(crate) mod connections;
+mod schedules;
 pub(crate) mod signals;
 
 use std::collections::BTreeSet;
@@ -67,6 +72,14 @@ pub(crate) fn routes() -> Router<AppState> {
         Route::new(ops::UNLOCK_V3, c::unlock),
         Route::new(ops::SET_DESTINATION_V3, c::set_destination),
         Route::new(ops::GET_COMMAND_EXECUTION, c::get_execution),
+        Route::new(ops::SET_DAILY_CHARGE_SCHEDULE_V3, schedules::set_daily),
+        Route::new(ops::SET_WEEKLY_CHARGE_SCHEDULE_V3, schedules::set_weekly),
+        Route::new(
+            ops::SET_WORKWEEK_CHARGE_SCHEDULE_V3,
+            schedules::set_workweek,
+        ),
+        Route::new(ops::DELETE_CHARGE_SCHEDULE_V3, schedules::delete),
+        Route::new(ops::LIST_COMPATIBLE_VEHICLES, compatible::list),
         Route::new(ops::LIST_CONNECTIONS_V3, connections::list),
         Route::new(ops::GET_CONNECTION_V3, connections::get_one)
             .and(ops::DELETE_CONNECTION_V3, connections::delete_one),

@@ -7,9 +7,13 @@
 //!   doors, windows, tires (kPa, no unit field, as the docs' body has none), VIN, nickname,
 //!   online/asleep status, diagnostic systems and trouble codes, service records. Plug-in
 //!   vehicles (BEV, PHEV) add the traction battery (state of charge, range, nominal capacity)
-//!   and charging (is charging, cable connected, detailed status, charge limits). Vehicles with
-//!   a tank (ICE, HEV, PHEV) add the engine (fuel level, amount, range, oil life) and the oil-life
-//!   diagnostic. The other catalogue signals are ones the simulated vehicles cannot provide.
+//!   and charging (is charging, cable connected, detailed status, charge limits); those of the
+//!   makes that take charge schedules (Tesla, Volvo) also the charge timers, which list the
+//!   schedules created through the API (see `schedules`). Vehicles with a tank (ICE, HEV, PHEV)
+//!   add the engine (fuel level, amount, range, oil life) and the oil-life diagnostic. The other
+//!   catalogue signals are ones the simulated vehicles cannot provide. [`provided`] says the same
+//!   per make and powertrain, for the compatible-vehicles list (a unit test holds the two
+//!   together over a generated fleet).
 //! - **List** (`GET …/signals`): the signals the vehicle can provide, sorted by code, paged by
 //!   `page` (from 1, default 1) and `pageSize` (1–100, default 10); anything else is 400. A page
 //!   past the last is empty. A signal whose permission the connection lacks is listed with
@@ -35,7 +39,7 @@ use super::{
     vehicle_resource,
 };
 use crate::error::lookup;
-use crate::model::{Vehicle, round};
+use crate::model::{Powertrain, Vehicle, round};
 use crate::routing::v3_link;
 use crate::state::AppState;
 use crate::v2::timestamp;
@@ -554,6 +558,46 @@ pub(crate) fn def(code: &str) -> Option<&'static SignalDef> {
         .map(|i| &SIGNALS[i])
 }
 
+/// Whether every vehicle of `make` (`TESLA`) and `powertrain` provides signal `code`, as
+/// [`read`] answers for the fleet's vehicles (they all report the TPMS, airbag and ABS
+/// systems): what the compatible-vehicles list publishes.
+pub(crate) fn provided(make: &str, powertrain: Powertrain, code: &str) -> bool {
+    match code {
+        "odometer-traveleddistance"
+        | "location-preciselocation"
+        | "closure-islocked"
+        | "closure-doors"
+        | "closure-windows"
+        | "wheel-tires"
+        | "vehicleidentification-vin"
+        | "vehicleidentification-nickname"
+        | "connectivitystatus-isonline"
+        | "connectivitystatus-isasleep"
+        | "diagnostics-dtccount"
+        | "diagnostics-dtclist"
+        | "diagnostics-abs"
+        | "diagnostics-airbag"
+        | "diagnostics-tirepressuremonitoring"
+        | "service-records" => true,
+        "tractionbattery-stateofcharge"
+        | "tractionbattery-range"
+        | "tractionbattery-nominalcapacity"
+        | "charge-ischarging"
+        | "charge-ischargingcableconnected"
+        | "charge-detailedchargingstatus"
+        | "charge-chargelimits" => powertrain.plugs_in(),
+        "charge-chargetimers" => {
+            powertrain.plugs_in() && !super::schedules::kinds_of(make).is_empty()
+        }
+        "diagnostics-oillife"
+        | "internalcombustionengine-fuellevel"
+        | "internalcombustionengine-amountremaining"
+        | "internalcombustionengine-range"
+        | "internalcombustionengine-oillife" => powertrain.burns_fuel(),
+        _ => false,
+    }
+}
+
 /// A fraction 0–1 of the model as the percentage v3 reports, two decimals.
 fn percent(fraction: f64) -> f64 {
     round(fraction * 100.0, 2)
@@ -745,6 +789,7 @@ pub(crate) fn read(v: &Vehicle, code: &str) -> Option<Map<String, Value>> {
         "charge-ischarging" => single(battery?.charging),
         "charge-ischargingcableconnected" => single(battery?.plugged_in),
         "charge-detailedchargingstatus" => single(battery?.charge_state().as_str()),
+        "charge-chargetimers" => super::schedules::timers(v)?,
         "charge-chargelimits" => {
             let limit = percent(battery?.charge_limit);
             object(json!({
@@ -953,6 +998,33 @@ mod tests {
                 d.permission
             );
         }
+    }
+
+    #[test]
+    fn provided_is_what_the_fleet_reads() {
+        let now = crate::fleet::default_epoch();
+        let mut rng = crate::fleet::Rng::new(3);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let mut v = crate::fleet::make_vehicle(&mut rng, now);
+            if i % 3 == 0 {
+                v.make = "VOLVO".to_owned();
+            }
+            seen.insert((v.make.clone(), v.powertrain.as_str()));
+            for d in SIGNALS {
+                assert_eq!(
+                    read(&v, d.code).is_some(),
+                    provided(&v.make, v.powertrain, d.code),
+                    "{} {} {}",
+                    v.make,
+                    v.powertrain.as_str(),
+                    d.code
+                );
+            }
+        }
+        assert!(seen.contains(&("TESLA".to_owned(), "BEV")));
+        assert!(seen.contains(&("VOLVO".to_owned(), "BEV")));
+        assert!(seen.contains(&("VOLVO".to_owned(), "ICE")));
     }
 
     #[test]

@@ -200,7 +200,10 @@ pub(crate) fn v3_body(
             delivery_id: delivery_id.unwrap_or_default().to_owned(),
             delivered_at,
             signal_count: envelope.signal_count,
-            mode: envelope.mode.clone(),
+            mode: envelope
+                .mode
+                .as_deref()
+                .map(smartcar_api::open_enums::WebhookMode::from),
         },
     };
     serde_json::to_vec(&event).unwrap_or_default()

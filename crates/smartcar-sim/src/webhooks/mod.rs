@@ -20,6 +20,13 @@
 //! - Every delivery, with each attempt's exact body, signature and result, is kept in a log
 //!   (the last 1 000): [`Simulator::webhook_deliveries`].
 //!
+//! The management API v3 reads the application's webhooks (`GET /v3/webhooks`, filtered and
+//! paged, and `GET /v3/webhooks/{webhook_id}`, application token; both build each resource the
+//! same way). Verified: the paths, the `{data: WebhookResource}` answer of the single read
+//! (docs: get-webhook). Simulator choices (unverified): every webhook is enabled, never
+//! auto-subscribes, has no triggers and lists its signals as `data` by code only; only v3
+//! webhooks are resources (a v2.0 webhook's id is 404 `RESOURCE_NOT_FOUND`, as an unknown id).
+//!
 //! [`Simulator::set_webhook_retry_delays`]: crate::Simulator::set_webhook_retry_delays
 //! [`Simulator::webhook_deliveries`]: crate::Simulator::webhook_deliveries
 
@@ -53,6 +60,7 @@ pub(crate) fn routes() -> Router<AppState> {
         Route::new(ops::LIST_SUBSCRIPTIONS, s::list).and(ops::CREATE_SUBSCRIPTION, s::create),
         Route::new(ops::GET_SUBSCRIPTION, s::get_one).and(ops::DELETE_SUBSCRIPTION, s::delete_one),
         Route::new(ops::LIST_WEBHOOKS, list_webhooks),
+        Route::new(ops::GET_WEBHOOK, get_webhook),
     ]
     .into_iter()
     .fold(Router::new(), |r, route| {
@@ -96,36 +104,11 @@ async fn list_webhooks(
                     && auto != Some(true)
             })
             .collect();
-        // Links are relative to the management API v3's base URL, as the platform writes them.
         let base = crate::routing::v3_link(ops::ListWebhooks::path());
         let data = page
             .slice(&matching)
             .iter()
-            .map(|w| types::WebhookResource {
-                id: w.id.clone(),
-                type_: "webhook".to_owned(),
-                attributes: types::WebhookResourceAttributes {
-                    name: Some(w.name.clone()),
-                    callback_uri: Some(w.callback_url.clone()),
-                    is_enabled: Some(true),
-                    triggers: Vec::new(),
-                    data: w
-                        .signals
-                        .iter()
-                        .map(|code| types::WebhookSignalRef {
-                            code: Some(code.clone()),
-                            group: None,
-                            name: None,
-                        })
-                        .collect(),
-                    error_callback_uri: None,
-                    auto_subscribe: Some(false),
-                },
-                links: Some(types::WebhookResourceLinks {
-                    self_: Some(format!("{base}/{}", w.id)),
-                }),
-                meta: None,
-            })
+            .map(|w| webhook_resource(w))
             .collect();
         let (meta, links) = page.meta_links(matching.len(), |n| {
             format!("{base}?page[number]={n}&page[size]={}", page.size)
@@ -134,6 +117,60 @@ async fn list_webhooks(
             data,
             meta: Some(meta),
             links: Some(links),
+        }
+    };
+    Ok(json(axum::http::StatusCode::OK, &body))
+}
+
+/// The resource of a v3 webhook (`GET /v3/webhooks`, `GET /v3/webhooks/{webhook_id}`).
+fn webhook_resource(w: &Webhook) -> types::WebhookResource {
+    types::WebhookResource {
+        id: w.id.clone(),
+        type_: "webhook".to_owned(),
+        attributes: types::WebhookResourceAttributes {
+            name: Some(w.name.clone()),
+            callback_uri: Some(w.callback_url.clone()),
+            is_enabled: Some(true),
+            triggers: Vec::new(),
+            data: w
+                .signals
+                .iter()
+                .map(|code| types::WebhookSignalRef {
+                    code: Some(code.clone()),
+                    group: None,
+                    name: None,
+                })
+                .collect(),
+            error_callback_uri: None,
+            auto_subscribe: Some(false),
+        },
+        // Relative to the management API v3's base URL, as the platform writes its links.
+        links: Some(types::WebhookResourceLinks {
+            self_: Some(crate::routing::v3_link(ops::GetWebhook::path(&w.id))),
+        }),
+        meta: None,
+    }
+}
+
+/// `GET /v3/webhooks/{webhook_id}`: one v3 webhook of the application (404 `RESOURCE_NOT_FOUND`
+/// for an unknown id or a v2.0 webhook, which the v3 API does not list either).
+async fn get_webhook(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    headers: axum::http::HeaderMap,
+) -> crate::v3::V3Result {
+    use crate::v3::{app_only, json, not_found, path1};
+    let id = path1(path)?;
+    let body = {
+        let world = state.world();
+        app_only(&state, &world, &headers)?;
+        let webhook = world
+            .webhooks
+            .get(&id)
+            .filter(|w| w.version == WebhookVersion::V3)
+            .ok_or_else(not_found)?;
+        types::WebhookResponse {
+            data: webhook_resource(webhook),
         }
     };
     Ok(json(axum::http::StatusCode::OK, &body))
