@@ -306,3 +306,75 @@ async fn an_empty_signal_list_comes_with_a_hint() {
     assert!(hint.to_string().contains("subscribe"), "{hint}");
     server.abort();
 }
+
+/// A `Sleep` that moves the simulator's clock instead of waiting.
+struct SimulatedSleep(smartcar_sim::state::AppState);
+
+impl smartcar::config::Sleep for SimulatedSleep {
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        self.0.clock.advance(duration);
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_long_running_command_is_accepted_and_followed_to_its_end() {
+    use smartcar::api::open_enums::{CommandStatusValue, ExecutionMode};
+
+    let sim = Simulator::builder()
+        .config(smartcar_sim::Config {
+            command_duration: Duration::from_secs(90),
+            ..smartcar_sim::Config::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let client = client_for(&sim, EXCHANGE)
+        .sleep(SimulatedSleep(sim.state().clone()))
+        .build()
+        .unwrap();
+    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", None).await;
+    let car = vehicle(&client, &user_id, &tesla);
+    let limit = smartcar::ChargeLimit::percent(80.0).unwrap();
+    let accepted = car.set_charge_limit(limit).await.unwrap().data;
+    let answer = sim
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path == ops::SetChargeLimitV3::path(&tesla))
+        .unwrap();
+    assert_eq!(answer.status, 202);
+    assert_eq!(
+        accepted.attributes.status.value,
+        CommandStatusValue::Pending
+    );
+    assert_eq!(
+        accepted.attributes.execution_mode,
+        Some(ExecutionMode::Async)
+    );
+    let sent = sim.operation_count(&ops::SET_CHARGE_LIMIT_V3);
+
+    // Too short a wait: still running, returned as is.
+    let early = car
+        .wait_for_command(accepted.clone(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(early.attributes.status.value, CommandStatusValue::Pending);
+    let done = car
+        .wait_for_command(accepted, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(done.attributes.status.value, CommandStatusValue::Success);
+    let meta = done.meta.unwrap();
+    assert_eq!(meta.duration_in_seconds, Some(90.0));
+    assert!(meta.completed_at > meta.executed_at);
+    assert_eq!(
+        sim.operation_count(&ops::SET_CHARGE_LIMIT_V3),
+        sent,
+        "the command itself is never sent again"
+    );
+    assert!(sim.operation_count(&ops::GET_COMMAND_EXECUTION) >= 2);
+}

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::open_enums::ResolutionType;
+use crate::open_enums::{CommandStatusValue, ResolutionType};
 use crate::types::{ModelYear, ResolutionValue, Timestamp};
 
 impl ModelYear {
@@ -62,6 +62,25 @@ impl From<DateTime<Utc>> for Timestamp {
     /// Epoch milliseconds, the shape webhook deliveries use.
     fn from(t: DateTime<Utc>) -> Self {
         Timestamp::Int64(t.timestamp_millis())
+    }
+}
+
+impl CommandStatusValue {
+    /// Whether the command has finished (`SUCCESS`, `FAILED`, `ERROR`, or a status this crate
+    /// does not know); `PENDING` and `IN_PROGRESS` are still running.
+    ///
+    /// ```
+    /// use smartcar_api::open_enums::CommandStatusValue;
+    ///
+    /// assert!(!CommandStatusValue::Pending.is_final());
+    /// assert!(CommandStatusValue::Success.is_final());
+    /// assert!(CommandStatusValue::from("SOMETHING_NEW").is_final());
+    /// ```
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            CommandStatusValue::Pending | CommandStatusValue::InProgress
+        )
     }
 }
 

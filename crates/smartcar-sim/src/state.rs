@@ -38,6 +38,13 @@ pub struct Config {
     /// stricter). After that, presenting it is treated as token theft: the whole token family is
     /// revoked (OAuth 2.0 Security BCP, refresh-token rotation with reuse detection).
     pub refresh_grace: Duration,
+    /// How long a v3 command runs. Zero (the default): every command completes at once (200,
+    /// `executionMode: sync`, the docs' usual answer). Above zero: the platform's long-running
+    /// case — the command is answered `202 Accepted` with status `PENDING` and
+    /// `executionMode: async`, and `GET …/commands/{execution_id}` shows it `SUCCESS` once this
+    /// much simulated time has passed. The command's effect on the vehicle applies at once
+    /// either way (a simplification: the real vehicle changes when the command completes).
+    pub command_duration: Duration,
 }
 
 impl Default for Config {
@@ -48,6 +55,7 @@ impl Default for Config {
             app_token_ttl: Duration::from_secs(3600),
             code_ttl: Duration::from_secs(600),
             refresh_grace: Duration::from_secs(60),
+            command_duration: Duration::ZERO,
         }
     }
 }

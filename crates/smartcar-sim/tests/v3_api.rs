@@ -1031,3 +1031,55 @@ async fn compatible_vehicles_by_region_make_and_powertrain() {
         assert_v3_error(&answer, 400, "VALIDATION", None);
     }
 }
+
+#[tokio::test]
+async fn long_running_commands_are_accepted_then_complete() {
+    let sim = smartcar_sim::Simulator::builder()
+        .config(smartcar_sim::Config {
+            command_duration: Duration::from_secs(60),
+            ..smartcar_sim::Config::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let env = Env {
+        base: sim.base_url(),
+        app: app_token(&sim, Duration::from_secs(3600)),
+        http: reqwest::Client::new(),
+        sim,
+    };
+    let u0 = user(&env.sim, 0);
+    let ev = add_vehicle(&env.sim, &u0, Powertrain::Bev);
+    connect(&env.sim, &u0, &ev, ALL);
+    let accepted = command(&env, &ev, &u0, "security/lock", None).await;
+    assert_eq!(accepted.status, 202, "{:#}", accepted.body);
+    let execution: types::CommandExecutionResponse = typed(&accepted.body);
+    assert_eq!(execution.data.attributes.status.value.as_str(), "PENDING");
+    assert_eq!(
+        accepted.body["data"]["attributes"]["executionMode"],
+        "async"
+    );
+    assert!(accepted.body["data"]["meta"].get("completedAt").is_none());
+    let path = format!("/v3/vehicles/{ev}/commands/{}", execution.data.id);
+    let running = get(&env, &path, Some(&env.app), Some(&u0)).await;
+    assert_eq!(
+        running.body["data"]["attributes"]["status"]["value"],
+        "PENDING"
+    );
+    env.sim.advance(Duration::from_secs(59));
+    let still = get(&env, &path, Some(&env.app), Some(&u0)).await;
+    assert_eq!(
+        still.body["data"]["attributes"]["status"]["value"],
+        "PENDING"
+    );
+    env.sim.advance(Duration::from_secs(1));
+    let done = get(&env, &path, Some(&env.app), Some(&u0)).await;
+    let done: types::CommandExecutionResponse = typed(&done.body);
+    assert_eq!(done.data.attributes.status.value.as_str(), "SUCCESS");
+    let meta = done.data.meta.unwrap();
+    assert_eq!(meta.duration_in_seconds, Some(60.0));
+    assert_eq!(
+        meta.completed_at.unwrap() - meta.executed_at.unwrap(),
+        chrono::Duration::seconds(60)
+    );
+}

@@ -1342,6 +1342,59 @@ impl VehicleV3 {
         .await
     }
 
+    /// Follows a command the platform accepted but had not finished (a `202 Accepted` with
+    /// status `PENDING`, `executionMode: async`): reads its recorded execution until its status
+    /// is final ([`CommandStatusValue::is_final`](smartcar_api::open_enums::CommandStatusValue::is_final)),
+    /// first after 2 seconds, then doubling the wait up to 30 seconds, for at most `max_wait`
+    /// (by the client's clock). An execution already final is returned as is, without a request.
+    /// Reading the execution is a GET: it is retried like any read; the command itself is never
+    /// sent again.
+    ///
+    /// ```no_run
+    /// # async fn demo(vehicle: smartcar::v3::VehicleV3) -> Result<(), smartcar::Error> {
+    /// use std::time::Duration;
+    ///
+    /// let accepted = vehicle.unlock().await?.data;
+    /// let done = vehicle.wait_for_command(accepted, Duration::from_secs(300)).await?;
+    /// if !done.attributes.status.value.is_final() {
+    ///     println!("still running after 5 minutes: {}", done.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`command_execution`](Self::command_execution). Still running after `max_wait`
+    /// is not an error: the last record is returned (its status not final).
+    pub async fn wait_for_command(
+        &self,
+        execution: types::CommandExecution,
+        max_wait: std::time::Duration,
+    ) -> Result<types::CommandExecution, Error> {
+        const FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+        const LONGEST: std::time::Duration = std::time::Duration::from_secs(30);
+        let client = self.user.app.client();
+        let start = client.inner.clock.now();
+        let deadline =
+            start + chrono::Duration::from_std(max_wait).unwrap_or(chrono::Duration::MAX);
+        let mut wait = FIRST;
+        let mut current = execution;
+        // Bounded twice: by the deadline, and by as many reads as `max_wait` holds first waits
+        // (a clock that does not move, or a sleep that does not wait, cannot loop us).
+        let most = max_wait.as_secs() / FIRST.as_secs() + 1;
+        for _ in 0..most {
+            let now = client.inner.clock.now();
+            if current.attributes.status.value.is_final() || now >= deadline {
+                break;
+            }
+            let left = (deadline - now).to_std().unwrap_or_default();
+            client.inner.sleep.sleep(wait.min(left)).await;
+            current = self.command_execution(&current.id).await?.data;
+            wait = (wait * 2).min(LONGEST);
+        }
+        Ok(current)
+    }
+
     /// A command execution recorded earlier (e.g. to follow an asynchronous one).
     ///
     /// ```no_run

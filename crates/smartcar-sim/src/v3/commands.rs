@@ -9,11 +9,16 @@
 //! | `security/lock`, `security/unlock` | `control_security` | locks / unlocks the doors | 409 `VEHICLE_STATE`/`IN_MOTION` while moving; lock only: 409 `VEHICLE_STATE`/`DOOR_OPEN` with a door open |
 //! | `navigation/set-destination` | `control_navigation` | sets the destination (`latitude` −90–90, `longitude` −180–180, else 400) | — |
 //!
-//! Every accepted command completes synchronously: 200 with `executionMode: sync`, status
-//! `SUCCESS`, `executedAt` = `completedAt` = the simulated now, `durationInSeconds: 0`. The
-//! vehicle's data age becomes now (it reported its new state). The execution is kept (the last
-//! 10 000 per simulator) for `GET /v3/vehicles/{vehicle_id}/commands/{execution_id}`, which
-//! needs the same access to the vehicle and answers 404 for an id of another vehicle.
+//! By default every accepted command completes synchronously: 200 with `executionMode: sync`,
+//! status `SUCCESS`, `executedAt` = `completedAt` = the simulated now, `durationInSeconds: 0`.
+//! With `Config::command_duration` above zero it is the docs' long-running case instead: `202
+//! Accepted` ("the command is in process but long-running: read the body"), status `PENDING`,
+//! `executionMode: async`, no `completedAt`; the recorded execution turns `SUCCESS` (with
+//! `completedAt` and `durationInSeconds`) once that much simulated time has passed (unverified:
+//! Smartcar documents the 202 but shows no pending body). The vehicle's data age becomes now (it
+//! reported its new state). The execution is kept (the last 10 000 per simulator) for
+//! `GET /v3/vehicles/{vehicle_id}/commands/{execution_id}`, which needs the same access to the
+//! vehicle and answers 404 for an id of another vehicle.
 //! A body that is not JSON or misses a field is 400 `VALIDATION`.
 //!
 //! The charge schedules (`POST …/charge-schedules/{daily,weekly,workweek}`, `DELETE
@@ -198,16 +203,29 @@ fn execute(
         let vehicle = world.vehicles.get_mut(&vehicle_id).ok_or_else(not_found)?;
         vehicle_commands::apply(vehicle, command.vehicle_command(), now)
             .map_err(ApiError::into_v3)?;
+        let running = !state.config.command_duration.is_zero();
         let execution = types::CommandExecution {
             id: random_id(),
             type_: "command-execution".to_owned(),
             attributes: types::CommandExecutionAttributes {
                 command_type: command.command_type(),
-                status: succeeded(),
-                execution_mode: Some(ExecutionMode::Sync),
+                status: if running { pending() } else { succeeded() },
+                execution_mode: Some(if running {
+                    ExecutionMode::Async
+                } else {
+                    ExecutionMode::Sync
+                }),
                 parameters: command.parameters(),
             },
-            meta: Some(completed_at_once(now)),
+            meta: Some(if running {
+                types::CommandExecutionMeta {
+                    executed_at: Some(now),
+                    completed_at: None,
+                    duration_in_seconds: None,
+                }
+            } else {
+                completed_at_once(now)
+            }),
         };
         let v3 = &mut world.v3;
         v3.executions.insert(
@@ -222,10 +240,48 @@ fn execute(
         }
         execution
     };
+    let status = if state.config.command_duration.is_zero() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok(json(
-        StatusCode::OK,
+        status,
         &types::CommandExecutionResponse { data: execution },
     ))
+}
+
+/// `status` of an execution still running.
+fn pending() -> types::CommandStatus {
+    types::CommandStatus {
+        value: CommandStatusValue::Pending,
+        error: None,
+    }
+}
+
+/// The execution as it stands at `now`: a pending one completes once `duration` has passed
+/// since it was accepted.
+fn as_of(
+    mut execution: types::CommandExecution,
+    now: chrono::DateTime<chrono::Utc>,
+    duration: std::time::Duration,
+) -> types::CommandExecution {
+    if execution.attributes.status.value != CommandStatusValue::Pending {
+        return execution;
+    }
+    let Some(accepted) = execution.meta.as_ref().and_then(|m| m.executed_at) else {
+        return execution;
+    };
+    let takes = chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
+    if now - accepted >= takes {
+        execution.attributes.status = succeeded();
+        execution.meta = Some(types::CommandExecutionMeta {
+            executed_at: Some(accepted),
+            completed_at: Some(accepted + takes),
+            duration_in_seconds: Some(duration.as_secs_f64()),
+        });
+    }
+    execution
 }
 
 macro_rules! simple_command {
@@ -298,7 +354,11 @@ pub(super) async fn get_execution(
         let world = state.world();
         vehicle_access(&state, &world, &headers, &vehicle_id, true, None)?;
         match world.v3.executions.get(&execution_id) {
-            Some((v, execution)) if *v == vehicle_id => execution.clone(),
+            Some((v, execution)) if *v == vehicle_id => as_of(
+                execution.clone(),
+                state.now(),
+                state.config.command_duration,
+            ),
             _ => return Err(not_found()),
         }
     };
