@@ -574,3 +574,108 @@ async fn signal_timestamps_are_read_from_epoch_ms_and_iso_8601() {
     );
     server.abort();
 }
+
+/// Contested shapes (the official SDKs' fixtures disagree, no live evidence): a service record
+/// with numeric ids, one `serviceDetails` object and a date-time (Java's mock) or string ids, a
+/// details array and a date alone (Node's); a connection list without `paging` (Node's mocks);
+/// a deleted connection with `connectedAt`. Every one decodes.
+#[tokio::test]
+async fn contested_shapes_are_all_decoded() {
+    use smartcar::api::types::{ServiceDetails, TextOrNumber};
+    use smartcar::management::ConnectionFilter;
+
+    let routes = axum::Router::new()
+        .route(
+            "/v2.0/vehicles/java/service/history",
+            get(|| async {
+                Json(json!([{"serviceId": 12345, "serviceDate": "2022-07-10T16:20:00.000Z",
+                             "odometerDistance": 50000, "serviceTasks": [{"taskId": 1, "taskDescription": "oil change"}],
+                             "serviceDetails": {"type": "dealership"},
+                             "serviceCost": {"totalCost": 100, "currency": "USD"}}]))
+            }),
+        )
+        .route(
+            "/v2.0/vehicles/node/service/history",
+            get(|| async {
+                Json(json!([{"serviceId": "service-123", "serviceDate": "2022-06-15",
+                             "odometerDistance": 12500.5, "serviceTasks": [{"taskId": "task-456", "taskDescription": "Oil change"}],
+                             "serviceDetails": [{"type": "OIL_CHANGE", "value": null}],
+                             "serviceCost": {"totalCost": 49.99, "currency": "USD"}}]))
+            }),
+        )
+        .route(
+            "/v2.0/management/connections",
+            get(|| async {
+                Json(json!({"connections": [{"vehicleId": "vehicle1", "userId": "user1", "connectedAt": "2023-01-01T00:00:00.000Z"}]}))
+            })
+            .delete(|| async {
+                Json(json!({"connections": [{"vehicleId": "vehicle1", "userId": "user1", "connectedAt": "2023-01-01T00:00:00.000Z"}]}))
+            }),
+        );
+    let (client, server) = smartcar_tests::platform::serve(routes).await;
+    let store = std::sync::Arc::new(smartcar::store::MemoryTokenStore::new());
+    let now = chrono::Utc::now();
+    let session = smartcar::Session::create(
+        &client,
+        store,
+        "user-1",
+        smartcar::tokens::Tokens {
+            access_token: smartcar::tokens::AccessToken::new("access-token-0123456789"),
+            refresh_token: smartcar::tokens::RefreshToken::new("refresh-token-0123456789"),
+            expires_at: now + chrono::Duration::hours(1),
+            refresh_expires_at: now + chrono::Duration::days(30),
+        },
+    )
+    .await
+    .unwrap();
+
+    let java = session
+        .vehicle("java")
+        .unwrap()
+        .service_history(None, None)
+        .await
+        .unwrap();
+    let record = &java.data[0];
+    assert_eq!(record.service_id, Some(TextOrNumber::Int64(12345)));
+    assert!(matches!(
+        record.service_details,
+        Some(ServiceDetails::ServiceDetail(_))
+    ));
+    assert_eq!(
+        record.service_tasks[0].task_id,
+        Some(TextOrNumber::Int64(1))
+    );
+    let node = session
+        .vehicle("node")
+        .unwrap()
+        .service_history(None, None)
+        .await
+        .unwrap();
+    let record = &node.data[0];
+    assert_eq!(
+        record.service_id,
+        Some(TextOrNumber::String("service-123".into()))
+    );
+    assert!(matches!(&record.service_details, Some(ServiceDetails::Array(a)) if a.len() == 1));
+    assert_eq!(
+        record
+            .service_date
+            .as_ref()
+            .map(|d| d.to_datetime().to_rfc3339()),
+        Some("2022-06-15T00:00:00+00:00".to_owned())
+    );
+
+    let management = client.management("amt-0123456789");
+    let page = management
+        .connections_page(&ConnectionFilter::default(), None)
+        .await
+        .unwrap();
+    assert!(page.data.paging.is_none());
+    assert_eq!(page.data.connections.len(), 1);
+    let deleted = management
+        .delete_connections(Some("user1"), None)
+        .await
+        .unwrap();
+    assert!(deleted.data.connections[0].connected_at.is_some());
+    server.abort();
+}

@@ -1379,7 +1379,7 @@ read.
             Default::default()
         }
     }
-    ///`ConnectionList`
+    ///`paging` is left out by some fixtures (Node's mocks) and sent by others (Java, Ruby): optional.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1390,7 +1390,8 @@ read.
     )]
     pub struct ConnectionList {
         pub connections: ::std::vec::Vec<Connection>,
-        pub paging: CursorPaging,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub paging: ::std::option::Option<CursorPaging>,
     }
     impl ConnectionList {
         pub fn builder() -> builder::ConnectionList {
@@ -1580,7 +1581,70 @@ read.
             Default::default()
         }
     }
-    ///`DeletedConnection`
+    ///An ISO-8601 date-time (Java, the docs) or a date alone (Node's mock).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(untagged)]
+    pub enum DateOrDateTime {
+        Variant0(::chrono::DateTime<::chrono::offset::Utc>),
+        Variant1(::chrono::naive::NaiveDate),
+    }
+    impl ::std::fmt::Display for DateOrDateTime {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Variant0(x) => x.fmt(f),
+                Self::Variant1(x) => x.fmt(f),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DateOrDateTime {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if let Ok(v) = value.parse() {
+                Ok(Self::Variant0(v))
+            } else if let Ok(v) = value.parse() {
+                Ok(Self::Variant1(v))
+            } else {
+                Err("string conversion failed for all variants".into())
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DateOrDateTime {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DateOrDateTime {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::From<::chrono::DateTime<::chrono::offset::Utc>>
+    for DateOrDateTime {
+        fn from(value: ::chrono::DateTime<::chrono::offset::Utc>) -> Self {
+            Self::Variant0(value)
+        }
+    }
+    impl ::std::convert::From<::chrono::naive::NaiveDate> for DateOrDateTime {
+        fn from(value: ::chrono::naive::NaiveDate) -> Self {
+            Self::Variant1(value)
+        }
+    }
+    ///Deleted connections are answered without `connectedAt` in every fixture; it is read when sent.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1590,6 +1654,13 @@ read.
         schemars::JsonSchema
     )]
     pub struct DeletedConnection {
+        #[serde(
+            rename = "connectedAt",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub connected_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(rename = "userId")]
         pub user_id: ::std::string::String,
         #[serde(rename = "vehicleId")]
@@ -2422,7 +2493,35 @@ read.
             Default::default()
         }
     }
-    ///`ServiceRecord`
+    ///A list of details (Node, the docs) or a single one (Java's mock).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(untagged)]
+    pub enum ServiceDetails {
+        Array(::std::vec::Vec<ServiceDetail>),
+        ServiceDetail(ServiceDetail),
+    }
+    impl ::std::convert::From<::std::vec::Vec<ServiceDetail>> for ServiceDetails {
+        fn from(value: ::std::vec::Vec<ServiceDetail>) -> Self {
+            Self::Array(value)
+        }
+    }
+    impl ::std::convert::From<ServiceDetail> for ServiceDetails {
+        fn from(value: ServiceDetail) -> Self {
+            Self::ServiceDetail(value)
+        }
+    }
+    /**One dealer service. The official SDKs' fixtures disagree on several fields (no live
+evidence beyond the record's presence): ids are numbers (Java) or strings (Node, the
+docs), `serviceDetails` an array (Node, the docs) or one object (Java); every shape seen
+is decoded.
+*/
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -2448,21 +2547,17 @@ read.
             rename = "serviceDate",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub service_date: ::std::option::Option<
-            ::chrono::DateTime<::chrono::offset::Utc>,
-        >,
-        ///An array per the docs; some SDK fixtures show a single object (unverified).
+        pub service_date: ::std::option::Option<DateOrDateTime>,
         #[serde(
             rename = "serviceDetails",
-            default,
-            skip_serializing_if = "::std::vec::Vec::is_empty"
+            skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub service_details: ::std::vec::Vec<ServiceDetail>,
+        pub service_details: ::std::option::Option<ServiceDetails>,
         #[serde(
             rename = "serviceId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub service_id: ::std::option::Option<::std::string::String>,
+        pub service_id: ::std::option::Option<TextOrNumber>,
         #[serde(
             rename = "serviceTasks",
             default,
@@ -2495,7 +2590,7 @@ read.
             rename = "taskId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub task_id: ::std::option::Option<::std::string::String>,
+        pub task_id: ::std::option::Option<TextOrNumber>,
     }
     impl ServiceTask {
         pub fn builder() -> builder::ServiceTask {
@@ -3159,6 +3254,33 @@ read.
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///An identifier sent as a string or as a number, depending on the source.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    #[serde(untagged)]
+    pub enum TextOrNumber {
+        String(::std::string::String),
+        Int64(i64),
+    }
+    impl ::std::fmt::Display for TextOrNumber {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::String(x) => x.fmt(f),
+                Self::Int64(x) => x.fmt(f),
+            }
+        }
+    }
+    impl ::std::convert::From<i64> for TextOrNumber {
+        fn from(value: i64) -> Self {
+            Self::Int64(value)
         }
     }
     /**A point in time, as epoch milliseconds (webhook deliveries, the v3 facts) or as an
@@ -8119,13 +8241,16 @@ wraps it in `data`; both are decoded.
                 ::std::vec::Vec<super::Connection>,
                 ::std::string::String,
             >,
-            paging: ::std::result::Result<super::CursorPaging, ::std::string::String>,
+            paging: ::std::result::Result<
+                ::std::option::Option<super::CursorPaging>,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for ConnectionList {
             fn default() -> Self {
                 Self {
                     connections: Err("no value supplied for connections".to_string()),
-                    paging: Err("no value supplied for paging".to_string()),
+                    paging: Ok(Default::default()),
                 }
             }
         }
@@ -8144,7 +8269,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn paging<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::CursorPaging>,
+                T: ::std::convert::TryInto<::std::option::Option<super::CursorPaging>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.paging = value
@@ -8806,6 +8931,10 @@ wraps it in `data`; both are decoded.
         }
         #[derive(Clone, Debug)]
         pub struct DeletedConnection {
+            connected_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             user_id: ::std::result::Result<::std::string::String, ::std::string::String>,
             vehicle_id: ::std::result::Result<
                 ::std::string::String,
@@ -8815,12 +8944,27 @@ wraps it in `data`; both are decoded.
         impl ::std::default::Default for DeletedConnection {
             fn default() -> Self {
                 Self {
+                    connected_at: Ok(Default::default()),
                     user_id: Err("no value supplied for user_id".to_string()),
                     vehicle_id: Err("no value supplied for vehicle_id".to_string()),
                 }
             }
         }
         impl DeletedConnection {
+            pub fn connected_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.connected_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for connected_at: {e}")
+                    });
+                self
+            }
             pub fn user_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -8852,6 +8996,7 @@ wraps it in `data`; both are decoded.
                 value: DeletedConnection,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    connected_at: value.connected_at?,
                     user_id: value.user_id?,
                     vehicle_id: value.vehicle_id?,
                 })
@@ -8860,6 +9005,7 @@ wraps it in `data`; both are decoded.
         impl ::std::convert::From<super::DeletedConnection> for DeletedConnection {
             fn from(value: super::DeletedConnection) -> Self {
                 Self {
+                    connected_at: Ok(value.connected_at),
                     user_id: Ok(value.user_id),
                     vehicle_id: Ok(value.vehicle_id),
                 }
@@ -10634,15 +10780,15 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
             service_date: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::option::Option<super::DateOrDateTime>,
                 ::std::string::String,
             >,
             service_details: ::std::result::Result<
-                ::std::vec::Vec<super::ServiceDetail>,
+                ::std::option::Option<super::ServiceDetails>,
                 ::std::string::String,
             >,
             service_id: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<super::TextOrNumber>,
                 ::std::string::String,
             >,
             service_tasks: ::std::result::Result<
@@ -10691,9 +10837,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn service_date<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<super::DateOrDateTime>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.service_date = value
@@ -10705,7 +10849,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn service_details<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ServiceDetail>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::ServiceDetails>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.service_details = value
@@ -10719,7 +10863,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn service_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::TextOrNumber>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.service_id = value
@@ -10776,7 +10920,7 @@ wraps it in `data`; both are decoded.
                 ::std::string::String,
             >,
             task_id: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<super::TextOrNumber>,
                 ::std::string::String,
             >,
         }
@@ -10805,7 +10949,7 @@ wraps it in `data`; both are decoded.
             }
             pub fn task_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::TextOrNumber>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.task_id = value

@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::open_enums::{CommandStatusValue, ResolutionType};
-use crate::types::{ModelYear, ResolutionValue, Timestamp};
+use crate::types::{DateOrDateTime, ModelYear, ResolutionValue, Timestamp};
 
 impl ModelYear {
     /// The year as a number, whichever shape it came in (`2021` or `"2021"`); `None` for text
@@ -54,6 +54,24 @@ impl Timestamp {
                             .map(|t| t.and_utc())
                     })
             }
+        }
+    }
+}
+
+impl DateOrDateTime {
+    /// The instant: the date-time as sent, or a date alone at midnight UTC.
+    ///
+    /// ```
+    /// use smartcar_api::types::DateOrDateTime;
+    ///
+    /// let full: DateOrDateTime = serde_json::from_str(r#""2022-06-15T00:00:00Z""#).unwrap();
+    /// let date: DateOrDateTime = serde_json::from_str(r#""2022-06-15""#).unwrap();
+    /// assert_eq!(full.to_datetime(), date.to_datetime());
+    /// ```
+    pub fn to_datetime(&self) -> DateTime<Utc> {
+        match self {
+            DateOrDateTime::Variant0(t) => *t,
+            DateOrDateTime::Variant1(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
         }
     }
 }

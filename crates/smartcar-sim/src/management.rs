@@ -120,10 +120,10 @@ async fn list(
                     mode: Some(VehicleMode::from(mode_of(c))),
                 })
                 .collect(),
-            paging: types::CursorPaging {
+            paging: Some(types::CursorPaging {
                 cursor,
                 count: None,
-            },
+            }),
         };
         drop(world);
         let mut body = to_value(&body);
@@ -161,6 +161,7 @@ async fn delete(
                 .map(|c| types::DeletedConnection {
                     user_id: c.user_id,
                     vehicle_id: c.vehicle_id,
+                    connected_at: None,
                 })
                 .collect(),
         };

@@ -408,19 +408,19 @@ fn service_history(c: &Ctx<'_>) -> Result<Value, ApiError> {
         .filter(|r| start.is_none_or(|s| r.date >= s) && end.is_none_or(|e| r.date <= e))
         .map(|r| {
             let record = types::ServiceRecord {
-                service_id: Some(r.id.clone()),
-                service_date: Some(millis(r.date)),
+                service_id: Some(types::TextOrNumber::String(r.id.clone())),
+                service_date: Some(millis(r.date).into()),
                 odometer_distance: Some(c.units.distance(r.odometer_km)),
                 service_tasks: r
                     .tasks
                     .iter()
                     .enumerate()
                     .map(|(i, t)| types::ServiceTask {
-                        task_id: Some(format!("{}-{}", r.id, i + 1)),
+                        task_id: Some(types::TextOrNumber::String(format!("{}-{}", r.id, i + 1))),
                         task_description: Some(t.clone()),
                     })
                     .collect(),
-                service_details: Vec::new(),
+                service_details: Some(types::ServiceDetails::Array(Vec::new())),
                 service_cost: Some(types::ServiceCost {
                     total_cost: r.cost.as_ref().map(|(amount, _)| *amount),
                     currency: r.cost.as_ref().map(|(_, cur)| cur.clone()),
