@@ -193,3 +193,34 @@ fn an_api_error_echoing_the_bearer_token_is_redacted() {
         "{text}"
     );
 }
+
+/// responses: a signal value re-encoded and decoded again came back as another number
+/// (`9.146920931147969e139` → `9.146920931147968e139`): serde_json parsed floats inexactly
+/// until the workspace enabled its `float_roundtrip` feature. Vehicle data read and written
+/// back must keep its numbers.
+#[test]
+fn numbers_survive_a_re_encoding() {
+    for value in [
+        "91469209311479685915478867101691508573052309614601829772042177877654512675167294466822669642539097171683712811557706604211582630250510548992.0",
+        "115071.50046583333",
+        "5.66927505629344e168",
+    ] {
+        let body = format!(
+            r#"{{"id":"odometer-traveleddistance","type":"signal","attributes":{{"code":"odometer-traveleddistance","status":{{"value":"SUCCESS"}},"body":{{"unit":"kilometers","value":{value}}}}}}}"#
+        );
+        let r = smartcar::fuzzing::decode_response::<smartcar::api::types::SignalResource>(
+            "GET /fuzz",
+            200,
+            &json(),
+            body.as_bytes(),
+        )
+        .unwrap();
+        let once = serde_json::to_string(&r.data).unwrap();
+        let again: smartcar::api::types::SignalResource = serde_json::from_str(&once).unwrap();
+        assert_eq!(
+            serde_json::to_value(&r.data).unwrap(),
+            serde_json::to_value(&again).unwrap(),
+            "{value} → {once}"
+        );
+    }
+}
