@@ -104,14 +104,15 @@ impl Client {
 }
 
 impl Management {
-    /// One page of connections (newest first); `cursor` is the previous page's `paging.cursor`.
+    /// One page of connections (newest first); `cursor` is the previous page's `paging.cursor`
+    /// (no `paging`, or no cursor in it: the last page).
     ///
     /// ```no_run
     /// # async fn demo(management: smartcar::management::Management) -> Result<(), smartcar::Error> {
     /// let filter = smartcar::management::ConnectionFilter { limit: Some(100), ..Default::default() };
     /// let first = management.connections_page(&filter, None).await?;
     /// println!("{} connections", first.data.connections.len());
-    /// if let Some(cursor) = first.data.paging.cursor.as_deref() {
+    /// if let Some(cursor) = first.data.paging.as_ref().and_then(|p| p.cursor.as_deref()) {
     ///     let next = management.connections_page(&filter, Some(cursor)).await?;
     ///     # let _ = next;
     /// }
