@@ -96,5 +96,5 @@ pub mod testing;
 pub use crate::faults::{Fault, FaultId, FaultKind, FaultRule, Faults};
 pub use crate::handle::{AppCredentials, ApproveOptions, ConnectError, MintedTokens, Origins};
 pub use crate::observe::RecordedRequest;
-pub use crate::server::{Simulator, SimulatorBuilder, router};
+pub use crate::server::{ApplicationSettings, Simulator, SimulatorBuilder, router};
 pub use crate::state::{Config, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT};

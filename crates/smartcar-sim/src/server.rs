@@ -44,6 +44,21 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `http://ADDR` for links; an unspecified address (`0.0.0.0`, listening everywhere) is
+/// named by the loopback address of its family.
+fn base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
 /// No route: 404 `RESOURCE_NOT_FOUND` in the shape of the API the path belongs to.
 async fn not_found(State(_state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
@@ -107,6 +122,86 @@ pub struct SimulatorBuilder {
     pub(crate) epoch: Option<DateTime<Utc>>,
     pub(crate) header_read_timeout: Duration,
     pub(crate) body_timeout: Duration,
+    pub(crate) application: ApplicationSettings,
+    pub(crate) host: std::net::IpAddr,
+}
+
+/// The application a test suite registered with Smartcar, for the simulator to play instead of
+/// the one derived from the seed: what is `None` (or empty) keeps the seeded value.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use smartcar_sim::{ApplicationSettings, Simulator};
+///
+/// let sim = Simulator::builder()
+///     .application(ApplicationSettings {
+///         client_id: Some("my-client-id".into()),
+///         client_secret: Some("my-client-secret".into()),
+///         redirect_uris: vec!["http://localhost:3000/callback".into()],
+///         ..ApplicationSettings::default()
+///     })
+///     .start()
+///     .await?;
+/// assert_eq!(sim.app().client_id, "my-client-id");
+/// assert_eq!(sim.app().redirect_uris, ["http://localhost:3000/callback"]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplicationSettings {
+    /// The OAuth client id.
+    pub client_id: Option<String>,
+    /// The OAuth client secret.
+    pub client_secret: Option<String>,
+    /// Redirect URIs of the authorization-code flow (Connect answers them with a `code`).
+    /// When this or [`user_id_redirect_uris`](Self::user_id_redirect_uris) lists any, the two
+    /// lists replace every seeded redirect URI.
+    pub redirect_uris: Vec<String>,
+    /// Redirect URIs of the machine-to-machine flow (Connect answers them with a `user_id`).
+    pub user_id_redirect_uris: Vec<String>,
+    /// The application management token (webhook signatures, management API v2.0).
+    pub management_token: Option<String>,
+}
+
+impl ApplicationSettings {
+    /// Applies the settings to `app`.
+    ///
+    /// # Errors
+    ///
+    /// An empty id, secret or token, or a redirect URI that is not an absolute http(s) URL.
+    fn apply(&self, app: &mut crate::model::App) -> Result<(), String> {
+        let set = |value: &Option<String>, what: &str, to: &mut String| {
+            if let Some(v) = value {
+                if v.trim().is_empty() {
+                    return Err(format!("the {what} may not be empty"));
+                }
+                v.clone_into(to);
+            }
+            Ok(())
+        };
+        set(&self.client_id, "client id", &mut app.client_id)?;
+        set(&self.client_secret, "client secret", &mut app.client_secret)?;
+        set(&self.management_token, "management token", &mut app.amt)?;
+        for uri in self.redirect_uris.iter().chain(&self.user_id_redirect_uris) {
+            let parsed = url::Url::parse(uri)
+                .map_err(|e| format!("redirect URI `{uri}` is not a URL ({e})"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!("redirect URI `{uri}` is not http(s)"));
+            }
+        }
+        if !self.redirect_uris.is_empty() || !self.user_id_redirect_uris.is_empty() {
+            app.redirect_uris.clone_from(&self.redirect_uris);
+            app.user_id_redirect_uris
+                .clone_from(&self.user_id_redirect_uris);
+        }
+        // Every user_id redirect URI is registered too.
+        for uri in &app.user_id_redirect_uris {
+            if !app.redirect_uris.contains(uri) {
+                app.redirect_uris.push(uri.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for SimulatorBuilder {
@@ -122,6 +217,8 @@ impl Default for SimulatorBuilder {
             epoch: None,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            application: ApplicationSettings::default(),
+            host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -208,11 +305,24 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Plays this application instead of the seeded one (see [`ApplicationSettings`]).
+    pub fn application(mut self, settings: ApplicationSettings) -> Self {
+        self.application = settings;
+        self
+    }
+
+    /// The address to listen on (default 127.0.0.1; `0.0.0.0` for a container).
+    pub fn host(mut self, host: std::net::IpAddr) -> Self {
+        self.host = host;
+        self
+    }
+
     /// Binds the port and serves in the background of the current tokio runtime.
     ///
     /// # Errors
     ///
-    /// When the port cannot be bound.
+    /// When the port cannot be bound, or the [`application`](Self::application) settings are
+    /// invalid (`InvalidInput`).
     pub async fn start(self) -> std::io::Result<Simulator> {
         Simulator::launch(&self).await
     }
@@ -245,21 +355,25 @@ impl Simulator {
     }
 
     pub(crate) async fn launch(options: &SimulatorBuilder) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
-        let addr = listener.local_addr()?;
         let now = options.epoch.unwrap_or_else(chrono::Utc::now);
-        let world = fleet::generate(&FleetOptions {
+        let mut world = fleet::generate(&FleetOptions {
             seed: options.seed,
             users: options.users,
             vehicles: options.vehicles,
             now,
         });
+        options
+            .application
+            .apply(&mut world.app)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let listener = TcpListener::bind((options.host, options.port)).await?;
+        let addr = listener.local_addr()?;
         let clock = options.epoch.map(Clock::fixed).unwrap_or_default();
         let mut shared = Shared::new(
             options.config.clone(),
             clock,
             world,
-            format!("http://{addr}"),
+            base_url(addr),
             options.seed,
         );
         shared.observer.set_logging(options.log_requests);
@@ -292,7 +406,7 @@ impl Simulator {
     /// The base URL, such as `http://127.0.0.1:43121` (no trailing slash). Every host of the
     /// platform is served here (see [`Simulator::origins`]).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.addr)
     }
 
     /// The socket address served.
