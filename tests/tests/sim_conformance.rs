@@ -68,6 +68,18 @@ impl Driver {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// As [`call`](Self::call), for the status alone.
+    async fn status(
+        &self,
+        op: Operation,
+        path: &str,
+        auth: Auth<'_>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> u16 {
+        self.call(op, path, auth, headers, body).await.0
+    }
+
     /// Sends `op` (a token endpoint) with a form body.
     async fn form(&self, op: Operation, auth: Auth<'_>, form: &[(&str, &str)]) -> (u16, Value) {
         self.driven.lock().unwrap().insert(op.id);
@@ -223,33 +235,30 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
     // --- v2 account level.
     let bearer = Auth::Bearer(token);
     assert_eq!(
-        d.call(ops::GET_USER, &ops::GetUser::path(), bearer, &[], None)
-            .await
-            .0,
+        d.status(ops::GET_USER, &ops::GetUser::path(), bearer, &[], None)
+            .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_VEHICLES,
             &format!("{}?limit=2&offset=1", ops::ListVehicles::path()),
             bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_USER,
             &ops::GetUser::path(),
             Auth::Bearer("bad"),
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         401
     );
 
@@ -306,27 +315,25 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
     // --- v2 commands and batch.
     let ok_or_state = |s: u16| s == 200 || s == 409;
     assert_eq!(
-        d.call(
+        d.status(
             ops::CONTROL_SECURITY,
             &ops::ControlSecurity::path(&ev.id),
             bearer,
             &[],
             Some(json!({"action": "LOCK"}))
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::CONTROL_SECURITY,
             &ops::ControlSecurity::path(&ev.id),
             bearer,
             &[],
             Some(json!({"action": "OPEN"}))
         )
-        .await
-        .0,
+        .await,
         400
     );
     assert!(ok_or_state(
@@ -341,39 +348,36 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         .0
     ));
     assert_eq!(
-        d.call(
+        d.status(
             ops::SET_CHARGE_LIMIT,
             &ops::SetChargeLimit::path(&ev.id),
             bearer,
             &[],
             Some(json!({"limit": 0.8}))
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::SET_CHARGE_LIMIT,
             &ops::SetChargeLimit::path(&ev.id),
             bearer,
             &[],
             Some(json!({"limit": 2}))
         )
-        .await
-        .0,
+        .await,
         400
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::SEND_DESTINATION,
             &ops::SendDestination::path(&ev.id),
             bearer,
             &[],
             Some(json!({"latitude": 51.5, "longitude": 0.12}))
         )
-        .await
-        .0,
+        .await,
         200
     );
     let batch = json!({"requests": [
@@ -382,27 +386,25 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         {"path": batch_path(&ops::GET_BATTERY)},
     ]});
     assert_eq!(
-        d.call(
+        d.status(
             ops::BATCH,
             &ops::Batch::path(&ev.id),
             bearer,
             &[("sc-unit-system", "imperial")],
             Some(batch)
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::BATCH,
             &ops::Batch::path(&ev.id),
             bearer,
             &[],
             Some(json!({}))
         )
-        .await
-        .0,
+        .await,
         400
     );
 
@@ -414,34 +416,32 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         &[],
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::SUBSCRIBE_WEBHOOK,
             &ops::SubscribeWebhook::path(&ev.id, &hook),
             bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::UNSUBSCRIBE_WEBHOOK,
             &ops::UnsubscribeWebhook::path(&ev.id, &hook),
             Auth::Bearer(&app.amt),
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
 
     // --- compatibility.
     let vin = &ev.vin;
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_COMPATIBILITY_V1,
             &format!(
                 "{}?vin={vin}&scope=read_odometer",
@@ -451,24 +451,22 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_COMPATIBILITY_V1,
             &format!("{}?scope=read_odometer", ops::GetCompatibilityV1::path()),
             basic_client,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         400
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_COMPATIBILITY,
             &format!(
                 "{}?vin={vin}&scope=read_odometer%20read_battery&country=US",
@@ -478,38 +476,35 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_COMPATIBILITY_MATRIX,
             &format!("{}?region=US&type=BEV", ops::GetCompatibilityMatrix::path()),
             basic_client,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_COMPATIBILITY_MATRIX,
             &format!("{}?region=US", ops::GetCompatibilityMatrix::path()),
             Auth::None,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         401
     );
 
     // --- compatibility v3 (no credential).
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_COMPATIBLE_VEHICLES,
             &format!(
                 "{}?filter[region]=US&filter[make]=tesla&filter[powertrainType]=BEV",
@@ -519,12 +514,11 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_COMPATIBLE_VEHICLES,
             &format!(
                 "{}?filter[region]=MARS",
@@ -534,35 +528,32 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         400
     );
 
     // --- management v2.
     let amt_basic = Auth::Basic("default", &app.amt);
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_CONNECTIONS,
             &format!("{}?limit=2", ops::ListConnections::path()),
             amt_basic,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_CONNECTIONS,
             &format!("{}?cursor=garbage!", ops::ListConnections::path()),
             amt_basic,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         400
     );
 
@@ -570,76 +561,70 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
     let app_bearer = Auth::Bearer(&app_token);
     let uid: &[(&str, &str)] = &[("sc-user-id", &user.id)];
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_VEHICLE_V3,
             &ops::GetVehicleV3::path(&ev.id),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_SIGNALS,
             &format!("{}?page=1&pageSize=5", ops::ListSignals::path(&ev.id)),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_SIGNAL,
             &ops::GetSignal::path(&ev.id, "tractionbattery-stateofcharge"),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_SIGNAL,
             &ops::GetSignal::path(&ev.id, "no-such-signal"),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         404
     );
     // Signal reads need no `sc-user-id` (the official SDKs send none); commands do.
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_SIGNALS,
             &ops::ListSignals::path(&ev.id),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::LOCK_V3,
             &ops::LockV3::path(&ev.id),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         400
     );
     let (s, exec) = d
@@ -653,15 +638,14 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(
-        d.call(
+        d.status(
             ops::LOCK_V3,
             &ops::LockV3::path(&ev.id),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert!(ok_or_state(
@@ -687,27 +671,25 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         .0
     ));
     assert_eq!(
-        d.call(
+        d.status(
             ops::SET_CHARGE_LIMIT_V3,
             &ops::SetChargeLimitV3::path(&ev.id),
             app_bearer,
             uid,
             Some(json!({"data": {"attributes": {"percent": 80}}}))
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::SET_DESTINATION_V3,
             &ops::SetDestinationV3::path(&ev.id),
             app_bearer,
             uid,
             Some(json!({"data": {"attributes": {"latitude": 1.0, "longitude": 2.0}}}))
         )
-        .await
-        .0,
+        .await,
         200
     );
     // Charge schedules: the EV is made a Tesla (which takes every kind), then read back
@@ -728,89 +710,79 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         .await;
     assert_eq!(s, 200, "{daily}");
     assert_eq!(
-        d.call(
+        d.status(
             ops::SET_DAILY_CHARGE_SCHEDULE_V3,
             &ops::SetDailyChargeScheduleV3::path(&ev.id),
             app_bearer,
             uid,
             Some(json!({"data": {"attributes": {"location": location, "startTime": "8am", "stopTime": "10:00"}}})),
-        )
-        .await
-        .0,
+        ).await,
         400
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::SET_WEEKLY_CHARGE_SCHEDULE_V3,
             &ops::SetWeeklyChargeScheduleV3::path(&ev.id),
             app_bearer,
             uid,
             Some(json!({"data": {"attributes": {"location": location, "days": {"monday": window, "friday": window}}}})),
-        )
-        .await
-        .0,
+        ).await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::SET_WORKWEEK_CHARGE_SCHEDULE_V3,
             &ops::SetWorkweekChargeScheduleV3::path(&ev.id),
             app_bearer,
             uid,
             Some(json!({"data": {"attributes": {"location": location, "weekdays": window, "weekends": window}}})),
-        )
-        .await
-        .0,
+        ).await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_SIGNAL,
             &ops::GetSignal::path(&ev.id, "charge-chargetimers"),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     let schedule_id = daily["data"]["attributes"]["scheduleId"].as_str().unwrap();
     assert_eq!(
-        d.call(
+        d.status(
             ops::DELETE_CHARGE_SCHEDULE_V3,
             &ops::DeleteChargeScheduleV3::path(&ev.id, schedule_id),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::DELETE_CHARGE_SCHEDULE_V3,
             &ops::DeleteChargeScheduleV3::path(&ev.id, schedule_id),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         404
     );
     let exec_id = exec["data"]["id"].as_str().unwrap();
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_COMMAND_EXECUTION,
             &ops::GetCommandExecution::path(&ev.id, exec_id),
             app_bearer,
             uid,
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     let (s, conns) = d
@@ -829,7 +801,7 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
     assert_eq!(s, 200);
     let conn_id = conns["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_CONNECTIONS_V3,
             &format!(
                 "{}?filter[vehicle.mode]=live&filter[user.externalId]=crm-1",
@@ -839,12 +811,11 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
             &[],
             None,
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::LIST_CONNECTIONS_V3,
             &format!(
                 "{}?filter[vehicle.mode]=racing",
@@ -854,20 +825,18 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
             &[],
             None,
         )
-        .await
-        .0,
+        .await,
         400
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_CONNECTION_V3,
             &ops::GetConnectionV3::path(&conn_id),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
 
@@ -878,40 +847,37 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
         &["odometer-traveleddistance"],
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_WEBHOOK,
             &ops::GetWebhook::path(&hook3),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_WEBHOOK,
             &ops::GetWebhook::path("no-such-webhook"),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         404
     );
     let sub = json!({"data": {"attributes": {"webhookId": hook3, "vehicleId": ev.id, "userId": user.id}}});
     assert_eq!(
-        d.call(
+        d.status(
             ops::CREATE_SUBSCRIPTION,
             &ops::CreateSubscription::path(),
             app_bearer,
             &[],
             Some(sub)
         )
-        .await
-        .0,
+        .await,
         202
     );
     let (s, subs) = d
@@ -929,79 +895,73 @@ async fn every_operation_answers_bodies_that_match_the_spec() {
     assert_eq!(s, 200);
     let sub_id = subs["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        d.call(
+        d.status(
             ops::GET_SUBSCRIPTION,
             &ops::GetSubscription::path(&sub_id),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::DELETE_SUBSCRIPTION,
             &ops::DeleteSubscription::path(&sub_id),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         204
     );
 
     // --- removals last.
     assert_eq!(
-        d.call(
+        d.status(
             ops::DELETE_CONNECTION_V3,
             &ops::DeleteConnectionV3::path(&conn_id),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         204
     );
     let other = vehicles.iter().find(|v| v.id != ev.id).unwrap();
     assert_eq!(
-        d.call(
+        d.status(
             ops::DISCONNECT,
             &ops::Disconnect::path(&other.id),
             bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     assert_eq!(
-        d.call(
+        d.status(
             ops::DELETE_CONNECTIONS,
             &format!("{}?vehicle_id={}", ops::DeleteConnections::path(), ev.id),
             amt_basic,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         200
     );
     let last_user = &sim.users()[2];
     assert_eq!(
-        d.call(
+        d.status(
             ops::DELETE_USER_V3,
             &ops::DeleteUserV3::path(&last_user.id),
             app_bearer,
             &[],
             None
         )
-        .await
-        .0,
+        .await,
         204
     );
 
