@@ -54,6 +54,23 @@ pub mod flow {
             .origin(&sim.base_url())
     }
 
+    /// Connect in the simulator: the URL `auth` approved as `options` say, and what the SDK reads
+    /// from the redirect (its state checked against `auth`'s).
+    pub fn approve(
+        sim: &Simulator,
+        client: &Client,
+        auth: &smartcar::connect::AuthorizationUrl,
+        options: ApproveOptions,
+    ) -> (url::Url, Redirect) {
+        let redirect = sim
+            .approve(auth.url.as_str(), options)
+            .expect("Connect redirects");
+        let read = client
+            .handle_redirect(redirect.as_str(), &auth.state)
+            .unwrap_or_else(|e| panic!("{redirect}: {e}"));
+        (redirect, read)
+    }
+
     /// The machine-to-machine Connect flow for `scopes` (the client's redirect URI must be
     /// one the simulator answers with a `user_id`, e.g. `/exchange`): the user id of the
     /// redirect.
@@ -63,13 +80,8 @@ pub mod flow {
         scopes: impl IntoIterator<Item = Permission>,
     ) -> String {
         let auth = client.authorize().scopes(scopes).build().unwrap();
-        let redirect = sim
-            .approve(auth.url.as_str(), ApproveOptions::new())
-            .expect("Connect redirects");
-        let Redirect::UserId(user_id) = client
-            .handle_redirect(redirect.as_str(), &auth.state)
-            .unwrap()
-        else {
+        let (redirect, read) = approve(sim, client, &auth, ApproveOptions::new());
+        let Redirect::UserId(user_id) = read else {
             panic!("expected a user_id, got {redirect}")
         };
         user_id
@@ -78,13 +90,8 @@ pub mod flow {
     /// Connect → approval → code → tokens → a session stored under `user-1` in a fresh store.
     pub async fn connect(sim: &Simulator, client: &Client) -> (Session, Arc<MemoryTokenStore>) {
         let auth = client.authorize().scopes(PERMISSIONS).build().unwrap();
-        let redirect = sim
-            .approve(auth.url.as_str(), ApproveOptions::new())
-            .expect("Connect redirects");
-        let Redirect::Code(code) = client
-            .handle_redirect(redirect.as_str(), &auth.state)
-            .unwrap()
-        else {
+        let (redirect, read) = approve(sim, client, &auth, ApproveOptions::new());
+        let Redirect::Code(code) = read else {
             panic!("expected a code, got {redirect}")
         };
         let tokens = client.exchange_code(&code).await.unwrap();

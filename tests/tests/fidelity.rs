@@ -11,7 +11,7 @@ use smartcar::connect::RedirectExtras;
 use smartcar::v3::VehicleV3;
 use smartcar::{ApplicationSession, Client, Permission, Redirect};
 use smartcar_sim::{ApproveOptions, Simulator};
-use smartcar_tests::flow::{CALLBACK, client_for, connect_user_id};
+use smartcar_tests::flow::{CALLBACK, approve, client_for, connect_user_id};
 
 const VEHICLE: &str = "36ab27d0-fd9d-4455-823a-ce30af709ffc";
 const USER: &str = "93b3ea2d-6a4a-4ea5-9d1b-3a5e2c8f0b71";
@@ -195,13 +195,8 @@ async fn connect_carries_external_id_and_can_end_on_smartcars_page() {
         .external_id("customer-4711")
         .build()
         .unwrap();
-    let redirect = sim
-        .approve(auth.url.as_str(), ApproveOptions::new())
-        .unwrap();
-    let Redirect::UserId(user_id) = client
-        .handle_redirect(redirect.as_str(), &auth.state)
-        .unwrap()
-    else {
+    let (redirect, read) = approve(&sim, &client, &auth, ApproveOptions::new());
+    let Redirect::UserId(user_id) = read else {
         panic!("expected a user id: {redirect}")
     };
     let extras = RedirectExtras::parse(redirect.as_str());
@@ -416,13 +411,8 @@ async fn token_requests_may_carry_the_client_credentials_in_the_form() {
             .scope(Permission::ReadOdometer)
             .build()
             .unwrap();
-        let redirect = sim
-            .approve(auth.url.as_str(), ApproveOptions::new())
-            .unwrap();
-        let Redirect::Code(code) = client
-            .handle_redirect(redirect.as_str(), &auth.state)
-            .unwrap()
-        else {
+        let (_, read) = approve(&sim, &client, &auth, ApproveOptions::new());
+        let Redirect::Code(code) = read else {
             panic!("expected a code")
         };
         let mut form = vec![

@@ -40,13 +40,7 @@ fn connect_once(sim: &Simulator, client: &Client) -> (url::Url, Redirect) {
         .scope(Permission::ReadOdometer)
         .build()
         .unwrap();
-    let redirect = sim
-        .approve(auth.url.as_str(), ApproveOptions::new())
-        .unwrap();
-    let read = client
-        .handle_redirect(redirect.as_str(), &auth.state)
-        .unwrap();
-    (redirect, read)
+    smartcar_tests::flow::approve(sim, client, &auth, ApproveOptions::new())
 }
 
 #[tokio::test]

@@ -23,9 +23,10 @@ use smartcar_tests::flow::client_for;
 /// The redirect URI the simulator answers with a `user_id`.
 const EXCHANGE: &str = "http://localhost:8000/exchange";
 
-/// Connect (machine to machine) as the owner of the first vehicle of `make`, asking for
-/// `scopes` with `external_id`: the application session, the user id and that vehicle.
-async fn owner_of(
+/// Connect (machine to machine) as the owner of the first vehicle of `make`, for
+/// `control_charge` and `read_charge`, with `external_id` if given: the user id and that
+/// vehicle's id.
+fn owner_of(
     sim: &Simulator,
     client: &Client,
     make: &str,
@@ -48,17 +49,10 @@ async fn owner_of(
         auth = auth.external_id(id);
     }
     let auth = auth.build().unwrap();
-    let redirect = sim
-        .approve(
-            auth.url.as_str(),
-            // All of the owner's vehicles: the one of `make` among them.
-            ApproveOptions::new().user(&owner.email),
-        )
-        .unwrap();
-    let Redirect::UserId(user_id) = client
-        .handle_redirect(redirect.as_str(), &auth.state)
-        .unwrap()
-    else {
+    // All of the owner's vehicles: the one of `make` among them.
+    let options = ApproveOptions::new().user(&owner.email);
+    let (redirect, read) = smartcar_tests::flow::approve(sim, client, &auth, options);
+    let Redirect::UserId(user_id) = read else {
         panic!("expected a user id: {redirect}")
     };
     (user_id, vehicle.id)
@@ -76,7 +70,7 @@ fn vehicle(client: &Client, user_id: &str, vehicle_id: &str) -> VehicleV3 {
 async fn charge_schedules_are_created_read_back_and_deleted() {
     let sim = Simulator::start().await.unwrap();
     let client = client_for(&sim, EXCHANGE).build().unwrap();
-    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", None).await;
+    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", None);
     let car = vehicle(&client, &user_id, &tesla);
     let home = ChargeLocation::new(37.7749, -122.4194).unwrap();
     let night = ChargingWindow::parse("22:00", "06:00").unwrap();
@@ -152,7 +146,7 @@ async fn a_make_without_schedules_answers_compatibility() {
         .map(|v| v.make)
         .find(|m| m != "TESLA" && m != "VOLVO")
         .expect("the default fleet has another make");
-    let (user_id, id) = owner_of(&sim, &client, &make, None).await;
+    let (user_id, id) = owner_of(&sim, &client, &make, None);
     let error = vehicle(&client, &user_id, &id)
         .set_daily_charge_schedule(
             ChargeLocation::new(48.137, 11.575).unwrap(),
@@ -240,7 +234,7 @@ async fn one_webhook_is_read_by_id() {
 async fn connections_are_found_by_the_external_id_given_to_connect() {
     let sim = Simulator::start().await.unwrap();
     let client = client_for(&sim, EXCHANGE).build().unwrap();
-    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", Some("customer-4711")).await;
+    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", Some("customer-4711"));
     let app = ApplicationSession::new(&client);
     let found = app
         .connections_matching(&ConnectionQuery {
@@ -282,7 +276,7 @@ async fn an_empty_signal_list_comes_with_a_hint() {
     // The simulator answers the signals of a connected vehicle: no hint.
     let sim = Simulator::start().await.unwrap();
     let client = client_for(&sim, EXCHANGE).build().unwrap();
-    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", None).await;
+    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", None);
     let signals = vehicle(&client, &user_id, &tesla).signals().await.unwrap();
     assert!(!signals.is_empty());
     assert_eq!(signals.empty_hint(), None);
@@ -336,7 +330,7 @@ async fn a_long_running_command_is_accepted_and_followed_to_its_end() {
         .sleep(SimulatedSleep(sim.state().clone()))
         .build()
         .unwrap();
-    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", None).await;
+    let (user_id, tesla) = owner_of(&sim, &client, "TESLA", None);
     let car = vehicle(&client, &user_id, &tesla);
     let limit = smartcar::ChargeLimit::percent(80.0).unwrap();
     let accepted = car.set_charge_limit(limit).await.unwrap().data;
