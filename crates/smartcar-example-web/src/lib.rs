@@ -1302,6 +1302,22 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// The session a form was posted from: without one, back to the start page; with a CSRF
+/// token that is not the session's, refused.
+fn form_session(
+    app: &AppState,
+    headers: &HeaderMap,
+    form: &CsrfForm,
+) -> Result<(String, UserSession), Box<Response>> {
+    let Some((key, session)) = current_session(app, headers) else {
+        return Err(Box::new(HttpRedirect::to("/").into_response()));
+    };
+    if !same(&form.csrf, &session.csrf) {
+        return Err(Box::new(forged_form()));
+    }
+    Ok((key, session))
+}
+
 fn forged_form() -> Response {
     error_page(
         StatusCode::FORBIDDEN,
@@ -1316,12 +1332,10 @@ async fn lock_vehicle(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
-    let Some((_, session)) = current_session(&app, &headers) else {
-        return HttpRedirect::to("/").into_response();
+    let (_, session) = match form_session(&app, &headers, &form) {
+        Ok(found) => found,
+        Err(refused) => return *refused,
     };
-    if !same(&form.csrf, &session.csrf) {
-        return forged_form();
-    }
     // v3 answers with the command's execution record: its id goes to the page, which reads
     // the record back.
     let result = match &session.connected {
@@ -1368,12 +1382,10 @@ async fn subscribe_vehicle(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
-    let Some((_, session)) = current_session(&app, &headers) else {
-        return HttpRedirect::to("/").into_response();
+    let (_, session) = match form_session(&app, &headers, &form) {
+        Ok(found) => found,
+        Err(refused) => return *refused,
     };
-    if !same(&form.csrf, &session.csrf) {
-        return forged_form();
-    }
     let Connected::V3(user) = &session.connected else {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -1423,12 +1435,10 @@ async fn logout(
     headers: HeaderMap,
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
-    let Some((key, session)) = current_session(&app, &headers) else {
-        return HttpRedirect::to("/").into_response();
+    let (key, _) = match form_session(&app, &headers, &form) {
+        Ok(found) => found,
+        Err(refused) => return *refused,
     };
-    if !same(&form.csrf, &session.csrf) {
-        return forged_form();
-    }
     let removed = lock(&app.0.sessions).remove(&key);
     if let Some(UserSession {
         connected: Connected::V2(_),
