@@ -169,12 +169,10 @@ impl ChargeLocation {
     ///
     /// [`Error::InvalidInput`] for a coordinate out of range or not finite.
     pub fn new(latitude: f64, longitude: f64) -> Result<ChargeLocation, Error> {
-        // The same rule (and message) as a navigation destination.
-        let point = crate::Destination::new(latitude, longitude)
-            .map_err(|e| Error::invalid("charge location", e.to_string()))?;
+        crate::values::check_coordinates("charge location", latitude, longitude)?;
         Ok(ChargeLocation {
-            latitude: point.latitude(),
-            longitude: point.longitude(),
+            latitude,
+            longitude,
         })
     }
 

@@ -162,21 +162,7 @@ impl Destination {
     ///
     /// [`Error::InvalidInput`] for a coordinate out of range or not finite.
     pub fn new(latitude: f64, longitude: f64) -> Result<Destination, Error> {
-        if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
-            let hint =
-                if (-90.0..=90.0).contains(&longitude) && (-180.0..=180.0).contains(&latitude) {
-                    " (swapped? the latitude comes first)"
-                } else {
-                    ""
-                };
-            return Err(Error::invalid(
-                "destination",
-                format!(
-                    "({latitude}, {longitude}) is not a latitude (−90 to 90) and a longitude \
-                     (−180 to 180) in degrees{hint}"
-                ),
-            ));
-        }
+        check_coordinates("destination", latitude, longitude)?;
         Ok(Destination {
             latitude,
             longitude,
@@ -212,6 +198,30 @@ impl Destination {
             },
         }
     }
+}
+
+/// [`Error::InvalidInput`] about `what` unless `latitude` is in −90–90 and `longitude` in
+/// −180–180 degrees (not finite: refused), with a hint when the two look swapped.
+pub(crate) fn check_coordinates(
+    what: &'static str,
+    latitude: f64,
+    longitude: f64,
+) -> Result<(), Error> {
+    if (-90.0..=90.0).contains(&latitude) && (-180.0..=180.0).contains(&longitude) {
+        return Ok(());
+    }
+    let hint = if (-90.0..=90.0).contains(&longitude) && (-180.0..=180.0).contains(&latitude) {
+        " (swapped? the latitude comes first)"
+    } else {
+        ""
+    };
+    Err(Error::invalid(
+        what,
+        format!(
+            "({latitude}, {longitude}) is not a latitude (−90 to 90) and a longitude \
+             (−180 to 180) in degrees{hint}"
+        ),
+    ))
 }
 
 #[cfg(test)]
