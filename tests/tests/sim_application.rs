@@ -3,7 +3,8 @@
 //! derived from the seed; the SDK runs both Connect flows against it.
 
 use smartcar::{Client, Permission, Redirect};
-use smartcar_sim::{ApplicationSettings, ApproveOptions, Simulator};
+use smartcar_api::ops;
+use smartcar_sim::{ApplicationSettings, ApproveOptions, Simulator, WebhookSettings};
 
 const CODE_URI: &str = "http://localhost:3000/auth/callback";
 const M2M_URI: &str = "http://localhost:3000/auth/exchange";
@@ -16,6 +17,10 @@ async fn sim() -> Simulator {
             redirect_uris: vec![CODE_URI.into()],
             user_id_redirect_uris: vec![M2M_URI.into()],
             management_token: Some("suite-management-token".into()),
+            webhooks: vec![WebhookSettings::new(
+                "suite-webhook",
+                "http://127.0.0.1:9/suite-hook",
+            )],
         })
         .start()
         .await
@@ -68,6 +73,21 @@ async fn both_flows_run_with_the_suites_own_application() {
         .token()
         .await
         .unwrap();
+
+    // The suite's webhook exists under the id the suite knows it by.
+    let webhook = reqwest::Client::new()
+        .get(format!(
+            "{}{}",
+            sim.base_url(),
+            ops::GetWebhook::path("suite-webhook")
+        ))
+        .bearer_auth(sim.mint_app_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(webhook.status(), 200);
+    let webhook: serde_json::Value = webhook.json().await.unwrap();
+    assert_eq!(webhook["data"]["id"], "suite-webhook", "{webhook}");
 
     // The seeded credentials are not the application's any more.
     let wrong = client(&sim, "not-the-secret-0123456789", CODE_URI);

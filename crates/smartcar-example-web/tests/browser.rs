@@ -7,97 +7,12 @@
 //! them the test is skipped with a message, except under `CI=true`, where it fails.
 //! Screenshots: `<target dir>/browser/vehicles.png` (and `-locked`, `-denied`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 use smartcar_sim::Simulator;
 
-/// The browser run may take this long at most (Chromium's first start is the slow part).
-const BROWSER_LIMIT: Duration = Duration::from_secs(120);
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
-
-/// The cargo target directory: `CARGO_TARGET_DIR` when set, else three levels above this test
-/// binary (`<target>/debug/deps/browser-…`).
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        return if dir.is_absolute() {
-            dir
-        } else {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../..")
-                .join(dir)
-        };
-    }
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    exe.ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-fn chromium() -> PathBuf {
-    std::env::var_os("SMARTCAR_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-/// What is missing to run the browser, if anything.
-fn missing_prerequisites() -> Option<String> {
-    let mut missing = Vec::new();
-    if !chromium().exists() {
-        missing.push(format!("Chromium ({})", chromium().display()));
-    }
-    if Command::new("node").arg("--version").output().is_err() {
-        missing.push("node".to_owned());
-    }
-    if !browser_dir()
-        .join("node_modules/playwright-core/package.json")
-        .exists()
-    {
-        missing.push("playwright-core (npm ci in crates/smartcar-example-web/browser)".to_owned());
-    }
-    (!missing.is_empty()).then(|| missing.join(", "))
-}
-
-/// Runs the browser script, bounded in time; returns what it printed as JSON.
-fn run_browser(app_url: &str, vehicle_id: &str, screenshot: &Path) -> Value {
-    let mut child = Command::new("node")
-        .arg(browser_dir().join("flow.mjs"))
-        .args([app_url, vehicle_id])
-        .arg(screenshot)
-        .env("SMARTCAR_CHROMIUM", chromium())
-        .current_dir(browser_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start node");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if started.elapsed() > BROWSER_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the browser flow took longer than {BROWSER_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().expect("piped"), &mut stdout)
-        .expect("read node's output");
-    assert!(
-        status.success(),
-        "the browser flow failed ({status}); see its stderr above"
-    );
-    serde_json::from_str(stdout.trim()).expect("the browser flow prints one JSON object")
-}
+mod common;
 
 fn row<'a>(rows: &'a Value, id: &str) -> &'a Value {
     rows.as_array()
@@ -109,15 +24,7 @@ fn row<'a>(rows: &'a Value, id: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_approve_table_lock_and_deny_in_chromium() {
-    if let Some(missing) = missing_prerequisites() {
-        let message = format!(
-            "browser test: missing {missing}; run `cargo xtask setup` (or `cargo xtask test`) \
-             to install them"
-        );
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{message}");
-        }
-        eprintln!("SKIPPED {message}");
+    if !common::browser_available("browser test") {
         return;
     }
 
@@ -146,16 +53,18 @@ async fn login_approve_table_lock_and_deny_in_chromium() {
     .await
     .expect("start the web example");
 
-    let dir = target_dir().join("browser");
+    let dir = common::target_dir().join("browser");
     std::fs::create_dir_all(&dir).expect("create the screenshot directory");
     let screenshot = dir.join("vehicles.png");
     let _ = std::fs::remove_file(&screenshot);
 
     let started = Instant::now();
     let (url, id, shot) = (app.url().to_owned(), chosen.clone(), screenshot.clone());
-    let seen = tokio::task::spawn_blocking(move || run_browser(&url, &id, &shot))
-        .await
-        .expect("browser thread");
+    let seen = tokio::task::spawn_blocking(move || {
+        common::run_node("flow.mjs", &[&url, &id, &shot.to_string_lossy()])
+    })
+    .await
+    .expect("browser thread");
     eprintln!(
         "browser flow took {:.1} s; screenshot: {}",
         started.elapsed().as_secs_f64(),

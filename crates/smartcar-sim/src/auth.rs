@@ -106,7 +106,11 @@ pub fn granted_vehicle<'w>(
 /// shape): Smartcar's test VINs (`0SCLR…`) and test e-mails set one.
 pub fn forced_error(vehicle: &Vehicle) -> Result<(), ApiError> {
     match &vehicle.forced_error {
-        Some((kind, code)) => Err(ApiError::v2(kind, Some(code))),
+        // An error without a code (`AUTHENTICATION`, `PERMISSION`) is stored with an empty one.
+        Some((kind, code)) => Err(ApiError::v2(
+            kind,
+            (!code.is_empty()).then_some(code.as_str()),
+        )),
         None => Ok(()),
     }
 }

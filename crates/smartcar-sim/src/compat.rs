@@ -11,7 +11,21 @@
 //!
 //! Simulator choices (the real rules are unverified):
 //! - The VIN must be 17 VIN characters; the check digit is enforced for North American countries
-//!   (`US`, `CA`, `MX`, where it is mandatory), not elsewhere. Smartcar's test VINs pass.
+//!   (`US`, `CA`, `MX`, where it is mandatory), not elsewhere. Smartcar's test VINs (`0SC…`)
+//!   carry none and pass.
+//! - A test VIN that forces no error (not in `fleet::TEST_ERROR_VINS`) answers as a
+//!   battery-electric test vehicle, in every region. Evidence: python-sdk's live e2e
+//!   `test_get_compatibility_v2` asserts `0SCGMCT0386A85356` compatible, `/odometer` capable and
+//!   `/fuel` not (`VEHICLE_NOT_CAPABLE`), in scope order. That every other such VIN is a BEV is
+//!   this simulator's choice (unverified). The error-forcing test VINs (`0SCLR…`) answer
+//!   `MAKE_NOT_COMPATIBLE`, as before (unverified).
+//! - Makes Smartcar supports that the catalogue has no model of ([`COMPAT_ONLY_MAKES`], by
+//!   WMI: Audi, Porsche, Mercedes-Benz, …) are compatible in every region, with every capability
+//!   not capable (`SMARTCAR_NOT_CAPABLE`): the simulator knows no model to judge. Evidence for
+//!   Audi: python-sdk's live `test_get_compatibility_with_non_test_mode_vin` asserts
+//!   `WAUAFAFL1GN014882` compatible, and node-sdk's live `getCompatibility` asserts it compatible
+//!   with both capabilities (`read_odometer`, `read_location`) `capable: false`. The reason code
+//!   and the other makes are unverified. The matrix does not list them (no models).
 //! - Regions: `US` and `CA` offer the whole catalogue; every other country is treated as
 //!   `EUROPE`, which lacks Chevrolet, Jeep and the F-150. Capabilities are listed for `US` only
 //!   (as documented); elsewhere `capabilities` is empty.
@@ -31,7 +45,7 @@ use smartcar_api::{ops, types};
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::fleet::{CATALOGUE, vin_check_digit, vin_is_valid};
+use crate::fleet::{CATALOGUE, test_vin_error, vin_check_digit, vin_is_valid};
 use crate::model::Powertrain;
 use crate::routing::{Route, v2_relative};
 use crate::state::AppState;
@@ -126,6 +140,43 @@ const TEST_LEVELS: &[&str] = &[
     "bev",
 ];
 
+/// Makes Smartcar supports that [`CATALOGUE`] has no model of, with the World Manufacturer
+/// Identifiers (first three VIN characters) their VINs start with (the manufacturers' common
+/// ones; a WMI the catalogue has wins). Compatibility only: the fleet never holds these (adding
+/// them to the catalogue would change every seeded fleet).
+pub(crate) const COMPAT_ONLY_MAKES: &[(&str, &[&str])] = &[
+    ("ACURA", &["19U", "19V", "JH4", "5J8"]),
+    ("AUDI", &["WAU", "WA1", "WUA", "TRU"]),
+    ("BUICK", &["1G4", "KL4", "LRB"]),
+    ("CADILLAC", &["1G6", "1GY"]),
+    ("CHRYSLER", &["1C3", "2C4"]),
+    ("DODGE", &["2C3", "2B3", "1B3"]),
+    ("GMC", &["1GT", "3GT", "1GK"]),
+    ("INFINITI", &["JNK", "3PC"]),
+    ("JAGUAR", &["SAJ", "SAD"]),
+    ("KIA", &["KNA", "KND", "5XY", "KNM"]),
+    ("LAND ROVER", &["SAL"]),
+    ("LEXUS", &["JTH", "JTJ", "2T2"]),
+    ("LINCOLN", &["1LN", "5LM"]),
+    ("MAZDA", &["JM1", "JM3", "3MZ"]),
+    ("MERCEDES-BENZ", &["WDD", "WDC", "WDB", "W1K", "W1N", "4JG"]),
+    ("MINI", &["WMW"]),
+    ("POLESTAR", &["LPS"]),
+    ("PORSCHE", &["WP0", "WP1"]),
+    ("RAM", &["1C6", "3C6"]),
+    ("RIVIAN", &["7FC", "7PD"]),
+    ("SUBARU", &["JF1", "JF2", "4S3", "4S4"]),
+    ("VOLVO", &["YV1", "YV4", "7JR"]),
+];
+
+/// Whether `vin` is one of Smartcar's test VINs: `0SC` and 14 more VIN characters, no check
+/// digit (`0SCGMCT0386A85356`, the `0SCLR…` error VINs).
+pub(crate) fn is_test_vin(vin: &str) -> bool {
+    vin.get(..3)
+        .is_some_and(|wmi| wmi.eq_ignore_ascii_case("0SC"))
+        && vin_check_digit(vin).is_some()
+}
+
 /// The regions of the compatibility matrix and of the v3 compatible-vehicles list.
 pub(crate) const REGIONS: [&str; 3] = ["US", "CA", "EUROPE"];
 
@@ -188,6 +239,9 @@ enum Judge {
     Powertrain(Powertrain),
     /// Everything capable (`test_mode_compatibility_level=compatible`).
     Everything,
+    /// Nothing capable (`SMARTCAR_NOT_CAPABLE`): a compatible make whose models the simulator
+    /// does not know ([`COMPAT_ONLY_MAKES`]).
+    Nothing,
 }
 
 fn permissions_of(raw: &str) -> Result<Vec<&str>, Invalid> {
@@ -216,15 +270,22 @@ fn capabilities(scope: &[&str], judge: &Judge) -> Vec<types::Capability> {
         {
             Some((_, endpoints, _)) => {
                 for endpoint in *endpoints {
-                    let capable = match judge {
-                        Judge::Everything => true,
-                        Judge::Powertrain(pt) => powertrain_capable(endpoint, *pt),
+                    let (capable, reason) = match judge {
+                        Judge::Everything => (true, None),
+                        Judge::Nothing => (false, Some(CapabilityReason::SmartcarNotCapable)),
+                        Judge::Powertrain(pt) => {
+                            let capable = powertrain_capable(endpoint, *pt);
+                            (
+                                capable,
+                                (!capable).then_some(CapabilityReason::VehicleNotCapable),
+                            )
+                        }
                     };
                     out.push(types::Capability {
                         permission: Permission::from(*permission),
                         endpoint: endpoint_of(endpoint),
                         capable,
-                        reason: (!capable).then_some(CapabilityReason::VehicleNotCapable),
+                        reason,
                     });
                 }
             }
@@ -268,7 +329,7 @@ fn evaluate(q: &Query) -> Result<Verdict, Invalid> {
     }
     let north_america = matches!(country.as_str(), "US" | "CA" | "MX");
     let vin_ok = if north_america {
-        vin_is_valid(&vin)
+        vin_is_valid(&vin) || is_test_vin(&vin)
     } else {
         vin_check_digit(&vin).is_some()
     };
@@ -319,12 +380,21 @@ fn evaluate(q: &Query) -> Result<Verdict, Invalid> {
             _ => None,
         }));
     }
+    if is_test_vin(&vin) && test_vin_error(&vin).is_none() {
+        return Ok(verdict(Some(Judge::Powertrain(Powertrain::Bev))));
+    }
     let region = if north_america { "US" } else { "EUROPE" };
     let model = CATALOGUE
         .iter()
         .find(|(make, model, _, wmi, _, _)| vin.starts_with(wmi) && in_region(make, model, region));
+    let compat_only = || {
+        COMPAT_ONLY_MAKES
+            .iter()
+            .any(|(_, wmis)| wmis.iter().any(|wmi| vin.starts_with(wmi)))
+    };
     Ok(match model {
         Some(&(_, _, powertrain, _, _, _)) => verdict(Some(Judge::Powertrain(powertrain))),
+        None if compat_only() => verdict(Some(Judge::Nothing)),
         None => Verdict {
             compatible: false,
             reason: Some(CompatibilityReason::MakeNotCompatible),

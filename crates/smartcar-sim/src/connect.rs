@@ -48,7 +48,7 @@ use smartcar_api::{ops, types};
 use crate::fleet::{self, Rng};
 use crate::model::{AuthCode, SimUser, World};
 use crate::routing::{Route, sim_paths};
-use crate::state::{AppState, Pending, PendingKind, Shared, random_id};
+use crate::state::{AppState, Pending, PendingKind, Shared, Step, random_id};
 
 /// How long a shown Connect page stays answerable.
 const PENDING_TTL_MINUTES: i64 = 60;
@@ -56,6 +56,8 @@ const PENDING_TTL_MINUTES: i64 = 60;
 const PENDING_CAPACITY: usize = 10_000;
 /// How many vehicles approving a `single_select_vin` may create (VINs no vehicle had).
 pub(crate) const MAX_VIN_VEHICLES: usize = 1_000;
+/// How many vehicles the logins of test and simulated mode may create in a simulator's life.
+pub(crate) const MAX_TEST_VEHICLES: usize = 10_000;
 
 /// Routes of this part of the platform.
 pub(crate) fn routes() -> Router<AppState> {
@@ -399,7 +401,20 @@ pub(crate) fn validate_authorize(
         .map(|u| u.id.clone())
         .unwrap_or_default();
     let user_flow = world.app.user_id_redirect_uris.contains(&redirect_uri);
+    // Test and simulated mode walk the real page sequence; `make` skips the brand list.
+    let step = if mode == "live" {
+        Step::Single
+    } else {
+        Step::Preamble
+    };
+    let brand = make
+        .as_deref()
+        .and_then(fleet::test_brand)
+        .map(|b| b.id.to_owned());
     Ok(Pending {
+        step,
+        brand,
+        login_vehicles: None,
         kind: PendingKind::Authorize,
         client_id,
         redirect_uri,
@@ -456,6 +471,9 @@ pub(crate) fn validate_reauthenticate(
         .map(|u| u.id.clone())
         .unwrap_or_default();
     Ok(Pending {
+        step: Step::Single,
+        brand: None,
+        login_vehicles: None,
         kind: PendingKind::Reauthenticate(vehicle_id.clone()),
         client_id,
         redirect_uri,
@@ -541,6 +559,126 @@ fn login(
     Ok(Some(id))
 }
 
+/// Whether a request's logins open test-mode accounts: `mode=test` or `mode=simulated` on an
+/// authorization (re-authentication logs in to the vehicle's own account).
+fn is_test_account_mode(pending: &Pending) -> bool {
+    pending.mode != "live" && matches!(pending.kind, PendingKind::Authorize)
+}
+
+/// The make and model a test or simulated account's vehicle of `brand` has: the brand's test
+/// vehicle in test mode; in simulated mode make `SIMULATED` and the powertrain as model, as
+/// Smartcar's simulated vehicles show (v3 facts §6).
+fn account_vehicle_label(brand: &fleet::TestBrand, mode: &str) -> (String, String) {
+    if mode == "simulated" {
+        ("SIMULATED".to_owned(), brand.powertrain.as_str().to_owned())
+    } else {
+        (fleet::test_brand_make(brand), brand.model.to_owned())
+    }
+}
+
+/// A login in test or simulated mode, where any e-mail and any password sign in: the
+/// `TYPE.CODE@smartcar.com` identities and the two Connect-error e-mails keep their meaning;
+/// any other e-mail opens (first time: creates) an account holding the test vehicle of the
+/// brand chosen (`pending.brand`; for a login without the brand list, `make` or a brand drawn
+/// from the e-mail). The same e-mail reopens the same account and vehicle; everything is
+/// derived from the simulator's seed and the e-mail. Sets `pending.login_vehicles` to the
+/// vehicles the page then offers. `Err`: the outcome to answer with (a Connect error redirect,
+/// or an error page past [`MAX_TEST_VEHICLES`]).
+fn test_login(
+    world: &mut World,
+    pending: &mut Pending,
+    email: &str,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> Result<String, Outcome> {
+    let email = email.trim().to_ascii_lowercase();
+    let st = pending.state.clone();
+    let existing = match login(world, &email, seed, now) {
+        Err(error) => return Err(connect_error(&pending.redirect_uri, st.as_deref(), *error)),
+        Ok(found) => found,
+    };
+    if let Some(id) = &existing {
+        let forced = world.user(id).is_some_and(|u| {
+            !u.vehicle_ids.is_empty()
+                && u.vehicle_ids.iter().all(|v| {
+                    world
+                        .vehicles
+                        .get(v)
+                        .is_some_and(|v| v.forced_error.is_some())
+                })
+        });
+        if forced {
+            // A `TYPE.CODE@smartcar.com` identity: its vehicle fails with that error, whatever
+            // the brand.
+            pending.login_vehicles = None;
+            return Ok(id.clone());
+        }
+    }
+    let brand = pending
+        .brand
+        .as_deref()
+        .and_then(fleet::test_brand)
+        .unwrap_or_else(|| {
+            let i = stable_hash(&email) % fleet::TEST_BRANDS.len() as u64;
+            &fleet::TEST_BRANDS[i as usize]
+        });
+    let mut rng = Rng::new(seed ^ stable_hash(&format!("{email}|{}|{}", brand.id, pending.mode)));
+    let user_id = match existing {
+        Some(id) => id,
+        None => {
+            let id = rng.uuid();
+            world.users.push(SimUser {
+                id: id.clone(),
+                email: email.clone(),
+                vehicle_ids: Vec::new(),
+            });
+            id
+        }
+    };
+    let (make, model) = account_vehicle_label(brand, &pending.mode);
+    let owned: Vec<String> = world
+        .user(&user_id)
+        .map(|u| u.vehicle_ids.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|id| {
+            world
+                .vehicles
+                .get(id)
+                .is_some_and(|v| v.make == make && v.model == model)
+        })
+        .collect();
+    if !owned.is_empty() {
+        pending.login_vehicles = Some(owned);
+        return Ok(user_id);
+    }
+    if world.test_vehicles_created >= MAX_TEST_VEHICLES {
+        return Err(Outcome::ErrorPage(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "This simulator already created {MAX_TEST_VEHICLES} test-mode vehicles: log in \
+                 with an e-mail used before, or restart it."
+            ),
+        ));
+    }
+    let mut vehicle = fleet::make_test_vehicle(&mut rng, now, brand);
+    if pending.mode == "simulated" {
+        vehicle.mode = "simulated";
+    } else {
+        vehicle.mode = "test";
+    }
+    vehicle.make = make;
+    vehicle.model = model;
+    let vehicle_id = vehicle.id.clone();
+    world.test_vehicles_created += 1;
+    world.vehicles.insert(vehicle_id.clone(), vehicle);
+    if let Some(user) = world.users.iter_mut().find(|u| u.id == user_id) {
+        user.vehicle_ids.push(vehicle_id.clone());
+    }
+    pending.login_vehicles = Some(vec![vehicle_id]);
+    Ok(user_id)
+}
+
 /// The vehicle a `single_select_vin` offers: the fleet's vehicle with that VIN, else the one
 /// approving it would create (derived from the seed and the VIN; not stored).
 fn vin_vehicle<'w>(
@@ -612,6 +750,9 @@ fn offered(
     if let Some(vin) = &pending.single_select_vin {
         return vec![vin_vehicle(world, vin, seed, now).id.clone()];
     }
+    if let Some(ids) = &pending.login_vehicles {
+        return ids.clone();
+    }
     let Some(user) = world.user(user_id) else {
         return Vec::new();
     };
@@ -643,12 +784,18 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
     let mut world = shared.world();
     let user_id = match decision.email.as_deref() {
         None => pending.shown_user.clone(),
+        Some(email) if is_test_account_mode(pending) => {
+            match test_login(&mut world, pending, email, shared.seed, now) {
+                Ok(id) => id,
+                Err(outcome) => return outcome,
+            }
+        }
         Some(email) => match login(&mut world, email, shared.seed, now) {
             Err(error) => return connect_error(&pending.redirect_uri, st.as_deref(), *error),
             Ok(Some(id)) => id,
             Ok(None) => {
                 let message = format!("No connected-services account uses the e-mail {email}.");
-                return Outcome::Page(StatusCode::OK, render(&world, pending, Some(&message)));
+                return Outcome::Page(StatusCode::OK, render_any(&world, pending, Some(&message)));
             }
         },
     };
@@ -657,7 +804,10 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
     let available = offered(&world, pending, &user_id, shared.seed, now);
     if decision.action == Action::Login || (switched && decision.vehicle_ids.is_some()) {
         let message = switched.then(|| "Choose the vehicles to share.".to_owned());
-        return Outcome::Page(StatusCode::OK, render(&world, pending, message.as_deref()));
+        return Outcome::Page(
+            StatusCode::OK,
+            render_any(&world, pending, message.as_deref()),
+        );
     }
     if let PendingKind::Reauthenticate(vehicle_id) = &pending.kind {
         let owns = world
@@ -665,7 +815,7 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
             .is_some_and(|u| u.vehicle_ids.contains(vehicle_id));
         if !owns {
             let message = "This vehicle is not on that account.";
-            return Outcome::Page(StatusCode::OK, render(&world, pending, Some(message)));
+            return Outcome::Page(StatusCode::OK, render_any(&world, pending, Some(message)));
         }
         if let Some(v) = world.vehicles.get_mut(vehicle_id)
             && v.forced_error.as_ref().is_some_and(|(t, c)| {
@@ -719,7 +869,7 @@ pub(crate) fn decide(shared: &Shared, pending: &mut Pending, decision: Decision)
         } else {
             "Select only one vehicle."
         };
-        return Outcome::Page(StatusCode::OK, render(&world, pending, Some(message)));
+        return Outcome::Page(StatusCode::OK, render_any(&world, pending, Some(message)));
     }
     if let Some(vin) = &pending.single_select_vin {
         // Only now, on Approve, does the offered vehicle join the account.
@@ -875,6 +1025,258 @@ fn error_page(message: &str) -> String {
     )
 }
 
+/// The page a pending request is on.
+fn render_any(world: &World, pending: &Pending, message: Option<&str>) -> String {
+    match pending.step {
+        Step::Single => render(world, pending, message),
+        _ => render_guided(world, pending, message),
+    }
+}
+
+/// One answer on a page of the test/simulated-mode sequence: moves the request to its next
+/// page, or ends it (approve, deny, a login that is a Connect error). An action that does not
+/// belong to the page the request is on (a stale tab, a hand-made post) shows that page again.
+fn guided_step(shared: &Shared, pending: &mut Pending, form: Form) -> Outcome {
+    let action = form.action.as_deref().unwrap_or("");
+    let mut message = None;
+    match (action, &pending.step) {
+        ("continue", Step::Preamble) => {
+            pending.step = if pending.brand.is_some() {
+                Step::Login
+            } else {
+                Step::Brands(String::new())
+            };
+        }
+        ("search", Step::Brands(_)) => {
+            let text: String = form.search.unwrap_or_default().chars().take(64).collect();
+            pending.step = Step::Brands(text);
+        }
+        ("brand", Step::Brands(_)) => match form.brand.as_deref().and_then(fleet::test_brand) {
+            Some(brand) => {
+                pending.brand = Some(brand.id.to_owned());
+                pending.step = Step::Login;
+            }
+            None => message = Some("Choose your vehicle's brand.".to_owned()),
+        },
+        ("back", Step::Login) if pending.make.is_none() => {
+            pending.step = Step::Brands(String::new());
+        }
+        ("sign_in", Step::Login) => {
+            let username = form.username.unwrap_or_default();
+            if username.trim().is_empty() || username.chars().any(char::is_control) {
+                message = Some("Enter the e-mail of your connected-services account.".to_owned());
+            } else {
+                let now = shared.now();
+                let mut world = shared.world();
+                match test_login(&mut world, pending, &username, shared.seed, now) {
+                    Ok(user_id) => {
+                        pending.shown_user = user_id;
+                        pending.step = Step::Permissions;
+                    }
+                    Err(outcome) => return outcome,
+                }
+            }
+        }
+        ("approve" | "deny", Step::Permissions) => {
+            if action == "approve" {
+                // Required permissions are locked on; an optional one counts only if it was
+                // left checked.
+                let kept: Vec<String> = pending
+                    .scopes
+                    .iter()
+                    .filter(|s| pending.required.contains(*s) || form.permissions.contains(s))
+                    .cloned()
+                    .collect();
+                if kept.is_empty() {
+                    let html = render_guided(
+                        &shared.world(),
+                        pending,
+                        Some("Allow at least one permission, or deny access."),
+                    );
+                    return Outcome::Page(StatusCode::OK, html);
+                }
+                pending.scopes = kept;
+            }
+            let decision = Decision {
+                action: if action == "approve" {
+                    Action::Approve
+                } else {
+                    Action::Deny
+                },
+                email: None,
+                vehicle_ids: Some(form.vehicles),
+            };
+            return decide(shared, pending, decision);
+        }
+        _ => message = Some("Continue from this page.".to_owned()),
+    }
+    let html = render_guided(&shared.world(), pending, message.as_deref());
+    Outcome::Page(StatusCode::OK, html)
+}
+
+/// A page of the test/simulated-mode sequence. Element ids and classes are those of the real
+/// Connect that browser-driven suites select (Smartcar's SDKs' end-to-end tests): the preamble's
+/// `button#continue-button`; the brand list's `button#<BRAND>.brand-list-item` and
+/// `input#brand-search`; the login's `input#username`, `input#password`,
+/// `button#sign-in-button`; the permissions page's `.page-content`, `button#approval-button` and
+/// `button#deny-button`. Every step posts to the same path, so the URL after the first page no
+/// longer carries the Connect query (nor the redirect URI).
+fn render_guided(world: &World, pending: &Pending, message: Option<&str>) -> String {
+    let app = esc(&world.app.name);
+    let brand = pending.brand.as_deref().and_then(fleet::test_brand);
+    let brand_name = brand.map_or("your vehicle's brand", |b| b.name);
+    let mut body = String::new();
+    let _ = writeln!(body, "<div class=\"page-content\">");
+    let form_start = format!(
+        "<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"request\" value=\"\">",
+        sim_paths::CONNECT_FORM
+    );
+    let mode_note = format!(
+        "<p class=\"sim\">Simulated Smartcar Connect · mode {} · any e-mail and password sign in</p>",
+        esc(&pending.mode)
+    );
+    let error = message
+        .map(|m| format!("<p class=\"error\" id=\"error\">{}</p>\n", esc(m)))
+        .unwrap_or_default();
+    let title = match &pending.step {
+        Step::Single | Step::Preamble => {
+            let _ = writeln!(
+                body,
+                "<h1>{app} uses Smartcar to connect to your vehicle</h1>\n{mode_note}\n{error}\
+                 <p>You will choose your vehicle's brand, sign in to its connected-services \
+                 account and choose what {app} may see and do.</p>\n{form_start}\n\
+                 <button type=\"submit\" class=\"primary\" id=\"continue-button\" name=\"action\" \
+                 value=\"continue\">Continue</button>\n</form>"
+            );
+            "Connect your vehicle"
+        }
+        Step::Brands(search) => {
+            let _ = writeln!(
+                body,
+                "<h1>Select your vehicle's brand</h1>\n{mode_note}\n{error}{form_start}\n\
+                 <input type=\"hidden\" name=\"action\" value=\"search\">\n\
+                 <label>Search <input type=\"search\" id=\"brand-search\" name=\"q\" value=\"{}\" \
+                 autocomplete=\"off\" oninput=\"filterBrands(this.value)\"></label>\n</form>\n\
+                 {form_start}\n<input type=\"hidden\" name=\"action\" value=\"brand\">\n\
+                 <div class=\"brand-list\" id=\"brand-list\">",
+                esc(search)
+            );
+            let needle = search.trim().to_ascii_lowercase();
+            for b in fleet::TEST_BRANDS {
+                if !needle.is_empty() && !b.name.to_ascii_lowercase().contains(&needle) {
+                    continue;
+                }
+                let _ = writeln!(
+                    body,
+                    "<button type=\"submit\" class=\"brand-list-item\" id=\"{0}\" name=\"brand\" \
+                     value=\"{0}\">{1}</button>",
+                    esc(b.id),
+                    esc(b.name)
+                );
+            }
+            let _ = writeln!(
+                body,
+                "</div>\n</form>\n<script>function filterBrands(q){{q=q.trim().toLowerCase();\
+                 document.querySelectorAll('.brand-list-item').forEach(function(b){{\
+                 b.hidden=q!==''&&b.textContent.toLowerCase().indexOf(q)<0;}});}}</script>"
+            );
+            "Select your brand"
+        }
+        Step::Login => {
+            let _ = writeln!(
+                body,
+                "<h1>Sign in to {}</h1>\n{mode_note}\n{error}{form_start}\n\
+                 <input type=\"hidden\" name=\"action\" value=\"sign_in\">\n\
+                 <label>E-mail <input type=\"text\" id=\"username\" name=\"username\" \
+                 autocomplete=\"username\" required></label>\n\
+                 <label>Password <input type=\"password\" id=\"password\" name=\"password\" \
+                 autocomplete=\"current-password\"></label>\n\
+                 <button type=\"submit\" class=\"primary\" id=\"sign-in-button\">Sign in</button>\n\
+                 </form>",
+                esc(brand_name)
+            );
+            if pending.make.is_none() {
+                let _ = writeln!(
+                    body,
+                    "{form_start}\n<button type=\"submit\" id=\"back-button\" name=\"action\" \
+                     value=\"back\">Choose another brand</button>\n</form>"
+                );
+            }
+            "Sign in"
+        }
+        Step::Permissions => {
+            let _ = writeln!(
+                body,
+                "<h1>{app} would like to</h1>\n{mode_note}\n{error}{form_start}\n\
+                 <ul id=\"permissions\" class=\"permissions\">"
+            );
+            for scope in &pending.scopes {
+                let required = pending.required.contains(scope);
+                let _ = writeln!(
+                    body,
+                    "<li data-permission=\"{0}\"><label><input type=\"checkbox\" \
+                     name=\"permission\" value=\"{0}\" checked{1}> {2}{3}</label></li>",
+                    esc(scope),
+                    if required { " disabled" } else { "" },
+                    esc(describe_permission(scope)),
+                    if required {
+                        " <strong>(required)</strong>"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            let _ = writeln!(body, "</ul>\n<h2>Vehicles</h2>\n<fieldset id=\"vehicles\">");
+            let offered = offered(
+                world,
+                pending,
+                &pending.shown_user,
+                pending.seed,
+                pending.expires_at,
+            );
+            let input_type = if pending.single_select {
+                "radio"
+            } else {
+                "checkbox"
+            };
+            for (i, id) in offered.iter().enumerate() {
+                let Some(v) = world.vehicles.get(id) else {
+                    continue;
+                };
+                let checked = if !pending.single_select || i == 0 {
+                    " checked"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    body,
+                    "<label><input type=\"{input_type}\" name=\"vehicle\" value=\"{}\"{checked}> \
+                     {} {} {} <span class=\"vin\">VIN {}</span></label>",
+                    esc(&v.id),
+                    v.year,
+                    esc(&v.make),
+                    esc(&v.model),
+                    esc(&v.vin)
+                );
+            }
+            if offered.is_empty() {
+                let _ = writeln!(body, "<p>No vehicles on this account.</p>");
+            }
+            let _ = writeln!(
+                body,
+                "</fieldset>\n<div class=\"actions\">\n\
+                 <button type=\"submit\" class=\"primary\" id=\"approval-button\" name=\"action\" \
+                 value=\"approve\">Allow</button>\n\
+                 <button type=\"submit\" id=\"deny-button\" name=\"action\" value=\"deny\">Deny</button>\n\
+                 </div>\n</form>"
+            );
+            "Allow access"
+        }
+    };
+    let _ = writeln!(body, "</div>");
+    page(&format!("{title} – {}", world.app.name), &body)
+}
+
 /// The Connect page of a pending request (its form's `request` id is filled in by [`respond`]).
 fn render(world: &World, pending: &Pending, message: Option<&str>) -> String {
     let user = world.user(&pending.shown_user);
@@ -1009,7 +1411,7 @@ fn render(world: &World, pending: &Pending, message: Option<&str>) -> String {
 
 /// Stores `pending` and renders its page (the world is only read).
 fn show(shared: &Shared, pending: Pending) -> Response {
-    let html = render(&shared.world(), &pending, None);
+    let html = render_any(&shared.world(), &pending, None);
     respond(shared, None, pending, Outcome::Page(StatusCode::OK, html))
 }
 
@@ -1045,10 +1447,9 @@ fn respond(shared: &Shared, id: Option<String>, pending: Pending, outcome: Outco
                 }
                 None => store_pending(shared, pending),
             };
-            let html = html.replacen(
+            let html = html.replace(
                 "name=\"request\" value=\"\"",
                 &format!("name=\"request\" value=\"{}\"", esc(&id)),
-                1,
             );
             Outcome::Page(status, html).into_response()
         }
@@ -1087,20 +1488,50 @@ fn connect_page(
     show(state, pending)
 }
 
-async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response {
-    let mut request = None;
-    let mut email = None;
-    let mut action = None;
-    let mut vehicles = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        match k.as_ref() {
-            "request" => request = Some(v.into_owned()),
-            "email" => email = Some(v.into_owned()),
-            "action" => action = Some(v.into_owned()),
-            "vehicle" => vehicles.push(v.into_owned()),
-            _ => {}
+/// The fields a Connect page posts.
+#[derive(Debug, Default)]
+struct Form {
+    request: Option<String>,
+    email: Option<String>,
+    action: Option<String>,
+    vehicles: Vec<String>,
+    /// Test and simulated mode: the login (`input#username`), the brand button pressed, the
+    /// brand search text, the optional permissions left checked.
+    username: Option<String>,
+    brand: Option<String>,
+    search: Option<String>,
+    permissions: Vec<String>,
+}
+
+impl Form {
+    fn parse(body: &[u8]) -> Form {
+        let mut form = Form::default();
+        for (k, v) in url::form_urlencoded::parse(body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "request" => form.request = Some(v),
+                "email" => form.email = Some(v),
+                "action" => form.action = Some(v),
+                "vehicle" => form.vehicles.push(v),
+                "username" => form.username = Some(v),
+                "brand" => form.brand = Some(v),
+                "q" => form.search = Some(v),
+                "permission" => form.permissions.push(v),
+                _ => {}
+            }
         }
+        form
     }
+}
+
+async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    let (request, email, action, vehicles) = (
+        form.request.clone(),
+        form.email.clone(),
+        form.action.clone(),
+        form.vehicles.clone(),
+    );
     let expired = || {
         Outcome::ErrorPage(
             StatusCode::BAD_REQUEST,
@@ -1118,6 +1549,10 @@ async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response 
         state.pending().remove(&id);
         return expired();
     };
+    if pending.step != Step::Single {
+        let outcome = guided_step(&state, &mut pending, form);
+        return respond(&state, Some(id), pending, outcome);
+    }
     let action = match action.as_deref() {
         Some("approve") => Action::Approve,
         Some("deny") => Action::Deny,

@@ -559,11 +559,98 @@ impl ApiError {
             detail,
             suggested_user_message: spec.user_message.map(str::to_owned),
         };
+        let mut body = serde_json::to_value(body).unwrap_or_default();
+        // The platform spells out what has no value: `"code": null` (AUTHENTICATION,
+        // PERMISSION, VALIDATION) and `"resolution": {"type": null}` (the docs' error examples;
+        // the generated types leave both out).
+        if let Some(map) = body.as_object_mut() {
+            map.entry("code").or_insert(serde_json::Value::Null);
+            if let Some(resolution) = map.get_mut("resolution").and_then(|r| r.as_object_mut()) {
+                resolution.entry("type").or_insert(serde_json::Value::Null);
+            }
+        }
         ApiError {
             status: StatusCode::from_u16(spec.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            body: serde_json::to_value(body).unwrap_or_default(),
+            body,
             request_id: Some(request_id),
             retry_after: None,
+        }
+    }
+
+    /// An error read back from a v2.0 error body the simulator sent (the v1.0 mount of the
+    /// vehicle API converts those with [`ApiError::into_v1`]).
+    pub fn from_v2_body(status: StatusCode, body: serde_json::Value) -> Self {
+        let request_id = body
+            .get("requestId")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        ApiError {
+            status,
+            body,
+            request_id,
+            retry_after: None,
+        }
+    }
+
+    /// The same error in the v1.0 shape (`error`, `message`, `code`, `statusCode`,
+    /// `requestId`), same status and request id: how the vehicle API answers under `/v1.0`.
+    ///
+    /// `error` by v2 `type` (the v1.0 names the official SDKs handled): `validation_error`,
+    /// `authentication_error`, `permission_error`, `resource_not_found_error`,
+    /// `vehicle_state_error`, `rate_limit_error`, `monthly_limit_exceeded` (BILLING),
+    /// `vehicle_not_capable_error` (`smartcar_not_capable_error` for `SMARTCAR_NOT_CAPABLE`),
+    /// `vehicle_owner_action_required` (CONNECTED_SERVICES_ACCOUNT), `server_error` (SERVER,
+    /// UPSTREAM). Messages seen in the SDKs' fixtures are used where known (permission, not
+    /// capable); the others are the v2 description or the validation detail. `code` is the
+    /// v1.0 test-mode code where the v1.0 docs list one (`VS_000`…`VS_003`, `VOA_000`,
+    /// `VOA_001`), else null. Everything but the permission, validation and not-capable names
+    /// is unverified.
+    pub fn into_v1(self) -> Self {
+        let text = |k: &str| self.body.get(k).and_then(|v| v.as_str());
+        let kind = text("type").unwrap_or("SERVER");
+        let code = text("code");
+        let description = text("description").unwrap_or("An error occurred.");
+        let detail = self
+            .body
+            .pointer("/detail/0/message")
+            .and_then(|v| v.as_str());
+        let (error, message) = match (kind, code) {
+            ("VALIDATION", _) => ("validation_error", detail.unwrap_or(description)),
+            ("AUTHENTICATION", _) => ("authentication_error", "Invalid or expired token provided."),
+            ("PERMISSION", _) => (
+                "permission_error",
+                "Insufficient permissions to access requested resource.",
+            ),
+            ("RESOURCE_NOT_FOUND", _) => (
+                "resource_not_found_error",
+                "The requested resource does not exist.",
+            ),
+            ("VEHICLE_STATE", _) => ("vehicle_state_error", description),
+            ("RATE_LIMIT", _) => ("rate_limit_error", description),
+            ("BILLING", _) => ("monthly_limit_exceeded", description),
+            ("COMPATIBILITY", Some("SMARTCAR_NOT_CAPABLE")) => {
+                ("smartcar_not_capable_error", description)
+            }
+            ("COMPATIBILITY", _) => (
+                "vehicle_not_capable_error",
+                "Vehicle is not capable of performing request.",
+            ),
+            ("CONNECTED_SERVICES_ACCOUNT", _) => ("vehicle_owner_action_required", description),
+            _ => ("server_error", description),
+        };
+        let v1_code = match (kind, code) {
+            ("VEHICLE_STATE", Some("UNKNOWN")) => Some("VS_000"),
+            ("VEHICLE_STATE", Some("DOOR_OPEN")) => Some("VS_001"),
+            ("VEHICLE_STATE", Some("TRUNK_OPEN")) => Some("VS_002"),
+            ("VEHICLE_STATE", Some("HOOD_OPEN")) => Some("VS_003"),
+            ("CONNECTED_SERVICES_ACCOUNT", Some("AUTHENTICATION_FAILED")) => Some("VOA_000"),
+            ("CONNECTED_SERVICES_ACCOUNT", Some("SUBSCRIPTION")) => Some("VOA_001"),
+            _ => None,
+        };
+        let request_id = self.request_id.unwrap_or_else(random_id);
+        ApiError {
+            retry_after: self.retry_after,
+            ..Self::v1_with_id(self.status, error, message, v1_code, request_id)
         }
     }
 
@@ -613,7 +700,16 @@ impl ApiError {
 
     /// A v1.0 error body (`error`, `message`, `code`): the v1.0 compatibility endpoint.
     pub fn v1(status: StatusCode, error: &str, message: &str, code: Option<&str>) -> Self {
-        let request_id = random_id();
+        Self::v1_with_id(status, error, message, code, random_id())
+    }
+
+    fn v1_with_id(
+        status: StatusCode,
+        error: &str,
+        message: &str,
+        code: Option<&str>,
+        request_id: String,
+    ) -> Self {
         let body = types::V1Error {
             error: error.to_owned(),
             message: Some(message.to_owned()),
@@ -621,9 +717,15 @@ impl ApiError {
             status_code: Some(i32::from(status.as_u16())),
             request_id: Some(request_id.clone()),
         };
+        let mut body = serde_json::to_value(body).unwrap_or_default();
+        // `"code": null` spelled out, as in the v2.0 bodies (the Python SDK reads `code`,
+        // `statusCode` and `requestId` of a v1.0 body).
+        if let Some(map) = body.as_object_mut() {
+            map.entry("code").or_insert(serde_json::Value::Null);
+        }
         ApiError {
             status,
-            body: serde_json::to_value(body).unwrap_or_default(),
+            body,
             request_id: Some(request_id),
             retry_after: None,
         }

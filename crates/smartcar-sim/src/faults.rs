@@ -294,6 +294,18 @@ pub(crate) struct FaultApplied(pub FaultKind);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FaultId(u64);
 
+impl FaultId {
+    /// The number the control API shows for this rule.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The rule a number of [`FaultId::get`] names.
+    pub fn from_raw(id: u64) -> Self {
+        FaultId(id)
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Rule {
     id: u64,
@@ -622,6 +634,10 @@ fn error_response(
 /// Runs the request through the fault rules: the real handler (`next`) when no rule matches.
 /// Called by the observability middleware (one layer instead of two keeps the hot path short).
 pub(crate) async fn run(faults: &FaultSet, req: Request, next: Next) -> Response {
+    // The control API is never faulted (a rule on `/**` must not lock a test out of it).
+    if crate::routing::sim_paths::is_control_path(req.uri().path()) {
+        return next.run(req).await;
+    }
     let Some(fault) = faults.take(req.method(), req.uri().path(), req.uri().query()) else {
         return next.run(req).await;
     };

@@ -255,6 +255,130 @@ pub struct FleetOptions {
 /// Builds a new vehicle from the catalogue.
 pub fn make_vehicle(rng: &mut Rng, now: DateTime<Utc>) -> Vehicle {
     let &(make, model, powertrain, wmi, size, full_range) = rng.pick(CATALOGUE);
+    vehicle_of(rng, now, (make, model, powertrain, wmi, size, full_range))
+}
+
+/// One brand of Connect's test mode and the test vehicle an account of that brand holds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TestBrand {
+    /// The id its button carries (`button#<id>.brand-list-item`): the make, upper case, `_`
+    /// for a space or a dash.
+    pub(crate) id: &'static str,
+    /// The name shown.
+    pub(crate) name: &'static str,
+    /// The test vehicle's model.
+    pub(crate) model: &'static str,
+    /// Its powertrain.
+    pub(crate) powertrain: Powertrain,
+    /// Its World Manufacturer Identifier (first three VIN characters).
+    pub(crate) wmi: &'static str,
+    /// Battery kWh or tank litres.
+    pub(crate) size: f64,
+    /// Range at full, km.
+    pub(crate) range: f64,
+}
+
+const fn brand(
+    id: &'static str,
+    name: &'static str,
+    model: &'static str,
+    powertrain: Powertrain,
+    wmi: &'static str,
+    size: f64,
+    range: f64,
+) -> TestBrand {
+    TestBrand {
+        id,
+        name,
+        model,
+        powertrain,
+        wmi,
+        size,
+        range,
+    }
+}
+
+/// The brands Connect's test mode lists, alphabetically, each with its test vehicle. Smartcar's
+/// own test vehicles are not documented model by model; the official SDKs' end-to-end suites
+/// name the Chevrolet one a Volt (a plug-in hybrid: they read its fuel and its battery) and read
+/// a Ford's charge, service history and diagnostics. The other models are this simulator's
+/// choice (unverified): one current model per brand, electric where the brand sells one.
+#[rustfmt::skip]
+pub(crate) const TEST_BRANDS: &[TestBrand] = &[
+    brand("ACURA", "Acura", "RDX", Powertrain::Ice, "5J8", 65.0, 700.0),
+    brand("AUDI", "Audi", "e-tron", Powertrain::Bev, "WA1", 86.5, 350.0),
+    brand("BMW", "BMW", "i3", Powertrain::Bev, "WBY", 42.2, 260.0),
+    brand("BUICK", "Buick", "Encore GX", Powertrain::Ice, "KL4", 50.0, 640.0),
+    brand("CADILLAC", "Cadillac", "LYRIQ", Powertrain::Bev, "1GY", 102.0, 500.0),
+    brand("CHEVROLET", "Chevrolet", "Volt", Powertrain::Phev, "1G1", 33.0, 676.0),
+    brand("CHRYSLER", "Chrysler", "Pacifica", Powertrain::Phev, "2C4", 62.0, 840.0),
+    brand("DODGE", "Dodge", "Durango", Powertrain::Ice, "1C4", 93.0, 800.0),
+    brand("FORD", "Ford", "Mustang Mach-E", Powertrain::Bev, "3FM", 88.0, 450.0),
+    brand("GMC", "GMC", "Sierra", Powertrain::Ice, "3GT", 91.0, 820.0),
+    brand("HONDA", "Honda", "Accord", Powertrain::Ice, "1HG", 56.0, 800.0),
+    brand("HYUNDAI", "Hyundai", "IONIQ 5", Powertrain::Bev, "KM8", 77.4, 440.0),
+    brand("INFINITI", "INFINITI", "QX50", Powertrain::Ice, "3PC", 60.0, 700.0),
+    brand("JAGUAR", "Jaguar", "I-PACE", Powertrain::Bev, "SAD", 90.0, 380.0),
+    brand("JEEP", "Jeep", "Wrangler 4xe", Powertrain::Phev, "1C4", 66.0, 600.0),
+    brand("KIA", "Kia", "Niro EV", Powertrain::Bev, "KND", 64.0, 385.0),
+    brand("LAND_ROVER", "Land Rover", "Range Rover", Powertrain::Phev, "SAL", 90.0, 800.0),
+    brand("LEXUS", "Lexus", "RX 450h", Powertrain::Hev, "2T2", 65.0, 880.0),
+    brand("LINCOLN", "Lincoln", "Aviator", Powertrain::Phev, "5LM", 68.0, 700.0),
+    brand("MERCEDES_BENZ", "Mercedes-Benz", "EQS", Powertrain::Bev, "W1K", 108.0, 560.0),
+    brand("MINI", "MINI", "Cooper SE", Powertrain::Bev, "WMW", 28.9, 180.0),
+    brand("NISSAN", "Nissan", "LEAF", Powertrain::Bev, "1N4", 40.0, 240.0),
+    brand("POLESTAR", "Polestar", "2", Powertrain::Bev, "LPS", 75.0, 435.0),
+    brand("PORSCHE", "Porsche", "Taycan", Powertrain::Bev, "WP0", 83.7, 400.0),
+    brand("RAM", "RAM", "1500", Powertrain::Ice, "1C6", 98.0, 830.0),
+    brand("RIVIAN", "Rivian", "R1T", Powertrain::Bev, "7FC", 135.0, 505.0),
+    brand("SUBARU", "Subaru", "Solterra", Powertrain::Bev, "JF2", 72.8, 360.0),
+    brand("TESLA", "Tesla", "Model S", Powertrain::Bev, "5YJ", 100.0, 600.0),
+    brand("TOYOTA", "Toyota", "RAV4 Prime", Powertrain::Phev, "JTM", 55.0, 960.0),
+    brand("VOLKSWAGEN", "Volkswagen", "ID.4", Powertrain::Bev, "1V2", 82.0, 420.0),
+    brand("VOLVO", "Volvo", "XC40 Recharge", Powertrain::Bev, "YV4", 78.0, 400.0),
+];
+
+/// The test-mode brand whose button id is `id` (case-insensitive).
+pub(crate) fn test_brand(id: &str) -> Option<&'static TestBrand> {
+    TEST_BRANDS.iter().find(|b| b.id.eq_ignore_ascii_case(id))
+}
+
+/// The make a test-mode brand's vehicles report (`MERCEDES-BENZ`, `LAND ROVER`).
+pub(crate) fn test_brand_make(brand: &TestBrand) -> String {
+    brand.name.to_ascii_uppercase()
+}
+
+/// The test vehicle of `brand` for an account: drawn from `rng` (the caller seeds it from the
+/// login), parked, locked and, when it plugs in, plugged in below its charge limit and not
+/// charging, so that every command of Smartcar's end-to-end suites succeeds on it.
+pub(crate) fn make_test_vehicle(rng: &mut Rng, now: DateTime<Utc>, brand: &TestBrand) -> Vehicle {
+    let make = test_brand_make(brand);
+    let entry = (
+        make.as_str(),
+        brand.model,
+        brand.powertrain,
+        brand.wmi,
+        brand.size,
+        brand.range,
+    );
+    let mut v = vehicle_of(rng, now, entry);
+    v.locked = true;
+    v.in_motion = false;
+    if let Some(b) = v.battery.as_mut() {
+        b.plugged_in = true;
+        b.charging = false;
+        b.charge_limit = 0.9;
+        b.percent = b.percent.min(0.8);
+    }
+    v
+}
+
+/// A vehicle of one catalogue entry (make, model, powertrain, WMI, size, range at full).
+fn vehicle_of(
+    rng: &mut Rng,
+    now: DateTime<Utc>,
+    (make, model, powertrain, wmi, size, full_range): (&str, &str, Powertrain, &str, f64, f64),
+) -> Vehicle {
     let year = 2018 + rng.below(8) as i32;
     let vin = make_vin(rng, wmi, year);
     let id = rng.uuid();
@@ -408,6 +532,7 @@ pub fn generate(options: &FleetOptions) -> World {
         next_family: 1,
         v3: Default::default(),
         vin_vehicles_created: 0,
+        test_vehicles_created: 0,
     }
 }
 

@@ -32,7 +32,8 @@
 //! 6. the routes: `connect`, `oauth`, `v2`, then `compat`, `management` (which use `v2`'s
 //!    helpers), `v3` (uses `v2`'s helpers and `compat`'s regions and years for the v3
 //!    compatible-vehicles list), then `webhooks` (deliveries, the v3 webhooks and
-//!    subscriptions; uses `v2`, `v3`);
+//!    subscriptions; uses `v2`, `v3`), then `control` (the control API under `/_sim`: the
+//!    handle's controls over HTTP for test suites in any language; uses `connect`, `webhooks`);
 //! 7. `serve` (the accept loop) and `server`, the composition root: router, middleware,
 //!    listener, [`Simulator`] and [`SimulatorBuilder`];
 //! 8. [`handle`]: the handle's controls (Connect without a browser, minted tokens, clock,
@@ -85,6 +86,8 @@ mod v2;
 mod v3;
 mod vehicle_commands;
 mod webhooks;
+// The control API over HTTP (uses `connect` and `webhooks`).
+mod control;
 // The composition root, its accept loop, and the handle's controls.
 pub mod handle;
 // The test harness (feature `test-support`), over the public API only.
@@ -96,5 +99,7 @@ pub mod testing;
 pub use crate::faults::{Fault, FaultId, FaultKind, FaultRule, Faults};
 pub use crate::handle::{AppCredentials, ApproveOptions, ConnectError, MintedTokens, Origins};
 pub use crate::observe::RecordedRequest;
-pub use crate::server::{ApplicationSettings, Simulator, SimulatorBuilder, router};
+pub use crate::server::{
+    ApplicationSettings, Simulator, SimulatorBuilder, WebhookSettings, router,
+};
 pub use crate::state::{Config, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT};

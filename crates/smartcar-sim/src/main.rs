@@ -1,5 +1,5 @@
 //! `smartcar-sim [OPTIONS]`: run the Smartcar platform simulator (127.0.0.1 by default) until
-//! Ctrl-C, as the seeded application or as yours (`--client-id`, `--redirect-uri`, … or their
+//! SIGINT (Ctrl-C) or SIGTERM, as the seeded application or as yours (`--client-id`, `--redirect-uri`, … or their
 //! `SMARTCAR_SIM_*` environment variables).
 
 use std::process::ExitCode;
@@ -24,6 +24,16 @@ Options:
   --body-timeout S
                  seconds a client may take to send a request's body after its headers
                  (default 30; past it: 408)
+  --command-duration S
+                 seconds a v3 command runs (default 0: answered at once; above 0: 202
+                 PENDING, then SUCCESS once that much simulated time has passed)
+  --config FILE  read options from a TOML file (keys as the flags without `--`; the
+                 application under [application], webhooks as [[webhooks]]; see
+                 docs/testing-offline.md). The environment and flags win over it.
+  --print-env FORMAT
+                 print the environment variables that point Smartcar's SDKs (and their
+                 end-to-end suites) at this simulator, as FORMAT: sh, dotenv or json, on
+                 stdout, before anything else (the banner then goes to stderr)
   -h, --help     print this help
 
 Your application (default: credentials derived from --seed, printed at start):
@@ -35,12 +45,21 @@ Your application (default: credentials derived from --seed, printed at start):
                  a redirect URI of the machine-to-machine flow: Connect answers it with a
                  user_id (repeatable)
   --management-token TOKEN
-                 the application management token (webhook signatures, management API)
+                 the application management token (webhook signatures, management API,
+                 and the key of the control API under /_sim)
+  --webhook ID=URL
+                 a v3 webhook of the application with that id, delivering to URL
+                 (repeatable; verify it through the control API before deliveries)
 
 Every option can come from the environment instead: SMARTCAR_SIM_PORT, SMARTCAR_SIM_HOST,
 SMARTCAR_SIM_SEED, SMARTCAR_SIM_CLIENT_ID, SMARTCAR_SIM_CLIENT_SECRET,
-SMARTCAR_SIM_REDIRECT_URIS and SMARTCAR_SIM_USER_ID_REDIRECT_URIS (space-separated),
-SMARTCAR_SIM_MANAGEMENT_TOKEN. A flag wins over its variable.
+SMARTCAR_SIM_REDIRECT_URIS, SMARTCAR_SIM_USER_ID_REDIRECT_URIS and SMARTCAR_SIM_WEBHOOKS
+(space-separated), SMARTCAR_SIM_MANAGEMENT_TOKEN, SMARTCAR_SIM_CONFIG. A flag wins over its
+variable, a variable over the file.
+
+Connect: mode=live (the default) shows one page; mode=test and mode=simulated walk Smartcar's
+pages (preamble, brand list, login, permissions) where any e-mail and password sign in and
+open an account holding the brand's test vehicle. Stop with SIGINT (Ctrl-C) or SIGTERM.
 
 Memory: the request log keeps the last 10,000 exchanges, of each at most 1 MiB of the request
 body and 1 MiB of the response body (copies), and never more than --log-max-mib in all: the
@@ -61,6 +80,19 @@ struct Args {
     log_max_mib: usize,
     header_timeout: u64,
     body_timeout: u64,
+    command_duration_ms: u64,
+    print_env: Option<EnvFormat>,
+}
+
+/// How `--print-env` writes the variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EnvFormat {
+    /// `export NAME='value'` lines.
+    Sh,
+    /// `NAME=value` lines.
+    Dotenv,
+    /// One JSON object on one line.
+    Json,
 }
 
 impl Default for Args {
@@ -76,6 +108,8 @@ impl Default for Args {
             log_max_mib: 64,
             header_timeout: 10,
             body_timeout: 30,
+            command_duration_ms: 0,
+            print_env: None,
         }
     }
 }
@@ -83,7 +117,7 @@ impl Default for Args {
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Run(Args),
+    Run(Box<Args>),
     Help,
 }
 
@@ -117,9 +151,138 @@ fn address(flag: &str, value: Option<String>) -> Result<std::net::IpAddr, String
         .map_err(|_| format!("{flag} needs an IP address such as 127.0.0.1, found `{value}`"))
 }
 
-/// The defaults the environment sets (`SMARTCAR_SIM_*`), read through `env`.
-fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
-    let mut parsed = Args::default();
+/// `--config FILE`: the options of a TOML file (keys as the flags, without `--`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileOptions {
+    port: Option<u16>,
+    host: Option<std::net::IpAddr>,
+    seed: Option<u64>,
+    vehicles: Option<usize>,
+    users: Option<usize>,
+    log: Option<bool>,
+    log_max_mib: Option<usize>,
+    header_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    command_duration: Option<f64>,
+    application: Option<FileApplication>,
+    #[serde(default)]
+    webhooks: Vec<FileWebhook>,
+}
+
+/// `[application]` of a config file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileApplication {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    user_id_redirect_uris: Vec<String>,
+    management_token: Option<String>,
+}
+
+/// `[[webhooks]]` of a config file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileWebhook {
+    id: Option<String>,
+    url: String,
+    version: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    signals: Vec<String>,
+}
+
+/// Seconds as a whole number of milliseconds (at most a day).
+fn seconds_ms(what: &str, secs: f64) -> Result<u64, String> {
+    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("{what} must be 0 to 86400 seconds, found {secs}"));
+    }
+    Ok((secs * 1000.0).round() as u64)
+}
+
+/// At least `min`.
+fn at_least<T: PartialOrd + std::fmt::Display>(what: &str, n: T, min: T) -> Result<T, String> {
+    if n < min {
+        return Err(format!("{what} must be at least {min}, found {n}"));
+    }
+    Ok(n)
+}
+
+/// `ID=URL` of `--webhook` (a v3 webhook).
+fn webhook(flag: &str, value: &str) -> Result<smartcar_sim::WebhookSettings, String> {
+    match value.split_once('=') {
+        Some((id, url)) if !id.trim().is_empty() && !url.trim().is_empty() => {
+            Ok(smartcar_sim::WebhookSettings::new(id.trim(), url.trim()))
+        }
+        _ => Err(format!(
+            "{flag} needs ID=URL (the webhook's id, then where deliveries go), found `{value}`"
+        )),
+    }
+}
+
+/// Applies a config file's options over `parsed`.
+fn apply_file(parsed: &mut Args, path: &str, text: &str) -> Result<(), String> {
+    let file: FileOptions =
+        toml::from_str(text).map_err(|e| format!("{path} is not a valid config file: {e}"))?;
+    let what = |key: &str| format!("`{key}` in {path}");
+    macro_rules! take {
+        ($($key:ident),*) => {$(if let Some(v) = file.$key { parsed.$key = v; })*};
+    }
+    take!(
+        port,
+        host,
+        seed,
+        log,
+        log_max_mib,
+        header_timeout,
+        body_timeout
+    );
+    if let Some(n) = file.vehicles {
+        parsed.vehicles = at_least(&what("vehicles"), n, 1)?;
+    }
+    if let Some(n) = file.users {
+        parsed.users = at_least(&what("users"), n, 1)?;
+    }
+    parsed.log_max_mib = at_least(&what("log-max-mib"), parsed.log_max_mib, 1)?;
+    parsed.header_timeout = at_least(&what("header-timeout"), parsed.header_timeout, 1)?;
+    parsed.body_timeout = at_least(&what("body-timeout"), parsed.body_timeout, 1)?;
+    if let Some(secs) = file.command_duration {
+        parsed.command_duration_ms = seconds_ms(&what("command-duration"), secs)?;
+    }
+    if let Some(app) = file.application {
+        parsed.app.client_id = app.client_id;
+        parsed.app.client_secret = app.client_secret;
+        parsed.app.management_token = app.management_token;
+        parsed.app.redirect_uris = app.redirect_uris;
+        parsed.app.user_id_redirect_uris = app.user_id_redirect_uris;
+    }
+    for hook in file.webhooks {
+        let version = match hook.version.as_deref().unwrap_or("v3") {
+            "v3" | "3" | "3.0" => smartcar_sim::model::WebhookVersion::V3,
+            "v2" | "2" | "2.0" => smartcar_sim::model::WebhookVersion::V2,
+            other => {
+                return Err(format!(
+                    "{}: version is v3 or v2, found `{other}`",
+                    what("webhooks")
+                ));
+            }
+        };
+        parsed.app.webhooks.push(smartcar_sim::WebhookSettings {
+            id: hook.id,
+            callback_url: hook.url,
+            version,
+            name: hook.name,
+            signals: hook.signals,
+        });
+    }
+    Ok(())
+}
+
+/// The environment's options (`SMARTCAR_SIM_*`, read through `env`) over `parsed`.
+fn apply_env(parsed: &mut Args, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     if let Some(v) = var("SMARTCAR_SIM_PORT") {
         parsed.port = number("SMARTCAR_SIM_PORT", Some(v), 0)?;
@@ -130,42 +293,89 @@ fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
     if let Some(v) = var("SMARTCAR_SIM_HOST") {
         parsed.host = address("SMARTCAR_SIM_HOST", Some(v))?;
     }
-    parsed.app.client_id = var("SMARTCAR_SIM_CLIENT_ID");
-    parsed.app.client_secret = var("SMARTCAR_SIM_CLIENT_SECRET");
-    parsed.app.management_token = var("SMARTCAR_SIM_MANAGEMENT_TOKEN");
-    let list = |name: &str| -> Vec<String> {
-        var(name)
-            .map(|v| v.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default()
+    let text = |name: &str, to: &mut Option<String>| {
+        if let Some(v) = var(name) {
+            *to = Some(v);
+        }
     };
-    parsed.app.redirect_uris = list("SMARTCAR_SIM_REDIRECT_URIS");
-    parsed.app.user_id_redirect_uris = list("SMARTCAR_SIM_USER_ID_REDIRECT_URIS");
-    Ok(parsed)
+    text("SMARTCAR_SIM_CLIENT_ID", &mut parsed.app.client_id);
+    text("SMARTCAR_SIM_CLIENT_SECRET", &mut parsed.app.client_secret);
+    text(
+        "SMARTCAR_SIM_MANAGEMENT_TOKEN",
+        &mut parsed.app.management_token,
+    );
+    let list = |name: &str| -> Option<Vec<String>> {
+        var(name).map(|v| v.split_whitespace().map(str::to_owned).collect())
+    };
+    if let Some(uris) = list("SMARTCAR_SIM_REDIRECT_URIS") {
+        parsed.app.redirect_uris = uris;
+    }
+    if let Some(uris) = list("SMARTCAR_SIM_USER_ID_REDIRECT_URIS") {
+        parsed.app.user_id_redirect_uris = uris;
+    }
+    if let Some(hooks) = list("SMARTCAR_SIM_WEBHOOKS") {
+        parsed.app.webhooks = hooks
+            .iter()
+            .map(|h| webhook("SMARTCAR_SIM_WEBHOOKS", h))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(())
 }
 
 /// Parses the arguments after the program name (`--flag value` or `--flag=value`), over the
-/// defaults of the process environment.
+/// process environment, over the config file.
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
-    parse_with(args, &|name| std::env::var(name).ok())
+    parse_with(args, &|name| std::env::var(name).ok(), &|path| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
+    })
 }
 
-/// [`parse`] with the environment read through `env`.
+/// Splits `--flag=value` into the flag and its inline value.
+fn split_flag(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+        _ => (arg.to_owned(), None),
+    }
+}
+
+/// [`parse`] with the environment read through `env` and files through `read`.
 fn parse_with(
     args: impl IntoIterator<Item = String>,
     env: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<Command, String> {
-    let mut parsed = from_env(env)?;
-    // Repeatable flags replace the environment's list at their first use.
-    let (mut code_uris, mut user_id_uris) = (None::<Vec<String>>, None::<Vec<String>>);
+    let args: Vec<String> = args.into_iter().collect();
+    let mut parsed = Args::default();
+    // The file first (named by the flag or the environment), then the environment, then flags.
+    let mut config = env("SMARTCAR_SIM_CONFIG").filter(|v| !v.trim().is_empty());
+    let mut i = 0;
+    while i < args.len() {
+        let (flag, inline) = split_flag(&args[i]);
+        if flag == "--config" {
+            config = Some(text(
+                "--config",
+                inline.or_else(|| args.get(i + 1).cloned()),
+            )?);
+        }
+        i += 1;
+    }
+    if let Some(path) = &config {
+        let contents = read(path)?;
+        apply_file(&mut parsed, path, &contents)?;
+    }
+    apply_env(&mut parsed, env)?;
+    // Repeatable flags replace the earlier list at their first use.
+    let (mut code_uris, mut user_id_uris, mut hooks) =
+        (None::<Vec<String>>, None::<Vec<String>>, None::<Vec<_>>);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
+        let (flag, inline) = split_flag(&arg);
         let mut value = || inline.clone().or_else(|| args.next());
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
+            "--config" => {
+                value();
+            }
             "--port" => parsed.port = number("--port", value(), 0)?,
             "--seed" => parsed.seed = number("--seed", value(), 0)?,
             "--vehicles" => parsed.vehicles = number("--vehicles", value(), 1)?,
@@ -176,6 +386,22 @@ fn parse_with(
                 parsed.header_timeout = number("--header-timeout", value(), 1)?;
             }
             "--body-timeout" => parsed.body_timeout = number("--body-timeout", value(), 1)?,
+            "--command-duration" => {
+                let secs: f64 = number("--command-duration", value(), 0.0)?;
+                parsed.command_duration_ms = seconds_ms("--command-duration", secs)?;
+            }
+            "--print-env" => {
+                parsed.print_env = Some(match text("--print-env", value())?.as_str() {
+                    "sh" => EnvFormat::Sh,
+                    "dotenv" => EnvFormat::Dotenv,
+                    "json" => EnvFormat::Json,
+                    other => {
+                        return Err(format!(
+                            "--print-env needs sh, dotenv or json, found `{other}`"
+                        ));
+                    }
+                });
+            }
             "--host" => parsed.host = address("--host", value())?,
             "--client-id" => parsed.app.client_id = Some(text("--client-id", value())?),
             "--client-secret" => {
@@ -190,6 +416,9 @@ fn parse_with(
             "--user-id-redirect-uri" => user_id_uris
                 .get_or_insert_with(Vec::new)
                 .push(text("--user-id-redirect-uri", value())?),
+            "--webhook" => hooks
+                .get_or_insert_with(Vec::new)
+                .push(webhook("--webhook", &text("--webhook", value())?)?),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -199,13 +428,16 @@ fn parse_with(
     if let Some(uris) = user_id_uris {
         parsed.app.user_id_redirect_uris = uris;
     }
-    Ok(Command::Run(parsed))
+    if let Some(hooks) = hooks {
+        parsed.app.webhooks = hooks;
+    }
+    Ok(Command::Run(Box::new(parsed)))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse(std::env::args().skip(1)) {
-        Ok(Command::Run(args)) => args,
+        Ok(Command::Run(args)) => *args,
         Ok(Command::Help) => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -226,6 +458,10 @@ async fn main() -> ExitCode {
         .log_max_bytes(args.log_max_mib.saturating_mul(1024 * 1024))
         .header_read_timeout(std::time::Duration::from_secs(args.header_timeout))
         .body_timeout(std::time::Duration::from_secs(args.body_timeout))
+        .config(smartcar_sim::Config {
+            command_duration: std::time::Duration::from_millis(args.command_duration_ms),
+            ..smartcar_sim::Config::default()
+        })
         .start()
         .await
     {
@@ -239,39 +475,73 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_banner(&sim);
-    match tokio::signal::ctrl_c().await {
-        Ok(()) => println!("\nshutting down"),
-        Err(e) => eprintln!("error: cannot wait for Ctrl-C ({e}); shutting down"),
+    match args.print_env {
+        Some(format) => {
+            // The variables alone on stdout (a harness reads them); the banner to stderr.
+            println!("{}", env_text(&sim, format));
+            eprintln!("{}", banner(&sim));
+        }
+        None => println!("{}", banner(&sim)),
+    }
+    match stop_signal().await {
+        // stderr: a harness may have closed the stdout it read --print-env from.
+        Ok(name) => eprintln!("\n{name}: shutting down"),
+        Err(e) => eprintln!("error: cannot wait for a stop signal ({e}); shutting down"),
     }
     sim.shutdown().await;
     ExitCode::SUCCESS
 }
 
-fn print_banner(sim: &smartcar_sim::Simulator) {
+/// Waits for SIGINT (Ctrl-C) or SIGTERM (`docker stop`, `kill`, a test harness stopping its
+/// child), whichever comes first, and names it.
+async fn stop_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT"),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
+    }
+}
+
+/// What the simulator prints at start: where it listens, the application, the fleet, a Connect
+/// URL and the SDKs' environment.
+fn banner(sim: &smartcar_sim::Simulator) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let base = sim.base_url();
     let app = sim.app();
     let origins = sim.origins();
-    println!("smartcar-sim listening on {base} (every Smartcar host is served here)\n");
-    println!("Application");
-    println!("  client id       {}", app.client_id);
-    println!("  client secret   {}", app.client_secret);
-    println!("  management token {}", app.amt);
+    let _ = writeln!(
+        out,
+        "smartcar-sim listening on {base} (every Smartcar host is served here)\n"
+    );
+    let _ = writeln!(out, "Application");
+    let _ = writeln!(out, "  client id       {}", app.client_id);
+    let _ = writeln!(out, "  client secret   {}", app.client_secret);
+    let _ = writeln!(out, "  management token {}", app.amt);
     for uri in &app.redirect_uris {
         let flow = if app.user_id_redirect_uris.contains(uri) {
             "v3 flow: user_id"
         } else {
             "code flow"
         };
-        println!("  redirect URI    {uri}  ({flow})");
+        let _ = writeln!(out, "  redirect URI    {uri}  ({flow})");
     }
-    println!("\nUsers and vehicles");
+    let _ = writeln!(out, "\nUsers and vehicles");
     let vehicles = sim.vehicles();
     for user in sim.users() {
-        println!("  {}  (user id {})", user.email, user.id);
+        let _ = writeln!(out, "  {}  (user id {})", user.email, user.id);
         for id in &user.vehicle_ids {
             if let Some(v) = vehicles.iter().find(|v| &v.id == id) {
-                println!(
+                let _ = writeln!(
+                    out,
                     "    {} {} {} {}  VIN {}  id {}",
                     v.year,
                     v.make,
@@ -283,7 +553,10 @@ fn print_banner(sim: &smartcar_sim::Simulator) {
             }
         }
     }
-    println!("\nConnect (open in a browser; add &sim_auto_approve=true to skip the page)");
+    let _ = writeln!(
+        out,
+        "\nConnect (open in a browser; add &sim_auto_approve=true to skip the page)"
+    );
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", &app.client_id)
@@ -294,19 +567,111 @@ fn print_banner(sim: &smartcar_sim::Simulator) {
         .append_pair("scope", "read_vehicle_info read_odometer")
         .append_pair("state", "demo")
         .finish();
-    println!(
+    let _ = writeln!(
+        out,
         "  {}{}?{query}",
         origins.connect,
         smartcar_api::ops::AUTHORIZE.path
     );
-    println!("\nEnvironment for Smartcar's official SDKs (Python, Node, Java, Ruby):");
+    let _ = writeln!(
+        out,
+        "\nEnvironment for Smartcar's official SDKs (Python, Node, Java, Ruby):"
+    );
     for (name, value) in origins.sdk_env().into_iter().chain(app.env()) {
-        println!("  export {name}={value}");
+        let _ = writeln!(out, "  export {name}={value}");
     }
-    println!(
+    let _ = writeln!(
+        out,
         "  # SMARTCAR_AUTH_ORIGIN is the full token URL (Python, Rust crate); SDKs that append\n  # /oauth/token to it (Node, Java, Ruby) reach {base}/oauth/token/oauth/token, also served."
     );
-    println!("\nPress Ctrl-C to stop.");
+    let test_query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &app.client_id)
+        .append_pair(
+            "redirect_uri",
+            app.redirect_uris.first().map(String::as_str).unwrap_or(""),
+        )
+        .append_pair("scope", "read_vehicle_info read_odometer")
+        .append_pair("mode", "test")
+        .finish();
+    let _ = writeln!(
+        out,
+        "\nConnect in test mode (any e-mail and password; each e-mail is an account with the\n\
+         brand's test vehicle):\n  {}{}?{test_query}",
+        origins.connect,
+        smartcar_api::ops::AUTHORIZE.path
+    );
+    let webhooks: Vec<(String, String)> = sim
+        .state()
+        .world()
+        .webhooks
+        .values()
+        .map(|w| (w.id.clone(), w.callback_url.clone()))
+        .collect();
+    if !webhooks.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWebhooks (unverified until POST {base}/_sim/webhooks/ID/verify)"
+        );
+        for (id, url) in webhooks {
+            let _ = writeln!(out, "  {id}  -> {url}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nControl API: {base}/_sim (Authorization: Bearer <management token>): clock, faults,\n\
+         vehicles, webhooks, request log, counters, Connect approval. See docs/testing-offline.md."
+    );
+    let _ = writeln!(out, "\nStop with Ctrl-C or SIGTERM.");
+    out
+}
+
+/// The variables `--print-env` prints: the SDKs' origins and credentials
+/// ([`smartcar_sim::Origins::sdk_env`], [`smartcar_sim::AppCredentials::env`]), the
+/// `E2E_SMARTCAR_*` variables Smartcar's SDKs' end-to-end suites read, and the simulator's own
+/// (`SMARTCAR_SIM_BASE_URL`, `SMARTCAR_SIM_CONTROL_URL`).
+fn env_vars(sim: &smartcar_sim::Simulator) -> Vec<(&'static str, String)> {
+    let app = sim.app();
+    let base = sim.base_url();
+    let mut vars = sim.origins().sdk_env();
+    vars.extend(app.env());
+    vars.push(("E2E_SMARTCAR_CLIENT_ID", app.client_id.clone()));
+    vars.push(("E2E_SMARTCAR_CLIENT_SECRET", app.client_secret.clone()));
+    vars.push((
+        "E2E_SMARTCAR_REDIRECT_URI",
+        app.redirect_uris.first().cloned().unwrap_or_default(),
+    ));
+    vars.push(("E2E_SMARTCAR_AMT", app.amt.clone()));
+    if let Some(id) = sim.state().world().webhooks.keys().next() {
+        vars.push(("E2E_SMARTCAR_WEBHOOK_ID", id.clone()));
+    }
+    vars.push(("SMARTCAR_SIM_CONTROL_URL", format!("{base}/_sim")));
+    vars.push(("SMARTCAR_SIM_BASE_URL", base));
+    vars
+}
+
+/// [`env_vars`] in `format`.
+fn env_text(sim: &smartcar_sim::Simulator, format: EnvFormat) -> String {
+    let vars = env_vars(sim);
+    match format {
+        EnvFormat::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = vars
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.into()))
+                .collect();
+            serde_json::Value::Object(map).to_string()
+        }
+        EnvFormat::Sh => vars
+            .iter()
+            .map(|(k, v)| format!("export {k}='{}'", v.replace('\'', "'\\''")))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        EnvFormat::Dotenv => vars
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
 }
 
 #[cfg(test)]
@@ -314,12 +679,14 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Command, String> {
-        parse_with(args.iter().map(|s| (*s).to_owned()), &|_| None)
+        parse_with(args.iter().map(|s| (*s).to_owned()), &|_| None, &|p| {
+            Err(format!("no file {p}"))
+        })
     }
 
     #[test]
     fn defaults_and_every_flag() {
-        assert_eq!(run(&[]), Ok(Command::Run(Args::default())));
+        assert_eq!(run(&[]), Ok(Command::Run(Box::default())));
         assert_eq!(
             run(&[
                 "--port",
@@ -335,7 +702,7 @@ mod tests {
                 "--body-timeout",
                 "5"
             ]),
-            Ok(Command::Run(Args {
+            Ok(Command::Run(Box::new(Args {
                 port: 0,
                 host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
                 app: smartcar_sim::ApplicationSettings::default(),
@@ -346,7 +713,9 @@ mod tests {
                 log_max_mib: 8,
                 header_timeout: 3,
                 body_timeout: 5,
-            }))
+                command_duration_ms: 0,
+                print_env: None,
+            })))
         );
         assert_eq!(run(&["--port", "1", "-h"]), Ok(Command::Help));
     }
@@ -391,16 +760,18 @@ mod application_tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        parse_with(args.iter().map(|s| (*s).to_owned()), &move |name| {
-            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
+        parse_with(
+            args.iter().map(|s| (*s).to_owned()),
+            &move |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            &|p| Err(format!("no file {p}")),
+        )
     }
 
     fn settings(command: Result<Command, String>) -> (Args, smartcar_sim::ApplicationSettings) {
         match command {
             Ok(Command::Run(args)) => {
                 let app = args.app.clone();
-                (args, app)
+                (*args, app)
             }
             other => panic!("{other:?}"),
         }
@@ -485,5 +856,132 @@ mod application_tests {
             with_env(&[], &[("SMARTCAR_SIM_PORT", "x")]),
             Err("SMARTCAR_SIM_PORT needs a number, found `x`".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    const FILE: &str = r#"
+port = 0
+seed = 7
+vehicles = 2
+command-duration = 1.5
+
+[application]
+client-id = "file-id"
+client-secret = "file-secret"
+redirect-uris = ["https://example.com/auth"]
+management-token = "file-amt"
+
+[[webhooks]]
+id = "wh-1"
+url = "http://127.0.0.1:9/hook"
+version = "v2"
+
+[[webhooks]]
+url = "http://127.0.0.1:9/v3"
+signals = ["odometer-traveleddistance"]
+"#;
+
+    fn run(args: &[&str], env: &[(&str, &str)], file: &'static str) -> Result<Command, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        parse_with(
+            args.iter().map(|s| (*s).to_owned()),
+            &move |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            &move |path| {
+                if path == "sim.toml" {
+                    Ok(file.to_owned())
+                } else {
+                    Err(format!("cannot read {path}: no such file"))
+                }
+            },
+        )
+    }
+
+    fn args(command: Result<Command, String>) -> Args {
+        match command {
+            Ok(Command::Run(args)) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_config_file_sets_options_the_environment_and_flags_win() {
+        let a = args(run(&["--config", "sim.toml"], &[], FILE));
+        assert_eq!((a.port, a.seed, a.vehicles), (0, 7, 2));
+        assert_eq!(a.command_duration_ms, 1500);
+        assert_eq!(a.app.client_id.as_deref(), Some("file-id"));
+        assert_eq!(a.app.management_token.as_deref(), Some("file-amt"));
+        assert_eq!(a.app.redirect_uris, ["https://example.com/auth"]);
+        assert_eq!(a.app.webhooks.len(), 2);
+        assert_eq!(a.app.webhooks[0].id.as_deref(), Some("wh-1"));
+        assert_eq!(
+            a.app.webhooks[0].version,
+            smartcar_sim::model::WebhookVersion::V2
+        );
+        assert_eq!(a.app.webhooks[1].id, None);
+        assert_eq!(a.app.webhooks[1].signals, ["odometer-traveleddistance"]);
+
+        let env = [
+            ("SMARTCAR_SIM_CONFIG", "sim.toml"),
+            ("SMARTCAR_SIM_CLIENT_ID", "env-id"),
+            ("SMARTCAR_SIM_SEED", "8"),
+        ];
+        let a = args(run(
+            &["--seed=9", "--webhook", "wh-2=http://127.0.0.1:9/x"],
+            &env,
+            FILE,
+        ));
+        assert_eq!(a.app.client_id.as_deref(), Some("env-id"), "env over file");
+        assert_eq!(a.seed, 9, "flag over env over file");
+        assert_eq!(a.app.client_secret.as_deref(), Some("file-secret"));
+        assert_eq!(
+            a.app.webhooks.len(),
+            1,
+            "--webhook replaces the file's list"
+        );
+        assert_eq!(a.app.webhooks[0].id.as_deref(), Some("wh-2"));
+    }
+
+    #[test]
+    fn bad_files_and_values_are_explained() {
+        let e = run(&["--config", "missing.toml"], &[], FILE).unwrap_err();
+        assert_eq!(e, "cannot read missing.toml: no such file");
+        let e = run(&["--config=sim.toml"], &[], "prot = 1\n").unwrap_err();
+        assert!(e.starts_with("sim.toml is not a valid config file:"), "{e}");
+        assert!(e.contains("prot"), "{e}");
+        let e = run(&["--config=sim.toml"], &[], "vehicles = 0\n").unwrap_err();
+        assert_eq!(e, "`vehicles` in sim.toml must be at least 1, found 0");
+        let e = run(
+            &["--config=sim.toml"],
+            &[],
+            "[[webhooks]]\nurl = \"http://x\"\nversion = \"v9\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e, "`webhooks` in sim.toml: version is v3 or v2, found `v9`");
+        assert_eq!(
+            run(&["--webhook", "no-url"], &[], FILE).unwrap_err(),
+            "--webhook needs ID=URL (the webhook's id, then where deliveries go), found `no-url`"
+        );
+        assert_eq!(
+            run(&["--print-env", "xml"], &[], FILE).unwrap_err(),
+            "--print-env needs sh, dotenv or json, found `xml`"
+        );
+        assert_eq!(
+            run(&["--command-duration", "-1"], &[], FILE).unwrap_err(),
+            "--command-duration must be at least 0, found -1"
+        );
+        let a = args(run(
+            &["--print-env", "json", "--command-duration=0.25"],
+            &[],
+            FILE,
+        ));
+        assert_eq!(a.print_env, Some(EnvFormat::Json));
+        assert_eq!(a.command_duration_ms, 250);
     }
 }

@@ -470,6 +470,9 @@ pub struct World {
     /// Vehicles created by approving a Connect `single_select_vin` that no vehicle had
     /// (bounded: see the module docs of Connect).
     pub vin_vehicles_created: usize,
+    /// Vehicles created for the accounts of Connect's test and simulated modes (bounded: see
+    /// the module docs of Connect).
+    pub test_vehicles_created: usize,
 }
 
 impl World {

@@ -26,6 +26,16 @@ pub(crate) mod sim_paths {
 
     /// Liveness probe of the simulator itself (`"ok"`).
     pub(crate) const HEALTHZ: &str = "/healthz";
+
+    /// Prefix of the control API (`crate::control`): no Smartcar host has a path under it.
+    pub(crate) const CONTROL: &str = "/_sim";
+
+    /// Whether `path` belongs to the control API (never faulted; `/healthz` is, for the fault
+    /// tests' sake).
+    pub(crate) fn is_control_path(path: &str) -> bool {
+        path.strip_prefix(CONTROL)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
 }
 
 /// The method filter of an operation's method.
@@ -42,6 +52,8 @@ fn filter(method: Method) -> MethodFilter {
 /// One path of the API with the handlers of its operations (one per method).
 pub(crate) struct Route<S> {
     path: &'static str,
+    /// Another version segment to serve the path under (see [`Route::under`]).
+    segment: Option<&'static str>,
     methods: MethodRouter<S>,
 }
 
@@ -54,6 +66,7 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
     {
         Route {
             path: op.path,
+            segment: None,
             methods: on(filter(op.method), handler),
         }
     }
@@ -75,8 +88,8 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
             op.id
         );
         Route {
-            path: self.path,
             methods: self.methods.on(filter(op.method), handler),
+            ..self
         }
     }
 
@@ -107,12 +120,34 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
         H: Handler<T, S>,
         T: 'static,
     {
-        let path = self.path;
+        let path = match self.segment {
+            Some(segment) => with_segment(self.path, segment),
+            None => self.path.to_owned(),
+        };
         let methods = self.methods(fallback);
         router
-            .route(path, methods.clone())
+            .route(&path, methods.clone())
             .route(&format!("{path}/"), methods)
     }
+
+    /// The same route served under another version segment: `/v1.0/vehicles/{vehicle_id}`
+    /// for the operation `/v2.0/vehicles/{vehicle_id}` (how the v2.0 vehicle API is also served
+    /// as v1.0). Only [`Route::register`] uses the segment; [`Route::path`] stays the
+    /// operation's.
+    pub(crate) fn under(self, segment: &'static str) -> Self {
+        Route {
+            segment: Some(segment),
+            ..self
+        }
+    }
+}
+
+/// `path` with its first segment replaced by `segment` (`/v2.0/user` → `/v1.0/user`).
+pub(crate) fn with_segment(path: &str, segment: &str) -> String {
+    let rest = path
+        .strip_prefix('/')
+        .map_or(path, |p| &p[first_segment(path).len().min(p.len())..]);
+    format!("/{segment}{rest}")
 }
 
 /// The first segment of a path (`v2.0` of `/v2.0/vehicles`, `oauth` of `/oauth/token`).
@@ -128,6 +163,29 @@ pub(crate) fn v2_segment() -> &'static str {
 /// The API version segment of the v3 APIs (`v3`), from the spec.
 pub(crate) fn v3_segment() -> &'static str {
     first_segment(ops::GET_VEHICLE_V3.path)
+}
+
+/// The API version segment of the v1.0 API (`v1.0`), from the spec (its one documented
+/// operation is the v1.0 compatibility check; the v2.0 vehicle API is also served under it,
+/// see `v2::routes`).
+pub(crate) fn v1_segment() -> &'static str {
+    first_segment(ops::GET_COMPATIBILITY_V1.path)
+}
+
+/// Whether `segment` is a well-formed version (`v` + digits + `.` + digits: `v99999999.99`)
+/// that no operation of the spec has. The platform serves those as its latest version, v2.0
+/// (python-sdk `tests/e2e/test_exception.py::test_vehicle_bad_api_version`, live: "Smartcar
+/// API will default to latest version number, so long as version follows the format
+/// `\d+\.\d+`"); a segment of another shape (`vJohnny%20Appleseed`) is a 404 there.
+pub(crate) fn is_version_alias(segment: &str) -> bool {
+    let Some((major, minor)) = segment
+        .strip_prefix('v')
+        .and_then(|rest| rest.split_once('.'))
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor) && !is_known_version(segment)
 }
 
 /// A v3 `links` value: an operation's path relative to the v3 base URLs
@@ -180,6 +238,25 @@ mod tests {
         assert!(is_known_version("v1.0"));
         assert!(!is_known_version("v4"));
         assert!(!is_known_version("oauth"));
+        assert_eq!(v1_segment(), "v1.0");
+        assert!(is_version_alias("v99999999.99"));
+        assert!(is_version_alias("v2.1"));
+        for not_alias in [
+            "v2.0",
+            "v1.0",
+            "v3",
+            "v4",
+            "vJohnny%20Appleseed",
+            "v.1",
+            "v1.",
+            "oauth",
+        ] {
+            assert!(!is_version_alias(not_alias), "{not_alias}");
+        }
+        assert_eq!(
+            with_segment(ops::GET_USER.path, "v1.0"),
+            format!("/v1.0{}", &ops::GET_USER.path[5..])
+        );
         assert_eq!(v2_relative(&ops::GET_ODOMETER), Some("/odometer"));
         assert_eq!(v2_relative(&ops::GET_VEHICLE_ATTRIBUTES), Some(""));
         assert_eq!(v2_relative(&ops::GET_VEHICLE_V3), None);

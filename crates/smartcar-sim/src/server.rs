@@ -22,7 +22,7 @@ use crate::routing::{self, sim_paths};
 use crate::state::{
     AppState, Clock, Config, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, Shared,
 };
-use crate::{compat, connect, faults, management, oauth, serve, v2, v3, webhooks};
+use crate::{compat, connect, control, faults, management, oauth, serve, v2, v3, webhooks};
 
 /// Every route of the simulated platform, with the observability and fault middlewares.
 pub fn router(state: AppState) -> Router {
@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(management::routes())
         .merge(compat::routes())
         .merge(webhooks::routes())
+        .merge(control::routes())
         .route(sim_paths::HEALTHZ, axum::routing::get(|| async { "ok" }))
         .fallback(not_found)
         // One layer for both: the log sees what faults did (see `observe::middleware`).
@@ -59,18 +60,54 @@ fn base_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
-/// No route: 404 `RESOURCE_NOT_FOUND` in the shape of the API the path belongs to.
-async fn not_found(State(_state): State<AppState>, req: Request) -> Response {
+/// No route: a well-formed version segment the spec does not have is served as v2.0
+/// ([`latest_version`]); anything else is 404 `RESOURCE_NOT_FOUND` in the shape of the API the
+/// path belongs to (`VERSION` for a malformed version segment such as `vJohnny%20Appleseed`).
+async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
     let error = ApiError::not_found();
     let segment = routing::first_segment(path);
     let more = path.len() > segment.len() + 1;
+    if more && routing::is_version_alias(segment) {
+        return latest_version(state, req).await;
+    }
     if segment == routing::v3_segment() && more {
         error.into_v3().into_response()
     } else if path.starts_with("/v") && !(more && routing::is_known_version(segment)) {
         ApiError::v2("RESOURCE_NOT_FOUND", Some("VERSION")).into_response()
     } else {
         error.into_response()
+    }
+}
+
+/// `/v99999999.99/vehicles/{id}/odometer` answered as `/v2.0/vehicles/{id}/odometer`: the
+/// platform serves any `v<digits>.<digits>` it does not know as its latest version (see
+/// `routing::is_version_alias`). The request goes, with its version segment replaced, through
+/// the routes that own the v2.0 paths (vehicle API, compatibility, management), built once;
+/// the request log and the counters keep the path as sent.
+async fn latest_version(state: AppState, mut req: Request) -> Response {
+    static V2_PATHS: std::sync::OnceLock<Router<AppState>> = std::sync::OnceLock::new();
+    let path = routing::with_segment(req.uri().path(), routing::v2_segment());
+    let uri = match req.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    match uri.parse() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return ApiError::not_found().into_response(),
+    }
+    let mut routes = V2_PATHS
+        .get_or_init(|| {
+            Router::new()
+                .merge(v2::routes())
+                .merge(compat::routes())
+                .merge(management::routes())
+        })
+        .clone()
+        .with_state(state);
+    match tower_service::Service::call(&mut routes, req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 
@@ -161,6 +198,40 @@ pub struct ApplicationSettings {
     pub user_id_redirect_uris: Vec<String>,
     /// The application management token (webhook signatures, management API v2.0).
     pub management_token: Option<String>,
+    /// Webhooks the application has (what creating them in the Dashboard does), registered at
+    /// start, unverified: verify one with [`Simulator::verify_webhook`] or
+    /// `POST /_sim/webhooks/{id}/verify` before expecting deliveries.
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+/// A webhook of [`ApplicationSettings::webhooks`]: the id your test suite knows it by (the one
+/// Smartcar's Dashboard gave yours, for example), where deliveries go, and what they carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Its id (`None`: a random one).
+    pub id: Option<String>,
+    /// Where deliveries are POSTed (http or https).
+    pub callback_url: String,
+    /// The payload version (`V3` unless your suite subscribes through v2.0 webhooks only; v2.0
+    /// subscriptions accept either).
+    pub version: crate::model::WebhookVersion,
+    /// Display name (`None`: "Webhook").
+    pub name: Option<String>,
+    /// v3: the signal codes every `VEHICLE_STATE` event carries; v2: the data paths.
+    pub signals: Vec<String>,
+}
+
+impl WebhookSettings {
+    /// A v3 webhook with this id delivering to `callback_url`.
+    pub fn new(id: &str, callback_url: &str) -> Self {
+        WebhookSettings {
+            id: Some(id.to_owned()),
+            callback_url: callback_url.to_owned(),
+            version: crate::model::WebhookVersion::V3,
+            name: None,
+            signals: Vec::new(),
+        }
+    }
 }
 
 impl ApplicationSettings {
@@ -199,6 +270,55 @@ impl ApplicationSettings {
             if !app.redirect_uris.contains(uri) {
                 app.redirect_uris.push(uri.clone());
             }
+        }
+        Ok(())
+    }
+
+    /// Registers [`ApplicationSettings::webhooks`] in `world`.
+    ///
+    /// # Errors
+    ///
+    /// An empty or repeated id, a callback URL that is not an absolute http(s) URL.
+    fn register_webhooks(&self, world: &mut crate::model::World) -> Result<(), String> {
+        for hook in &self.webhooks {
+            let url = url::Url::parse(&hook.callback_url).map_err(|e| {
+                format!(
+                    "webhook callback URL `{}` is not a URL ({e})",
+                    hook.callback_url
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(format!(
+                    "webhook callback URL `{}` is not http(s)",
+                    hook.callback_url
+                ));
+            }
+            let id = match &hook.id {
+                Some(id)
+                    if id.trim().is_empty()
+                        || id.chars().any(|c| c.is_whitespace() || c == '/') =>
+                {
+                    return Err(format!(
+                        "webhook id `{id}` may not be empty nor hold spaces or `/`"
+                    ));
+                }
+                Some(id) => id.clone(),
+                None => crate::state::random_id(),
+            };
+            if world.webhooks.contains_key(&id) {
+                return Err(format!("webhook id `{id}` is given twice"));
+            }
+            let signals = hook.signals.clone();
+            world.webhooks.insert(
+                id.clone(),
+                crate::model::Webhook {
+                    id,
+                    name: hook.name.clone().unwrap_or_else(|| "Webhook".to_owned()),
+                    callback_url: hook.callback_url.clone(),
+                    version: hook.version,
+                    signals,
+                },
+            );
         }
         Ok(())
     }
@@ -365,7 +485,11 @@ impl Simulator {
         options
             .application
             .apply(&mut world.app)
+            .and_then(|()| options.application.register_webhooks(&mut world))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        // Smartcar's v3 test-data vehicle and its static token, after the fleet (its own
+        // values: the fleet's stream is untouched) and the application (the token is its).
+        v3::test_data::seed(&mut world, now);
         let listener = TcpListener::bind((options.host, options.port)).await?;
         let addr = listener.local_addr()?;
         let clock = options.epoch.map(Clock::fixed).unwrap_or_default();

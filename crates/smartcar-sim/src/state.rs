@@ -106,6 +106,24 @@ pub(crate) enum PendingKind {
     Reauthenticate(String),
 }
 
+/// Where a Connect request stands. `live` mode (and re-authentication) shows one page
+/// ([`Step::Single`]); `test` and `simulated` mode walk the platform's page sequence, whose
+/// element ids browser-driven suites written for the real Connect rely on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The one-page form: log in, choose vehicles, allow or deny.
+    Single,
+    /// The preamble (`button#continue-button`).
+    Preamble,
+    /// The brand list (`button#<BRAND>.brand-list-item`, `input#brand-search`), with the
+    /// search text typed so far.
+    Brands(String),
+    /// The brand's login (`input#username`, `input#password`, `button#sign-in-button`).
+    Login,
+    /// The permissions page (`.page-content`, `button#approval-button`, `button#deny-button`).
+    Permissions,
+}
+
 /// A validated Connect request waiting for the user's answer (kept here, with the rest of the
 /// shared state; the Connect routes fill and read it).
 #[derive(Clone, Debug)]
@@ -132,6 +150,12 @@ pub(crate) struct Pending {
     pub(crate) external_id: Option<String>,
     /// The user whose vehicles the page shows.
     pub(crate) shown_user: String,
+    /// The page the request is on.
+    pub(crate) step: Step,
+    /// The brand chosen on the brand list (or given as `make`), in test and simulated mode.
+    pub(crate) brand: Option<String>,
+    /// The vehicles the login of a test or simulated account gave: the ones the page offers.
+    pub(crate) login_vehicles: Option<Vec<String>>,
     pub(crate) expires_at: DateTime<Utc>,
     /// The fleet seed: what a `single_select_vin` vehicle would be is derived from it.
     pub(crate) seed: u64,

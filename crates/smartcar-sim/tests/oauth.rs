@@ -431,3 +431,34 @@ async fn minted_tokens_work_like_exchanged_ones() {
     assert!(smartcar_sim::auth::app_token(sim.state(), &world, &bearer(&app_token)).is_ok());
     assert!(world.connection(&user.id, &user.vehicle_ids[0]).is_some());
 }
+
+/// python-sdk's live e2e refreshes early in its session (`test_refresh_code_with_flag`) and
+/// goes on with the access token it had (about 60 more tests): a refresh rotates the refresh
+/// token, not the access token it replaced.
+#[tokio::test]
+async fn the_access_token_a_refresh_replaced_keeps_answering_api_calls() {
+    let sim = Simulator::start().await.unwrap();
+    let (_, first) = exchange(&sim, &code_for(&sim, "")).await;
+    let old = first["access_token"].as_str().unwrap().to_owned();
+    let (status, second) = refresh(&sim, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{second}");
+    let new = second["access_token"].as_str().unwrap().to_owned();
+    let user = |token: String| {
+        let url = format!("{}{}", sim.base_url(), smartcar_api::ops::GET_USER.path);
+        async move {
+            let r = client().get(url).bearer_auth(token).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, body) = user(old.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(user(new).await.0, 200);
+    // Until its own expiry (2 hours from its issue).
+    sim.advance(Duration::from_secs(2 * 3600 - 1));
+    assert_eq!(user(old.clone()).await.0, 200);
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(user(old).await.0, 401);
+}

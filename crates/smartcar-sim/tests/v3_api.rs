@@ -1083,3 +1083,97 @@ async fn long_running_commands_are_accepted_then_complete() {
         chrono::Duration::seconds(60)
     );
 }
+
+/// Smartcar's v3 test-data vehicle, read with the static token `test-data-token` and no
+/// `sc-user-id`, as python-sdk's e2e (`v3_vehicle`: `get_vehicle`, `get_signals`,
+/// `get_signal("odometer-traveleddistance")`) and node-sdk's e2e (`getVehicle` answers the id,
+/// `data[0]` and the odometer signal are `SUCCESS`) read it live.
+#[tokio::test]
+async fn the_test_data_vehicle_answers_its_static_token() {
+    const ID: &str = "tst2e255-d3c8-4f90-9fec-e6e68b98e9cb";
+    const TOKEN: &str = "test-data-token";
+    let env = start().await;
+
+    let r = get(&env, &vehicle_path(ID), Some(TOKEN), None).await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    assert!(r.request_id.is_some());
+    assert_eq!(r.body["id"], ID);
+    let body: types::VehicleResource = typed(&r.body);
+    assert_eq!(body.attributes.model, "Model 3");
+    assert_eq!(r.body["attributes"]["powertrainType"], "BEV");
+    assert_eq!(r.body["attributes"]["mode"], "test");
+
+    let r = get(
+        &env,
+        &format!("{}/signals", vehicle_path(ID)),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    let data = r.body["data"].as_array().cloned().unwrap_or_default();
+    assert!(!data.is_empty());
+    assert!(
+        data.iter()
+            .all(|s| s["attributes"]["status"]["value"] == "SUCCESS"),
+        "every permission: {:#}",
+        r.body
+    );
+
+    let r = get(
+        &env,
+        &format!("{}/signals/odometer-traveleddistance", vehicle_path(ID)),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    for key in ["id", "type", "attributes", "meta", "links"] {
+        assert!(r.body.get(key).is_some(), "{key}: {:#}", r.body);
+    }
+    assert_eq!(r.body["attributes"]["status"]["value"], "SUCCESS");
+    assert_eq!(
+        r.body["attributes"]["body"],
+        json!({"unit": "kilometers", "value": 115071.5})
+    );
+    assert_eq!(
+        r.body["links"]["self"],
+        format!("/vehicles/{ID}/signals/odometer-traveleddistance")
+    );
+
+    // Another token, or none: 401. The application token reaches it through no connection.
+    assert_v3_error(
+        &get(&env, &vehicle_path(ID), Some("test-data-tokeN"), None).await,
+        401,
+        "AUTHENTICATION",
+        None,
+    );
+    assert_v3_error(
+        &get(&env, &vehicle_path(ID), Some(&env.app), None).await,
+        404,
+        "RESOURCE_NOT_FOUND",
+        Some("PATH"),
+    );
+
+    // No user owns it, no connection lists it, `Simulator::vehicles` leaves it out, and the
+    // seeded fleet is the one the seed alone gives.
+    let world = env.sim.state().world().clone();
+    assert!(world.vehicles.contains_key(ID));
+    assert!(
+        world
+            .users
+            .iter()
+            .all(|u| !u.vehicle_ids.iter().any(|v| v == ID))
+    );
+    assert!(world.connections.iter().all(|c| c.vehicle_id != ID));
+    let fleet = smartcar_sim::fleet::generate(&smartcar_sim::fleet::FleetOptions {
+        seed: 1,
+        users: 3,
+        vehicles: 6,
+        now: env.sim.now(),
+    });
+    let listed: Vec<_> = env.sim.vehicles().into_iter().map(|v| v.id).collect();
+    let seeded: Vec<_> = fleet.vehicles.keys().cloned().collect();
+    assert_eq!(listed, seeded);
+    assert_eq!(env.sim.users().len(), 3);
+}

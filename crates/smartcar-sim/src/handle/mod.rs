@@ -265,9 +265,17 @@ impl Simulator {
         self.state().world().users.clone()
     }
 
-    /// A snapshot of the vehicles, ordered by id.
+    /// A snapshot of the vehicles, ordered by id: the fleet and the vehicles Connect created,
+    /// not Smartcar's v3 test-data vehicle (`tst2e255-…`, read with the static token
+    /// `test-data-token`), which every simulator also holds but no user owns.
     pub fn vehicles(&self) -> Vec<Vehicle> {
-        self.state().world().vehicles.values().cloned().collect()
+        self.state()
+            .world()
+            .vehicles
+            .values()
+            .filter(|v| !crate::v3::test_data::is_test_data_vehicle(&v.id))
+            .cloned()
+            .collect()
     }
 
     /// Changes the vehicle `id` in place (to set up a scenario: park it, unlock it, open a

@@ -5,9 +5,10 @@
 //! used both by its own route and by batch, so the two can never answer differently.
 //!
 //! Conventions of this module (and of `compat.rs` and `management.rs`, which share its helpers):
-//! - Checks run in this order: the token (401 `AUTHENTICATION`), the vehicle (404
-//!   `RESOURCE_NOT_FOUND` for an unknown id, 403 `PERMISSION` outside the grant or without the
-//!   permission, the forced error of a test VIN), then the request's header, query and body (400
+//! - Checks run in this order: the token (401 `AUTHENTICATION`), the vehicle (400 `VALIDATION`
+//!   for an id not shaped like one, 404 `RESOURCE_NOT_FOUND` for an unknown id, 403
+//!   `PERMISSION` outside the grant or without the permission, the forced error of a test VIN),
+//!   then the request's header, query and body (400
 //!   `VALIDATION`), then the vehicle's capability (501 `COMPATIBILITY`) and state (409
 //!   `VEHICLE_STATE`). A command that fails changes nothing.
 //! - Validation messages are worded like the platform's one documented message, `"requests" is
@@ -18,6 +19,9 @@
 //!   that way; we do not answer 405, which Smartcar's error catalogue has no entry for).
 //! - Every path is also served with a trailing slash (`/v2.0/vehicles/`, `/v2.0/user/`: the Node
 //!   and Go SDKs send those; Python's attributes call sends `/v2.0/vehicles/{id}/`).
+//! - The same routes answer under `/v1.0` with v1.0 error bodies ([`v1_errors`]); a
+//!   well-formed version segment the spec does not have (`/v99999999.99/…`) is served as v2.0
+//!   by the composition root's fallback (`routing::is_version_alias`).
 //! - The world is locked once per request, never across an `.await`; bodies are built under the
 //!   lock and serialised after it is released.
 
@@ -43,18 +47,36 @@ use smartcar_api::{ops, types};
 use crate::auth;
 use crate::error::ApiError;
 use crate::model::{Grant, Vehicle, World};
-use crate::routing::{Route, v2_segment};
+use crate::routing::{Route, v1_segment, v2_segment};
 use crate::state::{AppState, Shared};
 
 pub(crate) use batch::Item as BatchItem;
 pub(crate) use reads::powertrain_capable;
 pub(crate) use units::Units;
 
-/// Routes of the Vehicle API v2.0.
+/// Routes of the Vehicle API v2.0, and the same routes under `/v1.0`, whose errors come in
+/// the v1.0 shape (see [`v1_errors`]).
 pub(crate) fn routes() -> Router<AppState> {
+    // Unknown paths under /v2.0 (this module owns every /v2.0 path: vehicle API, compatibility,
+    // management): 404 with the v2 body instead of the router's empty 404.
+    let v2 = table(None).route(&format!("/{}/{{*rest}}", v2_segment()), any(not_found));
+    // The same under /v1.0 (the compatibility v1.0 route, `compat`, wins over the catch-all).
+    let v1 = table(Some(v1_segment()))
+        .route(&format!("/{}/{{*rest}}", v1_segment()), any(not_found))
+        .layer(axum::middleware::map_response(v1_errors));
+    v2.merge(v1)
+}
+
+/// Every route of the vehicle API v2.0 (user, vehicles, reads, commands, batch, webhook
+/// subscriptions), under its own path or, with `segment`, under another version segment.
+fn table(segment: Option<&'static str>) -> Router<AppState> {
+    let add = |r: Router<AppState>, route: Route<AppState>| match segment {
+        Some(segment) => both(r, route.under(segment)),
+        None => both(r, route),
+    };
     let mut r = Router::new();
-    r = both(r, Route::new(ops::GET_USER, user));
-    r = both(r, Route::new(ops::LIST_VEHICLES, vehicles));
+    r = add(r, Route::new(ops::GET_USER, user));
+    r = add(r, Route::new(ops::LIST_VEHICLES, vehicles));
     for read in reads::READS {
         let get_read = move |State(state): State<AppState>,
                              id: Result<Path<String>, PathRejection>,
@@ -75,19 +97,45 @@ pub(crate) fn routes() -> Router<AppState> {
             }
             _ => route,
         };
-        r = both(r, route);
+        r = add(r, route);
     }
-    r = both(r, Route::new(ops::SEND_DESTINATION, commands::destination));
-    r = both(r, Route::new(ops::DISCONNECT, commands::disconnect));
-    r = both(r, Route::new(ops::BATCH, batch::batch));
-    r = both(
+    r = add(r, Route::new(ops::SEND_DESTINATION, commands::destination));
+    r = add(r, Route::new(ops::DISCONNECT, commands::disconnect));
+    r = add(r, Route::new(ops::BATCH, batch::batch));
+    add(
         r,
         Route::new(ops::SUBSCRIBE_WEBHOOK, webhooks::subscribe)
             .and(ops::UNSUBSCRIBE_WEBHOOK, webhooks::unsubscribe),
-    );
-    // Unknown paths under /v2.0 (this module owns every /v2.0 path: vehicle API, compatibility,
-    // management): 404 with the v2 body instead of the router's empty 404.
-    r.route(&format!("/{}/{{*rest}}", v2_segment()), any(not_found))
+    )
+}
+
+/// The vehicle API under `/v1.0`: the v2.0 routes answer, and every v2 error body becomes the
+/// v1.0 body of the same status ([`ApiError::into_v1`]): `{"error": "validation_error",
+/// "message": …, "code": null, "statusCode": 400, "requestId": …}`. The official Python SDK
+/// 6.17's live end-to-end suite reads `/v1.0/vehicles/bad_id/` as a `validation_error`, an
+/// ungranted `/v1.0/…/odometer` as a 403 with `code` null, and `/v1.0/…/odometer` and
+/// `/v1.0/…/batch` as successes (Smartcar retired v1.0 in 2023; what else it answered is
+/// unverified). Batch items keep v2 error bodies (that suite accepts either shape).
+async fn v1_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return ApiError::v2("SERVER", Some("INTERNAL"))
+            .into_v1()
+            .into_response();
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v2) if v2.get("type").is_some() => {
+            let v1 = ApiError::from_v2_body(status, v2).into_v1();
+            let body = serde_json::to_vec(v1.body()).unwrap_or_default();
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(body))
+        }
+        _ => Response::from_parts(parts, Body::from(bytes)),
+    }
 }
 
 /// Registers the route at its path and at its path with a trailing `/`, with the same
@@ -173,6 +221,15 @@ pub(crate) fn vehicle_access<'w>(
     permission: Option<&str>,
     contact: bool,
 ) -> Result<&'w Vehicle, ApiError> {
+    if !world.vehicles.contains_key(id) && !id_shaped(id) {
+        // Observed live (python-sdk e2e `test_vehicle_state_error`): `GET
+        // /v2.0/vehicles/bad_id/` with a valid token is a 400 whose resolution has no type,
+        // not the 404 of an unknown, well-formed id. The message is Joi's (unverified).
+        return Err(ApiError::validation(
+            "vehicle_id",
+            "\"vehicle_id\" must be a valid GUID",
+        ));
+    }
     if contact {
         return auth::vehicle(world, grant, id, permission).map_err(|e| {
             if e.body().get("code").and_then(Value::as_str) == Some("AUTHENTICATION_FAILED") {
@@ -187,6 +244,16 @@ pub(crate) fn vehicle_access<'w>(
         });
     }
     auth::granted_vehicle(world, grant, id, permission)
+}
+
+/// Whether `id` has the shape of a vehicle id: 36 characters, letters and digits in groups of
+/// 8-4-4-4-12 (UUIDs; Smartcar's test-data vehicle `tst2e255-…` has letters beyond `f`).
+fn id_shaped(id: &str) -> bool {
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_alphanumeric(),
+        })
 }
 
 /// The Connect re-authentication URL of `AUTHENTICATION_FAILED` (partially built, as the
@@ -434,6 +501,21 @@ mod tests {
             let e = q.int(name, 10, 1, 50).err();
             let got = e.as_ref().map(|e| e.body()["detail"][0]["message"].clone());
             assert_eq!(got, Some(Value::from(msg)));
+        }
+    }
+
+    #[test]
+    fn vehicle_id_shapes() {
+        assert!(id_shaped("0f6f7c4e-0000-4000-8000-000000000000"));
+        assert!(id_shaped("tst2e255-d3c8-4f90-9fec-e6e68b98e9cb"));
+        for bad in [
+            "bad_id",
+            "",
+            "0f6f7c4e-0000-4000-8000-00000000000",
+            "0f6f7c4e_0000-4000-8000-000000000000",
+            "0f6f7c4e-0000-4000-8000-00000000000!",
+        ] {
+            assert!(!id_shaped(bad), "{bad}");
         }
     }
 

@@ -38,6 +38,7 @@ mod compatible;
 pub(crate) mod connections;
 mod schedules;
 pub(crate) mod signals;
+pub(crate) mod test_data;
 
 use std::collections::BTreeSet;
 

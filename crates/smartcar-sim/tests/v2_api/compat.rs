@@ -360,3 +360,85 @@ async fn matrix() {
         .await
         .assert_error(401, "AUTHENTICATION", None);
 }
+
+#[tokio::test]
+async fn smartcar_test_vins_and_makes_without_a_catalogue_model() {
+    let env = Env::start().await;
+    let (_, id, secret) = env.app();
+    let auth = Some((id.as_str(), secret.as_str()));
+    let v2 = |q: String| {
+        let env = &env;
+        async move { get(env, &format!("/v2.0/compatibility?{q}"), auth).await }
+    };
+
+    // python-sdk e2e test_get_compatibility_v2 (live): a test VIN has no check digit; it is
+    // compatible, odometer capable, fuel not (a BEV), in scope order.
+    let r = v2("vin=0SCGMCT0386A85356&scope=read_odometer+read_fuel&country=US".into()).await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    assert_eq!(
+        r.body,
+        json!({
+            "compatible": true,
+            "reason": null,
+            "capabilities": [
+                {"permission": "read_odometer", "endpoint": "/odometer", "capable": true, "reason": null},
+                {"permission": "read_fuel", "endpoint": "/fuel", "capable": false, "reason": "VEHICLE_NOT_CAPABLE"},
+            ],
+        })
+    );
+    assert_typed::<types::CompatibilityV2>(&r.body);
+    // Any other test VIN answers the same way (the simulator's choice); outside the US without
+    // capabilities; one with a letter VINs never hold is refused.
+    let r = v2("vin=0SCABCDE012345678&scope=read_battery+read_engine_oil".into()).await;
+    assert_eq!(r.body["compatible"], true);
+    assert_eq!(r.body["capabilities"][0]["capable"], true);
+    assert_eq!(r.body["capabilities"][3]["reason"], "VEHICLE_NOT_CAPABLE");
+    let r = v2("vin=0SCGMCT0386A85356&scope=read_vin&country=DE".into()).await;
+    assert_eq!(
+        r.body,
+        json!({"compatible": true, "reason": null, "capabilities": []})
+    );
+    v2("vin=0SCGMCT0386A8535O&scope=read_vin".into())
+        .await
+        .assert_validation("\"vin\" must be a valid 17-character VIN");
+    // The error-forcing test VINs keep their answer.
+    let r = v2("vin=0SCLR0002E8896323&scope=read_vin".into()).await;
+    assert_eq!(r.body["reason"], "MAKE_NOT_COMPATIBLE");
+
+    // An Audi (no catalogue model): compatible (python-sdk
+    // test_get_compatibility_with_non_test_mode_vin), every capability not capable (node-sdk's
+    // live getCompatibility: both capabilities `capable: false`).
+    let r = v2("vin=WAUAFAFL1GN014882&scope=read_vehicle_info&country=US".into()).await;
+    assert_eq!(
+        r.body,
+        json!({
+            "compatible": true,
+            "reason": null,
+            "capabilities": [
+                {"permission": "read_vehicle_info", "endpoint": "/", "capable": false, "reason": "SMARTCAR_NOT_CAPABLE"},
+            ],
+        })
+    );
+    assert_typed::<types::CompatibilityV2>(&r.body);
+    let r = v2("vin=WAUAFAFL1GN014882&scope=read_odometer+read_location".into()).await;
+    let caps = r.body["capabilities"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(caps.len(), 2);
+    assert!(caps.iter().all(|c| c["capable"] == false));
+    // node-sdk's live Tesla VIN, every capability capable.
+    let r = v2("vin=5YJXCDE22HF068739&scope=read_odometer+read_location".into()).await;
+    let caps = r.body["capabilities"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(caps.len(), 2);
+    assert!(caps.iter().all(|c| c["capable"] == true), "{:#}", r.body);
+    // Makes without a catalogue model are compatible in every region.
+    let r = v2(format!("vin={}&scope=read_vin&country=DE", vin("WP0"))).await;
+    assert_eq!(r.body["compatible"], true);
+    // The matrix lists catalogue models only.
+    let r = get(&env, "/v2.0/compatibility/matrix?region=US", auth).await;
+    assert!(r.body.get("AUDI").is_none() && r.body.get("TESLA").is_some());
+}

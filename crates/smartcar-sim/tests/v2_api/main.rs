@@ -8,6 +8,7 @@ mod commands;
 mod compat;
 mod management;
 mod reads;
+mod versions;
 mod webhooks;
 
 mod smoke {
