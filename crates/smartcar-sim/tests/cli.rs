@@ -146,3 +146,14 @@ fn invalid_settings_exit_with_status_2_and_say_why() {
         "{stderr}"
     );
 }
+
+/// The help text is the CLI's documentation: a change to it shows up in review.
+#[test]
+fn help_text() {
+    let output = Command::new(env!("CARGO_BIN_EXE_smartcar-sim"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
