@@ -43,14 +43,17 @@ macro_rules! e {
 }
 
 /// Every v2.0 error the simulator can produce (types, codes, statuses and resolutions from
-/// Smartcar's error reference).
+/// Smartcar's error reference). `docURL` is `https://smartcar.com/docs/errors/api-errors/` +
+/// `doc`; an error without a code has the anchor `#null`, as the platform sends it (node-sdk's
+/// live end-to-end test, 2025-11: `…/authentication-errors#null`; older SDK fixtures show
+/// `…/v2.0/other-errors/#authentication`).
 pub const CATALOGUE: &[ErrorSpec] = &[
     e!(
         "AUTHENTICATION",
         None,
         401,
         None,
-        "other-errors#authentication",
+        "authentication-errors#null",
         "The authorization header is missing or malformed, or it contains invalid or expired authentication credentials. Please check for missing parameters, spelling and casing mistakes, and other syntax issues.",
         None
     ),
@@ -59,7 +62,7 @@ pub const CATALOGUE: &[ErrorSpec] = &[
         None,
         403,
         Some("REAUTHENTICATE"),
-        "permission-errors",
+        "permission-errors#null",
         "Your application has insufficient permissions to access the requested resource. Please prompt the user to re-authenticate using Smartcar Connect.",
         None
     ),
@@ -68,7 +71,7 @@ pub const CATALOGUE: &[ErrorSpec] = &[
         None,
         400,
         None,
-        "validation-errors",
+        "validation-errors#null",
         "Request invalid or malformed. Please check for missing parameters, spelling and casing mistakes, and other syntax issues.",
         None
     ),

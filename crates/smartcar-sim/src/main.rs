@@ -51,11 +51,12 @@ Your application (default: credentials derived from --seed, printed at start):
                  a v3 webhook of the application with that id, delivering to URL
                  (repeatable; verify it through the control API before deliveries)
 
-Every option can come from the environment instead: SMARTCAR_SIM_PORT, SMARTCAR_SIM_HOST,
-SMARTCAR_SIM_SEED, SMARTCAR_SIM_CLIENT_ID, SMARTCAR_SIM_CLIENT_SECRET,
-SMARTCAR_SIM_REDIRECT_URIS, SMARTCAR_SIM_USER_ID_REDIRECT_URIS and SMARTCAR_SIM_WEBHOOKS
-(space-separated), SMARTCAR_SIM_MANAGEMENT_TOKEN, SMARTCAR_SIM_CONFIG. A flag wins over its
-variable, a variable over the file.
+Every option but --help can come from the environment instead, as SMARTCAR_SIM_ and the
+flag's name in upper case with `_` for `-` (SMARTCAR_SIM_PORT, SMARTCAR_SIM_CLIENT_ID,
+SMARTCAR_SIM_COMMAND_DURATION, SMARTCAR_SIM_NO_LOG=true, SMARTCAR_SIM_CONFIG, ...); the
+repeatable ones are plural and space-separated: SMARTCAR_SIM_REDIRECT_URIS,
+SMARTCAR_SIM_USER_ID_REDIRECT_URIS, SMARTCAR_SIM_WEBHOOKS. A flag wins over its variable, a
+variable over the file.
 
 Connect: mode=live (the default) shows one page; mode=test and mode=simulated walk Smartcar's
 pages (preamble, brand list, login, permissions) where any e-mail and password sign in and
@@ -203,6 +204,16 @@ fn seconds_ms(what: &str, secs: f64) -> Result<u64, String> {
     Ok((secs * 1000.0).round() as u64)
 }
 
+/// The format `--print-env` names.
+fn env_format(what: &str, value: &str) -> Result<EnvFormat, String> {
+    match value.trim() {
+        "sh" => Ok(EnvFormat::Sh),
+        "dotenv" => Ok(EnvFormat::Dotenv),
+        "json" => Ok(EnvFormat::Json),
+        other => Err(format!("{what} needs sh, dotenv or json, found `{other}`")),
+    }
+}
+
 /// At least `min`.
 fn at_least<T: PartialOrd + std::fmt::Display>(what: &str, n: T, min: T) -> Result<T, String> {
     if n < min {
@@ -292,6 +303,39 @@ fn apply_env(parsed: &mut Args, env: &dyn Fn(&str) -> Option<String>) -> Result<
     }
     if let Some(v) = var("SMARTCAR_SIM_HOST") {
         parsed.host = address("SMARTCAR_SIM_HOST", Some(v))?;
+    }
+    if let Some(v) = var("SMARTCAR_SIM_VEHICLES") {
+        parsed.vehicles = number("SMARTCAR_SIM_VEHICLES", Some(v), 1)?;
+    }
+    if let Some(v) = var("SMARTCAR_SIM_USERS") {
+        parsed.users = number("SMARTCAR_SIM_USERS", Some(v), 1)?;
+    }
+    if let Some(v) = var("SMARTCAR_SIM_NO_LOG") {
+        parsed.log = match v.trim() {
+            "1" | "true" => false,
+            "0" | "false" => true,
+            other => {
+                return Err(format!(
+                    "SMARTCAR_SIM_NO_LOG needs true or false, found `{other}`"
+                ));
+            }
+        };
+    }
+    if let Some(v) = var("SMARTCAR_SIM_LOG_MAX_MIB") {
+        parsed.log_max_mib = number("SMARTCAR_SIM_LOG_MAX_MIB", Some(v), 1)?;
+    }
+    if let Some(v) = var("SMARTCAR_SIM_HEADER_TIMEOUT") {
+        parsed.header_timeout = number("SMARTCAR_SIM_HEADER_TIMEOUT", Some(v), 1)?;
+    }
+    if let Some(v) = var("SMARTCAR_SIM_BODY_TIMEOUT") {
+        parsed.body_timeout = number("SMARTCAR_SIM_BODY_TIMEOUT", Some(v), 1)?;
+    }
+    if let Some(v) = var("SMARTCAR_SIM_COMMAND_DURATION") {
+        let secs: f64 = number("SMARTCAR_SIM_COMMAND_DURATION", Some(v), 0.0)?;
+        parsed.command_duration_ms = seconds_ms("SMARTCAR_SIM_COMMAND_DURATION", secs)?;
+    }
+    if let Some(v) = var("SMARTCAR_SIM_PRINT_ENV") {
+        parsed.print_env = Some(env_format("SMARTCAR_SIM_PRINT_ENV", &v)?);
     }
     let text = |name: &str, to: &mut Option<String>| {
         if let Some(v) = var(name) {
@@ -391,16 +435,7 @@ fn parse_with(
                 parsed.command_duration_ms = seconds_ms("--command-duration", secs)?;
             }
             "--print-env" => {
-                parsed.print_env = Some(match text("--print-env", value())?.as_str() {
-                    "sh" => EnvFormat::Sh,
-                    "dotenv" => EnvFormat::Dotenv,
-                    "json" => EnvFormat::Json,
-                    other => {
-                        return Err(format!(
-                            "--print-env needs sh, dotenv or json, found `{other}`"
-                        ));
-                    }
-                });
+                parsed.print_env = Some(env_format("--print-env", &text("--print-env", value())?)?);
             }
             "--host" => parsed.host = address("--host", value())?,
             "--client-id" => parsed.app.client_id = Some(text("--client-id", value())?),
@@ -946,6 +981,35 @@ signals = ["odometer-traveleddistance"]
             "--webhook replaces the file's list"
         );
         assert_eq!(a.app.webhooks[0].id.as_deref(), Some("wh-2"));
+    }
+
+    #[test]
+    fn every_flag_has_its_variable() {
+        let env = [
+            ("SMARTCAR_SIM_VEHICLES", "2"),
+            ("SMARTCAR_SIM_USERS", "4"),
+            ("SMARTCAR_SIM_NO_LOG", "true"),
+            ("SMARTCAR_SIM_LOG_MAX_MIB", "8"),
+            ("SMARTCAR_SIM_HEADER_TIMEOUT", "3"),
+            ("SMARTCAR_SIM_BODY_TIMEOUT", "4"),
+            ("SMARTCAR_SIM_COMMAND_DURATION", "2"),
+            ("SMARTCAR_SIM_PRINT_ENV", "dotenv"),
+            (
+                "SMARTCAR_SIM_WEBHOOKS",
+                "a=http://127.0.0.1:9/a b=http://127.0.0.1:9/b",
+            ),
+        ];
+        let a = args(run(&[], &env, FILE));
+        assert_eq!((a.vehicles, a.users, a.log), (2, 4, false));
+        assert_eq!((a.log_max_mib, a.header_timeout, a.body_timeout), (8, 3, 4));
+        assert_eq!(a.command_duration_ms, 2000);
+        assert_eq!(a.print_env, Some(EnvFormat::Dotenv));
+        let ids: Vec<_> = a.app.webhooks.iter().map(|w| w.id.clone()).collect();
+        assert_eq!(ids, [Some("a".to_owned()), Some("b".to_owned())]);
+        assert_eq!(
+            run(&[], &[("SMARTCAR_SIM_NO_LOG", "maybe")], FILE).unwrap_err(),
+            "SMARTCAR_SIM_NO_LOG needs true or false, found `maybe`"
+        );
     }
 
     #[test]

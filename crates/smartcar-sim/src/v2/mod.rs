@@ -248,7 +248,7 @@ pub(crate) fn vehicle_access<'w>(
 
 /// Whether `id` has the shape of a vehicle id: 36 characters, letters and digits in groups of
 /// 8-4-4-4-12 (UUIDs; Smartcar's test-data vehicle `tst2e255-…` has letters beyond `f`).
-fn id_shaped(id: &str) -> bool {
+pub(super) fn id_shaped(id: &str) -> bool {
     id.len() == 36
         && id.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',

@@ -15,7 +15,7 @@ use crate::state::{AppState, random_id};
 
 /// `POST /v2.0/vehicles/{id}/webhooks/{webhook_id}` with the vehicle's access token: subscribes
 /// the vehicle (for the token's user). Subscribing again is a no-op that answers the same.
-/// Unknown webhook: 404 `RESOURCE_NOT_FOUND`.
+/// Unknown webhook: see [`unknown_webhook`].
 pub(crate) async fn subscribe(
     State(state): State<AppState>,
     ids: Result<Path<(String, String)>, PathRejection>,
@@ -38,7 +38,7 @@ pub(crate) async fn subscribe(
                     g.user_id.clone()
                 };
                 if !world.webhooks.contains_key(&webhook_id) {
-                    return Err(ApiError::not_found());
+                    return Err(unknown_webhook(&webhook_id));
                 }
                 let exists = world
                     .subscriptions
@@ -61,6 +61,17 @@ pub(crate) async fn subscribe(
                 })
             });
     respond(result.map(|body| json(StatusCode::OK, &body, &[])))
+}
+
+/// An unknown webhook id: 400 `VALIDATION` when it is not shaped as a webhook id (a UUID), as
+/// the platform answers (node-sdk's live end-to-end `subscribe - error`: `webhookID` → 400,
+/// code null); 404 `RESOURCE_NOT_FOUND` for a well-formed one (unverified).
+fn unknown_webhook(webhook_id: &str) -> ApiError {
+    if super::id_shaped(webhook_id) {
+        ApiError::not_found()
+    } else {
+        ApiError::validation("webhook_id", "\"webhook_id\" must be a valid GUID")
+    }
 }
 
 /// `DELETE /v2.0/vehicles/{id}/webhooks/{webhook_id}` with `Authorization: Bearer <AMT>`:

@@ -186,6 +186,11 @@ async fn v2_error_bodies_as_the_platform_spells_them() {
     assert_eq!(r.body.get("code"), Some(&Value::Null));
     assert_eq!(r.body["resolution"], json!({"type": null}));
     assert!(r.body.get("detail").is_none());
+    // docURL of a code-less error ends in `#null` (node-sdk's live end-to-end suite).
+    assert_eq!(
+        r.body["docURL"],
+        "https://smartcar.com/docs/errors/api-errors/authentication-errors#null"
+    );
 
     // 403 (test_out_of_permission_scope): code null, REAUTHENTICATE, no Retry-After (the
     // Python SDK would count an eleventh field).
@@ -197,6 +202,30 @@ async fn v2_error_bodies_as_the_platform_spells_them() {
     assert_eq!(r.body["resolution"], json!({"type": "REAUTHENTICATE"}));
     assert_eq!(r.header("retry-after"), None);
     assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.body["docURL"],
+        "https://smartcar.com/docs/errors/api-errors/permission-errors#null"
+    );
+
+    // Subscribing to a webhook id that is not one (node-sdk's live `subscribe - error`): 400
+    // VALIDATION, code null; an unknown well-formed id is a 404.
+    let subscriber = env.token(&user, &[&vid], &ALL_SCOPES);
+    let r = env
+        .post(
+            &subscriber,
+            &format!("/v2.0/vehicles/{vid}/webhooks/webhookID"),
+            json!({}),
+        )
+        .await;
+    r.assert_error(400, "VALIDATION", None);
+    assert_eq!(r.body.get("code"), Some(&Value::Null));
+    env.post(
+        &subscriber,
+        &format!("/v2.0/vehicles/{vid}/webhooks/0f6f7c4e-0000-4000-8000-000000000000"),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "RESOURCE_NOT_FOUND", Some("PATH"));
 
     // A malformed vehicle id (test_vehicle_state_error): 400, a resolution without a type;
     // an unknown well-formed id stays a 404.

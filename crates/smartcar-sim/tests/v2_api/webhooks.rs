@@ -42,10 +42,15 @@ async fn subscribe_and_unsubscribe() {
         assert!(w.subscriptions.contains_key(&subs[0].id));
     }
 
-    let unknown = format!("/v2.0/vehicles/{bev}/webhooks/nope");
+    // An unknown webhook: 404 when the id is well formed, 400 VALIDATION when it is not one.
+    let unknown = format!("/v2.0/vehicles/{bev}/webhooks/0f6f7c4e-0000-4000-8000-000000000000");
     env.send(env.http.post(env.url(&unknown)).bearer_auth(&token))
         .await
         .assert_error(404, "RESOURCE_NOT_FOUND", Some("PATH"));
+    let malformed = format!("/v2.0/vehicles/{bev}/webhooks/nope");
+    env.send(env.http.post(env.url(&malformed)).bearer_auth(&token))
+        .await
+        .assert_error(400, "VALIDATION", None);
     env.send(env.http.post(env.url(&p)).bearer_auth("bad"))
         .await
         .assert_error(401, "AUTHENTICATION", None);
