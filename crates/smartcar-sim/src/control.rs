@@ -24,6 +24,10 @@
 //! | `GET /_sim/requests` / `DELETE /_sim/requests` | the request log (secrets masked) / empties it |
 //! | `GET /_sim/counters` | requests in all and per operation, refreshes, connections |
 //! | `POST /_sim/connect/approve` `{"url", "email", "vehicle_ids", "deny"}` | answers a Connect URL without a browser, answers `{"redirect"}` |
+//! | `GET /_sim/limits` | the request limits in force and their counters |
+//! | `PUT /_sim/limits` `{"app": "120/2", "vehicle": "2/120", "monthly_allowance": 500}` | sets them (`null` or absent: off; `{"platform": true}`: the docs' values) |
+//! | `DELETE /_sim/limits/usage` | forgets usage: bucket full, windows and months start over |
+//! | `GET /_sim/limits/usage/{vehicle_id}` | calls billed to the vehicle this (simulated) month |
 //!
 //! The handle ([`crate::Simulator`]) calls the same functions.
 
@@ -65,6 +69,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(&p("/requests"), get(requests).delete(clear_requests))
         .route(&p("/counters"), get(counters))
         .route(&p("/connect/approve"), post(approve))
+        .route(&p("/limits"), get(limits).put(set_limits))
+        .route(&p("/limits/usage"), delete(reset_usage))
+        .route(&p("/limits/usage/{vehicle_id}"), get(vehicle_usage))
 }
 
 /// A failed control request: status, machine-readable code, what to do.
@@ -867,4 +874,86 @@ async fn approve(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes
             format!("Connect answered {status} without redirecting: {message}"),
         )),
     }
+}
+
+fn limits_json(shared: &Shared) -> Value {
+    let l = shared.limits.get();
+    let c = shared.limits.counters();
+    json!({
+        "app": l.app.map(|b| format!("{}/{}", b.capacity, b.refill_per_minute)),
+        "vehicle": l.vehicle.map(|t| format!("{}/{}", t.burst, t.window.as_secs())),
+        "monthly_allowance": l.monthly_allowance,
+        "counters": {
+            "app_limited": c.app_limited,
+            "vehicle_throttled": c.vehicle_throttled,
+            "billing_refused": c.billing_refused,
+            "billed": c.billed,
+        },
+    })
+}
+
+async fn limits(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    authorize(&state, &headers)?;
+    ok(limits_json(&state))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetLimits {
+    #[serde(default)]
+    platform: bool,
+    app: Option<String>,
+    vehicle: Option<String>,
+    monthly_allowance: Option<u32>,
+}
+
+async fn set_limits(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Answer {
+    authorize(&state, &headers)?;
+    let request: SetLimits = body(&bytes)?;
+    let limits = if request.platform {
+        if request.app.is_some() || request.vehicle.is_some() || request.monthly_allowance.is_some()
+        {
+            return Err(invalid("`platform: true` takes no other field"));
+        }
+        crate::limits::Limits::platform()
+    } else {
+        crate::limits::Limits {
+            app: request
+                .app
+                .as_deref()
+                .map(crate::limits::parse_app_bucket)
+                .transpose()
+                .map_err(invalid)?,
+            vehicle: request
+                .vehicle
+                .as_deref()
+                .map(crate::limits::parse_vehicle_throttle)
+                .transpose()
+                .map_err(invalid)?,
+            monthly_allowance: request.monthly_allowance,
+        }
+    };
+    state.limits.set(limits).map_err(invalid)?;
+    ok(limits_json(&state))
+}
+
+async fn reset_usage(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    authorize(&state, &headers)?;
+    state.limits.reset_usage();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn vehicle_usage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(vehicle_id): Path<String>,
+) -> Answer {
+    authorize(&state, &headers)?;
+    let now = state.now();
+    ok(json!({
+        "vehicle_id": vehicle_id,
+        "month": now.format("%Y-%m").to_string(),
+        "billed": state.limits.billed(&vehicle_id, now),
+        "monthly_allowance": state.limits.get().monthly_allowance,
+    }))
 }

@@ -595,6 +595,17 @@ fn shape_of(path: &str) -> Shape {
 }
 
 /// The error body for `status`/`kind`/`code` in the path's shape.
+/// The answer to a request the platform's limits refused (`crate::limits`), in the shape of
+/// the API the path belongs to, with `retry-after` when given.
+pub(crate) fn limit_response(
+    path: &str,
+    kind: &str,
+    code: &str,
+    retry_after: Option<u64>,
+) -> Response {
+    error_response(shape_of(path), kind, Some(code), None, retry_after)
+}
+
 fn error_response(
     shape: Shape,
     kind: &str,

@@ -26,7 +26,8 @@
 //!    operations, the simulator-only paths);
 //! 2. [`fleet`] (model), [`error`] (ids): the seeded fleet, the error catalogue;
 //! 3. [`faults`] (error, fleet, routing) then [`observe`] (error, faults): fault rules and the
-//!    request log, with no knowledge of the state or the routes;
+//!    request log, with no knowledge of the state or the routes; [`limits`] (the operation
+//!    table only): the platform's request limits and their usage;
 //! 4. [`state`] (model, faults, observe): the shared state handlers see;
 //! 5. [`auth`], `vehicle_commands`: how requests authenticate, what commands do to a car;
 //! 6. the routes: `connect`, `oauth`, `v2`, then `compat`, `management` (which use `v2`'s
@@ -74,6 +75,7 @@ pub mod model;
 mod routing;
 // Traffic concerns, below the state they are part of.
 pub mod faults;
+pub mod limits;
 pub mod observe;
 pub mod state;
 // The platform's rules and its routes.

@@ -27,6 +27,15 @@ Options:
   --command-duration S
                  seconds a v3 command runs (default 0: answered at once; above 0: 202
                  PENDING, then SUCCESS once that much simulated time has passed)
+  --platform-limits
+                 turn on Smartcar's request limits with the docs' values: an application
+                 bucket of 120 requests refilling 2 a minute (429 RATE_LIMIT/SMARTCAR_API),
+                 2 requests per vehicle per 120 s (429 RATE_LIMIT/VEHICLE, retry-after), 500
+                 calls per vehicle per month (430 BILLING/VEHICLE_REQUEST_LIMIT); the three
+                 flags below set one each (default: all off)
+  --app-rate-limit CAPACITY/PER_MINUTE
+  --vehicle-throttle BURST/SECONDS
+  --monthly-allowance N
   --config FILE  read options from a TOML file (keys as the flags without `--`; the
                  application under [application], webhooks as [[webhooks]]; see
                  docs/testing-offline.md). The environment and flags win over it.
@@ -69,7 +78,7 @@ nothing is kept.
 ";
 
 /// Parsed command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Args {
     port: u16,
     host: std::net::IpAddr,
@@ -83,6 +92,7 @@ struct Args {
     body_timeout: u64,
     command_duration_ms: u64,
     print_env: Option<EnvFormat>,
+    limits: smartcar_sim::limits::Limits,
 }
 
 /// How `--print-env` writes the variables.
@@ -111,12 +121,13 @@ impl Default for Args {
             body_timeout: 30,
             command_duration_ms: 0,
             print_env: None,
+            limits: smartcar_sim::limits::Limits::default(),
         }
     }
 }
 
 /// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 enum Command {
     Run(Box<Args>),
     Help,
@@ -166,6 +177,10 @@ struct FileOptions {
     header_timeout: Option<u64>,
     body_timeout: Option<u64>,
     command_duration: Option<f64>,
+    platform_limits: Option<bool>,
+    app_rate_limit: Option<String>,
+    vehicle_throttle: Option<String>,
+    monthly_allowance: Option<u32>,
     application: Option<FileApplication>,
     #[serde(default)]
     webhooks: Vec<FileWebhook>,
@@ -202,6 +217,28 @@ fn seconds_ms(what: &str, secs: f64) -> Result<u64, String> {
         return Err(format!("{what} must be 0 to 86400 seconds, found {secs}"));
     }
     Ok((secs * 1000.0).round() as u64)
+}
+
+/// A switch's variable: `true`/`1` or `false`/`0`.
+fn flag_on(name: &str, value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        other => Err(format!("{name} needs true or false, found `{other}`")),
+    }
+}
+
+/// `--app-rate-limit CAPACITY/PER_MINUTE`.
+fn app_rate_limit(what: &str, value: &str) -> Result<smartcar_sim::limits::AppBucket, String> {
+    smartcar_sim::limits::parse_app_bucket(value).map_err(|e| format!("{what}: {e}"))
+}
+
+/// `--vehicle-throttle BURST/SECONDS`.
+fn vehicle_throttle(
+    what: &str,
+    value: &str,
+) -> Result<smartcar_sim::limits::VehicleThrottle, String> {
+    smartcar_sim::limits::parse_vehicle_throttle(value).map_err(|e| format!("{what}: {e}"))
 }
 
 /// The format `--print-env` names.
@@ -263,6 +300,24 @@ fn apply_file(parsed: &mut Args, path: &str, text: &str) -> Result<(), String> {
     if let Some(secs) = file.command_duration {
         parsed.command_duration_ms = seconds_ms(&what("command-duration"), secs)?;
     }
+    if file.platform_limits == Some(true) {
+        parsed.limits = smartcar_sim::limits::Limits::platform();
+    }
+    if let Some(text) = &file.app_rate_limit {
+        parsed.limits.app = Some(
+            smartcar_sim::limits::parse_app_bucket(text)
+                .map_err(|e| format!("{}: {e}", what("app-rate-limit")))?,
+        );
+    }
+    if let Some(text) = &file.vehicle_throttle {
+        parsed.limits.vehicle = Some(
+            smartcar_sim::limits::parse_vehicle_throttle(text)
+                .map_err(|e| format!("{}: {e}", what("vehicle-throttle")))?,
+        );
+    }
+    if let Some(n) = file.monthly_allowance {
+        parsed.limits.monthly_allowance = Some(n);
+    }
     if let Some(app) = file.application {
         parsed.app.client_id = app.client_id;
         parsed.app.client_secret = app.client_secret;
@@ -311,15 +366,7 @@ fn apply_env(parsed: &mut Args, env: &dyn Fn(&str) -> Option<String>) -> Result<
         parsed.users = number("SMARTCAR_SIM_USERS", Some(v), 1)?;
     }
     if let Some(v) = var("SMARTCAR_SIM_NO_LOG") {
-        parsed.log = match v.trim() {
-            "1" | "true" => false,
-            "0" | "false" => true,
-            other => {
-                return Err(format!(
-                    "SMARTCAR_SIM_NO_LOG needs true or false, found `{other}`"
-                ));
-            }
-        };
+        parsed.log = !flag_on("SMARTCAR_SIM_NO_LOG", &v)?;
     }
     if let Some(v) = var("SMARTCAR_SIM_LOG_MAX_MIB") {
         parsed.log_max_mib = number("SMARTCAR_SIM_LOG_MAX_MIB", Some(v), 1)?;
@@ -333,6 +380,21 @@ fn apply_env(parsed: &mut Args, env: &dyn Fn(&str) -> Option<String>) -> Result<
     if let Some(v) = var("SMARTCAR_SIM_COMMAND_DURATION") {
         let secs: f64 = number("SMARTCAR_SIM_COMMAND_DURATION", Some(v), 0.0)?;
         parsed.command_duration_ms = seconds_ms("SMARTCAR_SIM_COMMAND_DURATION", secs)?;
+    }
+    if let Some(v) = var("SMARTCAR_SIM_PLATFORM_LIMITS")
+        && flag_on("SMARTCAR_SIM_PLATFORM_LIMITS", &v)?
+    {
+        parsed.limits = smartcar_sim::limits::Limits::platform();
+    }
+    if let Some(v) = var("SMARTCAR_SIM_APP_RATE_LIMIT") {
+        parsed.limits.app = Some(app_rate_limit("SMARTCAR_SIM_APP_RATE_LIMIT", &v)?);
+    }
+    if let Some(v) = var("SMARTCAR_SIM_VEHICLE_THROTTLE") {
+        parsed.limits.vehicle = Some(vehicle_throttle("SMARTCAR_SIM_VEHICLE_THROTTLE", &v)?);
+    }
+    if let Some(v) = var("SMARTCAR_SIM_MONTHLY_ALLOWANCE") {
+        parsed.limits.monthly_allowance =
+            Some(number("SMARTCAR_SIM_MONTHLY_ALLOWANCE", Some(v), 1)?);
     }
     if let Some(v) = var("SMARTCAR_SIM_PRINT_ENV") {
         parsed.print_env = Some(env_format("SMARTCAR_SIM_PRINT_ENV", &v)?);
@@ -434,6 +496,24 @@ fn parse_with(
                 let secs: f64 = number("--command-duration", value(), 0.0)?;
                 parsed.command_duration_ms = seconds_ms("--command-duration", secs)?;
             }
+            "--platform-limits" if inline.is_none() => {
+                parsed.limits = smartcar_sim::limits::Limits::platform();
+            }
+            "--app-rate-limit" => {
+                parsed.limits.app = Some(app_rate_limit(
+                    "--app-rate-limit",
+                    &text("--app-rate-limit", value())?,
+                )?);
+            }
+            "--vehicle-throttle" => {
+                parsed.limits.vehicle = Some(vehicle_throttle(
+                    "--vehicle-throttle",
+                    &text("--vehicle-throttle", value())?,
+                )?);
+            }
+            "--monthly-allowance" => {
+                parsed.limits.monthly_allowance = Some(number("--monthly-allowance", value(), 1)?);
+            }
             "--print-env" => {
                 parsed.print_env = Some(env_format("--print-env", &text("--print-env", value())?)?);
             }
@@ -493,6 +573,7 @@ async fn main() -> ExitCode {
         .log_max_bytes(args.log_max_mib.saturating_mul(1024 * 1024))
         .header_read_timeout(std::time::Duration::from_secs(args.header_timeout))
         .body_timeout(std::time::Duration::from_secs(args.body_timeout))
+        .limits(args.limits.clone())
         .config(smartcar_sim::Config {
             command_duration: std::time::Duration::from_millis(args.command_duration_ms),
             ..smartcar_sim::Config::default()
@@ -750,6 +831,7 @@ mod tests {
                 body_timeout: 5,
                 command_duration_ms: 0,
                 print_env: None,
+                limits: smartcar_sim::limits::Limits::default(),
             })))
         );
         assert_eq!(run(&["--port", "1", "-h"]), Ok(Command::Help));
@@ -981,6 +1063,49 @@ signals = ["odometer-traveleddistance"]
             "--webhook replaces the file's list"
         );
         assert_eq!(a.app.webhooks[0].id.as_deref(), Some("wh-2"));
+    }
+
+    #[test]
+    fn request_limits_from_flags_variables_and_the_file() {
+        use smartcar_sim::limits::{AppBucket, Limits, VehicleThrottle};
+        assert_eq!(
+            args(run(&["--platform-limits"], &[], FILE)).limits,
+            Limits::platform()
+        );
+        let a = args(run(
+            &["--app-rate-limit", "10/5", "--vehicle-throttle=3/60"],
+            &[("SMARTCAR_SIM_MONTHLY_ALLOWANCE", "50")],
+            FILE,
+        ));
+        assert_eq!(
+            a.limits,
+            Limits {
+                app: Some(AppBucket {
+                    capacity: 10,
+                    refill_per_minute: 5.0
+                }),
+                vehicle: Some(VehicleThrottle {
+                    burst: 3,
+                    window: std::time::Duration::from_secs(60)
+                }),
+                monthly_allowance: Some(50),
+            }
+        );
+        let a = args(run(
+            &["--config", "sim.toml"],
+            &[],
+            "monthly-allowance = 7\nvehicle-throttle = \"2/120\"\n",
+        ));
+        assert_eq!(a.limits.monthly_allowance, Some(7));
+        assert_eq!(a.limits.vehicle.map(|t| t.burst), Some(2));
+        assert_eq!(
+            run(&["--app-rate-limit", "10"], &[], FILE).unwrap_err(),
+            "--app-rate-limit: an application bucket is CAPACITY/PER_MINUTE (`120/2`), found `10`"
+        );
+        assert_eq!(
+            run(&["--monthly-allowance", "0"], &[], FILE).unwrap_err(),
+            "--monthly-allowance must be at least 1, found 0"
+        );
     }
 
     #[test]

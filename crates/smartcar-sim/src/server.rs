@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::error::ApiError;
 use crate::fleet::{self, FleetOptions};
+use crate::limits::{self, Metered, Refusal};
 use crate::observe::{self, Observed, Observer};
 use crate::routing::{self, sim_paths};
 use crate::state::{
@@ -126,8 +127,50 @@ impl Observed for AppState {
         self.body_timeout
     }
 
+    /// The platform's limits (when on), then the fault rules, then the routes; a successful
+    /// metered call is billed to its vehicle.
     fn forward(&self, req: Request, next: Next) -> impl Future<Output = Response> + Send {
-        faults::run(&self.faults, req, next)
+        let state = self.clone();
+        async move {
+            let metered = if state.limits.on() {
+                req.extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .and_then(|t| {
+                        limits::metered(req.method().as_str(), t.as_str(), req.uri().path())
+                    })
+            } else {
+                None
+            };
+            if let Some(m) = &metered
+                && let Err(refusal) = state.limits.admit(m, state.now())
+            {
+                let path = req.uri().path();
+                return match refusal {
+                    Refusal::App(wait) => {
+                        faults::limit_response(path, "RATE_LIMIT", "SMARTCAR_API", Some(wait))
+                    }
+                    Refusal::Vehicle(wait) => {
+                        faults::limit_response(path, "RATE_LIMIT", "VEHICLE", Some(wait))
+                    }
+                    Refusal::Billing => {
+                        faults::limit_response(path, "BILLING", "VEHICLE_REQUEST_LIMIT", None)
+                    }
+                };
+            }
+            let response = faults::run(&state.faults, req, next).await;
+            if let Some(Metered {
+                vehicle: Some(vehicle),
+            }) = metered
+                && response.status().is_success()
+            {
+                let calls = response
+                    .extensions()
+                    .get::<limits::BilledCalls>()
+                    .map_or(1, |b| b.0);
+                state.limits.bill(&vehicle, calls, state.now());
+            }
+            response
+        }
     }
 }
 
@@ -161,6 +204,7 @@ pub struct SimulatorBuilder {
     pub(crate) body_timeout: Duration,
     pub(crate) application: ApplicationSettings,
     pub(crate) host: std::net::IpAddr,
+    pub(crate) limits: crate::limits::Limits,
 }
 
 /// The application a test suite registered with Smartcar, for the simulator to play instead of
@@ -339,6 +383,7 @@ impl Default for SimulatorBuilder {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             application: ApplicationSettings::default(),
             host: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -437,12 +482,35 @@ impl SimulatorBuilder {
         self
     }
 
+    /// The platform's request limits (default: all off; [`Limits::platform`] for the docs'
+    /// values). Change them while running with [`Simulator::limits`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use smartcar_sim::Simulator;
+    /// use smartcar_sim::limits::Limits;
+    ///
+    /// let sim = Simulator::builder()
+    ///     .limits(Limits { monthly_allowance: Some(500), ..Limits::default() })
+    ///     .start()
+    ///     .await?;
+    /// assert_eq!(sim.limits().get().monthly_allowance, Some(500));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Limits::platform`]: crate::limits::Limits::platform
+    pub fn limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Binds the port and serves in the background of the current tokio runtime.
     ///
     /// # Errors
     ///
-    /// When the port cannot be bound, or the [`application`](Self::application) settings are
-    /// invalid (`InvalidInput`).
+    /// When the port cannot be bound, or the [`application`](Self::application) settings or
+    /// the [`limits`](Self::limits) are invalid (`InvalidInput`).
     pub async fn start(self) -> std::io::Result<Simulator> {
         Simulator::launch(&self).await
     }
@@ -503,6 +571,10 @@ impl Simulator {
         shared.observer.set_logging(options.log_requests);
         shared.observer.set_log_max_bytes(options.log_max_bytes);
         shared.body_timeout = options.body_timeout;
+        shared
+            .limits
+            .set(options.limits.clone())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let state = AppState(Arc::new(shared));
         let app = router(state.clone());
         let listener = observe::CountingListener {

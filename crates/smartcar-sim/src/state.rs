@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::faults::FaultSet;
+use crate::limits::LimitSet;
 use crate::model::World;
 use crate::observe::Observer;
 
@@ -175,6 +176,8 @@ pub struct Shared {
     pub observer: Observer,
     /// Faults injected on demand.
     pub faults: FaultSet,
+    /// The platform's request limits (off unless set) and their usage.
+    pub limits: LimitSet,
     /// Connect authorizations shown to a user and not yet answered, by opaque id.
     pub(crate) pending: Mutex<HashMap<String, Pending>>,
     /// The fleet seed (also seeds the fault RNG and the accounts of test identities).
@@ -193,6 +196,7 @@ impl Shared {
             base_url,
             observer: Observer::default(),
             faults: FaultSet::new(seed),
+            limits: LimitSet::default(),
             pending: Mutex::new(HashMap::new()),
             seed,
             body_timeout: DEFAULT_BODY_TIMEOUT,

@@ -378,6 +378,12 @@ impl Simulator {
         oauth::issue_app_token(state, &mut world, now)
     }
 
+    /// The platform's request limits: set them (`sim.limits().set(Limits::platform())`), read
+    /// their counters and the calls billed to a vehicle this month.
+    pub fn limits(&self) -> &crate::limits::LimitSet {
+        &self.state().limits
+    }
+
     /// Fault injection: `sim.faults().inject(Fault::rate_limit(5)).on("/v2.0/vehicles/*/odometer").times(2)`.
     pub fn faults(&self) -> Faults<'_> {
         Faults::new(&self.state().faults)

@@ -187,12 +187,27 @@ pub(crate) async fn batch(
             .map(|item| item.run(&state, &world, g, &id, units))
             .collect();
         let mut body = to_value(&types::BatchResponse { responses });
+        let mut succeeded = 0u32;
         if let Some(Value::Array(items)) = body.get_mut("responses") {
             for item in items {
                 fill(item, "headers", Value::Object(Default::default()));
+                if item["code"]
+                    .as_u64()
+                    .is_some_and(|c| (200..300).contains(&c))
+                {
+                    succeeded += 1;
+                }
             }
         }
-        Ok(body)
+        Ok((body, succeeded))
     });
-    respond(result.map(|body| json(StatusCode::OK, &body, &[])))
+    // Each successful item is a call billed against the vehicle's monthly allowance
+    // (`limits`); the batch request itself is not (unverified which the platform counts).
+    respond(result.map(|(body, succeeded)| {
+        let mut response = json(StatusCode::OK, &body, &[]);
+        response
+            .extensions_mut()
+            .insert(crate::limits::BilledCalls(succeeded));
+        response
+    }))
 }
