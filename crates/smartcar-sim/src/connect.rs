@@ -1526,12 +1526,6 @@ impl Form {
 
 async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    let (request, email, action, vehicles) = (
-        form.request.clone(),
-        form.email.clone(),
-        form.action.clone(),
-        form.vehicles.clone(),
-    );
     let expired = || {
         Outcome::ErrorPage(
             StatusCode::BAD_REQUEST,
@@ -1540,7 +1534,7 @@ async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response 
         )
         .into_response()
     };
-    let Some(id) = request else {
+    let Some(id) = form.request.clone() else {
         return expired();
     };
     let now = state.now();
@@ -1553,7 +1547,7 @@ async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response 
         let outcome = guided_step(&state, &mut pending, form);
         return respond(&state, Some(id), pending, outcome);
     }
-    let action = match action.as_deref() {
+    let action = match form.action.as_deref() {
         Some("approve") => Action::Approve,
         Some("deny") => Action::Deny,
         Some("login") => Action::Login,
@@ -1564,8 +1558,8 @@ async fn authorize_form(State(state): State<AppState>, body: Bytes) -> Response 
     };
     let decision = Decision {
         action,
-        email: email.filter(|e| !e.trim().is_empty()),
-        vehicle_ids: Some(vehicles),
+        email: form.email.filter(|e| !e.trim().is_empty()),
+        vehicle_ids: Some(form.vehicles),
     };
     let outcome = decide(&state, &mut pending, decision);
     respond(&state, Some(id), pending, outcome)

@@ -49,8 +49,8 @@ use crate::routing::sim_paths;
 use crate::state::{AppState, Shared};
 use crate::{auth, webhooks};
 
-/// Routes of the control API.
-pub(crate) fn routes() -> Router<AppState> {
+/// Routes of the control API, every one behind the management token ([`require_token`]).
+pub(crate) fn routes(state: AppState) -> Router<AppState> {
     let p = |tail: &str| format!("{}{tail}", sim_paths::CONTROL);
     Router::new()
         .route(&p(""), get(overview))
@@ -72,6 +72,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(&p("/limits"), get(limits).put(set_limits))
         .route(&p("/limits/usage"), delete(reset_usage))
         .route(&p("/limits/usage/{vehicle_id}"), get(vehicle_usage))
+        .route_layer(axum::middleware::from_fn_with_state(state, require_token))
+}
+
+/// The one place the control API checks the management token: in front of every route.
+async fn require_token(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorize(&state, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// A failed control request: status, machine-readable code, what to do.
@@ -161,8 +174,7 @@ fn vehicle_json(v: &Vehicle) -> Value {
     })
 }
 
-async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn overview(State(state): State<AppState>) -> Answer {
     let world = state.world();
     let users: Vec<Value> = world
         .users
@@ -192,8 +204,7 @@ fn clock_json(shared: &Shared) -> Value {
     })
 }
 
-async fn clock(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn clock(State(state): State<AppState>) -> Answer {
     ok(clock_json(&state))
 }
 
@@ -203,8 +214,7 @@ struct Advance {
     seconds: f64,
 }
 
-async fn advance(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Answer {
-    authorize(&state, &headers)?;
+async fn advance(State(state): State<AppState>, bytes: Bytes) -> Answer {
     let Advance { seconds } = body(&bytes)?;
     // At most ten years at once: enough for any expiry, far from overflowing the clock.
     if !seconds.is_finite() || !(0.0..=315_360_000.0).contains(&seconds) {
@@ -316,8 +326,7 @@ struct FaultRequest {
     times: Option<u64>,
 }
 
-async fn add_fault(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Answer {
-    authorize(&state, &headers)?;
+async fn add_fault(State(state): State<AppState>, bytes: Bytes) -> Answer {
     let request: FaultRequest = body(&bytes)?;
     let fault = request.fault.into_fault()?;
     let mut rule = Faults::new(&state.faults).inject(fault);
@@ -363,45 +372,28 @@ fn fault_id(raw: &str) -> Result<crate::faults::FaultId, Failure> {
         .map_err(|_| not_found(format!("no fault rule {raw}: ids are numbers")))
 }
 
-async fn fault_hits(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Answer {
-    authorize(&state, &headers)?;
+async fn fault_hits(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
     let id = fault_id(&id)?;
     let hits = Faults::new(&state.faults).hits(id);
     ok(json!({ "id": id.get(), "hits": hits }))
 }
 
-async fn remove_fault(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Answer {
-    authorize(&state, &headers)?;
+async fn remove_fault(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
     Faults::new(&state.faults).remove(fault_id(&id)?);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn clear_faults(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn clear_faults(State(state): State<AppState>) -> Answer {
     Faults::new(&state.faults).clear();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn vehicles(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn vehicles(State(state): State<AppState>) -> Answer {
     let list: Vec<Value> = state.world().vehicles.values().map(vehicle_json).collect();
     ok(json!({ "vehicles": list }))
 }
 
-async fn vehicle(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Answer {
-    authorize(&state, &headers)?;
+async fn vehicle(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
     let world = state.world();
     let v = world
         .vehicles
@@ -572,11 +564,9 @@ impl VehiclePatch {
 
 async fn edit_vehicle(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Answer {
-    authorize(&state, &headers)?;
     let patch: VehiclePatch = body(&bytes)?;
     let mut world = state.world();
     let v = world
@@ -597,8 +587,7 @@ struct NewWebhook {
     signals: Vec<String>,
 }
 
-async fn add_webhook(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Answer {
-    authorize(&state, &headers)?;
+async fn add_webhook(State(state): State<AppState>, bytes: Bytes) -> Answer {
     let hook: NewWebhook = body(&bytes)?;
     let url = url::Url::parse(&hook.callback_url)
         .map_err(|e| invalid(format!("`callback_url` is not a URL: {e}")))?;
@@ -621,12 +610,7 @@ async fn add_webhook(State(state): State<AppState>, headers: HeaderMap, bytes: B
     Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response())
 }
 
-async fn remove_webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Answer {
-    authorize(&state, &headers)?;
+async fn remove_webhook(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
     if webhooks::remove_webhook(&state, &id) {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -668,12 +652,7 @@ fn webhook_failure(e: WebhookError) -> Failure {
     }
 }
 
-async fn verify_webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Answer {
-    authorize(&state, &headers)?;
+async fn verify_webhook(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
     let verified = webhooks::verify_webhook(&state, &id)
         .await
         .map_err(webhook_failure)?;
@@ -720,11 +699,9 @@ enum Trigger {
 
 async fn trigger_webhook(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Answer {
-    authorize(&state, &headers)?;
     let trigger: Trigger = body(&bytes)?;
     let outcome = match trigger {
         Trigger::VehicleState {
@@ -763,8 +740,7 @@ async fn trigger_webhook(
     ok(delivery_json(&outcome))
 }
 
-async fn deliveries(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn deliveries(State(state): State<AppState>) -> Answer {
     let list: Vec<Value> = webhooks::webhook_deliveries(&state)
         .iter()
         .map(delivery_json)
@@ -778,8 +754,7 @@ struct RetryDelays {
     seconds: Vec<f64>,
 }
 
-async fn retry_delays(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Answer {
-    authorize(&state, &headers)?;
+async fn retry_delays(State(state): State<AppState>, bytes: Bytes) -> Answer {
     let RetryDelays { seconds } = body(&bytes)?;
     if seconds.len() > 10 || seconds.iter().any(|s| !(0.0..=3600.0).contains(s)) {
         return Err(invalid(
@@ -794,8 +769,7 @@ async fn retry_delays(State(state): State<AppState>, headers: HeaderMap, bytes: 
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn requests(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn requests(State(state): State<AppState>) -> Answer {
     let list: Vec<Value> = state
         .observer
         .requests()
@@ -821,14 +795,12 @@ async fn requests(State(state): State<AppState>, headers: HeaderMap) -> Answer {
     ok(json!({ "requests": list }))
 }
 
-async fn clear_requests(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn clear_requests(State(state): State<AppState>) -> Answer {
     state.observer.clear_requests();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn counters(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn counters(State(state): State<AppState>) -> Answer {
     let observer = &state.observer;
     let operations: serde_json::Map<String, Value> = smartcar_api::ops::ALL
         .iter()
@@ -854,8 +826,7 @@ struct Approve {
     deny: bool,
 }
 
-async fn approve(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Answer {
-    authorize(&state, &headers)?;
+async fn approve(State(state): State<AppState>, bytes: Bytes) -> Answer {
     let request: Approve = body(&bytes)?;
     let decision = Decision {
         action: if request.deny {
@@ -892,8 +863,7 @@ fn limits_json(shared: &Shared) -> Value {
     })
 }
 
-async fn limits(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn limits(State(state): State<AppState>) -> Answer {
     ok(limits_json(&state))
 }
 
@@ -907,8 +877,7 @@ struct SetLimits {
     monthly_allowance: Option<u32>,
 }
 
-async fn set_limits(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Answer {
-    authorize(&state, &headers)?;
+async fn set_limits(State(state): State<AppState>, bytes: Bytes) -> Answer {
     let request: SetLimits = body(&bytes)?;
     let limits = if request.platform {
         if request.app.is_some() || request.vehicle.is_some() || request.monthly_allowance.is_some()
@@ -937,18 +906,12 @@ async fn set_limits(State(state): State<AppState>, headers: HeaderMap, bytes: By
     ok(limits_json(&state))
 }
 
-async fn reset_usage(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    authorize(&state, &headers)?;
+async fn reset_usage(State(state): State<AppState>) -> Answer {
     state.limits.reset_usage();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn vehicle_usage(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(vehicle_id): Path<String>,
-) -> Answer {
-    authorize(&state, &headers)?;
+async fn vehicle_usage(State(state): State<AppState>, Path(vehicle_id): Path<String>) -> Answer {
     let now = state.now();
     ok(json!({
         "vehicle_id": vehicle_id,

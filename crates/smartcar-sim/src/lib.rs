@@ -25,10 +25,10 @@
 //! 1. leaves: `ids` (random ids), [`model`] (the world's data), `routing` (routes from
 //!    operations, the simulator-only paths);
 //! 2. [`fleet`] (model), [`error`] (ids): the seeded fleet, the error catalogue;
-//! 3. [`faults`] (error, fleet, routing) then [`observe`] (error, faults): fault rules and the
-//!    request log, with no knowledge of the state or the routes; [`limits`] (the operation
-//!    table only): the platform's request limits and their usage;
-//! 4. [`state`] (model, faults, observe): the shared state handlers see;
+//! 3. [`faults`] (error, fleet, routing) then [`observe`] (error, faults, routing): fault rules
+//!    and the request log, with no knowledge of the state or the routes; [`limits`] (routing):
+//!    the platform's request limits and their usage;
+//! 4. [`state`] (model, faults, observe, limits): the shared state handlers see;
 //! 5. [`auth`], `vehicle_commands`: how requests authenticate, what commands do to a car;
 //! 6. the routes: `connect`, `oauth`, `v2`, then `compat`, `management` (which use `v2`'s
 //!    helpers), `v3` (uses `v2`'s helpers and `compat`'s regions and years for the v3

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
-use smartcar_api::op::{Host, Operation};
+use smartcar_api::op::Host;
 
 /// The limits in force; `None` turns one off. [`Limits::default`] is all off;
 /// [`Limits::platform`] is the docs' values.
@@ -282,10 +282,7 @@ pub(crate) struct BilledCalls(pub(crate) u32);
 /// What a request to `path`, routed to `template` (`MatchedPath`) with `method`, counts for; `None`:
 /// no limit applies (not an API host's operation).
 pub(crate) fn metered(method: &str, template: &str, path: &str) -> Option<Metered> {
-    let template = template.strip_suffix('/').unwrap_or(template);
-    let op: &Operation = smartcar_api::ops::ALL
-        .iter()
-        .find(|op| op.method.as_str() == method && op.path == template)?;
+    let op = crate::routing::operation_at(method, template)?;
     if !matches!(op.host, Host::Api | Host::Vehicle) {
         return None;
     }

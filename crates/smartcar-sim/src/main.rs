@@ -673,22 +673,7 @@ fn banner(sim: &smartcar_sim::Simulator) -> String {
         out,
         "\nConnect (open in a browser; add &sim_auto_approve=true to skip the page)"
     );
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &app.client_id)
-        .append_pair(
-            "redirect_uri",
-            app.redirect_uris.first().map(String::as_str).unwrap_or(""),
-        )
-        .append_pair("scope", "read_vehicle_info read_odometer")
-        .append_pair("state", "demo")
-        .finish();
-    let _ = writeln!(
-        out,
-        "  {}{}?{query}",
-        origins.connect,
-        smartcar_api::ops::AUTHORIZE.path
-    );
+    let _ = writeln!(out, "  {}", connect_url(sim, ("state", "demo")));
     let _ = writeln!(
         out,
         "\nEnvironment for Smartcar's official SDKs (Python, Node, Java, Ruby):"
@@ -700,22 +685,11 @@ fn banner(sim: &smartcar_sim::Simulator) -> String {
         out,
         "  # SMARTCAR_AUTH_ORIGIN is the full token URL (Python, Rust crate); SDKs that append\n  # /oauth/token to it (Node, Java, Ruby) reach {base}/oauth/token/oauth/token, also served."
     );
-    let test_query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &app.client_id)
-        .append_pair(
-            "redirect_uri",
-            app.redirect_uris.first().map(String::as_str).unwrap_or(""),
-        )
-        .append_pair("scope", "read_vehicle_info read_odometer")
-        .append_pair("mode", "test")
-        .finish();
     let _ = writeln!(
         out,
         "\nConnect in test mode (any e-mail and password; each e-mail is an account with the\n\
-         brand's test vehicle):\n  {}{}?{test_query}",
-        origins.connect,
-        smartcar_api::ops::AUTHORIZE.path
+         brand's test vehicle):\n  {}",
+        connect_url(sim, ("mode", "test"))
     );
     let webhooks: Vec<(String, String)> = sim
         .state()
@@ -740,6 +714,27 @@ fn banner(sim: &smartcar_sim::Simulator) -> String {
     );
     let _ = writeln!(out, "\nStop with Ctrl-C or SIGTERM.");
     out
+}
+
+/// A Connect URL of the application's first redirect URI for `read_vehicle_info
+/// read_odometer`, with one more parameter (`state`, `mode`).
+fn connect_url(sim: &smartcar_sim::Simulator, (key, value): (&str, &str)) -> String {
+    let app = sim.app();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &app.client_id)
+        .append_pair(
+            "redirect_uri",
+            app.redirect_uris.first().map(String::as_str).unwrap_or(""),
+        )
+        .append_pair("scope", "read_vehicle_info read_odometer")
+        .append_pair(key, value)
+        .finish();
+    format!(
+        "{}{}?{query}",
+        sim.origins().connect,
+        smartcar_api::ops::AUTHORIZE.path
+    )
 }
 
 /// The variables `--print-env` prints: the SDKs' origins and credentials

@@ -32,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http_body::Frame;
 use smartcar_api::op::Operation;
-use smartcar_api::ops;
 use tokio::net::TcpListener;
 
 use crate::error::ApiError;
@@ -118,11 +117,7 @@ impl RecordedRequest {
     /// if any: `None` for paths no operation has (unknown paths, a Connect form post, the
     /// simulator's own endpoints).
     pub fn operation(&self) -> Option<&'static Operation> {
-        let template = self.template.as_deref()?;
-        let template = template.strip_suffix('/').unwrap_or(template);
-        ops::ALL
-            .iter()
-            .find(|op| op.method.as_str() == self.method && op.path == template)
+        crate::routing::operation_at(&self.method, self.template.as_deref()?)
     }
 
     /// The first request header named `name` (case-insensitive).

@@ -201,6 +201,15 @@ pub(crate) fn v3_link(path: String) -> String {
     }
 }
 
+/// The operation of the spec a request with `method` reached, by the route `template` it
+/// matched (`MatchedPath`; a trailing `/` is the same route, see [`Route::register`]).
+pub(crate) fn operation_at(method: &str, template: &str) -> Option<&'static Operation> {
+    let template = template.strip_suffix('/').unwrap_or(template);
+    ops::ALL
+        .iter()
+        .find(|op| op.method.as_str() == method && op.path == template)
+}
+
 /// Whether `segment` is the version segment of some operation of the spec (`v1.0`, `v2.0`,
 /// `v3`).
 pub(crate) fn is_known_version(segment: &str) -> bool {

@@ -35,7 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(management::routes())
         .merge(compat::routes())
         .merge(webhooks::routes())
-        .merge(control::routes())
+        .merge(control::routes(state.clone()))
         .route(sim_paths::HEALTHZ, axum::routing::get(|| async { "ok" }))
         .fallback(not_found)
         // One layer for both: the log sees what faults did (see `observe::middleware`).

@@ -100,9 +100,9 @@ impl Page {
         assert!(!self.html.contains(text), "{text:?} in\n{}", self.html);
     }
 
-    /// The ids of the brand buttons (`button#<ID>.brand-list-item`), in page order.
-    fn brands(&self) -> Vec<String> {
-        let marker = "class=\"brand-list-item\" id=\"";
+    /// Every attribute value that follows `marker` (which ends with the value's opening
+    /// quote), in page order.
+    fn values_after(&self, marker: &str) -> Vec<String> {
         self.html
             .match_indices(marker)
             .map(|(i, _)| {
@@ -112,16 +112,14 @@ impl Page {
             .collect()
     }
 
+    /// The ids of the brand buttons (`button#<ID>.brand-list-item`), in page order.
+    fn brands(&self) -> Vec<String> {
+        self.values_after("class=\"brand-list-item\" id=\"")
+    }
+
     /// The values of the page's `vehicle` inputs.
     fn vehicles(&self) -> Vec<String> {
-        let marker = "name=\"vehicle\" value=\"";
-        self.html
-            .match_indices(marker)
-            .map(|(i, _)| {
-                let rest = &self.html[i + marker.len()..];
-                rest[..rest.find('"').unwrap()].to_owned()
-            })
-            .collect()
+        self.values_after("name=\"vehicle\" value=\"")
     }
 
     /// The `<input>` of a permission checkbox.
