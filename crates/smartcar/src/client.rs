@@ -63,6 +63,8 @@ pub(crate) struct Inner {
     pub(crate) clock: crate::runtime::SharedClock,
     /// Answers of the Compatibility API v3, by filter (see `compatibility.rs`).
     pub(crate) compatible_vehicles: CompatibleCache,
+    /// The request limits every vehicle-API call goes through (`None`: turned off).
+    pub(crate) limiter: Option<crate::limits::Limiter>,
 }
 
 /// Answers of the Compatibility API v3 by filter query (filled by `compatibility.rs`).
@@ -165,6 +167,12 @@ impl Client {
         &self.inner.retry
     }
 
+    /// The limiter every vehicle-API call goes through (`None` after
+    /// [`ClientBuilder::disable_limits`]): its limits and each vehicle's budget this month.
+    pub fn limiter(&self) -> Option<&crate::limits::Limiter> {
+        self.inner.limiter.as_ref()
+    }
+
     /// A low-level generated client for `origin`, authenticated with `auth` and sharing this
     /// client's connection pool: for power users who need an operation exactly as the spec
     /// describes it.
@@ -216,6 +224,9 @@ pub struct ClientBuilder {
     retry: Option<RetryPolicy>,
     sleep: Option<crate::runtime::SharedSleep>,
     clock: Option<crate::runtime::SharedClock>,
+    /// `None`: the default limits; `Some(None)`: no limiter.
+    limits: Option<Option<crate::limits::Limits>>,
+    limiter_store: Option<Arc<dyn crate::limits::LimiterStore>>,
     errors: Vec<Error>,
 }
 
@@ -324,9 +335,43 @@ impl ClientBuilder {
         self
     }
 
-    /// Where "now" comes from for token expiry (default [`crate::SystemClock`]).
+    /// Where "now" comes from for token expiry and the limiter (default [`crate::SystemClock`]).
     pub fn clock(mut self, clock: impl crate::Clock) -> Self {
         self.clock = Some(std::sync::Arc::new(clock));
+        self
+    }
+
+    /// The request limits the client keeps to (default [`Limits::default`]: learn from the
+    /// platform's 429 and 430 answers, enforce nothing else). See [`crate::limits`].
+    ///
+    /// ```
+    /// use smartcar::limits::{Limits, MonthlyBudget};
+    /// let client = smartcar::Client::builder()
+    ///     .client_id("8229df9f-91a0-4ff0-a1ae-a1f38ee24d07")
+    ///     .limits(Limits::platform().monthly_budget(MonthlyBudget::new(1_000).command_reserve(50)))
+    ///     .build()?;
+    /// assert_eq!(client.limiter().unwrap().limits().budget.unwrap().allowance, 1_000);
+    /// # Ok::<(), smartcar::Error>(())
+    /// ```
+    ///
+    /// [`Limits::default`]: crate::limits::Limits::default
+    pub fn limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.limits = Some(Some(limits));
+        self
+    }
+
+    /// No limiter: calls are sent as they come, 429s are only retried (the retry policy) and
+    /// nothing is learned.
+    pub fn disable_limits(mut self) -> Self {
+        self.limits = Some(None);
+        self
+    }
+
+    /// Where the limiter keeps its state (default a
+    /// [`MemoryLimiterStore`](crate::limits::MemoryLimiterStore) of this client's own). Share an
+    /// SQL store between processes or instances to share the bucket and the budgets.
+    pub fn limiter_store(mut self, store: Arc<dyn crate::limits::LimiterStore>) -> Self {
+        self.limiter_store = Some(store);
         self
     }
 
@@ -400,6 +445,21 @@ impl ClientBuilder {
                 .build()
                 .map_err(|e| Error::config("http_client", format!("cannot build: {e}")))?,
         };
+        let clock: crate::runtime::SharedClock = self
+            .clock
+            .unwrap_or_else(|| std::sync::Arc::new(crate::SystemClock));
+        let store = self.limiter_store;
+        let limiter = self
+            .limits
+            .unwrap_or_else(|| Some(Default::default()))
+            .map(|limits| {
+                crate::limits::Limiter::new(
+                    limits,
+                    store.unwrap_or_else(|| Arc::new(crate::limits::MemoryLimiterStore::new())),
+                    client_id.clone(),
+                    clock.clone(),
+                )
+            });
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -414,10 +474,9 @@ impl ClientBuilder {
                 sleep: self
                     .sleep
                     .unwrap_or_else(|| std::sync::Arc::new(crate::TokioSleep)),
-                clock: self
-                    .clock
-                    .unwrap_or_else(|| std::sync::Arc::new(crate::SystemClock)),
+                clock,
                 compatible_vehicles: CompatibleCache::default(),
+                limiter,
             }),
         })
     }

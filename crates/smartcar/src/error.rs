@@ -47,6 +47,12 @@ pub enum ErrorKind {
     Decode,
     /// The token store failed.
     TokenStore,
+    /// A rate limit would hold the call back longer than the limiter waits; nothing was sent.
+    RateLimited,
+    /// The vehicle's monthly budget of calls is used up; nothing was sent.
+    BudgetExhausted,
+    /// The limiter's store failed; nothing was sent.
+    LimiterStore,
 }
 
 /// What part of an exchange failed, for an [`Error::Transport`] (a timeout is
@@ -184,6 +190,47 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The client's limiter ([`crate::limits`]) would have to wait longer than its
+    /// [`max_wait`](crate::limits::Limits::max_wait) for `scope`; nothing was sent.
+    #[error(
+        "{operation}: {scope} allows the next request in {retry_after:?}, longer than the limiter waits; nothing was sent. Try again later, raise `Limits::max_wait` for batch jobs, or spread the calls out"
+    )]
+    RateLimited {
+        /// Method and path template.
+        operation: String,
+        /// Which limit.
+        scope: LimitScope,
+        /// When a request could go.
+        retry_after: Duration,
+    },
+    /// The vehicle's monthly budget of calls ([`crate::limits::MonthlyBudget`], or the
+    /// platform's 430 `VEHICLE_REQUEST_LIMIT` learned earlier) does not cover this call;
+    /// nothing was sent.
+    #[error(
+        "{operation}: vehicle {vehicle_id} has used {used} calls this month{}; nothing was sent. The budget renews {renews_at}; subscribe the vehicle to a webhook instead of polling it, or raise the allowance",
+        allowance.map(|a| format!(" of its {a}")).unwrap_or_else(|| " and the platform refused more (430 VEHICLE_REQUEST_LIMIT)".to_owned())
+    )]
+    BudgetExhausted {
+        /// Method and path template.
+        operation: String,
+        /// The vehicle.
+        vehicle_id: String,
+        /// Calls charged this month.
+        used: u32,
+        /// The configured allowance (`None`: learned from the platform's 430).
+        allowance: Option<u32>,
+        /// When the budget renews (the first day of next month, UTC).
+        renews_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The limiter's store failed; nothing was sent.
+    #[error("limiter store: {message}")]
+    LimiterStore {
+        /// What failed.
+        message: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl Error {
@@ -201,6 +248,9 @@ impl Error {
             Error::Transport { .. } => ErrorKind::Transport,
             Error::Decode(_) => ErrorKind::Decode,
             Error::TokenStore { .. } => ErrorKind::TokenStore,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::BudgetExhausted { .. } => ErrorKind::BudgetExhausted,
+            Error::LimiterStore { .. } => ErrorKind::LimiterStore,
         }
     }
 
@@ -263,6 +313,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Api(e) => e.retry_after,
+            Error::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -279,6 +330,25 @@ impl Error {
             setting: setting.into(),
             message: message.into(),
         }
+    }
+}
+
+/// Which limit holds a call back (an [`Error::RateLimited`]; `smartcar::limits::LimitScope`).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitScope {
+    /// The application-wide bucket (configured, or learned from a 429 `SMARTCAR_API`).
+    Application,
+    /// The vehicle's throttle (configured, or learned from a 429 `VEHICLE`).
+    Vehicle,
+}
+
+impl fmt::Display for LimitScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LimitScope::Application => "the application's rate limit",
+            LimitScope::Vehicle => "the vehicle's rate limit",
+        })
     }
 }
 

@@ -165,12 +165,16 @@ mod config_impl;
 mod connect_impl;
 #[path = "error.rs"]
 mod error_impl;
+pub mod fleet;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
 pub mod management;
 mod oauth;
 mod paging;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod pipeline;
 mod request;
 mod runtime;
 mod schedules;

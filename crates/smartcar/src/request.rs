@@ -16,6 +16,7 @@ use crate::Error;
 use crate::client::Client;
 use crate::config::{Origins, UnitSystem};
 use crate::error::{ApiError, DecodeError, TransportKind, excerpt, redact};
+use crate::limits::Limiter;
 use crate::tokens::{AccessToken, ApplicationTokenValue};
 
 /// Response metadata Smartcar sends in headers.
@@ -162,6 +163,10 @@ pub(crate) struct Call {
     /// `sc-unit-system`, set on the request directly (no header map to fill and clone).
     pub(crate) units: Option<UnitSystem>,
     pub(crate) body: Option<Vec<u8>>,
+    /// How the limiter counts the call (`None`: not a vehicle-API call).
+    pub(crate) metering: Option<crate::limits::Metering>,
+    /// Calls billed: 1, or a batch's number of items.
+    pub(crate) cost: u32,
 }
 
 impl Call {
@@ -194,6 +199,8 @@ impl Call {
             headers: HeaderMap::new(),
             units: None,
             body: None,
+            metering: crate::limits::Metering::of(op),
+            cost: 1,
         }
     }
 
@@ -214,8 +221,15 @@ impl Call {
             method,
             template,
             retry,
+            metering: crate::limits::Metering::at(base.host, template, false),
             ..Call::to(base, url)
         }
+    }
+
+    /// Bills the call as `cost` calls (a batch: one per item).
+    pub(crate) fn cost(mut self, cost: u32) -> Call {
+        self.cost = cost.max(1);
+        self
     }
 
     /// Adds a header, when `value` is given.
@@ -346,11 +360,55 @@ impl Client {
         call: &Call,
         credential: &Credential,
     ) -> Result<RawResponse, Error> {
+        let limited = match (&self.inner.limiter, call.metering) {
+            (Some(limiter), Some(metering)) => {
+                Some((limiter, metering.vehicle(&call.url), metering))
+            }
+            _ => None,
+        };
+        let mut charged = false;
+        let outcome = self.attempts(call, credential, limited, &mut charged).await;
+        // A call the platform refused was not billed: its charge comes back.
+        if let (Some((limiter, Some(vehicle), _)), Err(error), true) = (limited, &outcome, charged)
+            && limiter.charges()
+            && Limiter::refunds(error)
+            && let Err(e) = limiter.refund(vehicle, call.cost).await
+        {
+            tracing::warn!(error = %e, "the limiter could not refund a failed call");
+        }
+        outcome
+    }
+
+    /// The attempts of one call, each admitted by the limiter (when the call has one).
+    async fn attempts(
+        &self,
+        call: &Call,
+        credential: &Credential,
+        limited: Option<(&Limiter, Option<&str>, crate::limits::Metering)>,
+        charged: &mut bool,
+    ) -> Result<RawResponse, Error> {
         let policy = &self.inner.retry;
         let started = Instant::now();
         let mut attempt: u32 = 0;
+        // Where the last backoff ended: the limiter counts it as waited.
+        let mut waited_until = i64::MIN;
         loop {
             attempt += 1;
+            if let Some((limiter, vehicle, metering)) = limited {
+                // The budget is charged once per call, however many attempts it takes.
+                limiter
+                    .admit(
+                        vehicle,
+                        call.cost,
+                        metering.command,
+                        attempt == 1,
+                        self.inner.sleep.as_ref(),
+                        &OperationName(&call.method, call.template),
+                        waited_until,
+                    )
+                    .await?;
+                *charged = true;
+            }
             let span = tracing::info_span!(
                 "smartcar.request",
                 method = %call.method,
@@ -372,6 +430,11 @@ impl Client {
                 if let Some(id) = &api.request_id {
                     span.record("request_id", id.as_str());
                 }
+                if let Some((limiter, vehicle, _)) = limited
+                    && let Err(e) = limiter.learn(vehicle, error).await
+                {
+                    tracing::warn!(parent: &span, error = %e, "the limiter could not record a refusal");
+                }
             }
             if !call.retry.allows(error) {
                 return outcome;
@@ -392,6 +455,12 @@ impl Client {
                 "retrying {} after a retryable failure",
                 call.operation()
             );
+            waited_until = self
+                .inner
+                .clock
+                .now()
+                .timestamp_millis()
+                .saturating_add(wait.as_millis().min(i64::MAX as u128) as i64);
             self.inner.sleep.sleep(wait).await;
         }
     }

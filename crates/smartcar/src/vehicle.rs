@@ -1016,6 +1016,8 @@ impl BatchBuilder<'_> {
             &[],
         )
         .unit_system(Some(v.units))
+        // The platform bills each item.
+        .cost(u32::try_from(self.reads.len()).unwrap_or(u32::MAX))
         .json(Some(&body))?;
         let r: Response<types::BatchResponse> = v
             .session

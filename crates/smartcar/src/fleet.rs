@@ -1,0 +1,1 @@
+//! Fan-out over a fleet of vehicles (being written).

@@ -1,0 +1,1 @@
+//! A durable webhook pipeline (being written).
