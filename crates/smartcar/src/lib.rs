@@ -27,7 +27,9 @@
 //! | [`v2`] | legacy: the Vehicle API v2.0, deprecated by Smartcar (use [`v3`]): [`v2::Vehicle`], batch requests, the vehicle stream |
 //! | [`v3`] | the Vehicle API v3: [`v3::UserV3`], [`v3::VehicleV3`], signals and their codes |
 //! | [`management`] | the management API (application management token): connections |
+//! | [`fleet`] | one call per vehicle over a whole fleet: bounded concurrency, a result per vehicle, progress, cancellation, the cheapest fresh reads |
 //! | [`webhooks`] | verifying webhook deliveries (and an axum extractor) |
+//! | [`limits`] | the platform's request limits kept on the client: bucket, per-vehicle throttle, monthly budget, and where their counts live |
 //! | [`config`] | client configuration: hosts, mode, units, retries, clock and sleep, timing constants |
 //! | [`error`] | the details an [`Error`] carries (API, OAuth, Connect, decode, transport) |
 //!

@@ -28,7 +28,7 @@
 //!   `retry-after` (or for the configured throttle's window); a 430 `VEHICLE_REQUEST_LIMIT`
 //!   marks the vehicle's budget exhausted until the month ends. The calls after them wait, or
 //!   fail without spending a request. Without a `retry-after` and a configured limit, nothing
-//!   is learned: the [retry policy](crate::RetryPolicy) backs off as usual.
+//!   is learned: the [retry policy](crate::config::RetryPolicy) backs off as usual.
 //!
 //! # Defaults and off switches
 //!
@@ -120,6 +120,7 @@ pub struct Limits {
     pub budget: Option<MonthlyBudget>,
     learn: bool,
     max_wait: Duration,
+    latency: Duration,
 }
 
 impl Default for Limits {
@@ -131,6 +132,7 @@ impl Default for Limits {
             budget: None,
             learn: true,
             max_wait: Duration::from_secs(60),
+            latency: Duration::from_millis(250),
         }
     }
 }
@@ -184,7 +186,7 @@ impl Limits {
     }
 
     /// The longest a call waits for a limit before failing with
-    /// [`Error::RateLimited`](crate::Error::RateLimited) (default 60 s). A fleet job that should
+    /// [`Error::RateLimited`] (default 60 s). A fleet job that should
     /// wait as long as it takes sets hours.
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
@@ -194,6 +196,16 @@ impl Limits {
     /// The longest a call waits for a limit.
     pub fn wait_limit(&self) -> Duration {
         self.max_wait
+    }
+
+    /// How much later than it leaves a request may reach the platform (default 250 ms: a
+    /// connection's set-up and a TLS handshake). When the bucket is full, the platform's stops
+    /// refilling until the request arrives; the limiter counts the refill from this much later,
+    /// so that it never runs ahead of the platform's bucket. It costs `rate × latency` tokens each
+    /// time the bucket fills up (one token at 240 a minute).
+    pub fn latency_allowance(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
     }
 }
 
@@ -343,11 +355,54 @@ pub enum Decision {
 
 /// One state change: the limiter builds it, a [`LimiterStore`] applies it inside its
 /// transaction with [`Step::apply`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Step {
     kind: StepKind,
+    /// "Now", or the earliest "now" when the step reads the clock itself.
     now_ms: i64,
-    month: String,
+    /// Read when the step is applied, inside the store's transaction: a decision waits for the
+    /// rows it reads, and must not be taken at the time it started waiting.
+    clock: Option<crate::runtime::SharedClock>,
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Step")
+            .field("kind", &self.kind)
+            .field("now_ms", &self.now_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A calendar month (UTC), compared with a store's `2026-12` text without formatting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Month {
+    year: i32,
+    month: u32,
+}
+
+impl Month {
+    fn of(t: DateTime<Utc>) -> Month {
+        Month {
+            year: t.year(),
+            month: t.month(),
+        }
+    }
+
+    fn at(ms: i64) -> Month {
+        Month::of(DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default())
+    }
+
+    fn is(self, text: &str) -> bool {
+        text.split_once('-')
+            .is_some_and(|(y, m)| y.parse() == Ok(self.year) && m.parse() == Ok(self.month))
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -357,6 +412,8 @@ enum StepKind {
         command: bool,
         charge: bool,
         has_vehicle: bool,
+        /// The latency allowance in force (the configured one, grown by refusals).
+        latency_ms: i64,
     },
     AppCooldown(i64),
     VehicleCooldown(i64),
@@ -375,12 +432,16 @@ impl Step {
         app: &mut AppState,
         vehicle: Option<&mut VehicleState>,
     ) -> Decision {
-        let now = self.now_ms;
+        let now = match &self.clock {
+            Some(clock) => clock.now().timestamp_millis().max(self.now_ms),
+            None => self.now_ms,
+        };
+        let month = Month::at(now);
         let mut vehicle = vehicle;
         // A new month: the budget starts again.
         if let Some(v) = vehicle.as_deref_mut()
             && !v.month.is_empty()
-            && v.month != self.month
+            && !month.is(&v.month)
         {
             v.month.clear();
             v.used = 0;
@@ -392,7 +453,7 @@ impl Step {
                 if limits.app.is_some() {
                     // The platform's bucket is empty: so is ours.
                     app.tokens = Some(app.tokens.unwrap_or(0.0).min(0.0));
-                    app.updated_ms = now;
+                    app.updated_ms = app.updated_ms.max(now);
                 }
                 Decision::Done
             }
@@ -405,7 +466,7 @@ impl Step {
             StepKind::Exhausted => {
                 if let Some(v) = vehicle {
                     v.exhausted = true;
-                    v.month.clone_from(&self.month);
+                    v.month = month.to_string();
                 }
                 Decision::Done
             }
@@ -420,7 +481,10 @@ impl Step {
                 command,
                 charge,
                 has_vehicle,
+                latency_ms,
             } => {
+                // Only a configured budget is charged: without one, nothing per vehicle is kept.
+                let charge = charge && has_vehicle && limits.budget.is_some();
                 let decision = acquire(
                     limits,
                     app,
@@ -428,13 +492,13 @@ impl Step {
                     now,
                     cost,
                     command,
-                    charge && has_vehicle,
+                    charge,
+                    latency_ms,
                 );
-                if let (Some(v), Decision::Go { .. }, true) =
-                    (vehicle, &decision, charge && has_vehicle)
+                if let (Some(v), Decision::Go { .. }, true) = (vehicle, &decision, charge)
                     && v.month.is_empty()
                 {
-                    v.month.clone_from(&self.month);
+                    v.month = month.to_string();
                 }
                 decision
             }
@@ -442,6 +506,7 @@ impl Step {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn acquire(
     limits: &Limits,
     app: &mut AppState,
@@ -450,6 +515,7 @@ fn acquire(
     cost: u32,
     command: bool,
     charge: bool,
+    latency_ms: i64,
 ) -> Decision {
     // 1. The budget: refused before anything is reserved.
     if let Some(v) = vehicle.as_deref() {
@@ -518,15 +584,19 @@ fn acquire(
     if let Some(bucket) = limits.app {
         let capacity = f64::from(bucket.capacity);
         let per_ms = 1.0 / bucket.millis_per_token();
-        let tokens = match app.tokens {
+        let refilled = match app.tokens {
             None => capacity,
-            Some(t) => (t + (now - app.updated_ms).max(0) as f64 * per_ms).min(capacity),
+            Some(t) => t + (now - app.updated_ms).max(0) as f64 * per_ms,
         };
+        let full = refilled >= capacity;
+        let tokens = refilled.min(capacity);
+        // The refill accrues from `updated_ms`, which may be ahead of now (see below).
+        let base = now.max(app.updated_ms);
         let left = tokens - 1.0;
         if left < 0.0 {
             // One millisecond more: the state counts whole milliseconds, the platform's clock
             // finer ones.
-            at = now + (-left / per_ms).ceil() as i64 + 1;
+            at = base + (-left / per_ms).ceil() as i64 + 1;
             if at - now > max_wait {
                 return Decision::TooLong {
                     until_ms: at,
@@ -535,7 +605,10 @@ fn acquire(
             }
         }
         app.tokens = Some(left);
-        app.updated_ms = now;
+        // A full bucket does not refill. The platform's stays full until this request
+        // *arrives*, later than it leaves here: counting the refill from then on (now plus the
+        // latency allowance) keeps this bucket behind the platform's, never ahead of it.
+        app.updated_ms = if full { now + latency_ms } else { base };
     }
     // 4. Record the request against the vehicle.
     if let Some(v) = vehicle {
@@ -712,6 +785,9 @@ pub struct Limiter {
     /// The client id: the key of the application's state in the store.
     scope: String,
     clock: crate::runtime::SharedClock,
+    /// Added to the latency allowance by each 429 `SMARTCAR_API` (doubling, at most 1 s):
+    /// requests of this process reach the platform later than allowed for.
+    extra_latency_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl fmt::Debug for Limiter {
@@ -736,7 +812,27 @@ impl Limiter {
             store,
             scope,
             clock,
+            extra_latency_ms: Arc::default(),
         }
+    }
+
+    fn latency_ms(&self) -> i64 {
+        let base = self.limits.latency.as_millis() as i64;
+        base + self
+            .extra_latency_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A 429 `SMARTCAR_API` despite a configured bucket: this process's requests arrive later
+    /// than the allowance says; allow twice as much (at most 1 s more).
+    fn grow_latency(&self) {
+        use std::sync::atomic::Ordering;
+        let base = self.limits.latency.as_millis().max(50) as i64;
+        let _ = self
+            .extra_latency_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |extra| {
+                Some((extra.max(base / 2) * 2).min(1_000))
+            });
     }
 
     /// The limits it enforces.
@@ -855,15 +951,19 @@ impl Limiter {
                     command,
                     charge,
                     has_vehicle: vehicle.is_some(),
+                    latency_ms: self.latency_ms(),
                 },
                 now_ms,
-                month: month_of(now),
+                clock: Some(self.clock.clone()),
             };
-            match self
+            let decision = self
                 .store
                 .apply(&self.scope, vehicle, &self.limits, &step)
-                .await?
-            {
+                .await?;
+            // The decision was taken at the store's "now": wait from the clock's now on.
+            let now_ms = self.clock.now().timestamp_millis().max(now_ms);
+            let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or(now);
+            match decision {
                 Decision::Go { at_ms } => {
                     if at_ms > now_ms {
                         sleep.sleep(millis(at_ms - now_ms)).await;
@@ -929,6 +1029,9 @@ impl Limiter {
             // The application's bucket (`SMARTCAR_API`, or a 429 without a known code): every
             // call waits for `retry-after`, and a configured bucket is emptied.
             (429, _) if !upstream => {
+                if self.limits.app.is_some() {
+                    self.grow_latency();
+                }
                 let until = api.retry_after.map_or(now_ms, after);
                 if until == now_ms && self.limits.app.is_none() {
                     return Ok(());
@@ -946,7 +1049,7 @@ impl Limiter {
         let step = Step {
             kind,
             now_ms,
-            month: month_of(now),
+            clock: None,
         };
         self.store
             .apply(&self.scope, vehicle, &self.limits, &step)
@@ -960,7 +1063,7 @@ impl Limiter {
         let step = Step {
             kind: StepKind::Refund(cost),
             now_ms: now.timestamp_millis(),
-            month: month_of(now),
+            clock: None,
         };
         self.store
             .apply(&self.scope, Some(vehicle), &self.limits, &step)
@@ -1009,7 +1112,7 @@ mod tests {
         Step {
             kind,
             now_ms,
-            month: "2026-12".into(),
+            clock: None,
         }
     }
 
@@ -1020,6 +1123,7 @@ mod tests {
                 command: false,
                 charge: true,
                 has_vehicle: true,
+                latency_ms: 0,
             },
             now_ms,
         )
@@ -1029,7 +1133,8 @@ mod tests {
     fn the_bucket_reserves_tokens_ahead_in_order() {
         let limits = Limits::default()
             .app_bucket(2, 60.0)
-            .max_wait(Duration::from_secs(10));
+            .max_wait(Duration::from_secs(10))
+            .latency_allowance(Duration::ZERO);
         let mut app = AppState::default();
         let go = |app: &mut AppState| read(0).apply(&limits, app, None);
         assert_eq!(go(&mut app), Decision::Go { at_ms: 0 });
@@ -1059,6 +1164,36 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_full_bucket_refills_from_the_latency_allowance_on() {
+        let limits = Limits::default()
+            .app_bucket(2, 60.0)
+            .latency_allowance(Duration::from_millis(250));
+        let mut app = AppState::default();
+        let go = |app: &mut AppState, now| {
+            let step = step(
+                StepKind::Acquire {
+                    cost: 1,
+                    command: false,
+                    charge: true,
+                    has_vehicle: false,
+                    latency_ms: 250,
+                },
+                now,
+            );
+            step.apply(&limits, app, None)
+        };
+        assert_eq!(go(&mut app, 0), Decision::Go { at_ms: 0 });
+        assert_eq!(go(&mut app, 100), Decision::Go { at_ms: 100 });
+        // The platform's bucket refills from the first arrival, up to 250 ms late.
+        assert_eq!(go(&mut app, 200), Decision::Go { at_ms: 1_251 });
+        assert_eq!(go(&mut app, 300), Decision::Go { at_ms: 2_251 });
+        // Idle until full again: the shift starts over.
+        assert_eq!(go(&mut app, 10_000), Decision::Go { at_ms: 10_000 });
+        assert_eq!(go(&mut app, 10_000), Decision::Go { at_ms: 10_000 });
+        assert_eq!(go(&mut app, 10_000), Decision::Go { at_ms: 11_251 });
     }
 
     #[test]
@@ -1106,6 +1241,7 @@ mod tests {
                 command: true,
                 charge: true,
                 has_vehicle: true,
+                latency_ms: 0,
             },
             0,
         );
@@ -1140,6 +1276,7 @@ mod tests {
                 command: true,
                 charge: true,
                 has_vehicle: true,
+                latency_ms: 0,
             },
             0,
         );
@@ -1147,11 +1284,8 @@ mod tests {
             batch.apply(&limits, &mut app, Some(&mut v)),
             Decision::Exhausted { .. }
         ));
-        // A new month starts from zero.
-        let next = Step {
-            month: "2027-01".into(),
-            ..read(0)
-        };
+        // A new month (February 1970, the tests' times being since the epoch) starts from zero.
+        let next = read(40 * 24 * 3_600 * 1_000);
         assert!(matches!(
             next.apply(&limits, &mut app, Some(&mut v)),
             Decision::Go { .. }
@@ -1188,6 +1322,30 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_memory_store_keeps_nothing_per_vehicle_when_nothing_is_limited() {
+        let store = MemoryLimiterStore::new();
+        let limits = Limits::default();
+        for i in 0..100 {
+            let id = format!("vehicle-{i}");
+            let step = read(i);
+            let decision = store.apply("app", Some(&id), &limits, &step);
+            let decision = futures_util::FutureExt::now_or_never(decision).unwrap();
+            assert_eq!(decision.unwrap(), Decision::Go { at_ms: i });
+        }
+        let state = store.state.lock().unwrap();
+        assert!(state["app"].vehicles.is_empty());
+        // With a budget, each vehicle's count is kept.
+        drop(state);
+        let limits = Limits::default().monthly_budget(MonthlyBudget::new(10));
+        let step = read(0);
+        let decision = store.apply("app", Some("v"), &limits, &step);
+        futures_util::FutureExt::now_or_never(decision)
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.state.lock().unwrap()["app"].vehicles["v"].used, 1);
     }
 
     #[test]
