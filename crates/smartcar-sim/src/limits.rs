@@ -214,8 +214,8 @@ impl LimitSet {
             let (tokens, at) = usage.bucket.unwrap_or((capacity, now));
             // Microseconds: truncating each interval to milliseconds would lose up to a
             // millisecond of refill per request and make the bucket stricter than it says.
-            let minutes = (now - at).num_microseconds().unwrap_or(i64::MAX).max(0) as f64
-                / 60_000_000.0;
+            let minutes =
+                (now - at).num_microseconds().unwrap_or(i64::MAX).max(0) as f64 / 60_000_000.0;
             let tokens = (tokens + minutes * b.refill_per_minute).min(capacity);
             if tokens < 1.0 {
                 usage.bucket = Some((tokens, now));

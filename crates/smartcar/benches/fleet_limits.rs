@@ -98,7 +98,17 @@ fn main() {
 
 /// `child BASE TOKEN CLIENT_ID CAPACITY RATE CONCURRENCY DATABASE_URL|- IDS_FILE`
 async fn child(args: &[String]) {
-    let [base, token, client_id, capacity, rate, concurrency, database, ids] = args else {
+    let [
+        base,
+        token,
+        client_id,
+        capacity,
+        rate,
+        concurrency,
+        database,
+        ids,
+    ] = args
+    else {
         panic!("child: wrong arguments");
     };
     let capacity: u32 = capacity.parse().unwrap();
@@ -202,7 +212,11 @@ async fn parent(o: Options) {
         .expect("simulator");
     let owner = sim.users()[0].id.clone();
     let ids = sim.users()[0].vehicle_ids.clone();
-    assert_eq!(ids.len(), o.vehicles, "the simulator seeded another number of vehicles");
+    assert_eq!(
+        ids.len(),
+        o.vehicles,
+        "the simulator seeded another number of vehicles"
+    );
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let token = sim
         .mint_access_token(&owner, &refs, &["read_odometer"])
