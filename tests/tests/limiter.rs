@@ -397,3 +397,31 @@ async fn clients_sharing_a_postgres_store_share_the_bucket_and_the_budget() {
         assert_eq!(sim.limits().billed(id, sim.state().now()), 5);
     }
 }
+
+#[tokio::test]
+async fn a_failing_limiter_store_fails_the_call_before_sending() {
+    let Some(url) = smartcar_tests::pg::fresh_database("limiter_store_down").await else {
+        return;
+    };
+    let sim = platform(billing()).await;
+    let id = vehicles(&sim)[0].clone();
+    let store = PostgresLimiterStore::connect(&url).await.unwrap();
+    let pool = store.pool().clone();
+    let client = client_for(&sim, CALLBACK)
+        .limits(Limits::default().monthly_budget(MonthlyBudget::new(10)))
+        .limiter_store(Arc::new(store))
+        .build()
+        .unwrap();
+    let session = connect(&sim, &client).await.0;
+    let vehicle = session.vehicle(id.clone()).unwrap();
+    vehicle.odometer().await.unwrap();
+    // The database goes away: the limiter fails closed, nothing is sent, and the error says
+    // what to check.
+    pool.close().await;
+    let sent = sim.requests().len();
+    let e = vehicle.odometer().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::LimiterStore, "{e}");
+    assert!(e.to_string().contains("no request was sent"), "{e}");
+    assert_eq!(sim.requests().len(), sent);
+    assert_eq!(sim.limits().billed(&id, sim.state().now()), 1);
+}
