@@ -1349,6 +1349,34 @@ mod tests {
     }
 
     #[test]
+    fn metering_follows_the_operation_table() {
+        use smartcar_api::ops;
+        let odometer = Metering::of(&ops::GET_ODOMETER).unwrap();
+        // Counted from the end: an origin with a path prefix (a proxy) reads the same id.
+        let url = url::Url::parse("https://proxy.example/smartcar/v2.0/vehicles/abc-123/odometer")
+            .unwrap();
+        assert_eq!(odometer.vehicle(&url), Some("abc-123"));
+        assert!(!odometer.command);
+        let lock = Metering::of(&ops::LOCK_V3).unwrap();
+        assert!(lock.command);
+        // Every operation on the two vehicle-API hosts is metered, no other.
+        for op in ops::ALL {
+            assert_eq!(
+                Metering::of(op).is_some(),
+                matches!(op.host, Host::Api | Host::Vehicle),
+                "{op}"
+            );
+            if op.path.contains("{vehicle_id}") && Metering::of(op).is_some() {
+                assert!(Metering::of(op).unwrap().vehicle_from_end.is_some(), "{op}");
+            }
+        }
+        // Not about a vehicle: a bucket token, no vehicle.
+        let vehicles = Metering::of(&ops::LIST_VEHICLES).unwrap();
+        let url = url::Url::parse("https://api.smartcar.com/v2.0/vehicles").unwrap();
+        assert_eq!(vehicles.vehicle(&url), None);
+    }
+
+    #[test]
     fn hits_round_trip_as_text() {
         let v = VehicleState {
             hits: vec![1, 20, 300],
