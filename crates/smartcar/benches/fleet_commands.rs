@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p smartcar-sdk --bench fleet_commands                  # v3 lock, 1 000 vehicles
 //! cargo bench -p smartcar-sdk --bench fleet_commands -- --api v2      # the v2.0 lock instead
+//! cargo bench -p smartcar-sdk --bench fleet_commands -- --protocol http2 --strict
 //! cargo bench -p smartcar-sdk --bench fleet_commands -- --concurrency 750 --threads 0
 //! FLEET_BENCH_WRAP=heaptrack cargo bench -p smartcar-sdk --bench fleet_commands -- --no-raw
 //! ```
@@ -22,18 +23,29 @@
 //! A second child (`raw`, skipped with `--no-raw`) sends the same v3 locks with a bare
 //! `reqwest::Client`, as many at once, without the SDK: the transport's own share.
 //!
+//! `--protocol http1|http2|both` (default `both`): each pair of children runs once per
+//! protocol. `http1` is what a default `Client` speaks to a plain `http://` origin. `http2`: the
+//! SDK child's `Client` gets a `reqwest::Client` built with `http2_prior_knowledge()` (HTTP/2
+//! over plain TCP, which the simulator serves on the same port) and otherwise the SDK's own
+//! settings (user agent, no redirects, timeouts); the raw child's bare client likewise gets
+//! `http2_prior_knowledge()`. Against an `https://` origin a default `Client` negotiates h2 by
+//! ALPN when the server offers it; whether Smartcar's hosts do is unverified.
+//!
 //! It prints, per child, completed / failed / wall time / RSS before the fan-out / peak RSS /
 //! peak RSS over the base per command in flight / TCP connections the simulator accepted, and
-//! whether the issue's targets are met. The exit status is 1 when a command did not complete
-//! (and, with `--strict`, when the RSS target is missed). `FLEET_BENCH_WRAP=<program>` runs
-//! the children under it (e.g. `heaptrack`).
+//! per protocol whether the issue's targets are met by the SDK child. The exit status is 1
+//! when a command did not complete (and, with `--strict`, when an SDK child measured misses
+//! the RSS target). `FLEET_BENCH_WRAP=<program>` runs the children under it (e.g.
+//! `heaptrack`).
 //!
 //! Where the memory goes (heaptrack, 1 000 in flight, HTTP/1.1): per connection hyper holds
 //! an 8 KiB read buffer, an 8 KiB write buffer and a 9 KiB block of its request channel, and
 //! reqwest / hyper-util about 6 KiB more per request; the vehicle's future in the fan-out is
 //! 3.8 KiB (the SDK's `lock` future, 3.7 KiB, and the fan-out's task node and vehicle id).
 //! HTTP/1.1 needs one connection per request in flight, so the bare transport alone is over
-//! 32 MiB at 1 000; about 750 in flight fit.
+//! 32 MiB at 1 000; about 750 in flight fit. Over HTTP/2 the 1 000 requests are streams of
+//! one connection (the simulator allows 1 024 at once): the per-connection buffers and
+//! channel blocks are paid once.
 
 use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
@@ -43,6 +55,7 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, stream};
 use smartcar::api::open_enums::Permission;
 use smartcar::api::ops;
+use smartcar::config::DEFAULT_TIMEOUT;
 use smartcar::fleet::{FanOut, Summary, UserVehicle};
 use smartcar::store::MemoryTokenStore;
 use smartcar::tokens::{AccessToken, RefreshToken, Tokens};
@@ -74,6 +87,8 @@ struct Options {
     threads: Option<usize>,
     no_raw: bool,
     strict: bool,
+    /// `http1`, `http2`, in the order run.
+    protocols: Vec<&'static str>,
 }
 
 fn options(args: &[String]) -> Options {
@@ -85,6 +100,7 @@ fn options(args: &[String]) -> Options {
         threads: None,
         no_raw: false,
         strict: false,
+        protocols: vec!["http1", "http2"],
     };
     let mut i = 0;
     while i < args.len() {
@@ -100,6 +116,14 @@ fn options(args: &[String]) -> Options {
             "--concurrency" => o.concurrency = number(),
             "--delay-ms" => o.delay = Duration::from_millis(number() as u64),
             "--threads" => o.threads = Some(number()),
+            "--protocol" => {
+                o.protocols = match value.as_str() {
+                    "http1" => vec!["http1"],
+                    "http2" => vec!["http2"],
+                    "both" => vec!["http1", "http2"],
+                    other => panic!("--protocol is http1, http2 or both, found `{other}`"),
+                }
+            }
             "--no-raw" | "--strict" => {
                 if args[i] == "--strict" {
                     o.strict = true;
@@ -130,14 +154,20 @@ fn options(args: &[String]) -> Options {
 // ---------------------------------------------------------------------------------------------
 // The child: the client process whose memory is measured.
 
-/// `child <v2|v3> <base-url> <client-id> <concurrency> <threads|default>`; stdin: for v3 one
-/// `user-id vehicle-id` per line; for v2 a first line `access-token refresh-token`, then one
-/// vehicle id per line. Prints `completed=<n> failed=<n> wall_ms=<n> base_kib=<n>
-/// hwm_kib=<n>` (`base`: resident set once the runtime, the client and the input are ready).
+/// `child <v2|v3|raw> <base-url> <client-id> <concurrency> <threads|default> <http1|http2>`;
+/// stdin: for v3 one `user-id vehicle-id` per line; for v2 a first line `access-token
+/// refresh-token`, then one vehicle id per line. Prints `completed=<n> failed=<n> wall_ms=<n>
+/// base_kib=<n> hwm_kib=<n>` (`base`: resident set once the runtime, the client and the input
+/// are ready).
 fn child(args: &[String]) {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
     let (api, base, client_id) = (arg(0).to_owned(), arg(1).to_owned(), arg(2).to_owned());
     let concurrency: usize = arg(3).parse().expect("concurrency");
+    let http2 = match arg(5) {
+        "http1" => false,
+        "http2" => true,
+        other => panic!("protocol http1 or http2, found `{other}`"),
+    };
     let runtime = match arg(4) {
         "default" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -158,12 +188,25 @@ fn child(args: &[String]) {
         .map(|l| l.expect("stdin"))
         .collect();
     runtime.block_on(async {
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .client_id(client_id)
             .client_secret(secret)
-            .origin(&base)
-            .build()
-            .expect("client");
+            .origin(&base);
+        if http2 {
+            // What `ClientBuilder::build` sets on its own reqwest client, plus HTTP/2 with
+            // prior knowledge (the simulator is plain `http://`: no ALPN to negotiate it).
+            builder = builder.http_client(
+                reqwest::Client::builder()
+                    .http2_prior_knowledge()
+                    .user_agent(format!("smartcar-rs/{}", env!("CARGO_PKG_VERSION")))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(DEFAULT_TIMEOUT)
+                    .connect_timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("reqwest"),
+            );
+        }
+        let client = builder.build().expect("client");
         let fleet = FanOut::new().concurrency(concurrency);
         let (base_kib, start, outcome) = match api.as_str() {
             "v3" => {
@@ -216,7 +259,11 @@ fn child(args: &[String]) {
                     .await
                     .expect("application token");
                 let bearer = format!("Bearer {}", token.secret());
-                let http = reqwest::Client::builder().build().expect("reqwest");
+                let mut http = reqwest::Client::builder();
+                if http2 {
+                    http = http.http2_prior_knowledge();
+                }
+                let http = http.build().expect("reqwest");
                 let base_kib = status_kib("VmRSS");
                 let start = Instant::now();
                 let (http, base, bearer) = (&http, &base, &bearer);
@@ -307,8 +354,16 @@ struct Sample {
     connections: u64,
 }
 
-/// Runs a child of `mode` (`v3`, `v2`, `raw`) with `input` on its stdin.
-fn run_child(sim: &Simulator, o: &Options, mode: &str, input: &str, threads: &str) -> Sample {
+/// Runs a child of `mode` (`v3`, `v2`, `raw`) speaking `protocol` (`http1`, `http2`) with
+/// `input` on its stdin.
+fn run_child(
+    sim: &Simulator,
+    o: &Options,
+    mode: &str,
+    protocol: &str,
+    input: &str,
+    threads: &str,
+) -> Sample {
     let app = sim.app();
     let accepted_before = sim.connections_accepted();
     let exe = std::env::current_exe().expect("current executable");
@@ -329,6 +384,7 @@ fn run_child(sim: &Simulator, o: &Options, mode: &str, input: &str, threads: &st
             &app.client_id,
             &o.concurrency.to_string(),
             threads,
+            protocol,
         ])
         .env("FLEET_BENCH_SECRET", &app.client_secret)
         .stdin(Stdio::piped())
@@ -409,9 +465,16 @@ fn parent(o: &Options) {
     } else {
         &ops::CONTROL_SECURITY
     };
-    let sdk = run_child(&sim, o, &o.api, &input, &threads);
-    let commands = sim.operation_count(lock);
-    let raw = (!o.no_raw).then(|| run_child(&sim, o, "raw", &v3_input, &threads));
+    // Per protocol: the SDK child, the commands the simulator received during it, the raw
+    // child.
+    let mut runs = Vec::new();
+    for &protocol in &o.protocols {
+        let before = sim.operation_count(lock);
+        let sdk = run_child(&sim, o, &o.api, protocol, &input, &threads);
+        let commands = sim.operation_count(lock) - before;
+        let raw = (!o.no_raw).then(|| run_child(&sim, o, "raw", protocol, &v3_input, &threads));
+        runs.push((protocol, sdk, commands, raw));
+    }
 
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
@@ -423,7 +486,7 @@ fn parent(o: &Options) {
     );
     let row = |name: &str, s: &Sample| {
         println!(
-            "  {name:<28} {:>9} {:>6} {:>8.2} {:>10.1} {:>10.1} {:>11.1} {:>11}",
+            "  {name:<38} {:>9} {:>6} {:>8.2} {:>10.1} {:>10.1} {:>11.1} {:>11}",
             format!("{}/{}", s.completed, o.vehicles),
             s.failed,
             s.wall_ms as f64 / 1000.0,
@@ -434,7 +497,7 @@ fn parent(o: &Options) {
         );
     };
     println!(
-        "  {:<28} {:>9} {:>6} {:>8} {:>10} {:>10} {:>11} {:>11}",
+        "  {:<38} {:>9} {:>6} {:>8} {:>10} {:>10} {:>11} {:>11}",
         "client",
         "completed",
         "failed",
@@ -444,18 +507,34 @@ fn parent(o: &Options) {
         "KiB/flight",
         "connections"
     );
-    row(&format!("SDK fleet::FanOut::{}", o.api), &sdk);
-    if let Some(raw) = &raw {
-        row("raw reqwest (v3, same load)", raw);
+    let label = |protocol: &str| {
+        if protocol == "http2" {
+            "HTTP/2"
+        } else {
+            "HTTP/1.1"
+        }
+    };
+    for (protocol, sdk, _, raw) in &runs {
+        let protocol = label(protocol);
+        row(&format!("SDK fleet::FanOut::{}, {protocol}", o.api), sdk);
+        if let Some(raw) = raw {
+            row(&format!("raw reqwest (v3, same load), {protocol}"), raw);
+        }
     }
-    println!("  commands the simulator received (SDK run): {commands}");
-    let all = sdk.completed == o.vehicles as u64 && sdk.failed == 0;
-    let small = sdk.hwm_kib < RSS_TARGET_KIB;
-    println!(
-        "  targets: every command completes: {}; client peak RSS < 32 MiB: {}",
-        if all { "yes" } else { "NO" },
-        if small { "yes" } else { "NO" }
-    );
+    let (mut all, mut small) = (true, true);
+    for (protocol, sdk, commands, _) in &runs {
+        let complete = sdk.completed == o.vehicles as u64 && sdk.failed == 0;
+        let fits = sdk.hwm_kib < RSS_TARGET_KIB;
+        println!(
+            "  {}: commands the simulator received (SDK run): {commands}; targets: every command \
+             completes: {}; client peak RSS < 32 MiB: {}",
+            label(protocol),
+            if complete { "yes" } else { "NO" },
+            if fits { "yes" } else { "NO" }
+        );
+        all &= complete;
+        small &= fits;
+    }
     runtime.block_on(sim.shutdown());
     // A command that did not complete is a failure; the memory target fails the run only
     // with `--strict` (the table says whether it is met either way).
