@@ -9,6 +9,7 @@
 
 pub mod crash;
 pub mod pg;
+pub mod pipeline;
 pub mod platform;
 pub mod rust_source;
 pub mod spec;

@@ -7,11 +7,28 @@
 //! | `GET /login` (`?flow=v3`) | seals a fresh `state` (and the login's start) into the `sc_login` cookie and redirects to Smartcar Connect |
 //! | `GET /callback` | authorization-code flow (v2): checks the state, exchanges the code, keeps the tokens server-side |
 //! | `GET /exchange` | machine-to-machine flow (v3): checks the state, then that the `user_id` connected a vehicle during this login; calls use the application token |
-//! | `GET /vehicles` | an HTML table of the connected vehicles (make, model, year, VIN, odometer, battery or fuel, lock status) with a Lock button, and for v3 sessions a Subscribe to webhook button; after a v3 lock, the command's execution (id, status, mode); after a subscription, the webhook's name |
+//! | `GET /vehicles` | an HTML table of the connected vehicles (make, model, year, VIN, odometer, battery or fuel, lock status) with a Lock button, and for v3 sessions a Subscribe to webhook button; after a v3 lock, the command's execution (id, status, mode); after a subscription, the webhook's name; the latest signal values webhooks brought for these vehicles |
 //! | `POST /vehicles/{id}/lock` | locks a vehicle (form with the session's CSRF token) |
 //! | `POST /vehicles/{id}/subscribe` | v3 sessions: subscribes the vehicle to the webhook [`Config::webhook_id`] names, or else to the first webhook the application has (form with the session's CSRF token) |
 //! | `POST /logout` | ends the session and deletes its tokens (form with the session's CSRF token) |
-//! | `POST /webhooks` | webhook deliveries, verified by the SDK's axum extractor; challenges answered; every delivery refused without a management token |
+//! | `POST /webhooks` | webhook deliveries through the SDK's durable pipeline ([`smartcar::pipeline`], an SQLite file): verified, stored, then answered 2xx; challenges answered; duplicates stored once; every delivery refused without a management token |
+//!
+//! Webhooks: `/webhooks` only verifies and stores each delivery (the platform wants a 2xx
+//! within 15 s); a consumer in the background hands the stored events to
+//! [`apply_webhook`](self#webhooks-the-latest-values), in `oemUpdatedAt` order per vehicle,
+//! retried on failure. It keeps the newest value of every signal per vehicle in the table
+//! `example_latest_signals` of the same file, which `/vehicles` shows for the session's
+//! vehicles. The file is [`Options::webhook_queue`] (by default one in the temp directory per
+//! app instance, removed when it stops).
+//!
+//! # Webhooks: the latest values
+//!
+//! The handler writes each signal with an upsert that keeps the row with the newest
+//! `oemUpdatedAt`: running it twice for an event (a consumer that crashed after writing and
+//! before the event was marked done) changes nothing, and a late event never overwrites newer
+//! values. That is how a handler's effect is made exactly-once on SQLite (on PostgreSQL,
+//! [`smartcar::pipeline::Consumer::run_in_transaction`] also does it). `TEST`-mode
+//! deliveries are acknowledged and stored, but change nothing.
 //!
 //! Security choices, in the order a request meets them:
 //!
@@ -65,12 +82,13 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRef, Path, Query, RawQuery, Request, State};
+use axum::extract::{Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect as HttpRedirect, Response};
@@ -81,10 +99,11 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use sha2::{Digest, Sha256};
+use smartcar::pipeline::{Accepted, Event, PipelineConfig, WebhookPipeline};
+use smartcar::store::sqlx::{self, SqlitePool};
 use smartcar::store::{MemoryTokenStore, TokenStore as _};
 use smartcar::v3::{SignalCode, UserIdError, UserV3};
-use smartcar::webhooks::axum::VerifiedDelivery;
-use smartcar::webhooks::{WebhookEvent, WebhookVerifier};
+use smartcar::webhooks::{Delivery, SIGNATURE_HEADER, WebhookEvent, WebhookVerifier};
 use smartcar::{ApplicationSession, Client, Error, ErrorKind, Permission, Redirect, Session};
 use smartcar_sim::Simulator;
 use tokio::net::TcpListener;
@@ -169,6 +188,11 @@ pub struct Options {
     /// A request whose body has not fully arrived within this time is answered 408
     /// (default 10 s).
     pub body_timeout: Duration,
+    /// The SQLite file of the webhook pipeline and the latest signal values (created if
+    /// missing; deliveries accepted but not yet handled survive a restart). `None` (the
+    /// default): a new file in the temp directory for this app instance, removed by
+    /// [`Running::stop`].
+    pub webhook_queue: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -182,6 +206,7 @@ impl Default for Options {
             user_id_skew: smartcar::v3::USER_ID_SKEW,
             header_read_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            webhook_queue: None,
         }
     }
 }
@@ -197,6 +222,7 @@ impl std::fmt::Debug for Options {
             .field("user_id_skew", &self.user_id_skew)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_timeout", &self.body_timeout)
+            .field("webhook_queue", &self.webhook_queue)
             .finish()
     }
 }
@@ -254,8 +280,10 @@ struct Inner {
     /// Sessions by [`store_key`] of the cookie value (the value itself is not kept).
     sessions: Mutex<HashMap<String, UserSession>>,
     rate: Mutex<RateWindow>,
-    /// Recent deliveries: event id (deliveries are retried: deduplicated on it) and summary.
+    /// Recent deliveries (stored, duplicates left out): event id and summary.
     webhooks: Mutex<Vec<(Option<String>, String)>>,
+    /// The webhook pipeline and its consumer.
+    queue: Arc<WebhookQueue>,
 }
 
 impl Inner {
@@ -288,18 +316,234 @@ impl Inner {
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
+/// The webhook pipeline of the app: opened on first use (a delivery, or a page showing the
+/// latest values), with its consumer in the background until [`Running::stop`]. It exists
+/// only with a verifier keyed by a non-empty management token.
+struct WebhookQueue {
+    verifier: Option<WebhookVerifier>,
+    path: PathBuf,
+    /// A file of this app instance in the temp directory: removed on stop.
+    temporary: bool,
+    pipeline: tokio::sync::OnceCell<WebhookPipeline>,
+    stop: watch::Sender<bool>,
+    consumer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for WebhookQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookQueue")
+            .field("path", &self.path)
+            .field("open", &self.pipeline.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the app keeps the newest value of each signal per vehicle (same file as the queue).
+const LATEST_SIGNALS: &str = "CREATE TABLE IF NOT EXISTS example_latest_signals (
+    vehicle_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    body TEXT NOT NULL,
+    oem_updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (vehicle_id, code)
+)";
+
+/// The newest value of one signal of a vehicle, as the page shows it.
+struct LatestSignal {
+    vehicle_id: String,
+    code: String,
+    value: String,
+    updated: String,
+}
+
+impl WebhookQueue {
+    fn new(verifier: Option<WebhookVerifier>, path: Option<PathBuf>) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let temporary = path.is_none();
+        let path = path.unwrap_or_else(|| {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::env::temp_dir().join(format!(
+                "smartcar-example-web-{}-{n}-{}.db",
+                std::process::id(),
+                random_id()
+            ))
+        });
+        WebhookQueue {
+            verifier,
+            path,
+            temporary,
+            pipeline: tokio::sync::OnceCell::new(),
+            stop: watch::channel(false).0,
+            consumer: Mutex::new(None),
+        }
+    }
+
+    /// The pipeline (opened, migrated and consumed from the first call on); `Ok(None)`
+    /// without a management token.
+    async fn open(&self) -> Result<Option<&WebhookPipeline>, String> {
+        let Some(verifier) = &self.verifier else {
+            return Ok(None);
+        };
+        let pipeline = self
+            .pipeline
+            .get_or_try_init(|| async {
+                let pipeline = WebhookPipeline::sqlite(&self.path, verifier.clone())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .with_config(
+                        PipelineConfig::default().poll_interval(Duration::from_millis(200)),
+                    );
+                let pool = pipeline
+                    .sqlite_pool()
+                    .ok_or("the webhook pipeline is not on SQLite")?
+                    .clone();
+                sqlx::query(LATEST_SIGNALS)
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let consumer = pipeline.consumer();
+                let mut stop = self.stop.subscribe();
+                let task = tokio::spawn(async move {
+                    consumer
+                        .run(
+                            move |event| apply_webhook(pool.clone(), event),
+                            async move {
+                                let _ = stop.wait_for(|stopped| *stopped).await;
+                            },
+                        )
+                        .await;
+                });
+                *lock(&self.consumer) = Some(task);
+                Ok::<_, String>(pipeline)
+            })
+            .await?;
+        Ok(Some(pipeline))
+    }
+
+    /// The latest values of `vehicles` (none before the first delivery, unless the file holds
+    /// values from a previous run).
+    async fn latest(&self, vehicles: &[&str]) -> Vec<LatestSignal> {
+        if !self.pipeline.initialized() && !self.path.exists() {
+            return Vec::new();
+        }
+        let Ok(Some(pipeline)) = self.open().await else {
+            return Vec::new();
+        };
+        let Some(pool) = pipeline.sqlite_pool() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for vehicle in vehicles {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT code, body, oem_updated_at_ms FROM example_latest_signals \
+                 WHERE vehicle_id = ? ORDER BY code",
+            )
+            .bind(vehicle)
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+            for (code, body, updated) in rows {
+                out.push(LatestSignal {
+                    vehicle_id: (*vehicle).to_owned(),
+                    code,
+                    value: signal_value(&body),
+                    updated: chrono::DateTime::from_timestamp_millis(updated)
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Stops the consumer (the events in flight finish) and removes a temporary file.
+    async fn stop(&self) {
+        let _ = self.stop.send(true);
+        let task = lock(&self.consumer).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        if let Some(pipeline) = self.pipeline.get()
+            && let Some(pool) = pipeline.sqlite_pool()
+        {
+            pool.close().await;
+        }
+        if self.temporary {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = self.path.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// The consumer's handler: keeps the newest value of each signal of a `VEHICLE_STATE` event
+/// (see the [module documentation](self#webhooks-the-latest-values)). An error (the database)
+/// makes the pipeline retry the event later.
+async fn apply_webhook(pool: SqlitePool, event: Event) -> Result<(), sqlx::Error> {
+    if event.is_test {
+        return Ok(()); // about no real vehicle: act on nothing
+    }
+    let WebhookEvent::VehicleState(state) = &event.delivery.event else {
+        return Ok(());
+    };
+    let fallback = event
+        .oem_updated_at
+        .unwrap_or(event.received_at)
+        .timestamp_millis();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for signal in &state.signals {
+        if signal.body.is_empty() {
+            continue; // a signal the vehicle could not read: its status says why
+        }
+        let updated = signal
+            .meta
+            .as_ref()
+            .and_then(|m| m.oem_updated_at.as_ref())
+            .and_then(|t| t.to_datetime())
+            .map_or(fallback, |t| t.timestamp_millis());
+        sqlx::query(
+            "INSERT INTO example_latest_signals (vehicle_id, code, body, oem_updated_at_ms)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (vehicle_id, code) DO UPDATE
+             SET body = excluded.body, oem_updated_at_ms = excluded.oem_updated_at_ms
+             WHERE excluded.oem_updated_at_ms >= example_latest_signals.oem_updated_at_ms",
+        )
+        .bind(&state.vehicle.id)
+        .bind(signal.code.to_string())
+        .bind(serde_json::Value::Object(signal.body.clone()).to_string())
+        .bind(updated)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// A signal body as text: `value unit` when it has a `value`, else its JSON (cut at 200
+/// characters).
+fn signal_value(body: &str) -> String {
+    use serde_json::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let cut = |s: &str| s.chars().take(200).collect::<String>();
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(map)) => match (map.get("value"), map.get("unit").and_then(Value::as_str))
+        {
+            (Some(v), Some(unit)) => cut(&format!("{} {unit}", scalar(v))),
+            (Some(v), None) => cut(&scalar(v)),
+            _ => cut(&Value::Object(map).to_string()),
+        },
+        _ => cut(body),
+    }
+}
+
 /// The state of the `/webhooks` route: it exists only with a verifier keyed by a non-empty
 /// management token, so no verifier is ever made from an empty key.
 #[derive(Clone)]
 struct WebhookRoute {
     app: AppState,
-    verifier: WebhookVerifier,
-}
-
-impl FromRef<WebhookRoute> for WebhookVerifier {
-    fn from_ref(route: &WebhookRoute) -> WebhookVerifier {
-        route.verifier.clone()
-    }
 }
 
 /// The verifier for a configured management token; `None` for none or an empty one (an empty
@@ -312,8 +556,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The app's routes over `config`.
+/// The app's routes over `config`. Call it within a Tokio runtime; the webhook pipeline's
+/// consumer runs until the process ends (use [`serve`] to stop it with the server).
 pub fn router(config: Config) -> Router {
+    build(config).0
+}
+
+fn build(config: Config) -> (Router, AppState) {
     let public_url = config.public_url.as_str().trim_end_matches('/').to_owned();
     let key = config.options.cookie_key.unwrap_or_else(|| {
         let mut key = [0u8; 32];
@@ -322,6 +571,10 @@ pub fn router(config: Config) -> Router {
     });
     let verifier = webhook_verifier(config.webhook_amt.as_deref());
     let body_timeout = config.options.body_timeout;
+    let queue = Arc::new(WebhookQueue::new(
+        verifier.clone(),
+        config.options.webhook_queue.clone(),
+    ));
     let state = AppState(Arc::new(Inner {
         app_session: ApplicationSession::new(&config.client),
         webhook_id: config.webhook_id,
@@ -338,20 +591,16 @@ pub fn router(config: Config) -> Router {
             count: 0,
         }),
         webhooks: Mutex::new(Vec::new()),
+        queue,
     }));
     let hooks = match verifier {
-        Some(verifier) => {
-            Router::new()
-                .route("/webhooks", post(webhooks))
-                .with_state(WebhookRoute {
-                    app: state.clone(),
-                    verifier,
-                })
-        }
+        Some(_) => Router::new()
+            .route("/webhooks", post(webhooks))
+            .with_state(WebhookRoute { app: state.clone() }),
         // No management token: every delivery (and every challenge) is refused.
         None => Router::new().route("/webhooks", post(|| async { StatusCode::UNAUTHORIZED })),
     };
-    Router::new()
+    let router = Router::new()
         .route("/", get(index))
         .route("/login", get(login))
         .route("/callback", get(callback))
@@ -360,10 +609,11 @@ pub fn router(config: Config) -> Router {
         .route("/vehicles/{id}/lock", post(lock_vehicle))
         .route("/vehicles/{id}/subscribe", post(subscribe_vehicle))
         .route("/logout", post(logout))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(hooks)
         .layer(middleware::from_fn_with_state(body_timeout, read_body))
-        .layer(middleware::map_response(security_headers))
+        .layer(middleware::map_response(security_headers));
+    (router, state)
 }
 
 /// Reads a request's body completely within `timeout` (at most [`MAX_BODY`] bytes), so that a
@@ -408,6 +658,7 @@ pub struct Running {
     url: String,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    queue: Arc<WebhookQueue>,
 }
 
 impl Running {
@@ -416,10 +667,13 @@ impl Running {
         &self.url
     }
 
-    /// Stops serving and waits for the server to finish (open connections get 5 s).
+    /// Stops serving and waits for the server to finish (open connections get 5 s), then
+    /// for the webhook consumer (the events it is handling finish; the others stay queued in
+    /// [`Options::webhook_queue`]).
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = self.task.await;
+        self.queue.stop().await;
     }
 }
 
@@ -428,7 +682,9 @@ impl Running {
 pub fn serve(listener: TcpListener, config: Config) -> Running {
     let url = config.public_url.as_str().trim_end_matches('/').to_owned();
     let header_timeout = config.options.header_read_timeout;
-    let app = router(config);
+    let (app, state) = build(config);
+    let queue = state.0.queue.clone();
+    drop(state);
     let (shutdown, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let (closing, close) = watch::channel(false);
@@ -469,6 +725,7 @@ pub fn serve(listener: TcpListener, config: Config) -> Running {
         url,
         shutdown,
         task,
+        queue,
     }
 }
 
@@ -1278,6 +1535,33 @@ async fn vehicles(
         );
     }
     body.push_str("</tbody></table>\n");
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let latest = app.0.queue.latest(&ids).await;
+    if !latest.is_empty() {
+        body.push_str(
+            "<h2>Latest values from webhooks</h2>\n<table id=\"webhook-signals\">\n\
+             <thead><tr><th>Vehicle</th><th>Signal</th><th>Value</th>\
+             <th>Updated (oemUpdatedAt)</th></tr></thead>\n<tbody>\n",
+        );
+        for signal in &latest {
+            let name = rows
+                .iter()
+                .find(|r| r.id == signal.vehicle_id)
+                .map_or(signal.vehicle_id.as_str(), |r| r.name.as_str());
+            let _ = writeln!(
+                body,
+                "<tr data-vehicle=\"{}\" data-signal=\"{}\"><td>{}</td><td>{}</td>\
+                 <td class=\"value\">{}</td><td class=\"updated\">{}</td></tr>",
+                esc(&signal.vehicle_id),
+                esc(&signal.code),
+                esc(name),
+                esc(&signal.code),
+                esc(&signal.value),
+                esc(&signal.updated),
+            );
+        }
+        body.push_str("</tbody></table>\n");
+    }
     let webhooks = lock(&app.0.webhooks).clone();
     if !webhooks.is_empty() {
         body.push_str("<h2>Recent webhook deliveries</h2>\n<ul id=\"webhooks\">\n");
@@ -1455,30 +1739,47 @@ async fn logout(
     response
 }
 
-async fn webhooks(
-    State(route): State<WebhookRoute>,
-    VerifiedDelivery(delivery): VerifiedDelivery,
-) -> Response {
-    let summary = match &delivery.event {
-        WebhookEvent::Verify { challenge } => {
-            return axum::Json(route.verifier.challenge_response(challenge)).into_response();
-        }
-        WebhookEvent::VehicleState(_) => "VEHICLE_STATE (v3)".to_owned(),
-        WebhookEvent::VehicleError(_) => "VEHICLE_ERROR (v3)".to_owned(),
-        WebhookEvent::V2(e) => format!("{} (v2)", e.envelope.event_name),
-        WebhookEvent::Unknown { event_type } => format!("{event_type} (not modelled)"),
-        _ => "other event".to_owned(),
+async fn webhooks(State(route): State<WebhookRoute>, request: Request) -> Response {
+    let signature = request
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // The body was read whole (at most MAX_BODY bytes) by `read_body`.
+    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_BODY).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    let mut log = lock(&route.app.0.webhooks);
-    let repeat = delivery.event_id.is_some()
-        && log
-            .iter()
-            .any(|(id, _)| id.as_ref() == delivery.event_id.as_ref());
-    if !repeat {
-        if log.len() >= WEBHOOK_LOG {
-            log.remove(0);
+    let pipeline = match route.app.0.queue.open().await {
+        Ok(Some(pipeline)) => pipeline,
+        // Not stored: 503 makes the platform retry.
+        _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let accepted = match pipeline.accept(signature.as_deref(), &body).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            return StatusCode::from_u16(e.status())
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+                .into_response();
         }
-        log.push((delivery.event_id.clone(), summary));
+    };
+    let summary = match &accepted {
+        Accepted::Challenge(reply) => return axum::Json(reply.clone()).into_response(),
+        Accepted::Enqueued { .. } => match Delivery::parse(&body).map(|d| d.event) {
+            Ok(WebhookEvent::VehicleState(_)) => "VEHICLE_STATE (v3)".to_owned(),
+            Ok(WebhookEvent::VehicleError(_)) => "VEHICLE_ERROR (v3)".to_owned(),
+            Ok(WebhookEvent::V2(e)) => format!("{} (v2)", e.envelope.event_name),
+            Ok(WebhookEvent::Unknown { event_type }) => format!("{event_type} (not modelled)"),
+            _ => "other event".to_owned(),
+        },
+        Accepted::DeadLettered { .. } => "an unreadable delivery (dead-lettered)".to_owned(),
+        // A duplicate (the platform's retry): already listed.
+        _ => return StatusCode::OK.into_response(),
+    };
+    let event_id = Delivery::parse(&body).ok().and_then(|d| d.event_id);
+    let mut log = lock(&route.app.0.webhooks);
+    if log.len() >= WEBHOOK_LOG {
+        log.remove(0);
     }
+    log.push((event_id, summary));
     StatusCode::OK.into_response()
 }

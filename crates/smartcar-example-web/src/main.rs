@@ -7,7 +7,9 @@
 //! webhook" button subscribes vehicles to (default: the application's first webhook; in
 //! simulator mode one pointing at this app's `/webhooks` is created and verified at start).
 //! `PORT` changes the port in simulator mode (default 8000); `SMARTCAR_EXAMPLE_COOKIE_KEY` (64
-//! hex digits) fixes the key sealing the login cookie.
+//! hex digits) fixes the key sealing the login cookie; `SMARTCAR_EXAMPLE_WEBHOOK_DB` names the
+//! SQLite file of the webhook pipeline and the latest signal values (default: a file in the
+//! temp directory, removed on exit).
 
 use std::process::ExitCode;
 
@@ -119,6 +121,9 @@ fn options() -> Result<Options, BoxError> {
                  `openssl rand -hex 32`; unset it to use a random key per process",
             )?;
         options.cookie_key = Some(key);
+    }
+    if let Some(path) = std::env::var_os("SMARTCAR_EXAMPLE_WEBHOOK_DB").filter(|p| !p.is_empty()) {
+        options.webhook_queue = Some(path.into());
     }
     Ok(options)
 }

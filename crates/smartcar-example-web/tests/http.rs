@@ -296,6 +296,128 @@ async fn simulator_webhooks_are_verified_and_shown() {
     sim.shutdown().await;
 }
 
+/// The `oemUpdatedAt` of the vehicle's signals, and its odometer, for the next event.
+fn set_odometer(sim: &Simulator, vehicle: &str, km: f64, updated: chrono::DateTime<chrono::Utc>) {
+    sim.edit_vehicle(vehicle, |v| {
+        v.odometer_km = km;
+        v.data_age = updated;
+    })
+    .unwrap();
+}
+
+/// The value cell of `signal` of `vehicle` in the page's "Latest values from webhooks" table.
+fn latest_value(page: &str, vehicle: &str, signal: &str) -> Option<String> {
+    let row = format!("<tr data-vehicle=\"{vehicle}\" data-signal=\"{signal}\">");
+    let rest = &page[page.find(&row)? + row.len()..];
+    let cell = &rest[rest.find("<td class=\"value\">")? + "<td class=\"value\">".len()..];
+    Some(cell[..cell.find("</td>")?].to_owned())
+}
+
+/// Webhooks go through the SDK's durable pipeline: the simulator's deliveries are stored,
+/// handled in the background, and the vehicle page shows each signal's newest value; a late
+/// event with an older `oemUpdatedAt` does not overwrite it.
+#[tokio::test]
+async fn a_simulator_webhook_shows_its_values_on_the_vehicle_page() {
+    let (sim, app, http) = setup().await;
+    sim.set_webhook_retry_delays(&[]);
+    let hook = sim.add_webhook(
+        &format!("{}/webhooks", app.url()),
+        WebhookVersion::V3,
+        "latest values",
+        &["odometer-traveleddistance"],
+    );
+    assert!(sim.verify_webhook(&hook).await.unwrap(), "VERIFY answered");
+    let (back, login_cookie) = login(&sim, &app, &http, "v2").await;
+    let r = http
+        .get(&back)
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_of(&r, "sc_session");
+    let user = sim.users()[0].clone();
+    let vehicle = user.vehicle_ids[0].clone();
+    let now = sim.now();
+    set_odometer(&sim, &vehicle, 12345.5, now - chrono::Duration::minutes(10));
+    let client = smartcar::Client::builder()
+        .client_id(sim.app().client_id)
+        .client_secret(sim.app().client_secret)
+        .origin(&sim.base_url())
+        .build()
+        .unwrap();
+    smartcar::ApplicationSession::new(&client)
+        .subscribe(&hook, &vehicle, &user.id)
+        .await
+        .unwrap(); // its FIRST_DELIVERY carries the odometer
+    let signal = "odometer-traveleddistance";
+    let mut page = String::new();
+    for _ in 0..250 {
+        page = vehicles_page(&app, &http, &session).await;
+        if latest_value(&page, &vehicle, signal).is_some_and(|v| v.contains("12345.5")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let shown = latest_value(&page, &vehicle, signal);
+    assert!(
+        shown.as_deref().is_some_and(|v| v.contains("12345.5")),
+        "{page}"
+    );
+    assert!(
+        page.contains("<h2>Latest values from webhooks</h2>"),
+        "{page}"
+    );
+
+    // A late event (older oemUpdatedAt): handled, but the newer value stays.
+    set_odometer(&sim, &vehicle, 999.0, now - chrono::Duration::hours(2));
+    let late = sim
+        .trigger_vehicle_state(&hook, &vehicle, &[signal])
+        .await
+        .unwrap();
+    assert!(late.delivered, "{late:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let page = vehicles_page(&app, &http, &session).await;
+    assert_eq!(latest_value(&page, &vehicle, signal), shown, "{page}");
+
+    // A newer one replaces it; its platform retry (same bytes) is stored once.
+    set_odometer(&sim, &vehicle, 12400.25, now);
+    let newer = sim
+        .trigger_vehicle_state(&hook, &vehicle, &[signal])
+        .await
+        .unwrap();
+    assert!(newer.delivered, "{newer:?}");
+    let attempt = newer.attempts.last().unwrap();
+    let retry = http
+        .post(format!("{}/webhooks", app.url()))
+        .header("sc-signature", &attempt.signature)
+        .body(attempt.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 200);
+    let mut page = String::new();
+    for _ in 0..250 {
+        page = vehicles_page(&app, &http, &session).await;
+        if latest_value(&page, &vehicle, signal).is_some_and(|v| v.contains("12400.25")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        latest_value(&page, &vehicle, signal).is_some_and(|v| v.contains("12400.25")),
+        "{page}"
+    );
+    // Listed once per event: the FIRST_DELIVERY, the late one, the newer one.
+    assert_eq!(
+        page.matches("<li>VEHICLE_STATE (v3)</li>").count(),
+        3,
+        "{page}"
+    );
+
+    app.stop().await;
+    sim.shutdown().await;
+}
+
 #[test]
 fn html_is_escaped() {
     assert_eq!(

@@ -29,6 +29,7 @@
 //! | [`management`] | the management API (application management token): connections |
 //! | [`fleet`] | one call per vehicle over a whole fleet: bounded concurrency, a result per vehicle, progress, cancellation, the cheapest fresh reads |
 //! | [`webhooks`] | verifying webhook deliveries (and an axum extractor) |
+//! | `pipeline` (features `sqlite`/`postgres`) | the durable webhook receiver: verify → enqueue (SQLite/PostgreSQL) → consumers with per-vehicle order, leases, retries, dead letters |
 //! | [`limits`] | the platform's request limits kept on the client: bucket, per-vehicle throttle, monthly budget, and where their counts live |
 //! | [`config`] | client configuration: hosts, mode, units, retries, clock and sleep, timing constants |
 //! | [`error`] | the details an [`Error`] carries (API, OAuth, Connect, decode, transport) |
