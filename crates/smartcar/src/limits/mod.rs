@@ -411,7 +411,6 @@ enum StepKind {
         cost: u32,
         command: bool,
         charge: bool,
-        has_vehicle: bool,
         /// The latency allowance in force (the configured one, grown by refusals).
         latency_ms: i64,
     },
@@ -480,11 +479,10 @@ impl Step {
                 cost,
                 command,
                 charge,
-                has_vehicle,
                 latency_ms,
             } => {
                 // Only a configured budget is charged: without one, nothing per vehicle is kept.
-                let charge = charge && has_vehicle && limits.budget.is_some();
+                let charge = charge && vehicle.is_some() && limits.budget.is_some();
                 let decision = acquire(
                     limits,
                     app,
@@ -950,7 +948,6 @@ impl Limiter {
                     cost,
                     command,
                     charge,
-                    has_vehicle: vehicle.is_some(),
                     latency_ms: self.latency_ms(),
                 },
                 now_ms,
@@ -1122,7 +1119,6 @@ mod tests {
                 cost: 1,
                 command: false,
                 charge: true,
-                has_vehicle: true,
                 latency_ms: 0,
             },
             now_ms,
@@ -1178,7 +1174,6 @@ mod tests {
                     cost: 1,
                     command: false,
                     charge: true,
-                    has_vehicle: false,
                     latency_ms: 250,
                 },
                 now,
@@ -1240,7 +1235,6 @@ mod tests {
                 cost: 1,
                 command: true,
                 charge: true,
-                has_vehicle: true,
                 latency_ms: 0,
             },
             0,
@@ -1275,7 +1269,6 @@ mod tests {
                 cost: 2,
                 command: true,
                 charge: true,
-                has_vehicle: true,
                 latency_ms: 0,
             },
             0,

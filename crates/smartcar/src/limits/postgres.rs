@@ -3,7 +3,7 @@
 //! row, then the vehicle's (always in that order: no deadlock).
 
 use sqlx::Row as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use super::{AppState, Decision, LimiterStore, Limits, Step, VehicleState, store_error};
 use crate::Error;
@@ -147,13 +147,7 @@ impl PostgresLimiterStore {
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
-                Some(VehicleState {
-                    hits: VehicleState::parse_hits(row.try_get("hits")?),
-                    cooldown_until_ms: row.try_get("cooldown_until_ms")?,
-                    month: row.try_get("month")?,
-                    used: u32::try_from(row.try_get::<i64, _>("used")?).unwrap_or(0),
-                    exhausted: row.try_get("exhausted")?,
-                })
+                Some(vehicle_state(&row)?)
             }
         };
         let before_vehicle = state.clone();
@@ -220,17 +214,21 @@ impl LimiterStore for PostgresLimiterStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(store_error("cannot read the PostgreSQL limiter store"))?;
-            row.map(|row| {
-                Ok(VehicleState {
-                    hits: VehicleState::parse_hits(row.try_get("hits")?),
-                    cooldown_until_ms: row.try_get("cooldown_until_ms")?,
-                    month: row.try_get("month")?,
-                    used: u32::try_from(row.try_get::<i64, _>("used")?).unwrap_or(0),
-                    exhausted: row.try_get("exhausted")?,
-                })
-            })
-            .transpose()
-            .map_err(store_error("cannot read the PostgreSQL limiter store"))
+            row.as_ref()
+                .map(vehicle_state)
+                .transpose()
+                .map_err(store_error("cannot read the PostgreSQL limiter store"))
         })
     }
+}
+
+/// A vehicle's row as its [`VehicleState`].
+fn vehicle_state(row: &PgRow) -> Result<VehicleState, sqlx::Error> {
+    Ok(VehicleState {
+        hits: VehicleState::parse_hits(row.try_get("hits")?),
+        cooldown_until_ms: row.try_get("cooldown_until_ms")?,
+        month: row.try_get("month")?,
+        used: u32::try_from(row.try_get::<i64, _>("used")?).unwrap_or(0),
+        exhausted: row.try_get("exhausted")?,
+    })
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow,
 };
 use sqlx::{Connection as _, Executor as _, Row as _};
 
@@ -35,6 +36,8 @@ use crate::store::BoxFuture;
 pub struct SqliteLimiterStore {
     pool: SqlitePool,
 }
+
+const SELECT_VEHICLE: &str = "SELECT hits, cooldown_until_ms, month, used, exhausted FROM smartcar_limiter_vehicle WHERE scope = ? AND vehicle_id = ?";
 
 const MIGRATION: &str = "
 CREATE TABLE IF NOT EXISTS smartcar_limiter_app (
@@ -136,48 +139,41 @@ async fn decide(
     limits: &Limits,
     step: &Step,
 ) -> Result<Decision, sqlx::Error> {
-    {
-        let app_row = sqlx::query(
-                "SELECT tokens, updated_ms, cooldown_until_ms FROM smartcar_limiter_app WHERE scope = ?",
+    let app_row = sqlx::query(
+        "SELECT tokens, updated_ms, cooldown_until_ms FROM smartcar_limiter_app WHERE scope = ?",
+    )
+    .bind(scope)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let mut app = match app_row {
+        Some(row) => AppState {
+            tokens: row.try_get("tokens")?,
+            updated_ms: row.try_get("updated_ms")?,
+            cooldown_until_ms: row.try_get("cooldown_until_ms")?,
+        },
+        None => AppState::default(),
+    };
+    let before_app = app.clone();
+    let mut state = match vehicle {
+        None => None,
+        Some(id) => {
+            let row = sqlx::query(SELECT_VEHICLE)
+                .bind(scope)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            Some(
+                row.as_ref()
+                    .map(vehicle_state)
+                    .transpose()?
+                    .unwrap_or_default(),
             )
-            .bind(scope)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let mut app = match app_row {
-            Some(row) => AppState {
-                tokens: row.try_get("tokens")?,
-                updated_ms: row.try_get("updated_ms")?,
-                cooldown_until_ms: row.try_get("cooldown_until_ms")?,
-            },
-            None => AppState::default(),
-        };
-        let before_app = app.clone();
-        let mut state = match vehicle {
-            None => None,
-            Some(id) => {
-                let row = sqlx::query(
-                        "SELECT hits, cooldown_until_ms, month, used, exhausted FROM smartcar_limiter_vehicle WHERE scope = ? AND vehicle_id = ?",
-                    )
-                    .bind(scope)
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                Some(match row {
-                    Some(row) => VehicleState {
-                        hits: VehicleState::parse_hits(row.try_get("hits")?),
-                        cooldown_until_ms: row.try_get("cooldown_until_ms")?,
-                        month: row.try_get("month")?,
-                        used: u32::try_from(row.try_get::<i64, _>("used")?).unwrap_or(0),
-                        exhausted: row.try_get::<i64, _>("exhausted")? != 0,
-                    },
-                    None => VehicleState::default(),
-                })
-            }
-        };
-        let before_vehicle = state.clone();
-        let decision = step.apply(limits, &mut app, state.as_mut());
-        if app != before_app {
-            sqlx::query(
+        }
+    };
+    let before_vehicle = state.clone();
+    let decision = step.apply(limits, &mut app, state.as_mut());
+    if app != before_app {
+        sqlx::query(
                     "INSERT INTO smartcar_limiter_app (scope, tokens, updated_ms, cooldown_until_ms) VALUES (?, ?, ?, ?)
                      ON CONFLICT (scope) DO UPDATE SET tokens = excluded.tokens, updated_ms = excluded.updated_ms, cooldown_until_ms = excluded.cooldown_until_ms",
                 )
@@ -187,11 +183,11 @@ async fn decide(
                 .bind(app.cooldown_until_ms)
                 .execute(&mut *conn)
                 .await?;
-        }
-        if let (Some(id), Some(v)) = (vehicle, &state)
-            && state != before_vehicle
-        {
-            sqlx::query(
+    }
+    if let (Some(id), Some(v)) = (vehicle, &state)
+        && state != before_vehicle
+    {
+        sqlx::query(
                     "INSERT INTO smartcar_limiter_vehicle (scope, vehicle_id, hits, cooldown_until_ms, month, used, exhausted) VALUES (?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (scope, vehicle_id) DO UPDATE SET hits = excluded.hits, cooldown_until_ms = excluded.cooldown_until_ms,
                        month = excluded.month, used = excluded.used, exhausted = excluded.exhausted",
@@ -205,9 +201,19 @@ async fn decide(
                 .bind(i64::from(v.exhausted))
                 .execute(&mut *conn)
                 .await?;
-        }
-        Ok::<_, sqlx::Error>(decision)
     }
+    Ok(decision)
+}
+
+/// A vehicle's row as its [`VehicleState`].
+fn vehicle_state(row: &SqliteRow) -> Result<VehicleState, sqlx::Error> {
+    Ok(VehicleState {
+        hits: VehicleState::parse_hits(row.try_get("hits")?),
+        cooldown_until_ms: row.try_get("cooldown_until_ms")?,
+        month: row.try_get("month")?,
+        used: u32::try_from(row.try_get::<i64, _>("used")?).unwrap_or(0),
+        exhausted: row.try_get::<i64, _>("exhausted")? != 0,
+    })
 }
 
 impl LimiterStore for SqliteLimiterStore {
@@ -231,25 +237,16 @@ impl LimiterStore for SqliteLimiterStore {
         vehicle: &'a str,
     ) -> BoxFuture<'a, Result<Option<VehicleState>, Error>> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT hits, cooldown_until_ms, month, used, exhausted FROM smartcar_limiter_vehicle WHERE scope = ? AND vehicle_id = ?",
-            )
-            .bind(scope)
-            .bind(vehicle)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error("cannot read the SQLite limiter store"))?;
-            row.map(|row| {
-                Ok(VehicleState {
-                    hits: VehicleState::parse_hits(row.try_get("hits")?),
-                    cooldown_until_ms: row.try_get("cooldown_until_ms")?,
-                    month: row.try_get("month")?,
-                    used: u32::try_from(row.try_get::<i64, _>("used")?).unwrap_or(0),
-                    exhausted: row.try_get::<i64, _>("exhausted")? != 0,
-                })
-            })
-            .transpose()
-            .map_err(store_error("cannot read the SQLite limiter store"))
+            let row = sqlx::query(SELECT_VEHICLE)
+                .bind(scope)
+                .bind(vehicle)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error("cannot read the SQLite limiter store"))?;
+            row.as_ref()
+                .map(vehicle_state)
+                .transpose()
+                .map_err(store_error("cannot read the SQLite limiter store"))
         })
     }
 }
