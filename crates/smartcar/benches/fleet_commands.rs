@@ -62,22 +62,10 @@ use smartcar::tokens::{AccessToken, RefreshToken, Tokens};
 use smartcar::{ApplicationSession, Client, Session};
 use smartcar_sim::{Fault, Simulator};
 
+mod common;
+
 /// The memory target for the whole client process.
 const RSS_TARGET_KIB: u64 = 32 * 1024;
-
-/// A `kB` field of `/proc/self/status` (`VmHWM`: peak resident set; `VmRSS`: now), in KiB.
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|l| {
-                l.strip_prefix(field)?
-                    .strip_prefix(':')
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-        })
-        .unwrap_or(0)
-}
 
 struct Options {
     api: String,
@@ -212,7 +200,7 @@ fn child(args: &[String]) {
             "v3" => {
                 let vehicles = user_vehicles(lines);
                 let app = ApplicationSession::new(&client);
-                let base_kib = status_kib("VmRSS");
+                let base_kib = common::status_kib("VmRSS");
                 let start = Instant::now();
                 let summary = fleet
                     .v3(&app, stream::iter(vehicles), |vehicle| async move {
@@ -240,7 +228,7 @@ fn child(args: &[String]) {
                 )
                 .await
                 .expect("session");
-                let base_kib = status_kib("VmRSS");
+                let base_kib = common::status_kib("VmRSS");
                 let start = Instant::now();
                 let summary = fleet
                     .v2(&session, stream::iter(lines), |vehicle| async move {
@@ -264,7 +252,7 @@ fn child(args: &[String]) {
                     http = http.http2_prior_knowledge();
                 }
                 let http = http.build().expect("reqwest");
-                let base_kib = status_kib("VmRSS");
+                let base_kib = common::status_kib("VmRSS");
                 let start = Instant::now();
                 let (http, base, bearer) = (&http, &base, &bearer);
                 let results: Vec<Result<(), String>> = stream::iter(vehicles)
@@ -307,7 +295,7 @@ fn child(args: &[String]) {
             outcome.completed,
             outcome.failed,
             wall.as_millis(),
-            status_kib("VmHWM")
+            common::status_kib("VmHWM")
         );
     });
 }

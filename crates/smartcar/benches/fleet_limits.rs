@@ -34,6 +34,8 @@ use smartcar::{Client, ErrorKind, Session};
 use smartcar_sim::Simulator;
 use smartcar_sim::limits::{AppBucket, Limits as PlatformLimits, VehicleThrottle};
 
+mod common;
+
 struct Options {
     vehicles: usize,
     capacity: u32,
@@ -187,7 +189,7 @@ async fn child(args: &[String]) {
     println!(
         "ok={ok} app429={app429} vehicle429={vehicle429} billing={billing} other={other} seconds={:.3} rss_kib={}",
         elapsed.as_secs_f64(),
-        status_kib("VmHWM")
+        common::status_kib("VmHWM")
     );
 }
 
@@ -224,7 +226,7 @@ async fn parent(o: Options) {
     let database = if o.processes > 1 || o.postgres {
         let url = std::env::var("DATABASE_URL")
             .expect("--processes above 1 shares a PostgreSQL limiter: set DATABASE_URL");
-        fresh_database(&url).await
+        common::fresh_database(&url, "smartcar_bench_limits").await
     } else {
         "-".to_owned()
     };
@@ -310,38 +312,5 @@ fn field(line: &str, name: &str) -> u64 {
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// A fresh database for the shared limiter on `server`'s PostgreSQL.
-async fn fresh_database(server: &str) -> String {
-    use smartcar::store::sqlx::{self, Connection as _};
-    let mut conn = sqlx::PgConnection::connect(server)
-        .await
-        .expect("DATABASE_URL reachable");
-    sqlx::raw_sql("DROP DATABASE IF EXISTS smartcar_bench_limits WITH (FORCE)")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::raw_sql("CREATE DATABASE smartcar_bench_limits")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(server).unwrap();
-    url.set_path("/smartcar_bench_limits");
-    url.to_string()
-}
-
-/// A `kB` field of `/proc/self/status`, in KiB.
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|l| {
-                l.strip_prefix(field)?
-                    .strip_prefix(':')
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-        })
         .unwrap_or(0)
 }

@@ -50,6 +50,8 @@ use smartcar_sim::Simulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod common;
+
 /// The vehicle id the minimal server is asked about.
 const VEHICLE_ID: &str = "36ab27d0-fd9d-4455-823a-ce30af709ffc";
 /// The token the clients send to the minimal server (it checks nothing).
@@ -261,20 +263,6 @@ async fn sdk_vehicle(base: &str) -> Vehicle {
     session.vehicle(VEHICLE_ID).expect("vehicle id")
 }
 
-/// A `kB` field of `/proc/self/status` (`VmHWM`: peak resident set; `VmRSS`: now), in KiB.
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|l| {
-                l.strip_prefix(field)?
-                    .strip_prefix(':')
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-        })
-        .unwrap_or(0)
-}
-
 /// CPU time this process has used (user + system, every thread), from `/proc/self/stat`.
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -471,7 +459,7 @@ fn child(args: &[String]) {
             }
         } else {
             let caller = Caller::new(&kind, &base).await;
-            base_kib = status_kib("VmRSS");
+            base_kib = common::status_kib("VmRSS");
             load(caller, in_flight, warmup, measure).await
         }
     });
@@ -480,7 +468,7 @@ fn child(args: &[String]) {
         m.rps,
         m.failed,
         m.cpu_per_call.as_nanos(),
-        status_kib("VmHWM")
+        common::status_kib("VmHWM")
     );
 }
 

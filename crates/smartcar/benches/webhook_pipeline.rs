@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use smartcar::pipeline::{PipelineConfig, WebhookPipeline};
 use smartcar::webhooks::{SIGNATURE_HEADER, WebhookVerifier, sign};
-use sqlx::Connection;
+
+mod common;
 
 const AMT: &str = "bench-application-management-token";
 /// The database the PostgreSQL rounds use (dropped and created again).
@@ -125,7 +126,7 @@ async fn parent(args: Args) {
     if !args.postgres {
         return;
     }
-    let db = fresh_database(&url).await;
+    let db = common::fresh_database(&url, BENCH_DB).await;
     let pipeline = WebhookPipeline::postgres(&db, verifier()).await.unwrap();
     let accepted = receive_round("PostgreSQL", &pipeline, &args).await;
     if args.consume {
@@ -135,22 +136,6 @@ async fn parent(args: Args) {
 
 fn verifier() -> WebhookVerifier {
     WebhookVerifier::new(AMT).unwrap()
-}
-
-/// A new empty database on the server of `url`: its URL.
-async fn fresh_database(url: &str) -> String {
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {BENCH_DB}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(url).unwrap();
-    url.set_path(&format!("/{BENCH_DB}"));
-    url.to_string()
 }
 
 /// The body of delivery `i`: vehicle `i % vehicles`, its `k`-th event, with an
