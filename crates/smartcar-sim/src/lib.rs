@@ -39,6 +39,8 @@
 //!    listener, [`Simulator`] and [`SimulatorBuilder`];
 //! 8. [`handle`]: the handle's controls (Connect without a browser, minted tokens, clock,
 //!    faults, log, webhooks); `testing` (feature `test-support`): the test harness.
+//! 9. [`cli`]: the command line (flags, `SMARTCAR_SIM_*` variables, `--config` file, banner,
+//!    stop signals) of the `smartcar-sim` binary and of the `smartcar` CLI's `smartcar sim`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -97,6 +99,8 @@ mod serve;
 mod server;
 #[cfg(feature = "test-support")]
 pub mod testing;
+// The command line, over everything above.
+pub mod cli;
 
 pub use crate::faults::{Fault, FaultId, FaultKind, FaultRule, Faults};
 pub use crate::handle::{AppCredentials, ApproveOptions, ConnectError, MintedTokens, Origins};

@@ -43,7 +43,24 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             observe::middleware::<AppState>,
         ))
+        .layer(from_fn_with_state(state.clone(), date_header))
         .with_state(state)
+}
+
+/// Every answer's `Date` is the simulated clock's (RFC 9110 IMF-fixdate), as the platform's is
+/// its own clock: a client comparing clocks (`smartcar doctor`) sees a skew once the clock is
+/// moved (`POST /_sim/clock/advance`).
+async fn date_header(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let date = Shared::now(&state)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&date) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, value);
+    }
+    response
 }
 
 /// `http://ADDR` for links; an unspecified address (`0.0.0.0`, listening everywhere) is

@@ -72,6 +72,7 @@ async fn config_file_print_env_control_api_and_sigterm() {
     assert_eq!(env["E2E_SMARTCAR_CLIENT_ID"], "cli-client");
     assert_eq!(env["E2E_SMARTCAR_CLIENT_SECRET"], "cli-secret");
     assert_eq!(env["E2E_SMARTCAR_AMT"], "cli-amt");
+    assert_eq!(env["SMARTCAR_MANAGEMENT_TOKEN"], "cli-amt");
     assert_eq!(env["E2E_SMARTCAR_REDIRECT_URI"], "https://example.com/auth");
     assert_eq!(env["E2E_SMARTCAR_WEBHOOK_ID"], "cli-webhook");
     assert_eq!(

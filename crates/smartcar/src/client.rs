@@ -375,7 +375,26 @@ impl ClientBuilder {
         self
     }
 
-    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+    /// A builder configured from the settings `get` returns, by the names
+    /// [`Client::from_env`] reads (`SMARTCAR_CLIENT_ID`, `SMARTCAR_CLIENT_SECRET`,
+    /// `SMARTCAR_REDIRECT_URI`, `SMARTCAR_MODE`, the origin overrides): for settings that come
+    /// from somewhere else than the process environment (a config file, a secret manager).
+    ///
+    /// ```
+    /// let settings = std::collections::HashMap::from([
+    ///     ("SMARTCAR_CLIENT_ID", "8229df9f-91a0-4ff0-a1ae-a1f38ee24d07"),
+    ///     ("SMARTCAR_CLIENT_SECRET", "a-secret"),
+    /// ]);
+    /// let client = smartcar::ClientBuilder::from_lookup(|name| settings.get(name).map(|v| v.to_string()))?
+    ///     .build()?;
+    /// assert_eq!(client.client_id(), "8229df9f-91a0-4ff0-a1ae-a1f38ee24d07");
+    /// # Ok::<(), smartcar::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] naming the missing or invalid setting.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let required = |name: &str| {
             get(name)
                 .filter(|v| !v.trim().is_empty())

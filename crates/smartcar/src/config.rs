@@ -200,7 +200,13 @@ impl Origins {
     }
 
     /// The origin serving `host`: the one place a spec host becomes one of these URLs.
-    pub(crate) fn origin(&self, host: Host) -> &Url {
+    ///
+    /// ```
+    /// use smartcar::api::op::Host;
+    /// let origins = smartcar::config::Origins::production();
+    /// assert_eq!(origins.origin(Host::Vehicle).as_str(), "https://vehicle.api.smartcar.com/");
+    /// ```
+    pub fn origin(&self, host: Host) -> &Url {
         match host {
             Host::Connect => &self.connect,
             Host::Auth => &self.auth,

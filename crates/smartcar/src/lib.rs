@@ -155,6 +155,7 @@
 //! shows `[redacted]`, and are never part of an error message.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Implementation modules. Where a public module below has the same name, the implementation
 // file is loaded under an `_impl` name and the public module re-exports what users need (and,
