@@ -173,6 +173,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Connections { action } => c::connections(&mut ctx, action).await,
         Command::Compatibility(args) => c::compatibility(&mut ctx, args).await,
         Command::Webhooks { action } => c::webhooks(&mut ctx, action).await,
+        Command::Fleet { action } => crate::ops::fleet(&mut ctx, action).await,
+        Command::Pipeline(args) => crate::ops::pipeline(&mut ctx, args).await,
         Command::Doctor(args) => crate::doctor::doctor(&mut ctx, args).await,
         // Handled before the settings are read.
         Command::Sim { .. } | Command::Completions { .. } => Ok(ExitCode::SUCCESS),

@@ -12,6 +12,7 @@ mod config;
 mod doctor;
 mod exit;
 mod listen;
+mod ops;
 mod output;
 mod state;
 
@@ -110,6 +111,13 @@ pub enum Command {
         #[command(subcommand)]
         action: WebhooksAction,
     },
+    /// Operations over every connected vehicle: `fleet read` (v3, one billed call per vehicle)
+    Fleet {
+        #[command(subcommand)]
+        action: FleetAction,
+    },
+    /// The durable webhook queue of `smartcar::pipeline`: its counts and dead letters
+    Pipeline(PipelineArgs),
     /// Check the configuration against the platform and say what to fix
     Doctor(DoctorArgs),
     /// Run the Smartcar platform simulator (the flags of `smartcar-sim`; `smartcar sim --help`)
@@ -342,6 +350,60 @@ pub struct ListenArgs {
     /// Stop after this many deliveries (default: until Ctrl-C)
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+}
+
+/// `smartcar fleet …`.
+#[derive(Debug, Subcommand)]
+pub enum FleetAction {
+    /// Read every v3-connected vehicle (all signals in one call each), in parallel, with a
+    /// progress bar; one line per vehicle, failures included
+    Read {
+        /// Signal codes to show (default: how many signals each vehicle returned)
+        #[arg(value_name = "SIGNAL")]
+        signals: Vec<String>,
+        /// Only this user's vehicles
+        #[arg(long, value_name = "USER_ID")]
+        user: Option<String>,
+        /// Vehicles read at once
+        #[arg(long, default_value_t = 16, value_name = "N")]
+        concurrency: usize,
+    },
+}
+
+/// `smartcar pipeline`.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// The queue's database: an SQLite file path (or `sqlite:PATH`), or a `postgres://` URL
+    #[arg(long, env = "SMARTCAR_PIPELINE_DB", value_name = "DB")]
+    pub db: String,
+    #[command(subcommand)]
+    pub action: PipelineAction,
+}
+
+/// `smartcar pipeline …`.
+#[derive(Debug, Subcommand)]
+pub enum PipelineAction {
+    /// Events queued, retrying, in flight, dead
+    Stats,
+    /// The dead letters, newest first
+    DeadLetters {
+        /// At most this many
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Also print each body (it may hold personal data: location, VIN)
+        #[arg(long)]
+        bodies: bool,
+    },
+    /// Put a dead letter back in the queue (after fixing what made the handler fail)
+    Requeue {
+        /// The dead letter's id (`smartcar pipeline dead-letters`)
+        id: i64,
+    },
+    /// Delete a dead letter for good
+    Delete {
+        /// The dead letter's id
+        id: i64,
+    },
 }
 
 /// `smartcar doctor`.

@@ -16,14 +16,17 @@ const CELL_MAX: usize = 48;
 
 /// A table: column headers and the object key each column shows.
 pub struct Table {
-    columns: Vec<(&'static str, &'static str)>,
+    columns: Vec<(String, String)>,
     rows: Vec<Value>,
 }
 
 impl Table {
-    pub fn new(columns: &[(&'static str, &'static str)]) -> Table {
+    pub fn new(columns: &[(&str, &str)]) -> Table {
         Table {
-            columns: columns.to_vec(),
+            columns: columns
+                .iter()
+                .map(|(h, k)| ((*h).to_owned(), (*k).to_owned()))
+                .collect(),
             rows: Vec::new(),
         }
     }
@@ -73,7 +76,7 @@ impl Out {
                     .iter()
                     .enumerate()
                     .map(|(i, (_, key))| {
-                        let text = cell(row.get(*key));
+                        let text = cell(row.get(key.as_str()));
                         if i < last && text.chars().count() > CELL_MAX {
                             text.chars().take(CELL_MAX - 1).collect::<String>() + "…"
                         } else {
@@ -101,7 +104,7 @@ impl Out {
             }
             let _ = writeln!(out, "{}", text.trim_end());
         };
-        let headers: Vec<String> = table.columns.iter().map(|(h, _)| h.to_string()).collect();
+        let headers: Vec<String> = table.columns.iter().map(|(h, _)| h.clone()).collect();
         line(&mut stdout, &headers);
         for row in &cells {
             line(&mut stdout, row);

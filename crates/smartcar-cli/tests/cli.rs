@@ -201,6 +201,8 @@ async fn help_is_stable_and_every_command_has_help() {
         "compatibility",
         "webhooks",
         "doctor",
+        "fleet",
+        "pipeline",
         "completions",
     ] {
         let r = run({
@@ -1015,4 +1017,146 @@ async fn sim_runs_the_simulator_with_its_flags() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_read_streams_one_line_per_vehicle_failures_included() {
+    let env = env("fleet").await;
+    let users = env.sim.users();
+    for user in &users {
+        env.connect(&["--v3"], &user.email).await;
+    }
+    let total: usize = users.iter().map(|u| u.vehicle_ids.len()).sum();
+    // One vehicle fails (asleep); the others are read.
+    let asleep = users[0].vehicle_ids[0].clone();
+    env.sim.edit_vehicle(&asleep, |v| {
+        v.forced_error = Some(("VEHICLE_STATE".into(), "ASLEEP".into()));
+    });
+    let r = env
+        .run(&[
+            "fleet",
+            "read",
+            "odometer-traveleddistance",
+            "--concurrency",
+            "3",
+            "--json",
+        ])
+        .await
+        .ok();
+    let rows = r.lines();
+    assert_eq!(rows.len(), total, "{rows:#?}");
+    let failed: Vec<&Value> = rows.iter().filter(|r| r["status"] != "ok").collect();
+    assert_eq!(failed.len(), 1, "{rows:#?}");
+    assert_eq!(failed[0]["vehicle_id"], asleep.as_str());
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("ASLEEP"),
+        "{failed:#?}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] == "ok")
+            .all(|r| r["odometer-traveleddistance"].is_number()),
+        "{rows:#?}"
+    );
+    // One user only, as a table.
+    let one = env
+        .run(&["fleet", "read", "--user", &users[1].id])
+        .await
+        .ok();
+    assert!(one.stdout.starts_with("VEHICLE"), "{one:?}");
+    assert_eq!(
+        one.stdout.lines().count(),
+        1 + users[1].vehicle_ids.len(),
+        "{one:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_operator_commands_show_and_mend_dead_letters() {
+    let env = env("pipeline").await;
+    std::fs::create_dir_all(&env.dir).unwrap();
+    let db = env.dir.join("webhooks.sqlite");
+    let pipeline = smartcar::pipeline::WebhookPipeline::sqlite(
+        &db,
+        smartcar::webhooks::WebhookVerifier::new(AMT).unwrap(),
+    )
+    .await
+    .unwrap();
+    // A correctly signed body that is not a webhook envelope: kept as a dead letter.
+    let poison = br#"{"not":"an envelope"}"#;
+    pipeline
+        .accept(Some(&smartcar::webhooks::sign(AMT, poison)), poison)
+        .await
+        .unwrap();
+    let db = db.display().to_string();
+    let stats = env
+        .run(&["pipeline", "--db", &db, "stats", "--json"])
+        .await
+        .ok()
+        .lines();
+    assert_eq!(stats[0]["dead_letters"], 1, "{stats:#?}");
+    let dead = env
+        .run(&["pipeline", "--db", &db, "dead-letters", "--json"])
+        .await
+        .ok()
+        .lines();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("envelope"),
+        "{dead:#?}"
+    );
+    assert!(dead[0].get("body").is_none(), "bodies only when asked");
+    let id = dead[0]["id"].as_i64().unwrap().to_string();
+    let with_bodies = env
+        .run(&[
+            "pipeline",
+            "--db",
+            &db,
+            "dead-letters",
+            "--bodies",
+            "--json",
+        ])
+        .await
+        .ok()
+        .lines();
+    assert_eq!(with_bodies[0]["body"], r#"{"not":"an envelope"}"#);
+    // Requeue puts it back in the queue; delete of an unknown id is exit 5.
+    env.run(&["pipeline", "--db", &db, "requeue", &id])
+        .await
+        .ok();
+    let stats = env
+        .run(&["pipeline", "--db", &db, "stats", "--json"])
+        .await
+        .ok()
+        .lines();
+    assert_eq!(stats[0]["dead_letters"], 0, "{stats:#?}");
+    assert_eq!(stats[0]["queued"], 1, "{stats:#?}");
+    let gone = env.run(&["pipeline", "--db", &db, "delete", &id]).await;
+    assert_eq!(gone.code, 5, "{gone:?}");
+    // Another poison body, deleted for good.
+    let other = br#"{"still":"not an envelope"}"#;
+    pipeline
+        .accept(Some(&smartcar::webhooks::sign(AMT, other)), other)
+        .await
+        .unwrap();
+    let dead = env
+        .run(&["pipeline", "--db", &db, "dead-letters", "--json"])
+        .await
+        .ok()
+        .lines();
+    let other_id = dead[0]["id"].as_i64().unwrap().to_string();
+    env.run(&["pipeline", "--db", &db, "delete", &other_id, "--json"])
+        .await
+        .ok();
+    let stats = env
+        .run(&["pipeline", "--db", &db, "stats", "--json"])
+        .await
+        .ok()
+        .lines();
+    assert_eq!(stats[0]["dead_letters"], 0, "{stats:#?}");
+    // A missing file is a configuration error, not a new empty queue.
+    let missing = env
+        .run(&["pipeline", "--db", "/nonexistent/queue.sqlite", "stats"])
+        .await;
+    assert_eq!(missing.code, 3, "{missing:?}");
 }
