@@ -103,3 +103,9 @@ pub mod flow {
         (session, store)
     }
 }
+
+/// The workspace README's Rust examples, compiled as doc-tests so that they stay true. (Here
+/// rather than in `smartcar-sdk`, whose published package holds no file outside its directory.)
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -252,9 +252,23 @@ pub async fn vehicles(ctx: &mut Ctx, args: VehiclesArgs) -> Result<ExitCode, Cli
         ("MODEL", "model"),
         ("YEAR", "year"),
     ]);
-    // v3: the application's connections (Management API; no vehicle call billed).
+    // v3: the application's connections (Management API; no vehicle call billed). An
+    // application without v3 access still lists its v2.0 users' vehicles, with a warning.
     let app = ctx.app()?;
-    let connections = app.connections(args.user.as_deref(), None).await?;
+    let v2_users = state.users(Api::V2).await?;
+    let connections = match app.connections(args.user.as_deref(), None).await {
+        Ok(list) => list,
+        Err(e) if !v2_users.is_empty() => {
+            let e = CliError::from(e);
+            ctx.out.note(format!(
+                "warning: the v3 connections could not be listed: {}{}",
+                e.message,
+                e.hint.map(|h| format!(" ({h})")).unwrap_or_default()
+            ));
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
     for c in &connections {
         let user = &c.relationships.user.data.id;
         let vehicle = &c.relationships.vehicle.data.id;
@@ -273,7 +287,7 @@ pub async fn vehicles(ctx: &mut Ctx, args: VehiclesArgs) -> Result<ExitCode, Cli
     }
     // v2.0: the users this profile connected, with their stored tokens.
     let mut failed = 0;
-    for user_id in state.users(Api::V2).await? {
+    for user_id in v2_users {
         if args.user.as_ref().is_some_and(|u| u != &user_id) {
             continue;
         }

@@ -473,8 +473,3 @@ pub mod error {
 /// ```
 #[cfg(doctest)]
 pub struct OnePathPerItem;
-
-/// The README's Rust examples, compiled as doc-tests so that they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
