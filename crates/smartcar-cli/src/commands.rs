@@ -858,6 +858,7 @@ pub async fn webhooks(ctx: &mut Ctx, action: WebhooksAction) -> Result<ExitCode,
     // `listen` needs the management token only.
     let action = match action {
         WebhooksAction::Listen(args) => return crate::listen::listen(ctx, args).await,
+        WebhooksAction::Check { url } => return crate::doctor::webhook_check(ctx, &url).await,
         other => other,
     };
     let app = ctx.app()?;
@@ -941,7 +942,7 @@ pub async fn webhooks(ctx: &mut Ctx, action: WebhooksAction) -> Result<ExitCode,
             ctx.out
                 .record(&json!({"subscription_id": subscription, "unsubscribed": true}));
         }
-        WebhooksAction::Listen(_) => {}
+        WebhooksAction::Listen(_) | WebhooksAction::Check { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

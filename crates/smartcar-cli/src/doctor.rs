@@ -669,3 +669,191 @@ fn finish(out: crate::output::Out, report: Report) -> Result<ExitCode, CliError>
         Ok(ExitCode::SUCCESS)
     }
 }
+
+/// `smartcar webhooks check URL`: what a webhook endpoint does with signed test deliveries
+/// (`meta.mode` `TEST`, ids prefixed `smartcar-cli-check-`). No request to Smartcar.
+pub async fn webhook_check(ctx: &mut Ctx, url: &str) -> Result<ExitCode, CliError> {
+    let amt = ctx
+        .settings
+        .require(
+            "SMARTCAR_MANAGEMENT_TOKEN",
+            "test deliveries are signed with the application management token",
+        )?
+        .to_owned();
+    let target = url::Url::parse(url)
+        .map_err(|e| CliError::new(Exit::Refused, format!("`{url}` is not a URL: {e}")))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| CliError::new(Exit::Failure, format!("cannot build an HTTP client: {e}")))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let id = |what: &str| format!("smartcar-cli-check-{what}-{now}");
+    let envelope = |event_type: &str, data: serde_json::Value| {
+        json!({
+            "eventId": id(event_type),
+            "eventType": event_type,
+            "vehicleId": if event_type == "VERIFY" { None } else { Some(id("vehicle")) },
+            "data": data,
+            "meta": {
+                "version": "4.0",
+                "webhookId": id("webhook"),
+                "webhookName": "smartcar webhooks check",
+                "deliveryId": id("delivery"),
+                "deliveredAt": now,
+                "mode": "TEST",
+            },
+        })
+    };
+    let send = |body: Vec<u8>, signature: String| {
+        let http = http.clone();
+        let target = target.clone();
+        async move {
+            http.post(target)
+                .header("content-type", "application/json")
+                .header(smartcar::webhooks::SIGNATURE_HEADER, signature)
+                .body(body)
+                .send()
+                .await
+        }
+    };
+    let mut report = Report { checks: Vec::new() };
+    const COST: &str = "1 request to your endpoint";
+
+    // 1. VERIFY.
+    let challenge = id("challenge");
+    let verify = serde_json::to_vec(&envelope("VERIFY", json!({ "challenge": challenge })))
+        .unwrap_or_default();
+    let expected = smartcar::webhooks::sign(&amt, challenge.as_bytes());
+    match send(verify.clone(), smartcar::webhooks::sign(&amt, &verify)).await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+            let answered = body.get("challenge").and_then(|c| c.as_str());
+            if (200..300).contains(&status) && answered == Some(expected.as_str()) {
+                report.add(
+                    "VERIFY answered",
+                    Status::Ok,
+                    format!("HTTP {status}, the right challenge"),
+                    COST,
+                    None,
+                );
+            } else {
+                report.add(
+                    "VERIFY answered",
+                    Status::Fail,
+                    format!(
+                        "HTTP {status}, {}",
+                        match answered {
+                            Some(_) => "a wrong challenge hash",
+                            None => "no `challenge` in a JSON body",
+                        }
+                    ),
+                    COST,
+                    Some(
+                        "answer 200 with {\"challenge\": HEX} where HEX is the lowercase hex \
+                         HMAC-SHA256 of data.challenge keyed with the application management \
+                         token (not the client secret)"
+                            .into(),
+                    ),
+                );
+            }
+        }
+        Err(e) => {
+            report.add(
+                "VERIFY answered",
+                Status::Fail,
+                smartcar_error_text(&e),
+                COST,
+                Some("is the endpoint running and reachable from this machine?".into()),
+            );
+            return finish(ctx.out, report);
+        }
+    }
+
+    // 2 and 3. The same signed event, compact and pretty-printed.
+    let event = envelope(
+        "VEHICLE_STATE",
+        json!({
+            "vehicle": {"id": id("vehicle"), "make": "TESLA", "model": "Model 3", "year": 2024},
+            "user": {"id": id("user")},
+            "triggers": [{"type": "SIGNAL_UPDATED", "code": "odometer-traveleddistance"}],
+            "signals": [{
+                "code": "odometer-traveleddistance",
+                "name": "TraveledDistance",
+                "group": "Odometer",
+                "body": {"value": 12345.6, "unit": "km"},
+            }],
+        }),
+    );
+    let compact = serde_json::to_vec(&event).unwrap_or_default();
+    let pretty = serde_json::to_vec_pretty(&event).unwrap_or_default();
+    for (name, body, fix) in [
+        (
+            "signed event accepted",
+            compact,
+            "your endpoint refused a correctly signed delivery: compute the HMAC-SHA256 of the \
+             raw body bytes with the application management token and compare it with \
+             SC-Signature (lowercase hex)",
+        ),
+        (
+            "signed event accepted, other formatting",
+            pretty,
+            "your endpoint accepts one formatting of the body and refuses another, both \
+             correctly signed: it checks the signature over a re-serialized body (Node's \
+             JSON.stringify(req.body), Python's json.dumps) instead of the raw bytes as received. \
+             This is how a VERIFY that passes goes with deliveries that all fail",
+        ),
+    ] {
+        let signature = smartcar::webhooks::sign(&amt, &body);
+        match send(body, signature).await {
+            Ok(r) if r.status().is_success() => report.add(
+                name,
+                Status::Ok,
+                format!("HTTP {}", r.status().as_u16()),
+                COST,
+                None,
+            ),
+            Ok(r) => report.add(
+                name,
+                Status::Fail,
+                format!("HTTP {}", r.status().as_u16()),
+                COST,
+                Some(fix.into()),
+            ),
+            Err(e) => report.add(name, Status::Fail, smartcar_error_text(&e), COST, None),
+        }
+    }
+
+    // 4. A forged delivery.
+    let forged = serde_json::to_vec(&event).unwrap_or_default();
+    let wrong = smartcar::webhooks::sign("not-the-management-token", &forged);
+    match send(forged, wrong).await {
+        Ok(r) if r.status().is_client_error() => report.add(
+            "forged event refused",
+            Status::Ok,
+            format!("HTTP {}", r.status().as_u16()),
+            COST,
+            None,
+        ),
+        Ok(r) => report.add(
+            "forged event refused",
+            Status::Fail,
+            format!("HTTP {}", r.status().as_u16()),
+            COST,
+            Some(
+                "your endpoint accepted a delivery whose SC-Signature is wrong: anyone can \
+                 post events to it. Refuse (401) what does not verify"
+                    .into(),
+            ),
+        ),
+        Err(e) => report.add(
+            "forged event refused",
+            Status::Fail,
+            smartcar_error_text(&e),
+            COST,
+            None,
+        ),
+    }
+    finish(ctx.out, report)
+}

@@ -333,6 +333,13 @@ pub enum WebhooksAction {
     /// Receive deliveries on this machine: verify each signature, answer VERIFY, print each
     /// event, optionally forward the raw body
     Listen(ListenArgs),
+    /// Send signed test deliveries to your webhook endpoint and check how it answers: VERIFY,
+    /// a signed event, the same event formatted differently (a body re-serialized before the
+    /// signature check fails it), a forged one (must be refused)
+    Check {
+        /// Your endpoint's URL (the webhook's callback URI)
+        url: String,
+    },
 }
 
 /// `smartcar webhooks listen`.

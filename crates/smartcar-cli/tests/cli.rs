@@ -1160,3 +1160,80 @@ async fn pipeline_operator_commands_show_and_mend_dead_letters() {
         .await;
     assert_eq!(missing.code, 3, "{missing:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_check_finds_a_receiver_that_re_serializes_the_body() {
+    let env = env("check").await;
+    // `smartcar webhooks listen` verifies the raw body: every check passes, and the test
+    // deliveries are real envelopes it decodes.
+    let (mut child, mut lines, url) = listener(&env, &["--count", "4"]).await;
+    let r = env.run(&["webhooks", "check", &url, "--json"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let report = r.lines();
+    assert_eq!(report.len(), 4, "{report:#?}");
+    assert!(report.iter().all(|c| c["status"] == "ok"), "{report:#?}");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let d = next_json(&mut lines).await;
+        seen.push((d["verified"].clone(), d["event_type"].clone()));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (Value::Bool(true), Value::from("VERIFY")),
+            (Value::Bool(true), Value::from("VEHICLE_STATE")),
+            (Value::Bool(true), Value::from("VEHICLE_STATE")),
+            (Value::Bool(false), Value::Null),
+        ]
+    );
+    let _ = tokio::time::timeout(RUN_LIMIT, child.wait()).await;
+
+    // A receiver that checks the signature over a re-serialized body (as JSON.stringify(body)
+    // does) passes VERIFY and the compact event, and fails the same event pretty-printed.
+    let verifier = smartcar::webhooks::WebhookVerifier::new(AMT).unwrap();
+    let app = axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let verifier = verifier.clone();
+            async move {
+                let reserialized = serde_json::from_slice::<Value>(&body)
+                    .map(|v| serde_json::to_vec(&v).unwrap())
+                    .unwrap_or_default();
+                let sig = headers.get("sc-signature").and_then(|v| v.to_str().ok());
+                match verifier.verify(sig, &reserialized) {
+                    Ok(d) => match d.event {
+                        smartcar::webhooks::WebhookEvent::Verify { challenge } => (
+                            axum::http::StatusCode::OK,
+                            axum::Json(verifier.challenge_response(&challenge)),
+                        ),
+                        _ => (
+                            axum::http::StatusCode::OK,
+                            axum::Json(serde_json::json!({})),
+                        ),
+                    },
+                    Err(_) => (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        axum::Json(serde_json::json!({})),
+                    ),
+                }
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let r = env.run(&["webhooks", "check", &url, "--json"]).await;
+    assert_eq!(r.code, 8, "{r:?}");
+    let report = r.lines();
+    assert_eq!(check(&report, "VERIFY answered")["status"], "ok");
+    assert_eq!(check(&report, "signed event accepted")["status"], "ok");
+    let other = check(&report, "signed event accepted, other formatting");
+    assert_eq!(other["status"], "fail", "{other}");
+    assert!(
+        other["fix"].as_str().unwrap().contains("raw bytes"),
+        "{other}"
+    );
+    assert_eq!(check(&report, "forged event refused")["status"], "ok");
+    server.abort();
+}
