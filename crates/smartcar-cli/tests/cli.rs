@@ -1017,6 +1017,39 @@ async fn sim_runs_the_simulator_with_its_flags() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
+
+    // Secrets given to the simulator (perhaps a real application's) are not echoed in its
+    // banner; the ones it makes up are (a client needs them).
+    let mut child = binary()
+        .args([
+            "sim",
+            "--port",
+            "0",
+            "--client-secret",
+            "given-secret-4f1c",
+            "--management-token",
+            "given-amt-77aa",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await
+    {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("Connect in test mode") {
+            break;
+        }
+    }
+    assert!(banner.contains("client id"), "{banner}");
+    assert!(banner.contains("(as given; not shown)"), "{banner}");
+    assert!(!banner.contains("given-secret-4f1c"), "{banner}");
+    assert!(!banner.contains("given-amt-77aa"), "{banner}");
+    child.kill().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

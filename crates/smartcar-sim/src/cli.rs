@@ -648,9 +648,9 @@ where
         Some(format) => {
             // The variables alone on stdout (a harness reads them); the banner to stderr.
             println!("{}", env_text(&sim, format));
-            eprintln!("{}", banner(&sim));
+            eprintln!("{}", banner(&sim, &args.app));
         }
-        None => println!("{}", banner(&sim)),
+        None => println!("{}", banner(&sim, &args.app)),
     }
     match stop_signal().await {
         // stderr: a harness may have closed the stdout it read --print-env from.
@@ -681,7 +681,10 @@ async fn stop_signal() -> std::io::Result<&'static str> {
 
 /// What the simulator prints at start: where it listens, the application, the fleet, a Connect
 /// URL and the SDKs' environment.
-fn banner(sim: &crate::Simulator) -> String {
+/// Secrets the simulator made up (from `--seed`) are shown, so that a client can be pointed at
+/// it; secrets it was given (flags, variables, file: perhaps a real application's) are not
+/// echoed.
+fn banner(sim: &crate::Simulator, given: &crate::ApplicationSettings) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let base = sim.base_url();
@@ -693,8 +696,20 @@ fn banner(sim: &crate::Simulator) -> String {
     );
     let _ = writeln!(out, "Application");
     let _ = writeln!(out, "  client id       {}", app.client_id);
-    let _ = writeln!(out, "  client secret   {}", app.client_secret);
-    let _ = writeln!(out, "  management token {}", app.amt);
+    let shown = |given: &Option<String>, value: &str| match given {
+        Some(_) => "(as given; not shown)".to_owned(),
+        None => value.to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "  client secret   {}",
+        shown(&given.client_secret, &app.client_secret)
+    );
+    let _ = writeln!(
+        out,
+        "  management token {}",
+        shown(&given.management_token, &app.amt)
+    );
     for uri in &app.redirect_uris {
         let flow = if app.user_id_redirect_uris.contains(uri) {
             "v3 flow: user_id"
@@ -732,7 +747,11 @@ fn banner(sim: &crate::Simulator) -> String {
         "\nEnvironment for Smartcar's official SDKs (Python, Node, Java, Ruby):"
     );
     for (name, value) in origins.sdk_env().into_iter().chain(app.env()) {
-        let _ = writeln!(out, "  export {name}={value}");
+        if name == "SMARTCAR_CLIENT_SECRET" && given.client_secret.is_some() {
+            let _ = writeln!(out, "  # {name}: the secret you gave the simulator");
+        } else {
+            let _ = writeln!(out, "  export {name}={value}");
+        }
     }
     let _ = writeln!(
         out,
