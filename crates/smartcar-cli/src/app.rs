@@ -71,10 +71,11 @@ impl Ctx {
         Ok(Session::resume(&client, state.store.clone(), state.token_key(user_id)).await?)
     }
 
-    /// The user of a vehicle's v3 connection, asked of the Management API.
+    /// The user of a vehicle's v3 connection (live, simulated or test), asked of the
+    /// Management API.
     pub async fn v3_owner(&mut self, vehicle_id: &str) -> Result<Option<String>, CliError> {
         let app = self.app()?;
-        let connections = app.connections(None, Some(vehicle_id)).await?;
+        let connections = app.connections_any_mode(None, Some(vehicle_id)).await?;
         Ok(connections
             .first()
             .map(|c| c.relationships.user.data.id.clone()))
@@ -179,4 +180,39 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         // Handled before the settings are read.
         Command::Sim { .. } | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// The application's v3 connections in `mode`, or in every mode (live, simulated, test: one
+/// request each, the platform listing live ones only unless asked), newest first.
+pub async fn list_connections(
+    app: &ApplicationSession,
+    user_id: Option<&str>,
+    vehicle_id: Option<&str>,
+    mode: Option<crate::ModeArg>,
+) -> Result<Vec<smartcar::api::types::ConnectionResource>, CliError> {
+    use smartcar::api::open_enums::VehicleMode;
+    let modes = match mode {
+        Some(crate::ModeArg::Live) => vec![VehicleMode::Live],
+        Some(crate::ModeArg::Simulated) => vec![VehicleMode::Simulated],
+        Some(crate::ModeArg::Test) => vec![VehicleMode::Test],
+        None => vec![VehicleMode::Live, VehicleMode::Simulated, VehicleMode::Test],
+    };
+    let mut all = Vec::new();
+    for mode in modes {
+        let query = smartcar::v3::ConnectionQuery {
+            user_id: user_id.map(str::to_owned),
+            vehicle_id: vehicle_id.map(str::to_owned),
+            mode: Some(mode),
+            ..Default::default()
+        };
+        for c in app.connections_matching(&query).await? {
+            if !all
+                .iter()
+                .any(|a: &smartcar::api::types::ConnectionResource| a.id == c.id)
+            {
+                all.push(c);
+            }
+        }
+    }
+    Ok(all)
 }

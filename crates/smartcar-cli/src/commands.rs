@@ -248,6 +248,7 @@ pub async fn vehicles(ctx: &mut Ctx, args: VehiclesArgs) -> Result<ExitCode, Cli
         ("VEHICLE", "vehicle_id"),
         ("API", "api"),
         ("USER", "user_id"),
+        ("MODE", "mode"),
         ("MAKE", "make"),
         ("MODEL", "model"),
         ("YEAR", "year"),
@@ -256,19 +257,19 @@ pub async fn vehicles(ctx: &mut Ctx, args: VehiclesArgs) -> Result<ExitCode, Cli
     // application without v3 access still lists its v2.0 users' vehicles, with a warning.
     let app = ctx.app()?;
     let v2_users = state.users(Api::V2).await?;
-    let connections = match app.connections(args.user.as_deref(), None).await {
-        Ok(list) => list,
-        Err(e) if !v2_users.is_empty() => {
-            let e = CliError::from(e);
-            ctx.out.note(format!(
-                "warning: the v3 connections could not be listed: {}{}",
-                e.message,
-                e.hint.map(|h| format!(" ({h})")).unwrap_or_default()
-            ));
-            Vec::new()
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let connections =
+        match crate::app::list_connections(&app, args.user.as_deref(), None, args.mode).await {
+            Ok(list) => list,
+            Err(e) if !v2_users.is_empty() => {
+                ctx.out.note(format!(
+                    "warning: the v3 connections could not be listed: {}{}",
+                    e.message,
+                    e.hint.map(|h| format!(" ({h})")).unwrap_or_default()
+                ));
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
     for c in &connections {
         let user = &c.relationships.user.data.id;
         let vehicle = &c.relationships.vehicle.data.id;
@@ -277,6 +278,7 @@ pub async fn vehicles(ctx: &mut Ctx, args: VehiclesArgs) -> Result<ExitCode, Cli
             "vehicle_id": vehicle,
             "api": "v3",
             "user_id": user,
+            "mode": attrs.and_then(|a| a.mode.as_ref()).map(|m| m.to_string()),
             "make": attrs.map(|a| a.make.clone()),
             "model": attrs.map(|a| a.model.clone()),
             "year": attrs.and_then(|a| a.year.number()),
@@ -352,6 +354,11 @@ pub async fn vehicles(ctx: &mut Ctx, args: VehiclesArgs) -> Result<ExitCode, Cli
     }
     ctx.out.table(&table);
     ctx.out.note(format!("{} vehicle(s)", table.len()));
+    if !args.details && table.rows().iter().any(|r| r["api"] == "v2") {
+        ctx.out.note(
+            "v2.0 vehicles: --details reads their make, model and year (one billed call each)",
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -497,11 +504,28 @@ pub async fn read(ctx: &mut Ctx, args: ReadArgs) -> Result<ExitCode, CliError> {
                     "diagnostic-system-status" => batch.diagnostic_system_status(),
                     "diagnostic-trouble-codes" => batch.diagnostic_trouble_codes(),
                     other => {
-                        return Err(CliError::new(
-                            Exit::Refused,
-                            format!("`{other}` is not a v2.0 read"),
-                        )
-                        .hint(format!("the v2.0 reads are: {}", V2_READS.join(", "))));
+                        let is_signal = !matches!(
+                            smartcar::v3::SignalCode::from(other),
+                            smartcar::v3::SignalCode::Unknown(_)
+                        );
+                        let message = if is_signal {
+                            format!(
+                                "`{other}` is a Vehicle API v3 signal, and this vehicle is read \
+                                 through v2.0 (it was connected with the authorization-code flow)"
+                            )
+                        } else {
+                            format!("`{other}` is not a v2.0 read")
+                        };
+                        let hint = if is_signal {
+                            format!(
+                                "connect it with `smartcar connect --v3` to read signals, or read \
+                                 v2.0 endpoints: {}",
+                                V2_READS.join(", ")
+                            )
+                        } else {
+                            format!("the v2.0 reads are: {}", V2_READS.join(", "))
+                        };
+                        return Err(CliError::new(Exit::Refused, message).hint(hint));
                     }
                 };
             }
@@ -778,13 +802,20 @@ pub async fn destination(ctx: &mut Ctx, args: DestinationArgs) -> Result<ExitCod
 pub async fn connections(ctx: &mut Ctx, action: ConnectionsAction) -> Result<ExitCode, CliError> {
     let app = ctx.app()?;
     match action {
-        ConnectionsAction::List { user, vehicle } => {
-            let list = app.connections(user.as_deref(), vehicle.as_deref()).await?;
+        ConnectionsAction::List {
+            user,
+            vehicle,
+            mode,
+        } => {
+            let list =
+                crate::app::list_connections(&app, user.as_deref(), vehicle.as_deref(), mode)
+                    .await?;
             let mut table = Table::new(&[
                 ("CONNECTION", "connection_id"),
                 ("USER", "user_id"),
                 ("VEHICLE", "vehicle_id"),
                 ("VEHICLE MODEL", "vehicle"),
+                ("MODE", "mode"),
                 ("PERMISSIONS", "permissions"),
                 ("CREATED", "created_at"),
             ]);
@@ -800,6 +831,7 @@ pub async fn connections(ctx: &mut Ctx, action: ConnectionsAction) -> Result<Exi
                         v.make,
                         v.model
                     ).trim().to_owned()),
+                    "mode": v.and_then(|v| v.mode.as_ref()).map(|m| m.to_string()),
                     "permissions": c.attributes.permissions.len(),
                     "created_at": c.meta.as_ref().and_then(|m| m.created_at).map(|t| t.to_rfc3339()),
                 }));

@@ -185,6 +185,9 @@ pub struct VehiclesArgs {
     /// connections carry them for free)
     #[arg(long)]
     pub details: bool,
+    /// Only connections of vehicles in this mode (default: every mode, one request each)
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
 }
 
 /// Which API a vehicle is used through.
@@ -280,6 +283,9 @@ pub enum ConnectionsAction {
         /// Only this vehicle's
         #[arg(long, value_name = "VEHICLE_ID")]
         vehicle: Option<String>,
+        /// Only vehicles in this mode (default: every mode, one request each)
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
     },
     /// Delete a connection (the user's grant for that vehicle ends)
     Delete {
@@ -374,6 +380,9 @@ pub enum FleetAction {
         /// Vehicles read at once
         #[arg(long, default_value_t = 16, value_name = "N")]
         concurrency: usize,
+        /// Only vehicles in this mode (default: every mode)
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
     },
 }
 

@@ -20,6 +20,7 @@ pub async fn fleet(ctx: &mut Ctx, action: FleetAction) -> Result<ExitCode, CliEr
         signals,
         user,
         concurrency,
+        mode,
     } = action;
     if concurrency == 0 {
         return Err(CliError::new(
@@ -28,7 +29,7 @@ pub async fn fleet(ctx: &mut Ctx, action: FleetAction) -> Result<ExitCode, CliEr
         ));
     }
     let app = ctx.app()?;
-    let connections = app.connections(user.as_deref(), None).await?;
+    let connections = crate::app::list_connections(&app, user.as_deref(), None, mode).await?;
     let owners: std::collections::HashMap<String, String> = connections
         .iter()
         .map(|c| {

@@ -39,6 +39,10 @@ impl Table {
         self.rows.len()
     }
 
+    pub fn rows(&self) -> &[Value] {
+        &self.rows
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }

@@ -1270,3 +1270,37 @@ async fn webhooks_check_finds_a_receiver_that_re_serializes_the_body() {
     assert_eq!(check(&report, "forged event refused")["status"], "ok");
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_mode_connections_are_found_in_their_mode() {
+    let env = env("simulated-v3").await;
+    // Connect's simulated mode, machine-to-machine flow: a new account with a simulated
+    // vehicle, whose connection the platform lists only when asked for that mode.
+    let connected = env
+        .connect(&["--v3", "--mode", "simulated"], "sim.driver@example.com")
+        .await;
+    assert_eq!(connected["api"], "v3");
+    let vehicle = connected["vehicles"][0]
+        .as_str()
+        .expect("the simulated vehicle")
+        .to_owned();
+    let listed = env.run(&["vehicles", "--json"]).await.ok().lines();
+    let row = listed
+        .iter()
+        .find(|r| r["vehicle_id"] == vehicle.as_str())
+        .expect("listed");
+    assert_eq!(row["mode"], "simulated", "{row}");
+    let live_only = env
+        .run(&["connections", "list", "--mode", "live", "--json"])
+        .await
+        .ok()
+        .lines();
+    assert!(live_only.iter().all(|c| c["vehicle_id"] != vehicle.as_str()));
+    // Reading it finds its user through the simulated mode.
+    let read = env
+        .run(&["read", &vehicle, "odometer-traveleddistance", "--json"])
+        .await
+        .ok()
+        .lines();
+    assert!(read[0]["value"].is_number(), "{read:#?}");
+}
