@@ -26,6 +26,15 @@ fn step(name: &'static str, run: impl Fn() -> Result<()> + 'static) -> Step {
     }
 }
 
+/// The crates published on crates.io: each must package (manifest, included files, path
+/// dependencies with versions). `tests/tests/packaging.rs` checks their metadata.
+const PUBLISHED: [&str; 4] = [
+    "smartcar-api",
+    "smartcar-sdk",
+    "smartcar-sim",
+    "smartcar-cli",
+];
+
 /// Runs every step, failing fast.
 pub fn run_all() -> Result<()> {
     let nextest = has_nextest();
@@ -82,6 +91,16 @@ pub fn run_all() -> Result<()> {
             })
         },
         step("cargo tree -d: one reqwest, one hyper", single_versions),
+        step(
+            "cargo package --no-verify: the published crates package",
+            || {
+                let mut args = vec!["package", "--no-verify", "--allow-dirty", "--quiet"];
+                for name in PUBLISHED {
+                    args.extend(["-p", name]);
+                }
+                cargo(&args)
+            },
+        ),
         step(
             "cargo xtask fuzz: fuzz smoke (cargo fuzz, libFuzzer)",
             fuzz_smoke,

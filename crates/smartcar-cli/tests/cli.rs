@@ -1295,7 +1295,11 @@ async fn simulated_mode_connections_are_found_in_their_mode() {
         .await
         .ok()
         .lines();
-    assert!(live_only.iter().all(|c| c["vehicle_id"] != vehicle.as_str()));
+    assert!(
+        live_only
+            .iter()
+            .all(|c| c["vehicle_id"] != vehicle.as_str())
+    );
     // Reading it finds its user through the simulated mode.
     let read = env
         .run(&["read", &vehicle, "odometer-traveleddistance", "--json"])
