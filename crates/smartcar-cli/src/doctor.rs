@@ -379,8 +379,8 @@ pub async fn doctor(ctx: &mut Ctx, args: DoctorArgs) -> Result<ExitCode, CliErro
                     fix.push_str(
                         "the token host refused the client id or secret. Check, in the Smartcar \
                          Dashboard: SMARTCAR_CLIENT_ID is the client id (not the application's \
-                         name); SMARTCAR_CLIENT_SECRET is the client secret (not the management \
-                         token, not the webhook signing secret, not an old secret that was \
+                         name); SMARTCAR_CLIENT_SECRET is the client secret (not the application \
+                         management token, which signs webhooks; not an old secret that was \
                          regenerated); both belong to the same application",
                     );
                     if secret.is_some() && secret == amt {
