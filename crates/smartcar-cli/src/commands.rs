@@ -283,10 +283,17 @@ pub async fn vehicles(ctx: &mut Ctx, args: VehiclesArgs) -> Result<ExitCode, Cli
             "model": attrs.map(|a| a.model.clone()),
             "year": attrs.and_then(|a| a.year.number()),
         }));
-        state
-            .remember(Api::V3, user, std::slice::from_ref(vehicle))
-            .await?;
     }
+    let pairs: Vec<(&str, &str)> = connections
+        .iter()
+        .map(|c| {
+            (
+                c.relationships.user.data.id.as_str(),
+                c.relationships.vehicle.data.id.as_str(),
+            )
+        })
+        .collect();
+    state.remember_all(Api::V3, &pairs).await?;
     // v2.0: the users this profile connected, with their stored tokens.
     let mut failed = 0;
     for user_id in v2_users {

@@ -79,15 +79,23 @@ impl State {
         user_id: &str,
         vehicle_ids: &[String],
     ) -> Result<(), CliError> {
+        let pairs: Vec<(&str, &str)> = if vehicle_ids.is_empty() {
+            vec![(user_id, "")]
+        } else {
+            vehicle_ids.iter().map(|v| (user_id, v.as_str())).collect()
+        };
+        self.remember_all(api, &pairs).await
+    }
+
+    /// Records (user, vehicle) pairs in one transaction: a fleet's connections cost one
+    /// commit, not one per vehicle.
+    pub async fn remember_all(&self, api: Api, pairs: &[(&str, &str)]) -> Result<(), CliError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
         let now = chrono::Utc::now().to_rfc3339();
         let mut tx = self.store.pool().begin().await.map_err(db)?;
-        let empty = [String::new()];
-        let ids = if vehicle_ids.is_empty() {
-            &empty[..]
-        } else {
-            vehicle_ids
-        };
-        for id in ids {
+        for (user_id, id) in pairs {
             sqlx::query(
                 "INSERT INTO smartcar_cli_vehicles (profile, api, user_id, vehicle_id, connected_at)
                  VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
