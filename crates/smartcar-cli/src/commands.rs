@@ -59,6 +59,15 @@ fn permissions(names: &[String], default: &[&str]) -> Result<Vec<Permission>, Cl
         .collect()
 }
 
+/// A signal's value: its number, flag or text, else the `value` of its body.
+pub fn signal_value(s: &smartcar::v3::Signal) -> Option<Value> {
+    s.number()
+        .map(|n| json!(n))
+        .or_else(|| s.flag().map(|b| json!(b)))
+        .or_else(|| s.text().map(|t| json!(t)))
+        .or_else(|| s.body.get("value").cloned())
+}
+
 fn to_value<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
@@ -423,21 +432,15 @@ pub async fn read(ctx: &mut Ctx, args: ReadArgs) -> Result<ExitCode, CliError> {
                     continue;
                 }
                 found.push(code.to_ascii_lowercase());
-                let value = s
-                    .number()
-                    .map(|n| json!(n))
-                    .or_else(|| s.flag().map(|b| json!(b)))
-                    .or_else(|| s.text().map(|t| json!(t)))
-                    .or_else(|| s.body.get("value").cloned())
-                    .unwrap_or_else(|| {
-                        let mut body = s.body.clone();
-                        body.remove("unit");
-                        if body.is_empty() {
-                            Value::Null
-                        } else {
-                            Value::Object(body)
-                        }
-                    });
+                let value = signal_value(s).unwrap_or_else(|| {
+                    let mut body = s.body.clone();
+                    body.remove("unit");
+                    if body.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::Object(body)
+                    }
+                });
                 table.push(json!({
                     "vehicle_id": vehicle.id(),
                     "code": code,
@@ -653,36 +656,61 @@ impl CommandOutcome {
     }
 }
 
-/// `smartcar lock|unlock`.
-pub async fn lock(ctx: &mut Ctx, args: CommandArgs, lock: bool) -> Result<ExitCode, CliError> {
+/// The commands without arguments, on either API.
+#[derive(Clone, Copy)]
+pub enum Simple {
+    Lock,
+    Unlock,
+    StartCharge,
+    StopCharge,
+}
+
+impl Simple {
+    fn name(self) -> &'static str {
+        match self {
+            Simple::Lock => "lock",
+            Simple::Unlock => "unlock",
+            Simple::StartCharge => "charge start",
+            Simple::StopCharge => "charge stop",
+        }
+    }
+}
+
+/// `smartcar lock|unlock`, `smartcar charge start|stop`.
+pub async fn simple(
+    ctx: &mut Ctx,
+    args: CommandArgs,
+    command: Simple,
+) -> Result<ExitCode, CliError> {
     let target = ctx.target(&args.target).await?;
     let outcome = match &target {
         Target::V3 { vehicle, .. } => CommandOutcome::v3(
-            if lock {
-                vehicle.lock().await?
-            } else {
-                vehicle.unlock().await?
+            match command {
+                Simple::Lock => vehicle.lock().await?,
+                Simple::Unlock => vehicle.unlock().await?,
+                Simple::StartCharge => vehicle.start_charge().await?,
+                Simple::StopCharge => vehicle.stop_charge().await?,
             }
             .data,
         ),
         Target::V2 { vehicle, .. } => CommandOutcome::V2(
-            if lock {
-                vehicle.lock().await?
-            } else {
-                vehicle.unlock().await?
+            match command {
+                Simple::Lock => vehicle.lock().await?,
+                Simple::Unlock => vehicle.unlock().await?,
+                Simple::StartCharge => vehicle.start_charge().await?,
+                Simple::StopCharge => vehicle.stop_charge().await?,
             }
             .data,
         ),
     };
-    let name = if lock { "lock" } else { "unlock" };
-    command_outcome(ctx, &target, name, outcome, args.wait).await
+    command_outcome(ctx, &target, command.name(), outcome, args.wait).await
 }
 
 /// `smartcar charge …`.
 pub async fn charge(ctx: &mut Ctx, action: ChargeAction) -> Result<ExitCode, CliError> {
     match action {
-        ChargeAction::Start(args) => simple_charge(ctx, args, true).await,
-        ChargeAction::Stop(args) => simple_charge(ctx, args, false).await,
+        ChargeAction::Start(args) => simple(ctx, args, Simple::StartCharge).await,
+        ChargeAction::Stop(args) => simple(ctx, args, Simple::StopCharge).await,
         ChargeAction::Limit { target, percent } => {
             let limit = smartcar::ChargeLimit::percent(percent)?;
             let t = ctx.target(&target.target).await?;
@@ -744,34 +772,6 @@ pub async fn charge(ctx: &mut Ctx, action: ChargeAction) -> Result<ExitCode, Cli
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-async fn simple_charge(
-    ctx: &mut Ctx,
-    args: CommandArgs,
-    start: bool,
-) -> Result<ExitCode, CliError> {
-    let target = ctx.target(&args.target).await?;
-    let outcome = match &target {
-        Target::V3 { vehicle, .. } => CommandOutcome::v3(
-            if start {
-                vehicle.start_charge().await?
-            } else {
-                vehicle.stop_charge().await?
-            }
-            .data,
-        ),
-        Target::V2 { vehicle, .. } => CommandOutcome::V2(
-            if start {
-                vehicle.start_charge().await?
-            } else {
-                vehicle.stop_charge().await?
-            }
-            .data,
-        ),
-    };
-    let name = if start { "charge start" } else { "charge stop" };
-    command_outcome(ctx, &target, name, outcome, args.wait).await
 }
 
 /// `LAT,LNG` → two numbers.

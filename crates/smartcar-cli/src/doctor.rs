@@ -305,9 +305,7 @@ pub async fn doctor(ctx: &mut Ctx, args: DoctorArgs) -> Result<ExitCode, CliErro
                     .headers()
                     .get("date")
                     .and_then(|d| d.to_str().ok())
-                    .and_then(|d| {
-                        chrono::DateTime::parse_from_rfc2822(&d.replace("GMT", "+0000")).ok()
-                    })
+                    .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
                 {
                     let skew = chrono::Utc::now().signed_duration_since(date).num_seconds();
                     let (status, fix) = if skew.abs() > 300 {

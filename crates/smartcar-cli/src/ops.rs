@@ -74,13 +74,7 @@ pub async fn fleet(ctx: &mut Ctx, action: FleetAction) -> Result<ExitCode, CliEr
                 for s in list.iter() {
                     let code = s.code.to_string().to_ascii_lowercase();
                     if wanted.is_empty() || wanted.contains(&code) {
-                        let value = s
-                            .number()
-                            .map(|n| json!(n))
-                            .or_else(|| s.flag().map(|b| json!(b)))
-                            .or_else(|| s.text().map(|t| json!(t)))
-                            .or_else(|| s.body.get("value").cloned())
-                            .unwrap_or(Value::Null);
+                        let value = crate::commands::signal_value(s).unwrap_or(Value::Null);
                         if !wanted.is_empty() {
                             row[code.as_str()] = value.clone();
                         }
@@ -190,20 +184,24 @@ pub async fn pipeline(ctx: &mut Ctx, args: PipelineArgs) -> Result<ExitCode, Cli
         }
         PipelineAction::Requeue { id } => {
             let done = pipeline.requeue_dead_letter(id).await.map_err(storage)?;
-            if !done {
-                return Err(CliError::new(Exit::Refused, format!("no dead letter {id}"))
-                    .hint("`smartcar pipeline dead-letters` lists them"));
-            }
+            found(done, id)?;
             ctx.out.record(&json!({"id": id, "requeued": true}));
         }
         PipelineAction::Delete { id } => {
             let done = pipeline.delete_dead_letter(id).await.map_err(storage)?;
-            if !done {
-                return Err(CliError::new(Exit::Refused, format!("no dead letter {id}"))
-                    .hint("`smartcar pipeline dead-letters` lists them"));
-            }
+            found(done, id)?;
             ctx.out.record(&json!({"id": id, "deleted": true}));
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A requeue or delete that matched no dead letter is a refusal.
+fn found(done: bool, id: i64) -> Result<(), CliError> {
+    if done {
+        Ok(())
+    } else {
+        Err(CliError::new(Exit::Refused, format!("no dead letter {id}"))
+            .hint("`smartcar pipeline dead-letters` lists them"))
+    }
 }

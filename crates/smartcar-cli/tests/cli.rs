@@ -112,37 +112,21 @@ impl Env {
     async fn connect(&self, extra: &[&str], email: &str) -> Value {
         let mut args = vec!["connect", "--json", "--no-browser", "--timeout", "30"];
         args.extend_from_slice(extra);
-        let mut child = self
-            .command(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = tokio::time::timeout(RUN_LIMIT, stdout.next_line())
-            .await
-            .expect("the Connect URL in time")
-            .expect("read")
-            .expect("a line");
-        let url: Value = serde_json::from_str(&first).expect("json");
-        let url = url["connect_url"].as_str().expect("connect_url");
+        let (mut child, mut stdout, first) = spawn_json(self.command(&args)).await;
+        let url = first["connect_url"].as_str().expect("connect_url");
         let redirect = self
             .sim
             .approve(url, ApproveOptions::new().user(email))
             .expect("approved");
         let page = reqwest::get(redirect.as_str()).await.expect("callback");
         assert_eq!(page.status(), 200);
-        let rest = tokio::time::timeout(RUN_LIMIT, stdout.next_line())
-            .await
-            .expect("the result in time")
-            .expect("read")
-            .expect("a result line");
+        let result = next_json(&mut stdout).await;
         let status = tokio::time::timeout(RUN_LIMIT, child.wait())
             .await
             .expect("exit in time")
             .expect("wait");
-        assert!(status.success(), "connect failed: {rest}");
-        serde_json::from_str(&rest).expect("json result")
+        assert!(status.success(), "connect failed: {result}");
+        result
     }
 }
 
@@ -548,40 +532,34 @@ async fn connections_compatibility_and_webhook_subscriptions() {
     assert_eq!(left.len(), connections.len() - 1);
 }
 
-/// Starts `smartcar webhooks listen --json --port 0 …` and returns it with the URL it printed.
-async fn listener(
-    env: &Env,
-    extra: &[&str],
-) -> (
-    tokio::process::Child,
-    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    String,
-) {
-    let mut args = vec!["webhooks", "listen", "--json", "--port", "0"];
-    args.extend_from_slice(extra);
-    let mut child = env
-        .command(&args)
+/// The lines a spawned binary prints on stdout.
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Spawns `cmd` (stdout piped, stderr dropped) and reads its first line as JSON.
+async fn spawn_json(mut cmd: Command) -> (tokio::process::Child, Lines, Value) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(RUN_LIMIT, lines.next_line())
-        .await
-        .expect("in time")
-        .unwrap()
-        .unwrap();
-    let url = serde_json::from_str::<Value>(&first).unwrap()["listening"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = next_json(&mut lines).await;
+    (child, lines, first)
+}
+
+/// Starts `smartcar webhooks listen --json --port 0 …` and returns it with the URL it printed.
+async fn listener(env: &Env, extra: &[&str]) -> (tokio::process::Child, Lines, String) {
+    let mut args = vec!["webhooks", "listen", "--json", "--port", "0"];
+    args.extend_from_slice(extra);
+    let (child, lines, first) = spawn_json(env.command(&args)).await;
+    let url = first["listening"].as_str().expect("listening").to_owned();
     (child, lines, url)
 }
 
-async fn next_json(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> Value {
+async fn next_json(lines: &mut Lines) -> Value {
     let line = tokio::time::timeout(RUN_LIMIT, lines.next_line())
         .await
-        .expect("a delivery line in time")
+        .expect("a line in time")
         .unwrap()
         .expect("a line");
     serde_json::from_str(&line).unwrap()
@@ -980,27 +958,17 @@ async fn secrets_never_reach_the_output_even_verbose() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_runs_the_simulator_with_its_flags() {
-    let mut child = binary()
-        .args([
-            "sim",
-            "--port",
-            "0",
-            "--vehicles",
-            "2",
-            "--print-env",
-            "json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(RUN_LIMIT, lines.next_line())
-        .await
-        .expect("in time")
-        .unwrap()
-        .unwrap();
-    let vars: Value = serde_json::from_str(&first).unwrap();
+    let mut sim = binary();
+    sim.args([
+        "sim",
+        "--port",
+        "0",
+        "--vehicles",
+        "2",
+        "--print-env",
+        "json",
+    ]);
+    let (mut child, _lines, vars) = spawn_json(sim).await;
     let base = vars["SMARTCAR_SIM_BASE_URL"].as_str().unwrap().to_owned();
     assert!(vars["SMARTCAR_MANAGEMENT_TOKEN"].is_string(), "{vars}");
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();

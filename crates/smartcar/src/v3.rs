@@ -145,10 +145,10 @@ impl ApplicationSession {
         let earliest = started
             .checked_sub_signed(skew)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        // Only this user's connections count, whatever the server's filter did.
+        // `connections_any_mode` keeps only this user's connections, whatever the server's
+        // filter did.
         let created: Vec<Option<DateTime<Utc>>> = connections
             .iter()
-            .filter(|c| c.relationships.user.data.id == user_id)
             .map(|c| c.meta.as_ref().and_then(|m| m.created_at))
             .collect();
         if created.is_empty() {
