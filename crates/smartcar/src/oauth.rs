@@ -408,7 +408,8 @@ impl Client {
             }
             // A 2xx answer with an empty body or one that is not labelled JSON (an HTML page
             // with status 200): oauth2's message quotes the content type; ours names it only
-            // when it is a plain media type, and never shows the body.
+            // when it is a plain media type, with the secrets sent redacted as in every other
+            // field of a token error, and never shows the body.
             RequestTokenError::Other(_) => Error::Decode(Box::new(DecodeError {
                 operation,
                 status,
@@ -417,7 +418,9 @@ impl Client {
                     "the token endpoint answered with an empty body or one that is not JSON \
                      ({}); the body is not shown, as a token answer carries credentials: \
                      quote the request id to Smartcar support",
-                    crate::error::media_type(&headers).unwrap_or("no or an unusual content type")
+                    crate::error::media_type(&headers)
+                        .map(|media| redact(media, secrets))
+                        .unwrap_or_else(|| "no or an unusual content type".to_owned())
                 ),
                 body_excerpt: String::new(),
             })),

@@ -224,3 +224,22 @@ fn numbers_survive_a_re_encoding() {
         );
     }
 }
+
+/// token_response: a 2xx answer that is not JSON is described by its media type; a media type
+/// that carries the secret sent (`apqlcode-SECRET-…ication/json`, found by the fuzz smoke)
+/// reached the message, because only the request id was redacted.
+#[test]
+fn a_secret_echoed_in_the_content_type_of_a_non_json_answer_is_redacted() {
+    let code = "code-SECRET-4f9e2a7713c0";
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("apqlcode-SECRET-4f9e2a7713c0ication/json"),
+    );
+    let e = token_response(TokenGrant::Code, code, 200, &headers, b"not json").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains(code), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+}
